@@ -1,0 +1,153 @@
+package act
+
+// This file holds the configuration objects of tc's actions: what
+// tcsyntax parses a command line into and prints back, and what New turns
+// into a running Action. They mirror the TCA_*_PARMS of each kind in
+// include/uapi/linux/tc_act/.
+
+// Spec is one action's configuration.
+type Spec interface {
+	// Kind is tc's name of the action: "gact", "mirred", "vlan",
+	// "skbedit", "police".
+	Kind() string
+	// Common is the part every action has.
+	Common() *Common
+}
+
+// Common is the configuration every action kind shares.
+type Common struct {
+	// Index is the action's index in its kind's table; 0 asks for the
+	// next free one, as tc does.
+	Index uint32
+	// Control is the verdict the action returns after doing its work
+	// (tc's "pipe", "pass", "drop" ... after the parameters). Each kind
+	// has its own default (DefaultControl).
+	Control Verdict
+	// Cookie is tc's opaque "cookie" (at most 16 bytes).
+	Cookie []byte
+}
+
+// Ref names an existing action by kind and index, as in
+// "action gact index 5" with no parameters: the filter shares it.
+type Ref struct {
+	ActKind string
+	C       Common
+}
+
+func (r *Ref) Kind() string    { return r.ActKind }
+func (r *Ref) Common() *Common { return &r.C }
+
+// Gact is the generic action: a verdict and nothing else
+// ("action drop", "action gact pass").
+type Gact struct {
+	C Common // C.Control is the verdict
+}
+
+func (*Gact) Kind() string      { return "gact" }
+func (g *Gact) Common() *Common { return &g.C }
+
+// Mirred redirects or mirrors a packet to a device's ingress or egress.
+type Mirred struct {
+	C Common
+	// Ingress selects the target device's receive path instead of its
+	// transmit path.
+	Ingress bool
+	// Mirror sends a copy and lets the original go on; otherwise the
+	// packet itself is redirected.
+	Mirror bool
+	// Dev is the target device's name.
+	Dev string
+}
+
+func (*Mirred) Kind() string      { return "mirred" }
+func (m *Mirred) Common() *Common { return &m.C }
+
+// VlanOp is what a vlan action does.
+type VlanOp uint8
+
+const (
+	VlanPop    VlanOp = 1 // TCA_VLAN_ACT_POP
+	VlanPush   VlanOp = 2 // TCA_VLAN_ACT_PUSH
+	VlanModify VlanOp = 3 // TCA_VLAN_ACT_MODIFY
+)
+
+func (o VlanOp) String() string {
+	switch o {
+	case VlanPop:
+		return "pop"
+	case VlanPush:
+		return "push"
+	case VlanModify:
+		return "modify"
+	}
+	return "unknown"
+}
+
+// Vlan pushes, pops or modifies the outermost VLAN tag.
+type Vlan struct {
+	C  Common
+	Op VlanOp
+	// ID is the VLAN id for push and modify (0..4095).
+	ID uint16
+	// Proto is the tag's TPID, 0x8100 (802.1Q) or 0x88a8 (802.1ad);
+	// 0 means 802.1Q.
+	Proto uint16
+	// Priority is the PCP for push and modify; valid when HasPriority.
+	Priority    uint8
+	HasPriority bool
+}
+
+func (*Vlan) Kind() string      { return "vlan" }
+func (v *Vlan) Common() *Common { return &v.C }
+
+// Skbedit sets packet metadata. Only the fields whose Has... flag is set
+// are changed.
+type Skbedit struct {
+	C               Common
+	Priority        uint32
+	HasPriority     bool
+	Mark            uint32
+	MarkMask        uint32 // 0 means all bits (0xffffffff)
+	HasMark         bool
+	QueueMapping    uint16
+	HasQueueMapping bool
+}
+
+func (*Skbedit) Kind() string      { return "skbedit" }
+func (s *Skbedit) Common() *Common { return &s.C }
+
+// Police is a token-bucket policer (act_police.c). C.Control is the
+// conform verdict; Exceed is the exceed verdict.
+type Police struct {
+	C Common
+	// Rate is the committed rate in bytes per second; Burst the bucket
+	// size in bytes. PeakRate (bytes/s, 0 for none) and MTU bound the
+	// peak bucket as tc does.
+	Rate     uint64
+	Burst    uint32
+	PeakRate uint64
+	MTU      uint32
+	Exceed   Verdict
+}
+
+func (*Police) Kind() string      { return "police" }
+func (p *Police) Common() *Common { return &p.C }
+
+// DefaultControl is the verdict an action of the kind returns when its
+// configuration names none, as iproute2 and the kernel choose it.
+func DefaultControl(kind string, s Spec) Verdict {
+	switch kind {
+	case "gact":
+		return OK
+	case "mirred":
+		if m, ok := s.(*Mirred); ok && m.Mirror {
+			return Pipe
+		}
+		return Stolen
+	case "vlan", "skbedit":
+		return Pipe
+	case "police":
+		return OK // the conform verdict; the exceed default is Reclassify
+	}
+	return Pipe
+}

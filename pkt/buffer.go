@@ -1,0 +1,208 @@
+package pkt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"netyard/wire"
+)
+
+// Headroom is the space kept in front of a received frame for pushed headers.
+// 64 bytes hold two VLAN tags and any encapsulation netyard builds, with room
+// to spare; the kernel's NET_SKB_PAD is 64 on most architectures for the same
+// reason.
+const Headroom = 64
+
+// DefaultDataSize is the largest frame a default pool's buffer holds: a
+// 1500-byte MTU plus Ethernet header, two VLAN tags and FCS-free slack,
+// rounded so that Headroom+DefaultDataSize is 2 KiB (one page holds two).
+const DefaultDataSize = 2048 - Headroom
+
+// DefaultTTL is the redirect budget a packet gets when it enters netyard.
+// Each mirred redirect or mirror takes one. See datapath's documentation for
+// the bound on transmissions this gives.
+const DefaultTTL = 4
+
+// Meta is the per-packet metadata the stack keeps next to the frame, the
+// part of the kernel's sk_buff that tc reads and writes.
+type Meta struct {
+	// Ingress is the index of the device that received the packet, 0 for a
+	// locally generated one (skb->skb_iif).
+	Ingress int32
+	// Priority is skb->priority: set from a VLAN priority tag's PCP at
+	// receive, by skbedit, or by the sender.
+	Priority uint32
+	// Mark is skb->mark.
+	Mark uint32
+	// QueueMapping is the TX queue a rule chose (skbedit queue_mapping);
+	// valid when HasQueueMapping.
+	QueueMapping    uint16
+	HasQueueMapping bool
+	// Hash is the flow hash (skb->hash); valid when HashValid.
+	Hash      uint32
+	HashValid bool
+	// TTL is the redirect budget (see DefaultTTL). The kernel dropped its
+	// two-bit tc_verd TTL in 2017; netyard keeps one per packet.
+	TTL uint8
+	// FromIngress records that the packet was last redirected to the
+	// ingress side (mirred ingress), for loop reports.
+	FromIngress bool
+	// Time is the packet's arrival time in nanoseconds (virtual or real).
+	Time int64
+	// EnqueueTime is set by a qdisc on enqueue, for sojourn times.
+	EnqueueTime int64
+}
+
+// Buffer is one packet. Its zero value is not usable: get one from a Pool.
+//
+// Data is buf[head:tail]. The metadata and the parsed headers sit beside
+// the bytes; Hdr is valid after the datapath has parsed the frame and is
+// refreshed whenever an action changes the frame's layout.
+type Buffer struct {
+	Meta
+	Hdr wire.Headers
+
+	// Next links buffers in intrusive queues (qdiscs, backlogs) so that
+	// queueing a packet never allocates. A queue owns the field while the
+	// buffer is in it.
+	Next *Buffer
+
+	buf        []byte
+	head, tail int
+	refs       refcount
+	pool       *Pool
+	size       int64 // bytes charged to the pool's memory account
+}
+
+// Data is the frame. The slice is valid until the buffer is released or its
+// layout changes (Push, Pull, InsertTag, RemoveTag).
+func (b *Buffer) Data() []byte { return b.buf[b.head:b.tail] }
+
+// Len is the frame length in bytes.
+func (b *Buffer) Len() int { return b.tail - b.head }
+
+// Headroom is the free space in front of the frame.
+func (b *Buffer) Headroom() int { return b.head }
+
+// Tailroom is the free space after the frame.
+func (b *Buffer) Tailroom() int { return len(b.buf) - b.tail }
+
+// ErrNoRoom is returned when a frame does not fit its buffer.
+var ErrNoRoom = errors.New("pkt: no room in buffer")
+
+// SetData replaces the frame with a copy of p, placed after the headroom.
+func (b *Buffer) SetData(p []byte) error {
+	if len(p) > len(b.buf)-Headroom {
+		return fmt.Errorf("%w: frame of %d bytes, buffer holds %d", ErrNoRoom, len(p), len(b.buf)-Headroom)
+	}
+	b.head = Headroom
+	b.tail = Headroom + copy(b.buf[Headroom:], p)
+	return nil
+}
+
+// Resize sets the frame length to n bytes from its start, for callers that
+// write into Data directly (receive paths). It fails if n exceeds the room.
+func (b *Buffer) Resize(n int) error {
+	if n < 0 || b.head+n > len(b.buf) {
+		return fmt.Errorf("%w: %d bytes after %d of headroom, buffer holds %d", ErrNoRoom, n, b.head, len(b.buf))
+	}
+	b.tail = b.head + n
+	return nil
+}
+
+// Room is the whole writable area after the headroom, for receive paths
+// that read straight into a buffer before calling Resize.
+func (b *Buffer) Room() []byte { return b.buf[b.head:] }
+
+// Push prepends n bytes and returns them.
+func (b *Buffer) Push(n int) ([]byte, error) {
+	if n > b.head {
+		return nil, fmt.Errorf("%w: push of %d bytes with %d of headroom", ErrNoRoom, n, b.head)
+	}
+	b.head -= n
+	return b.buf[b.head : b.head+n], nil
+}
+
+// Pull removes n bytes from the front of the frame.
+func (b *Buffer) Pull(n int) error {
+	if n > b.tail-b.head {
+		return fmt.Errorf("%w: pull of %d bytes from a %d-byte frame", ErrNoRoom, n, b.tail-b.head)
+	}
+	b.head += n
+	return nil
+}
+
+// InsertTag inserts a VLAN tag at byte offset off (12 for the outermost
+// position, right after the MAC addresses). The bytes before off move into
+// the headroom; nothing after off is copied.
+func (b *Buffer) InsertTag(off int, tpid, tci uint16) error {
+	if off < 12 || off > b.Len() {
+		return fmt.Errorf("pkt: tag insert at %d in a %d-byte frame", off, b.Len())
+	}
+	if b.head < wire.VLANTagLen {
+		return fmt.Errorf("%w: tag insert needs %d bytes of headroom, have %d", ErrNoRoom, wire.VLANTagLen, b.head)
+	}
+	b.head -= wire.VLANTagLen
+	d := b.buf[b.head:b.tail]
+	copy(d, d[wire.VLANTagLen:wire.VLANTagLen+off])
+	binary.BigEndian.PutUint16(d[off:], tpid)
+	binary.BigEndian.PutUint16(d[off+2:], tci)
+	return nil
+}
+
+// RemoveTag removes the 4-byte VLAN tag at byte offset off.
+func (b *Buffer) RemoveTag(off int) error {
+	if off < 12 || off+wire.VLANTagLen > b.Len() {
+		return fmt.Errorf("pkt: tag removal at %d in a %d-byte frame", off, b.Len())
+	}
+	d := b.buf[b.head:b.tail]
+	copy(d[wire.VLANTagLen:], d[:off])
+	b.head += wire.VLANTagLen
+	return nil
+}
+
+// Refs is the current reference count, for tests and debugging.
+func (b *Buffer) Refs() int32 { return b.refs.load() }
+
+// Hold takes another reference (skb_get). A hold on a released buffer is a
+// use-after-free: it is reported and the buffer is saturated (never reused).
+func (b *Buffer) Hold() {
+	if f, ok := b.refs.inc(); !ok {
+		b.pool.fault(f, b)
+	}
+}
+
+// Release drops a reference (kfree_skb). The last one returns the buffer to
+// its pool. A release of a buffer that has none left is reported and the
+// buffer saturated.
+func (b *Buffer) Release() {
+	last, f, ok := b.refs.dec()
+	if !ok {
+		b.pool.fault(f, b)
+		return
+	}
+	if last {
+		b.pool.put(b)
+	}
+}
+
+// Clone returns a new buffer with a copy of the frame, the metadata and the
+// parsed headers (pskb_copy: netyard never shares frame bytes between
+// packets, so a mirror copy can be changed freely).
+func (b *Buffer) Clone() (*Buffer, error) {
+	c, err := b.pool.Get()
+	if err != nil {
+		return nil, err
+	}
+	c.Meta = b.Meta
+	c.Hdr = b.Hdr
+	c.head = b.head
+	c.tail = b.head + copy(c.buf[b.head:], b.buf[b.head:b.tail])
+	return c, nil
+}
+
+// Pool returns the pool the buffer belongs to.
+func (b *Buffer) Pool() *Pool { return b.pool }
+
+var wireHeadersZero wire.Headers

@@ -1,0 +1,108 @@
+package tcsyntax
+
+import (
+	"errors"
+
+	"netyard/act"
+	"netyard/cls"
+	"netyard/qdisc"
+	"netyard/stats"
+)
+
+// Mode is how an add-like command treats an existing object, as the
+// netlink flags tc sends for each verb.
+type Mode uint8
+
+const (
+	// ModeAdd creates; an existing object is an error (NLM_F_CREATE|NLM_F_EXCL).
+	ModeAdd Mode = iota + 1
+	// ModeChange changes an existing object; a missing one is an error.
+	ModeChange
+	// ModeReplace creates or replaces (NLM_F_CREATE|NLM_F_REPLACE).
+	ModeReplace
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeAdd:
+		return "add"
+	case ModeChange:
+		return "change"
+	case ModeReplace:
+		return "replace"
+	}
+	return "unknown"
+}
+
+// Target is what tc commands act on: the datapath, or the daemon behind a
+// control socket. Implementations are safe for concurrent use.
+//
+// Errors name what to fix and wrap ErrNotFound or ErrExists where those
+// apply, so that Exec can print them as tc would.
+type Target interface {
+	AddQdisc(q *qdisc.Spec, m Mode) error
+	// DelQdisc deletes the qdisc at q.Parent (and q.Handle when set).
+	DelQdisc(q *qdisc.Spec) error
+	// Qdiscs lists a device's qdiscs; dev "" lists every device's.
+	Qdiscs(dev string) ([]QdiscView, error)
+
+	// AddFilter adds a filter. Prio and Handle 0 ask for one; the
+	// chosen ones are written back into f.
+	AddFilter(f *cls.Filter, m Mode) error
+	// DelFilter deletes the filters selected by f's Dev, Parent, Chain,
+	// Prio, Protocol and Handle (0 meaning any, as tc's "del" does:
+	// "tc filter del dev X ingress" deletes them all).
+	DelFilter(f *cls.Filter) error
+	// Filters lists the filters of dev at parent, in chain then prio
+	// then handle order; a nil chain lists every chain.
+	Filters(dev string, parent uint32, chain *uint32) ([]FilterView, error)
+
+	// AddActions adds standalone actions ("tc actions add"). Index 0
+	// asks for one; the chosen ones are written back into the specs.
+	AddActions(specs []act.Spec, m Mode) error
+	// DelAction deletes one action; one bound to a filter cannot be.
+	DelAction(kind string, index uint32) error
+	// FlushActions deletes every unbound action of a kind.
+	FlushActions(kind string) error
+	// Actions lists the actions of a kind in index order.
+	Actions(kind string) ([]ActionView, error)
+	// Action returns one action ("tc actions get").
+	Action(kind string, index uint32) (ActionView, error)
+}
+
+// ActionView is an action as "tc actions ls" shows it.
+type ActionView struct {
+	Spec  act.Spec
+	Stats stats.Snapshot
+	// Refs and Binds are tc's "ref" and "bind" counts: references from
+	// the table and filters, and bindings by filters.
+	Refs, Binds int
+}
+
+// FilterView is a filter as "tc filter show" shows it.
+type FilterView struct {
+	Spec    cls.Filter
+	Stats   stats.Snapshot
+	Actions []ActionView
+}
+
+// QdiscView is a qdisc as "tc qdisc show" shows it.
+type QdiscView struct {
+	Spec  qdisc.Spec
+	Stats qdisc.Stats
+	// Extra holds the kind's own statistics in tc's JSON field names
+	// (e.g. fq_codel's "ecn_mark"), in the order they are printed.
+	Extra []Field
+}
+
+// Field is a named value.
+type Field struct {
+	Name  string
+	Value any
+}
+
+// Errors a Target wraps so that callers can tell the kind of failure.
+var (
+	ErrNotFound = errors.New("no such object")
+	ErrExists   = errors.New("object exists")
+)
