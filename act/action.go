@@ -11,9 +11,12 @@ import (
 // Actions are shared by index: several filters may hold the same one.
 type Action interface {
 	Spec() Spec
-	// Exec runs the action on p and returns its verdict. An action that
-	// returns Stolen (or Redirect) has taken ownership of p; for any
-	// other verdict the caller still owns it.
+	// Exec runs the action on p and returns its verdict. Consumed means
+	// the action has taken p (mirred handed it to a device's backlog):
+	// the caller must neither use nor release it. For every other verdict
+	// the caller still owns p; it releases it for Shot, Stolen, Queued and
+	// Trap (consume_skb in sch_handle_ingress) and goes on with it
+	// otherwise. Exec never allocates.
 	Exec(c *Ctx, p *pkt.Buffer) Verdict
 	Stats() *stats.Cell
 }

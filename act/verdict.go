@@ -21,6 +21,12 @@ const (
 	Repeat     Verdict = 6
 	Redirect   Verdict = 7 // the packet was redirected (bpf_redirect)
 	Trap       Verdict = 8
+	// Consumed is the kernel's internal TC_ACT_CONSUMED: an action (mirred
+	// redirect with the default "stolen" control) has taken the packet
+	// itself, and the caller must neither use nor release it. Every other
+	// verdict leaves the packet with the caller; for Stolen, Queued and
+	// Trap the caller releases it (consume_skb), as sch_handle_ingress does.
+	Consumed Verdict = 9
 
 	extShift = 28
 	extMask  = 1<<extShift - 1
@@ -75,6 +81,8 @@ func (v Verdict) String() string {
 		return "redirect"
 	case Trap:
 		return "trap"
+	case Consumed:
+		return "consumed"
 	}
 	if n, ok := v.Chain(); ok {
 		return "goto chain " + strconv.FormatUint(uint64(n), 10)

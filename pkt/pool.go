@@ -52,8 +52,10 @@ type Pool struct {
 	cfg     PoolConfig
 	bufSize int
 	free    sync.Pool
-	inUse   atomic.Int64 // bytes held by live buffers
-	live    atomic.Int64 // number of live buffers
+	// inUse is the bytes held by live buffers. Every buffer of a pool
+	// has the same size, so it also counts them: one atomic add per Get
+	// and one per last Release, not two.
+	inUse   atomic.Int64
 	denied  atomic.Uint64
 	faults  [numFaults]atomic.Uint64
 	logSome rate.Sometimes
@@ -90,10 +92,16 @@ func (p *Pool) Get() (*Buffer, error) {
 		p.denied.Add(1)
 		return nil, fmt.Errorf("%w: %d of %d bytes in use", ErrNoMemory, n-size, p.cfg.Limit)
 	}
-	p.live.Add(1)
 	var b *Buffer
 	if !p.cfg.Debug {
 		b, _ = p.free.Get().(*Buffer)
+		// A free buffer's count is 0. Anything else means it was
+		// released again after it was freed (a double free caught by
+		// the refcount, which saturated it): it is abandoned, never
+		// handed out.
+		if b != nil && b.refs.load() != 0 {
+			b = nil
+		}
 	}
 	if b == nil {
 		b = &Buffer{buf: make([]byte, p.bufSize), pool: p}
@@ -112,7 +120,6 @@ func (p *Pool) Get() (*Buffer, error) {
 
 func (p *Pool) put(b *Buffer) {
 	p.inUse.Add(-b.size)
-	p.live.Add(-1)
 	if p.leaks != nil {
 		p.leakMu.Lock()
 		delete(p.leaks, b)
@@ -166,7 +173,7 @@ type Stats struct {
 // Stats returns the pool's counters.
 func (p *Pool) Stats() Stats {
 	return Stats{
-		Live:       p.live.Load(),
+		Live:       p.inUse.Load() / int64(p.bufSize),
 		BytesInUse: p.inUse.Load(),
 		Limit:      p.cfg.Limit,
 		Denied:     p.denied.Load(),

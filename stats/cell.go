@@ -11,9 +11,10 @@ import (
 const cacheLine = 64
 
 // shard is one worker's part of a Cell. Only that worker writes it; readers
-// on other cores load it atomically. The writer uses Load+Store rather than
-// Add: with a single writer there is no lost update, and on amd64 a plain
-// store is cheaper than LOCK XADD (see BenchmarkCellAdd).
+// on other cores load it atomically. On amd64 every atomic write is a locked
+// instruction (Store is XCHG, Add is LOCK XADD), so Use does as few as it
+// can: two adds, and a store of the last-use time only when the time has
+// moved (a batch shares one timestamp). BenchmarkCellUse measures it.
 type shard struct {
 	bytes      atomic.Uint64
 	packets    atomic.Uint64
@@ -49,24 +50,24 @@ func (c *Cell) shard(w int) *shard {
 // Use counts one packet of n bytes seen by worker w at time now.
 func (c *Cell) Use(w int, n int, now int64) {
 	s := c.shard(w)
-	s.bytes.Store(s.bytes.Load() + uint64(n))
-	s.packets.Store(s.packets.Load() + 1)
-	if s.firstUse.Load() == 0 {
-		s.firstUse.Store(now)
+	s.bytes.Add(uint64(n))
+	s.packets.Add(1)
+	if s.lastUse.Load() != now {
+		if s.firstUse.Load() == 0 {
+			s.firstUse.Store(now)
+		}
+		s.lastUse.Store(now)
 	}
-	s.lastUse.Store(now)
 }
 
 // Drop counts a drop by worker w.
 func (c *Cell) Drop(w int) {
-	s := c.shard(w)
-	s.drops.Store(s.drops.Load() + 1)
+	c.shard(w).drops.Add(1)
 }
 
 // Overlimit counts an overlimit by worker w.
 func (c *Cell) Overlimit(w int) {
-	s := c.shard(w)
-	s.overlimits.Store(s.overlimits.Load() + 1)
+	c.shard(w).overlimits.Add(1)
 }
 
 // Snapshot is a cell's counters summed over its shards.

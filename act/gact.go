@@ -1,0 +1,69 @@
+package act
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"netyard/pkt"
+	"netyard/stats"
+)
+
+// gact is the generic action: it returns its verdict and counts the packet
+// (tcf_gact_act, net/sched/act_gact.c). The kernel's random mode
+// (TCA_GACT_PROB) is not part of the Spec and is left out.
+type gact struct {
+	cell *stats.Cell
+	p    atomic.Pointer[gactParams]
+}
+
+type gactParams struct {
+	spec Gact
+}
+
+var _ Action = (*gact)(nil)
+
+func newGact(s *Gact, cell *stats.Cell) (*gact, error) {
+	prm, err := gactConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	g := &gact{cell: cell}
+	g.p.Store(prm)
+	return g, nil
+}
+
+func gactConfig(s *Gact) (*gactParams, error) {
+	if err := checkControl("gact", "verdict", s.C.Control); err != nil {
+		return nil, err
+	}
+	c, err := copyCommon(s.C)
+	if err != nil {
+		return nil, fmt.Errorf("gact: %w", err)
+	}
+	return &gactParams{spec: Gact{C: c}}, nil
+}
+
+func (g *gact) Exec(c *Ctx, p *pkt.Buffer) Verdict {
+	v := g.p.Load().spec.C.Control
+	g.cell.Use(c.Worker, p.Len(), c.Now)
+	if v == Shot {
+		g.cell.Drop(c.Worker)
+	}
+	return v
+}
+
+func (g *gact) Spec() Spec         { s := g.p.Load().spec; return cloneSpec(&s) }
+func (g *gact) Stats() *stats.Cell { return g.cell }
+
+func (g *gact) replace(from Action, _ int64) error {
+	f, ok := from.(*gact)
+	if !ok {
+		return errKindChange("gact", from)
+	}
+	g.p.Store(f.p.Load())
+	return nil
+}
+
+func errKindChange(kind string, from Action) error {
+	return fmt.Errorf("%s: cannot be replaced by an action of another kind (%T)", kind, from)
+}

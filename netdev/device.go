@@ -1,0 +1,166 @@
+// Package netdev holds netyard's network devices: a name, an index, an MTU,
+// a number of TX queues, counters, and a backend that moves frames. The
+// in-memory pair (NewPair) behaves like a veth pair: what one end
+// transmits, the other end receives. Real backends (TAP, AF_PACKET) live in
+// _linux.go files.
+package netdev
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"netyard/pkt"
+)
+
+// DefaultRxRing is a device's receive ring size in packets: the kernel's
+// default netdev_max_backlog is 1000; a power of two above it.
+const DefaultRxRing = 1024
+
+// DefaultMTU is the MTU of a new device.
+const DefaultMTU = 1500
+
+// MaxTxQueues bounds a device's TX queue count (the kernel allows 4096 for
+// real devices; netyard has no use for more than it has cores times a few).
+const MaxTxQueues = 256
+
+// Endpoint receives frames that are not for the datapath: the far end of a
+// pair in a lab, a capture writer in replay. It takes ownership of p.
+type Endpoint interface {
+	Receive(p *pkt.Buffer, now int64)
+}
+
+// EndpointFunc adapts a function to Endpoint.
+type EndpointFunc func(p *pkt.Buffer, now int64)
+
+// Receive implements Endpoint.
+func (f EndpointFunc) Receive(p *pkt.Buffer, now int64) { f(p, now) }
+
+// Config describes a device.
+type Config struct {
+	Name     string
+	MTU      int // 0 means DefaultMTU
+	TxQueues int // 0 means 1
+	RxRing   int // 0 means DefaultRxRing
+}
+
+// Device is one network device.
+//
+// A device's frames arrive in one of two ways. A datapath device has an RX
+// ring that its worker polls; an endpoint device hands what it receives to
+// its Endpoint at once. Transmit on a device delivers to its peer (if
+// paired) or to its transmit Endpoint (if set), else counts a tx drop.
+type Device struct {
+	name     string
+	index    int32
+	mtu      int
+	txQueues int
+
+	rx       *Ring
+	endpoint Endpoint // receive side, for endpoint devices
+	txSink   Endpoint // transmit side, when there is no peer
+	peer     *Device
+
+	Counters Counters
+}
+
+// Counters are a device's interface statistics (ip -s link).
+type Counters struct {
+	RxPackets, RxBytes, RxDropped atomic.Uint64
+	TxPackets, TxBytes, TxDropped atomic.Uint64
+}
+
+// ErrBadConfig is wrapped by configuration errors.
+var ErrBadConfig = errors.New("netdev: bad configuration")
+
+// New returns a datapath device with an RX ring.
+func New(index int32, c Config) (*Device, error) {
+	if c.Name == "" || len(c.Name) > 15 {
+		return nil, fmt.Errorf("%w: name %q: must be 1..15 bytes (IFNAMSIZ)", ErrBadConfig, c.Name)
+	}
+	if c.MTU == 0 {
+		c.MTU = DefaultMTU
+	}
+	if c.MTU < 68 || c.MTU > 65535 {
+		return nil, fmt.Errorf("%w: %s: mtu %d: must be 68..65535", ErrBadConfig, c.Name, c.MTU)
+	}
+	if c.TxQueues == 0 {
+		c.TxQueues = 1
+	}
+	if c.TxQueues < 1 || c.TxQueues > MaxTxQueues {
+		return nil, fmt.Errorf("%w: %s: %d tx queues: must be 1..%d", ErrBadConfig, c.Name, c.TxQueues, MaxTxQueues)
+	}
+	if c.RxRing == 0 {
+		c.RxRing = DefaultRxRing
+	}
+	return &Device{name: c.Name, index: index, mtu: c.MTU, txQueues: c.TxQueues, rx: NewRing(c.RxRing)}, nil
+}
+
+// NewEndpoint returns a device whose received frames go to e (a host in a
+// lab, say). It has no RX ring.
+func NewEndpoint(name string, e Endpoint) *Device {
+	return &Device{name: name, mtu: DefaultMTU, txQueues: 1, endpoint: e}
+}
+
+// NewPair connects a and b like a veth pair.
+func NewPair(a, b *Device) error {
+	if a.peer != nil || b.peer != nil {
+		return fmt.Errorf("%w: %s or %s is already paired", ErrBadConfig, a.name, b.name)
+	}
+	a.peer, b.peer = b, a
+	return nil
+}
+
+// SetTxSink makes e receive what the device transmits when it has no peer.
+func (d *Device) SetTxSink(e Endpoint) { d.txSink = e }
+
+func (d *Device) Name() string  { return d.name }
+func (d *Device) Index() int32  { return d.index }
+func (d *Device) MTU() int      { return d.mtu }
+func (d *Device) TxQueues() int { return d.txQueues }
+func (d *Device) Peer() *Device { return d.peer }
+
+// RxRing is the ring the datapath polls; nil for an endpoint device.
+func (d *Device) RxRing() *Ring { return d.rx }
+
+// Receive delivers a frame to the device as if it came off the wire: onto
+// its RX ring (counted as an rx drop when the ring is full) or to its
+// endpoint. It takes ownership of p.
+func (d *Device) Receive(p *pkt.Buffer, now int64) {
+	if d.endpoint != nil {
+		d.Counters.RxPackets.Add(1)
+		d.Counters.RxBytes.Add(uint64(p.Len()))
+		d.endpoint.Receive(p, now)
+		return
+	}
+	if p.Time == 0 {
+		p.Time = now
+	}
+	if !d.rx.Push(p) {
+		d.Counters.RxDropped.Add(1)
+		p.Release()
+	}
+}
+
+// Transmit sends p on TX queue q. It takes ownership of p.
+func (d *Device) Transmit(q int, p *pkt.Buffer, now int64) {
+	n := uint64(p.Len())
+	switch {
+	case d.peer != nil:
+		d.Counters.TxPackets.Add(1)
+		d.Counters.TxBytes.Add(n)
+		// A frame crossing a pair starts a new life on the other side,
+		// as with veth's dev_forward_skb within one netns: the queue
+		// mapping and hash go, priority and mark stay. The redirect
+		// TTL stays too, so that a loop through pairs stays bounded.
+		p.Meta = pkt.Meta{Priority: p.Priority, Mark: p.Mark, TTL: p.TTL, Time: now}
+		d.peer.Receive(p, now)
+	case d.txSink != nil:
+		d.Counters.TxPackets.Add(1)
+		d.Counters.TxBytes.Add(n)
+		d.txSink.Receive(p, now)
+	default:
+		d.Counters.TxDropped.Add(1)
+		p.Release()
+	}
+}
