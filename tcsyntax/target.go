@@ -93,6 +93,47 @@ type QdiscView struct {
 	// Extra holds the kind's own statistics in tc's JSON field names
 	// (e.g. fq_codel's "ecn_mark"), in the order they are printed.
 	Extra []Field
+	// Refcnt is tc's "refcnt". 0 lets the printer use the kernel's
+	// usual value: 2 for a root qdisc (the device and its one TX queue
+	// hold it), 1 elsewhere, which tc does not print.
+	Refcnt int
+}
+
+// ClassView is a class as "tc class show" shows it. Classes belong to
+// classful qdiscs (prio, mq, mqprio, fq_codel's flows).
+type ClassView struct {
+	Dev string
+	// Kind is the kind of the qdisc the class belongs to.
+	Kind string
+	// Handle is the class id (major:minor); Parent its parent class or
+	// qdisc, or qdisc.HandleRoot.
+	Handle, Parent uint32
+	// Leaf is the handle of the qdisc attached to the class, 0 if none.
+	Leaf uint32
+	// Params is the kind's class configuration, printed by the kind's
+	// QdiscKind.PrintClass; nil for none.
+	Params any
+	Stats  qdisc.Stats
+	// Extra holds the class's own statistics (print_xstats), as
+	// QdiscView.Extra.
+	Extra []Field
+}
+
+// ClassLister is implemented by Targets that have classful qdiscs. "tc
+// class show" on a Target without it shows nothing, as tc does for a
+// device whose qdiscs have no classes.
+type ClassLister interface {
+	// Classes lists a device's classes in handle order.
+	Classes(dev string) ([]ClassView, error)
+}
+
+// Clock is implemented by Targets whose statistics times (stats.Snapshot's
+// Installed, FirstUsed, LastUsed) are on a clock of their own, such as the
+// datapath's monotonic clock or a lab's virtual one. Run asks it for "now"
+// to print "installed 5 sec"; without it Run uses the wall clock.
+type Clock interface {
+	// Now returns the current time in nanoseconds on the Target's clock.
+	Now() int64
 }
 
 // Field is a named value.

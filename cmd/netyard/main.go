@@ -1,0 +1,56 @@
+// Command netyard is a userspace traffic-control datapath with tc's
+// semantics. See README.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `usage: netyard COMMAND [ARGS]
+
+commands:
+  lab      run built-in scenarios in virtual time (no root)
+  replay   run a tc batch file over pcap captures
+
+"netyard COMMAND -h" describes a command.
+`
+
+// errUsage marks errors that are the caller's: exit status 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "lab":
+		err = cmdLab(args[1:], stdout, stderr)
+	case "replay":
+		err = cmdReplay(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "netyard: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "netyard %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "netyard %s: %v\n", args[0], err)
+		return 1
+	}
+}

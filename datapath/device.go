@@ -1,0 +1,109 @@
+package datapath
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"netyard/cls"
+	"netyard/netdev"
+	"netyard/qdisc"
+	"netyard/qdisc/fifo"
+)
+
+type atomicBlock = atomic.Pointer[cls.Block]
+
+var errBacklogFull = errors.New("backlog full")
+
+// Device is a netdev.Device as the datapath runs it: its hooks, backlogs,
+// qdisc and counters.
+type Device struct {
+	e      *Engine
+	ns     *Namespace
+	nd     *netdev.Device
+	worker *worker
+
+	// ingress and egress are the published filter blocks; nil means no
+	// filters. The control plane swaps them; the data path only loads.
+	ingress, egress atomicBlock
+
+	backlogIn, backlogOut *netdev.Ring
+
+	// txMu guards the qdisc: the owning worker holds it while it
+	// enqueues and dequeues a batch, the control plane while it reads
+	// statistics or replaces the qdisc.
+	txMu      sync.Mutex
+	qdisc     qdisc.Qdisc
+	qdiscSpec qdisc.Spec
+
+	// Control-plane state, under Engine.mu.
+	clsact             bool
+	clsactKind         string
+	inChains, egChains *cls.Chains
+
+	stats   deviceStats
+	loopLog rate.Sometimes
+}
+
+type deviceStats struct {
+	delivered    atomic.Uint64 // passed ingress to the host side
+	ingressDrops atomic.Uint64
+	egressDrops  atomic.Uint64
+	backlogDrops atomic.Uint64
+}
+
+func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
+	d := &Device{
+		e: e, ns: ns, nd: nd,
+		backlogIn:  netdev.NewRing(e.cfg.Backlog),
+		backlogOut: netdev.NewRing(e.cfg.Backlog),
+		loopLog:    rate.Sometimes{Interval: time.Second},
+	}
+	// The default root qdisc: pfifo with the default txqueuelen. The
+	// kernel gives a veth noqueue and a NIC pfifo_fast; netyard gives
+	// every device a queue so that link rates (and drops) behave the
+	// same on every kind of device. Handle 0 marks it as the default.
+	q, err := fifo.New(fifo.Pfifo{}, nd.MTU())
+	if err != nil {
+		return nil, err
+	}
+	d.qdisc = q
+	d.qdiscSpec = qdisc.Spec{Dev: nd.Name(), Parent: qdisc.HandleRoot, Params: q.Params()}
+	d.inChains = cls.NewChains(ns.actions, env{ns})
+	d.egChains = cls.NewChains(ns.actions, env{ns})
+	return d, nil
+}
+
+// Name is the device's name.
+func (d *Device) Name() string { return d.nd.Name() }
+
+// Netdev is the underlying device.
+func (d *Device) Netdev() *netdev.Device { return d.nd }
+
+// Namespace is the device's namespace.
+func (d *Device) Namespace() *Namespace { return d.ns }
+
+// Counters is a snapshot of a device's datapath counters.
+type Counters struct {
+	RxPackets, RxBytes, RxDropped uint64
+	TxPackets, TxBytes, TxDropped uint64
+	Delivered                     uint64 // passed to the host side
+	IngressDrops, EgressDrops     uint64 // dropped by a filter verdict
+	BacklogDrops                  uint64 // redirected here while the backlog was full
+}
+
+// Counters returns the device's counters.
+func (d *Device) Counters() Counters {
+	c := &d.nd.Counters
+	return Counters{
+		RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(), RxDropped: c.RxDropped.Load(),
+		TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(), TxDropped: c.TxDropped.Load(),
+		Delivered:    d.stats.delivered.Load(),
+		IngressDrops: d.stats.ingressDrops.Load(),
+		EgressDrops:  d.stats.egressDrops.Load(),
+		BacklogDrops: d.stats.backlogDrops.Load(),
+	}
+}

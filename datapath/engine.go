@@ -1,0 +1,215 @@
+// Package datapath is netyard's engine: namespaces of devices, workers that
+// move packets through each device's ingress hook, its backlogs, its egress
+// hook and its qdisc, and the control plane that publishes configuration to
+// them.
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"netyard/act"
+	"netyard/netdev"
+	"netyard/pkt"
+)
+
+// DefaultBacklog is the size of each device's two backlogs (packets
+// redirected to its receive path and to its transmit path). The kernel's
+// netdev_max_backlog is 1000.
+const DefaultBacklog = 1024
+
+// DefaultNamespace is the namespace that exists from the start.
+const DefaultNamespace = "default"
+
+// Config configures an Engine.
+type Config struct {
+	// Workers is the number of workers; 0 means 1. Each device is
+	// served by exactly one worker.
+	Workers int
+	// Pool provides packet buffers; nil means a default pool.
+	Pool *pkt.Pool
+	// Clock is the datapath's time; nil means a MonotonicClock.
+	Clock Clock
+	// Logger receives control-plane messages and rate-limited datapath
+	// warnings; nil means slog.Default().
+	Logger *slog.Logger
+	// Backlog is the size of each device backlog; 0 means DefaultBacklog.
+	Backlog int
+	// HashSeed seeds the flow hash used for TX queue selection. Replay
+	// and lab use a fixed seed so runs repeat exactly.
+	HashSeed uint32
+}
+
+// Engine is a running datapath.
+type Engine struct {
+	cfg     Config
+	pool    *pkt.Pool
+	clock   Clock
+	log     *slog.Logger
+	workers []*worker
+
+	// devices maps a device index to its state. The slice is replaced,
+	// never changed, so the data path reads it without a lock.
+	devices atomic.Pointer[[]*Device]
+
+	mu         sync.Mutex // serialises the control plane
+	namespaces map[string]*Namespace
+	nextIndex  int32
+	// qdiscHandle numbers qdiscs added without a handle.
+	qdiscHandle uint32
+}
+
+// ErrNoDevice is wrapped when a named device does not exist.
+var ErrNoDevice = errors.New("cannot find device")
+
+// New returns an engine with the default namespace and no devices.
+func New(cfg Config) *Engine {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Pool == nil {
+		cfg.Pool = pkt.NewPool(pkt.PoolConfig{})
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = NewMonotonicClock()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Backlog <= 0 {
+		cfg.Backlog = DefaultBacklog
+	}
+	e := &Engine{cfg: cfg, pool: cfg.Pool, clock: cfg.Clock, log: cfg.Logger,
+		namespaces: make(map[string]*Namespace), nextIndex: 1}
+	empty := []*Device{nil} // index 0 is no device
+	e.devices.Store(&empty)
+	for i := range cfg.Workers {
+		e.workers = append(e.workers, newWorker(e, i))
+	}
+	e.namespaces[DefaultNamespace] = newNamespace(e, DefaultNamespace)
+	return e
+}
+
+// Pool is the engine's buffer pool.
+func (e *Engine) Pool() *pkt.Pool { return e.pool }
+
+// Clock is the engine's clock.
+func (e *Engine) Clock() Clock { return e.clock }
+
+// Workers is the number of workers (and of statistics shards).
+func (e *Engine) Workers() int { return len(e.workers) }
+
+// Namespace returns the namespace called name, creating it if create is set.
+func (e *Engine) Namespace(name string, create bool) (*Namespace, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ns, ok := e.namespaces[name]; ok {
+		return ns, nil
+	}
+	if !create {
+		return nil, fmt.Errorf("namespace %q: does not exist", name)
+	}
+	if name == "" {
+		return nil, fmt.Errorf("namespace name is empty")
+	}
+	ns := newNamespace(e, name)
+	e.namespaces[name] = ns
+	return ns, nil
+}
+
+// Default is the default namespace.
+func (e *Engine) Default() *Namespace {
+	ns, _ := e.Namespace(DefaultNamespace, false)
+	return ns
+}
+
+// Namespaces lists the namespaces by name.
+func (e *Engine) Namespaces() []*Namespace {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*Namespace, 0, len(e.namespaces))
+	for _, ns := range e.namespaces {
+		out = append(out, ns)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// device returns the device with index i, or nil. Lock-free.
+func (e *Engine) device(i int32) *Device {
+	ds := *e.devices.Load()
+	if i <= 0 || int(i) >= len(ds) {
+		return nil
+	}
+	return ds[i]
+}
+
+// AddDevice creates a datapath device in namespace ns.
+func (e *Engine) AddDevice(ns *Namespace, c netdev.Config) (*Device, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := ns.devices[c.Name]; ok {
+		return nil, fmt.Errorf("device %q: %w in namespace %q", c.Name, errExists, ns.name)
+	}
+	nd, err := netdev.New(e.nextIndex, c)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDevice(e, ns, nd)
+	if err != nil {
+		return nil, err
+	}
+	e.nextIndex++
+	old := *e.devices.Load()
+	ds := make([]*Device, len(old)+1)
+	copy(ds, old)
+	ds[nd.Index()] = d
+	e.devices.Store(&ds)
+	ns.devices[c.Name] = d
+	// Devices go to workers round-robin by index; a device never moves,
+	// so its qdisc and receive path need no lock on the fast path.
+	d.worker = e.workers[int(nd.Index())%len(e.workers)]
+	d.worker.addDevice(d)
+	return d, nil
+}
+
+var errExists = errors.New("exists")
+
+// Run processes every packet that is waiting, at the clock's current time,
+// until nothing is left: the synchronous driver that replay and lab use in
+// virtual time. It must not be called while Start's workers run.
+func (e *Engine) Run() {
+	for {
+		did := false
+		for _, w := range e.workers {
+			if w.poll(e.clock.Now()) {
+				did = true
+			}
+		}
+		if !did {
+			return
+		}
+	}
+}
+
+// Env adapts the namespace to act.Env for the configuration it builds.
+type env struct {
+	ns *Namespace
+}
+
+func (v env) DeviceIndex(name string) (int32, bool) {
+	d, ok := v.ns.devices[name]
+	if !ok {
+		return 0, false
+	}
+	return d.nd.Index(), true
+}
+
+func (v env) Workers() int { return len(v.ns.e.workers) }
+func (v env) Now() int64   { return v.ns.e.clock.Now() }
+
+var _ act.Env = env{}

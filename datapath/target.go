@@ -1,0 +1,333 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"netyard/act"
+	"netyard/cls"
+	"netyard/qdisc"
+	"netyard/qdisc/fifo"
+	"netyard/tcsyntax"
+)
+
+// Hook parents, as tc names them: "ingress" and "egress" of clsact.
+const (
+	ParentIngress = cls.ParentIngress
+	ParentEgress  = cls.ParentEgress
+)
+
+// A Namespace is what tc commands act on.
+var _ tcsyntax.Target = (*Namespace)(nil)
+
+func actMode(m tcsyntax.Mode) act.Mode { return act.Mode(m) }
+
+// wrapActErr maps the action table's errors onto tcsyntax's kinds so that
+// callers see one vocabulary.
+func wrapActErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, act.ErrNotFound):
+		return fmt.Errorf("%w: %w", tcsyntax.ErrNotFound, err)
+	case errors.Is(err, act.ErrExists):
+		return fmt.Errorf("%w: %w", tcsyntax.ErrExists, err)
+	}
+	return err
+}
+
+// AddQdisc implements tcsyntax.Target.
+func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	d, err := ns.deviceLocked(q.Dev)
+	if err != nil {
+		return err
+	}
+	switch q.Params.(type) {
+	case qdisc.Clsact, qdisc.Ingress:
+		if q.Parent != qdisc.HandleIngress && q.Parent != 0 {
+			return fmt.Errorf("%s: %s qdisc must be at parent ffff:fff1", q.Dev, q.Params.Kind())
+		}
+		if d.clsact && m == tcsyntax.ModeAdd {
+			return fmt.Errorf("%w: %s already has an ingress/clsact qdisc", tcsyntax.ErrExists, q.Dev)
+		}
+		if !d.clsact && m == tcsyntax.ModeChange {
+			return fmt.Errorf("%w: %s has no ingress/clsact qdisc", tcsyntax.ErrNotFound, q.Dev)
+		}
+		d.clsact = true
+		d.clsactKind = q.Params.Kind()
+		return nil
+	}
+	if q.Parent != qdisc.HandleRoot {
+		return fmt.Errorf("%s: parent %x:%x: only root qdiscs are supported so far", q.Dev, q.Parent>>16, q.Parent&0xffff)
+	}
+	// The default qdisc (handle 0) counts as absent for "add", as the
+	// kernel's default qdisc does.
+	exists := d.qdiscSpec.Handle != 0
+	if exists && m == tcsyntax.ModeAdd {
+		return fmt.Errorf("%w: %s already has a root qdisc; use replace", tcsyntax.ErrExists, q.Dev)
+	}
+	if !exists && m == tcsyntax.ModeChange {
+		return fmt.Errorf("%w: %s has no root qdisc to change", tcsyntax.ErrNotFound, q.Dev)
+	}
+	nq, err := newQdisc(q.Params, d.nd.MTU())
+	if err != nil {
+		return err
+	}
+	spec := *q
+	spec.Params = nq.Params()
+	if spec.Handle == 0 {
+		spec.Handle = d.qdiscSpec.Handle
+	}
+	if spec.Handle == 0 {
+		spec.Handle = ns.e.nextQdiscHandle()
+	}
+	d.txMu.Lock()
+	old := d.qdisc
+	d.qdisc, d.qdiscSpec = nq, spec
+	d.txMu.Unlock()
+	old.Reset()
+	return nil
+}
+
+func newQdisc(p qdisc.Params, mtu int) (qdisc.Qdisc, error) {
+	switch p.(type) {
+	case fifo.Pfifo, fifo.Bfifo:
+		return fifo.New(p, mtu)
+	}
+	return nil, fmt.Errorf("qdisc %s: not supported yet", p.Kind())
+}
+
+// nextQdiscHandle picks a handle as the kernel's qdisc_alloc_handle does:
+// 8001:, 8002:, ...
+func (e *Engine) nextQdiscHandle() uint32 {
+	e.qdiscHandle++
+	return (0x8000 + e.qdiscHandle) << 16
+}
+
+// DelQdisc implements tcsyntax.Target.
+func (ns *Namespace) DelQdisc(q *qdisc.Spec) error {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	d, err := ns.deviceLocked(q.Dev)
+	if err != nil {
+		return err
+	}
+	if q.Parent == qdisc.HandleIngress {
+		if !d.clsact {
+			return fmt.Errorf("%w: %s has no ingress/clsact qdisc", tcsyntax.ErrNotFound, q.Dev)
+		}
+		// Deleting clsact removes its filters, as in the kernel.
+		d.clsact = false
+		d.flushHook(ParentIngress)
+		d.flushHook(ParentEgress)
+		return nil
+	}
+	if d.qdiscSpec.Handle == 0 {
+		return fmt.Errorf("%w: %s: cannot delete the default qdisc", tcsyntax.ErrNotFound, q.Dev)
+	}
+	nq, _ := fifo.New(fifo.Pfifo{}, d.nd.MTU())
+	d.txMu.Lock()
+	old := d.qdisc
+	d.qdisc = nq
+	d.qdiscSpec = qdisc.Spec{Dev: d.nd.Name(), Parent: qdisc.HandleRoot, Params: nq.Params()}
+	d.txMu.Unlock()
+	old.Reset()
+	return nil
+}
+
+// Qdiscs implements tcsyntax.Target.
+func (ns *Namespace) Qdiscs(dev string) ([]tcsyntax.QdiscView, error) {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	var devs []*Device
+	if dev != "" {
+		d, err := ns.deviceLocked(dev)
+		if err != nil {
+			return nil, err
+		}
+		devs = []*Device{d}
+	} else {
+		for _, d := range ns.devices {
+			devs = append(devs, d)
+		}
+		sort.Slice(devs, func(i, j int) bool { return devs[i].nd.Index() < devs[j].nd.Index() })
+	}
+	var out []tcsyntax.QdiscView
+	for _, d := range devs {
+		d.txMu.Lock()
+		v := tcsyntax.QdiscView{Spec: d.qdiscSpec, Stats: d.qdisc.Stats()}
+		d.txMu.Unlock()
+		out = append(out, v)
+		if d.clsact {
+			var p qdisc.Params = qdisc.Clsact{}
+			if d.clsactKind == "ingress" {
+				p = qdisc.Ingress{}
+			}
+			out = append(out, tcsyntax.QdiscView{Spec: qdisc.Spec{Dev: d.nd.Name(), Parent: qdisc.HandleIngress,
+				Handle: 0xffff0000, Params: p}})
+		}
+	}
+	return out, nil
+}
+
+// AddActions implements tcsyntax.Target.
+func (ns *Namespace) AddActions(specs []act.Spec, m tcsyntax.Mode) error {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	for _, s := range specs {
+		a, err := ns.actions.Add(s, actMode(m))
+		if err != nil {
+			return wrapActErr(err)
+		}
+		s.Common().Index = a.Spec().Common().Index
+	}
+	return nil
+}
+
+// DelAction implements tcsyntax.Target.
+func (ns *Namespace) DelAction(kind string, index uint32) error {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	return wrapActErr(ns.actions.Delete(kind, index))
+}
+
+// FlushActions implements tcsyntax.Target.
+func (ns *Namespace) FlushActions(kind string) error {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	_, err := ns.actions.Flush(kind)
+	return wrapActErr(err)
+}
+
+// Actions implements tcsyntax.Target.
+func (ns *Namespace) Actions(kind string) ([]tcsyntax.ActionView, error) {
+	vs, err := ns.actions.List(kind)
+	if err != nil {
+		return nil, wrapActErr(err)
+	}
+	out := make([]tcsyntax.ActionView, len(vs))
+	for i, v := range vs {
+		out[i] = actionView(v)
+	}
+	return out, nil
+}
+
+// Action implements tcsyntax.Target.
+func (ns *Namespace) Action(kind string, index uint32) (tcsyntax.ActionView, error) {
+	v, err := ns.actions.Get(kind, index)
+	if err != nil {
+		return tcsyntax.ActionView{}, wrapActErr(err)
+	}
+	return actionView(v), nil
+}
+
+func actionView(v act.View) tcsyntax.ActionView {
+	return tcsyntax.ActionView{Spec: v.Spec, Stats: v.Stats, Refs: v.Refs, Binds: v.Binds}
+}
+
+func wrapClsErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cls.ErrNotFound):
+		return fmt.Errorf("%w: %w", tcsyntax.ErrNotFound, err)
+	case errors.Is(err, cls.ErrExists):
+		return fmt.Errorf("%w: %w", tcsyntax.ErrExists, err)
+	}
+	return wrapActErr(err)
+}
+
+// hook returns the chains and the published block of the hook that a
+// filter's parent names. "parent ffff:" is the ingress hook, as for the
+// ingress qdisc.
+func (d *Device) hook(parent uint32) (*cls.Chains, *atomicBlock, error) {
+	switch parent {
+	case ParentIngress, cls.HandleIngress, 0xffff0000:
+		return d.inChains, &d.ingress, nil
+	case ParentEgress:
+		return d.egChains, &d.egress, nil
+	}
+	return nil, nil, fmt.Errorf("%s: parent %x:%x: filters attach to ingress or egress (classful qdiscs come later)",
+		d.nd.Name(), parent>>16, parent&0xffff)
+}
+
+// publish makes the hook's current filters the ones the data path runs.
+func publish(c *cls.Chains, b *atomicBlock) { b.Store(c.Block()) }
+
+func (d *Device) flushHook(parent uint32) {
+	c, b, err := d.hook(parent)
+	if err != nil {
+		return
+	}
+	c.Flush()
+	b.Store(nil)
+}
+
+// AddFilter implements tcsyntax.Target. Unlike the kernel, netyard does not
+// insist on "qdisc add dev X clsact" first: every device has both hooks,
+// and a filter on one makes the device show a clsact qdisc.
+func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	d, err := ns.deviceLocked(f.Dev)
+	if err != nil {
+		return err
+	}
+	c, b, err := d.hook(f.Parent)
+	if err != nil {
+		return err
+	}
+	if err := c.Add(f, actMode(m)); err != nil {
+		return wrapClsErr(err)
+	}
+	if !d.clsact {
+		d.clsact, d.clsactKind = true, "clsact"
+	}
+	publish(c, b)
+	return nil
+}
+
+// DelFilter implements tcsyntax.Target.
+func (ns *Namespace) DelFilter(f *cls.Filter) error {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	d, err := ns.deviceLocked(f.Dev)
+	if err != nil {
+		return err
+	}
+	c, b, err := d.hook(f.Parent)
+	if err != nil {
+		return err
+	}
+	if err := c.Delete(f); err != nil {
+		return wrapClsErr(err)
+	}
+	publish(c, b)
+	return nil
+}
+
+// Filters implements tcsyntax.Target.
+func (ns *Namespace) Filters(dev string, parent uint32, chain *uint32) ([]tcsyntax.FilterView, error) {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	d, err := ns.deviceLocked(dev)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := d.hook(parent)
+	if err != nil {
+		return nil, err
+	}
+	var out []tcsyntax.FilterView
+	for _, v := range c.List(chain) {
+		fv := tcsyntax.FilterView{Spec: v.Spec, Stats: v.Stats}
+		for _, a := range v.Actions {
+			fv.Actions = append(fv.Actions, actionView(a))
+		}
+		out = append(out, fv)
+	}
+	return out, nil
+}

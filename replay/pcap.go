@@ -1,0 +1,156 @@
+package replay
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// packetReader is what pcapgo's pcap and pcapng readers have in common.
+type packetReader interface {
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	LinkType() layers.LinkType
+}
+
+// source is one --in capture, read one packet ahead so that several
+// captures can be merged by timestamp.
+type source struct {
+	dev   string
+	path  string
+	f     *os.File
+	r     packetReader
+	nanos bool
+
+	// The packet read ahead: a copy, because the zero-copy read reuses
+	// its buffer on the next call.
+	next    []byte
+	ts      int64
+	origLen int
+	done    bool
+	n       int // packets read so far
+}
+
+// pcapng's section header block starts with 0x0a0d0d0a.
+var pcapngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
+
+func openSource(dev, path string) (*source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(f, 1<<16)
+	magic, err := br.Peek(4)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a capture file: %w", path, err)
+	}
+	s := &source{dev: dev, path: path, f: f}
+	if string(magic) == string(pcapngMagic) {
+		r, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: pcapng: %w", path, err)
+		}
+		s.r, s.nanos = r, true
+	} else {
+		r, err := pcapgo.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		s.r, s.nanos = r, r.Resolution() == gopacket.TimestampResolutionNanosecond
+	}
+	if lt := s.r.LinkType(); lt != layers.LinkTypeEthernet {
+		f.Close()
+		return nil, fmt.Errorf("%s: link type %v: only Ethernet captures can be replayed", path, lt)
+	}
+	if err := s.advance(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// advance reads the next packet into s.next, or sets s.done at the end.
+func (s *source) advance() error {
+	data, ci, err := s.r.ZeroCopyReadPacketData()
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// A capture cut short mid-packet (a killed tcpdump) ends at the
+		// last whole packet, as tcpdump -r reads it.
+		s.done = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: packet %d: %w", s.path, s.n+1, err)
+	}
+	s.n++
+	s.next = append(s.next[:0], data...)
+	s.ts = ci.Timestamp.UnixNano()
+	s.origLen = ci.Length
+	return nil
+}
+
+func (s *source) close() { s.f.Close() }
+
+// sink is one --out capture.
+type sink struct {
+	dev  string
+	path string
+	f    *os.File
+	bw   *bufio.Writer
+	w    *pcapgo.Writer
+	n    int
+	err  error
+}
+
+// snaplen of written captures: the largest frame netyard can hold.
+const snaplen = 65535
+
+func createSink(dev, path string, nanos bool) (*sink, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<16)
+	var w *pcapgo.Writer
+	if nanos {
+		w = pcapgo.NewWriterNanos(bw)
+	} else {
+		w = pcapgo.NewWriter(bw)
+	}
+	if err := w.WriteFileHeader(snaplen, layers.LinkTypeEthernet); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &sink{dev: dev, path: path, f: f, bw: bw, w: w}, nil
+}
+
+func (s *sink) write(frame []byte, t int64) {
+	if s.err != nil {
+		return
+	}
+	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, t).UTC(), CaptureLength: len(frame), Length: len(frame)}
+	if err := s.w.WritePacket(ci, frame); err != nil {
+		s.err = fmt.Errorf("%s: %w", s.path, err)
+		return
+	}
+	s.n++
+}
+
+func (s *sink) close() error {
+	err := s.err
+	if e := s.bw.Flush(); err == nil && e != nil {
+		err = fmt.Errorf("%s: %w", s.path, e)
+	}
+	if e := s.f.Close(); err == nil && e != nil {
+		err = fmt.Errorf("%s: %w", s.path, e)
+	}
+	return err
+}

@@ -1,0 +1,282 @@
+// Package replay runs a tc batch file over real captures: packets enter
+// devices' receive paths at their capture timestamps (virtual time), go
+// through the configured ingress and egress processing, and every frame a
+// device transmits is written to that device's output capture with its
+// departure time. It is what `netyard replay` runs.
+package replay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+
+	"netyard/datapath"
+	"netyard/netdev"
+	"netyard/pkt"
+	"netyard/tcsyntax"
+)
+
+// Port binds a device to a capture file.
+type Port struct {
+	Dev  string
+	Path string
+}
+
+// ParsePort reads "DEV=FILE".
+func ParsePort(s string) (Port, error) {
+	dev, path, ok := strings.Cut(s, "=")
+	if !ok || dev == "" || path == "" {
+		return Port{}, fmt.Errorf("%q: expected DEV=FILE", s)
+	}
+	return Port{Dev: dev, Path: path}, nil
+}
+
+// Config is one replay run.
+type Config struct {
+	// Rules is the path of a tc batch file ("" for none: nothing is
+	// forwarded, as on a device with no rules).
+	Rules string
+	In    []Port
+	Out   []Port
+	// Devices are more devices to create, beyond those In and Out name.
+	Devices []string
+	// Stats is the path of a JSON statistics file to write ("" for none).
+	Stats  string
+	Logger *slog.Logger
+	// Pool is the buffer pool (nil: a default one). Tests pass a
+	// leak-checking pool.
+	Pool *pkt.Pool
+}
+
+// Summary is what a run did.
+type Summary struct {
+	Injected  map[string]int // packets injected per --in device
+	Written   map[string]int // packets written per --out device
+	Truncated int            // injected packets that the capture had cut short
+	Denied    int            // packets that could not be injected (memory limit, too large)
+}
+
+// Run replays. It stops at the first error in the rules, opening the files,
+// or writing the outputs; a packet that cannot be injected (too large for a
+// buffer) is counted in Summary.Denied and the replay goes on.
+func Run(cfg Config) (*Summary, error) {
+	if len(cfg.In) == 0 {
+		return nil, errors.New("replay: no --in capture")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	clk := &datapath.ManualClock{}
+	e := datapath.New(datapath.Config{Workers: 1, Pool: cfg.Pool, Clock: clk, Logger: log, HashSeed: 0x6e657479})
+	ns := e.Default()
+
+	// Devices named on the command line exist without being declared.
+	names := map[string]bool{}
+	var order []string
+	add := func(n string) {
+		if !names[n] {
+			names[n] = true
+			order = append(order, n)
+		}
+	}
+	for _, p := range cfg.In {
+		add(p.Dev)
+	}
+	for _, p := range cfg.Out {
+		add(p.Dev)
+	}
+	for _, n := range cfg.Devices {
+		add(n)
+	}
+	devs := map[string]*datapath.Device{}
+	for _, n := range order {
+		d, err := e.AddDevice(ns, netdev.Config{Name: n})
+		if err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+		devs[n] = d
+	}
+
+	// Open the inputs first: their first timestamps set the clock before
+	// any rule is installed, so "installed" times are capture times.
+	var srcs []*source
+	defer func() {
+		for _, s := range srcs {
+			s.close()
+		}
+	}()
+	nanos := false
+	for _, p := range cfg.In {
+		s, err := openSource(p.Dev, p.Path)
+		if err != nil {
+			return nil, fmt.Errorf("replay: --in %s: %w", p.Dev, err)
+		}
+		srcs = append(srcs, s)
+		nanos = nanos || s.nanos
+		if !s.done && (clk.Now() == 0 || s.ts < clk.Now()) {
+			clk.Set(s.ts)
+		}
+	}
+	first := int64(-1)
+	for _, s := range srcs {
+		if !s.done && (first < 0 || s.ts < first) {
+			first = s.ts
+		}
+	}
+	if first > 0 {
+		clk.Set(first)
+	}
+
+	if cfg.Rules != "" {
+		var stderr strings.Builder
+		if err := tcsyntax.Run(ns, []string{"-b", cfg.Rules}, io.Discard, &stderr); err != nil {
+			return nil, fmt.Errorf("replay: %s: %w", cfg.Rules, err)
+		}
+	}
+
+	sinks := map[string]*sink{}
+	var sinkErr error
+	for _, p := range cfg.Out {
+		if _, dup := sinks[p.Dev]; dup {
+			return nil, fmt.Errorf("replay: --out %s given twice", p.Dev)
+		}
+		s, err := createSink(p.Dev, p.Path, nanos)
+		if err != nil {
+			return nil, fmt.Errorf("replay: --out %s: %w", p.Dev, err)
+		}
+		sinks[p.Dev] = s
+		devs[p.Dev].Netdev().SetTxSink(netdev.EndpointFunc(func(b *pkt.Buffer, now int64) {
+			s.write(b.Data(), now)
+			b.Release()
+		}))
+	}
+	defer func() {
+		for _, s := range sinks {
+			if err := s.close(); err != nil && sinkErr == nil {
+				sinkErr = err
+			}
+		}
+	}()
+
+	sum := &Summary{Injected: map[string]int{}, Written: map[string]int{}}
+	// Merge the inputs by timestamp; ties go to the input named first.
+	for {
+		var s *source
+		for _, c := range srcs {
+			if !c.done && (s == nil || c.ts < s.ts) {
+				s = c
+			}
+		}
+		if s == nil {
+			break
+		}
+		clk.Set(s.ts)
+		if s.origLen > len(s.next) {
+			sum.Truncated++
+		}
+		if err := devs[s.dev].Inject(s.next, clk.Now()); err != nil {
+			sum.Denied++
+			log.Warn("replay: packet not injected", "dev", s.dev, "file", s.path, "packet", s.n, "err", err)
+		} else {
+			sum.Injected[s.dev]++
+		}
+		// Everything a packet causes happens at its arrival time: the
+		// datapath runs until idle before the next packet enters.
+		e.Run()
+		if err := s.advance(); err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+	}
+	e.Run()
+
+	for dev, s := range sinks {
+		sum.Written[dev] = s.n
+	}
+	if cfg.Stats != "" {
+		if err := writeStats(cfg.Stats, ns, clk.Now()); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range sinks {
+		if err := s.close(); err != nil {
+			return nil, err
+		}
+	}
+	clear(sinks)
+	return sum, sinkErr
+}
+
+// writeStats writes the statistics file: per device, the filters of each
+// hook with their actions and counters, in tc's JSON shape, and the
+// standalone actions.
+func writeStats(path string, ns *datapath.Namespace, now int64) error {
+	doc, err := StatsJSON(ns, now)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// StatsJSON builds the statistics document for a namespace.
+func StatsJSON(ns *datapath.Namespace, now int64) (map[string]any, error) {
+	devices := map[string]any{}
+	for _, d := range ns.Devices() {
+		c := d.Counters()
+		hooks := map[string]any{}
+		counters := map[string]any{}
+		for _, h := range []struct {
+			name   string
+			parent uint32
+		}{{"ingress", datapath.ParentIngress}, {"egress", datapath.ParentEgress}} {
+			fs, err := ns.Filters(d.Name(), h.parent, nil)
+			if err != nil {
+				return nil, err
+			}
+			hooks[h.name] = tcsyntax.FiltersJSON(fs, tcsyntax.Options{Stats: 1, Now: now})
+			// tc prints no counters for a flower or matchall filter
+			// itself; netyard keeps them, listed beside tc's shape.
+			var fc []map[string]any
+			for _, f := range fs {
+				fc = append(fc, map[string]any{
+					"chain": f.Spec.Chain, "pref": f.Spec.Prio, "handle": f.Spec.Handle, "kind": f.Spec.Classifier.Kind(),
+					"packets": f.Stats.Packets, "bytes": f.Stats.Bytes, "drops": f.Stats.Drops, "overlimits": f.Stats.Overlimits,
+					"installed_ns": f.Stats.Installed, "first_used_ns": f.Stats.FirstUsed, "last_used_ns": f.Stats.LastUsed,
+				})
+			}
+			counters[h.name] = fc
+		}
+		devices[d.Name()] = map[string]any{
+			"filters":         hooks,
+			"filter_counters": counters,
+			"stats": map[string]uint64{
+				"rx_packets": c.RxPackets, "rx_bytes": c.RxBytes, "rx_dropped": c.RxDropped,
+				"tx_packets": c.TxPackets, "tx_bytes": c.TxBytes, "tx_dropped": c.TxDropped,
+				"delivered": c.Delivered, "ingress_drops": c.IngressDrops, "egress_drops": c.EgressDrops,
+				"backlog_drops": c.BacklogDrops,
+			},
+		}
+	}
+	kinds := []string{"gact", "mirred", "vlan", "skbedit", "police"}
+	sort.Strings(kinds)
+	actions := map[string]any{}
+	for _, k := range kinds {
+		as, err := ns.Actions(k)
+		if err != nil {
+			return nil, err
+		}
+		if len(as) > 0 {
+			actions[k] = tcsyntax.ActionsJSON(as, tcsyntax.Options{Stats: 1, Now: now})
+		}
+	}
+	return map[string]any{"devices": devices, "actions": actions, "loop_drops": ns.LoopDrops()}, nil
+}

@@ -1,0 +1,114 @@
+package tcsyntax
+
+import (
+	"netyard/act"
+	"netyard/stats"
+)
+
+// The generic action (tc/m_gact.c): "gact VERDICT [index N]", or just
+// "VERDICT" ("action drop").
+
+func init() {
+	registerAction(&actionKind{name: "gact", parse: parseGact, format: formatGact, print: printGact})
+}
+
+func parseGact(a *Args) (act.Spec, error) {
+	// parse_gact skips the kind word with matches(), so "g" and "ga"
+	// work too; "action drop" has no kind word at all.
+	if matches(a.Peek(), "gact") {
+		a.Next()
+	}
+	g := &act.Gact{}
+	seen := false
+	if matches(a.Peek(), "index") {
+		// "gact index N": bind an existing gact action.
+		if err := parseIndex(a, &g.C, &seen); err != nil {
+			return nil, err
+		}
+		return ref("gact", g.C.Index), nil
+	}
+	v, ok, err := parseControl(a, false)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, syntaxErr("gact", wordOr(a, "gact"), "expected a verdict: reclassify, drop, continue, pass, pipe, trap, goto chain N or jump N")
+	}
+	g.C.Control = v
+	if matches(a.Peek(), "random") {
+		return nil, syntaxErr("gact", a.Peek(), "not supported by netyard")
+	}
+	if err := parseIndex(a, &g.C, &seen); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func formatGact(s act.Spec) []string {
+	g := s.(*act.Gact)
+	return formatIndex(append([]string{"gact"}, formatControl(g.C.Control)...), &g.C)
+}
+
+// printGact is print_gact, with the "random" line iproute2 prints when
+// built with CONFIG_GACT_PROB, as distributions build it.
+func printGact(w *Writer, s act.Spec, v *ActionView, o *Options) {
+	g := s.(*act.Gact)
+	w.String(Any, "kind", "%s ", "gact")
+	printControl(w, "control_action", "action ", g.C.Control, "")
+	w.Open("prob")
+	w.NL()
+	w.String(Any, "random_type", "\t random type %s", "none")
+	printControl(w, "control_action", " ", act.OK, " ")
+	w.Int(Any, "val", "val %d", 0)
+	w.Close()
+	w.NL()
+	printIndexLine(w, "\t index %d", g.C.Index, v, o)
+}
+
+// printIndexLine writes the "index N ref R bind B" line the action kinds
+// end with, in the kind's own format, and with -s the times (print_tm).
+func printIndexLine(w *Writer, indexFormat string, index uint32, v *ActionView, o *Options) {
+	w.Uint(Any, "index", indexFormat, uint64(index))
+	w.Int(Any, "ref", " ref %d", int64(v.Refs))
+	w.Int(Any, "bind", " bind %d", int64(v.Binds))
+	if o.Stats > 0 {
+		printTM(w, v.Stats, o.Now)
+	}
+	w.NL()
+}
+
+// userHZ is USER_HZ: the kernel reports action times in 1/100 s ticks,
+// and tc prints a time only when its tick count is not zero.
+const userHZ = 100
+
+func ticks(d int64) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64(d / (1e9 / userHZ))
+}
+
+// printTM is tc_util.c's print_tm: seconds since the action was
+// installed, last used and first used. As in the kernel an action never
+// used counts as last used when it was installed, and has no first use.
+func printTM(w *Writer, s stats.Snapshot, now int64) {
+	install := ticks(now - s.Installed)
+	last := s.LastUsed
+	if last == 0 {
+		last = s.Installed
+	}
+	lastUse := ticks(now - last)
+	var firstUse uint64
+	if s.FirstUsed != 0 {
+		firstUse = ticks(now - s.FirstUsed)
+	}
+	if install != 0 {
+		w.Uint(Any, "installed", " installed %d sec", install/userHZ)
+	}
+	if lastUse != 0 {
+		w.Uint(Any, "last_used", " used %d sec", lastUse/userHZ)
+	}
+	if firstUse != 0 {
+		w.Uint(Any, "first_used", " firstused %d sec", firstUse/userHZ)
+	}
+}

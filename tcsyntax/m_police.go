@@ -1,0 +1,264 @@
+package tcsyntax
+
+import (
+	"strconv"
+	"strings"
+
+	"netyard/act"
+)
+
+// police (tc/m_police.c): "police rate RATE burst SIZE [mtu SIZE]
+// [peakrate RATE] [conform-exceed EXCEED[/CONFORM]] [index N]".
+//
+// As in tc, a bare verdict among the parameters ("police rate 1mbit burst
+// 10k drop") is the EXCEED verdict, and conform-exceed names the exceed
+// verdict first: "conform-exceed drop/pipe" drops what exceeds the rate
+// and pipes what conforms. The defaults are tc's: reclassify what
+// exceeds, pass (OK) what conforms.
+
+func init() {
+	registerAction(&actionKind{name: "police", parse: parsePolice, format: formatPolice, print: printPolice})
+}
+
+// defaultPoliceMTU is the MTU the kernel gives a policer with a rate and
+// no mtu: 255 << cell_log, with the cell_log tc computes for its default
+// MTU of 2047 (tc_calc_rtable). Larger packets exceed the rate.
+const defaultPoliceMTU = 2040
+
+func parsePolice(a *Args) (act.Spec, error) {
+	a.Next() // "police"
+	p := &act.Police{Exceed: act.Reclassify}
+	p.C.Control = act.DefaultControl("police", p)
+	var rateSet, burstSet, mtuSet, peakSet, indexSet, verdictSet bool
+	if !a.More() {
+		return nil, syntaxErr("police", "", "needs parameters: rate RATE burst SIZE ...")
+	}
+	size := func(key string, set *bool, dst *uint32) error {
+		a.Next()
+		v, err := a.Value(key, "a size")
+		if err != nil {
+			return err
+		}
+		if *set {
+			return duplicate("police", key, v)
+		}
+		if strings.ContainsRune(v, '/') {
+			return badValue("police", key, v, "a cell size is not supported by netyard (its rates are exact, not table-based)")
+		}
+		n, err := ParseSize(v)
+		if err != nil {
+			return badValue("police", key, v, "expected a size (10k, 1500b, ...)")
+		}
+		*dst, *set = n, true
+		return nil
+	}
+	rate := func(key string, set *bool, dst *uint64) error {
+		a.Next()
+		v, err := a.Value(key, "a rate")
+		if err != nil {
+			return err
+		}
+		if *set {
+			return duplicate("police", key, v)
+		}
+		r, err := ParseRate(v)
+		if err != nil {
+			return badValue("police", key, v, "expected a rate (1mbit, 100kbit, ...)")
+		}
+		*dst, *set = r, true
+		return nil
+	}
+loop:
+	for a.More() {
+		w := a.Peek()
+		var err error
+		// act_parse_police's order: "p" is peakrate, "pi" pipe.
+		switch {
+		case matches(w, "index"):
+			err = parseIndex(a, &p.C, &indexSet)
+		case matches(w, "burst") || w == "buffer" || w == "maxburst":
+			err = size(w, &burstSet, &p.Burst)
+		case w == "mtu" || w == "minburst":
+			err = size(w, &mtuSet, &p.MTU)
+		case w == "mpu" || w == "avrate":
+			err = syntaxErr("police", w, "not supported by netyard")
+		case w == "rate":
+			err = rate(w, &rateSet, &p.Rate)
+		case matches(w, "peakrate"):
+			err = rate(w, &peakSet, &p.PeakRate)
+		case matches(w, "reclassify"), matches(w, "drop"), matches(w, "shot"),
+			matches(w, "continue"), matches(w, "pass"), matches(w, "ok"),
+			matches(w, "pipe"), matches(w, "goto"):
+			var v act.Verdict
+			v, _, err = parseControl(a, false)
+			p.Exceed, verdictSet = v, true
+		case w == "conform-exceed":
+			a.Next()
+			err = parseConformExceed(a, p)
+			verdictSet = true
+		case matches(w, "overhead"), matches(w, "linklayer"), matches(w, "pkts_rate"), matches(w, "pkts_burst"):
+			err = syntaxErr("police", w, "not supported by netyard")
+		case w == "help":
+			err = syntaxErr("police", w, "usage: police rate RATE burst SIZE [ mtu SIZE ] [ peakrate RATE ] [ conform-exceed EXCEED[/CONFORM] ] [ index N ]")
+		default:
+			break loop
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case indexSet && !rateSet && !burstSet && !mtuSet && !peakSet && !verdictSet:
+		return ref("police", p.C.Index), nil
+	case !rateSet && !mtuSet:
+		return nil, syntaxErr("police", wordOr(a, "police"), "'rate' or 'mtu' must be specified")
+	case rateSet && !burstSet:
+		return nil, syntaxErr("police", "rate", "needs 'burst'")
+	case burstSet && !rateSet:
+		return nil, syntaxErr("police", "burst", "needs 'rate'")
+	case peakSet && !rateSet:
+		return nil, syntaxErr("police", "peakrate", "needs 'rate'")
+	case peakSet && !mtuSet:
+		return nil, syntaxErr("police", "peakrate", "needs 'mtu'")
+	case rateSet && p.Rate == 0:
+		return nil, badValue("police", "rate", "0", "must be > 0")
+	}
+	return p, nil
+}
+
+// parseConformExceed reads "EXCEED[/CONFORM]" as
+// parse_action_control_slash: one word with a slash, or verdicts (which
+// may be "goto chain N") around a separate "/". Numbers are verdicts too.
+func parseConformExceed(a *Args, p *act.Police) error {
+	w := a.Peek()
+	if i := strings.IndexByte(w, '/'); i >= 0 {
+		a.Next()
+		ex, cf := w[:i], w[i+1:]
+		for _, s := range []string{ex, cf} {
+			if name, _, ok := verdictWord(s, true); ok && (name == "goto" || name == "jump") {
+				return badValue("police", "conform-exceed", w, name+" needs its operand: write \"conform-exceed goto chain N / pipe\"")
+			}
+		}
+		_, exV, ok1 := verdictWord(ex, true)
+		_, cfV, ok2 := verdictWord(cf, true)
+		if !ok1 || !ok2 {
+			return badValue("police", "conform-exceed", w, "expected EXCEED/CONFORM verdicts (drop, pass, pipe, continue, reclassify, goto chain N)")
+		}
+		p.Exceed, p.C.Control = exV, cfV
+		return nil
+	}
+	v, ok, err := parseControl(a, true)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return badValue("police", "conform-exceed", w, "expected EXCEED[/CONFORM] verdicts (drop, pass, pipe, continue, reclassify, goto chain N)")
+	}
+	p.Exceed = v
+	if a.Peek() == "/" {
+		a.Next()
+		v, ok, err := parseControl(a, true)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return badValue("police", "conform-exceed", a.Peek(), "expected a CONFORM verdict after \"/\"")
+		}
+		p.C.Control = v
+	}
+	return nil
+}
+
+func formatPolice(s act.Spec) []string {
+	p := s.(*act.Police)
+	var words []string
+	words = append(words, "police")
+	if p.Rate != 0 {
+		words = append(words, "rate", exactRate(p.Rate), "burst", exactSize(uint64(p.Burst)))
+	}
+	if p.MTU != 0 {
+		words = append(words, "mtu", exactSize(uint64(p.MTU)))
+	}
+	if p.PeakRate != 0 {
+		words = append(words, "peakrate", exactRate(p.PeakRate))
+	}
+	if p.Exceed != act.Reclassify || p.C.Control != act.OK {
+		words = append(words, "conform-exceed")
+		ex, cf := formatControl(p.Exceed), formatControl(p.C.Control)
+		if len(ex) == 1 && len(cf) == 1 {
+			words = append(words, ex[0]+"/"+cf[0])
+		} else {
+			words = append(append(append(words, ex...), "/"), cf...)
+		}
+	}
+	return formatIndex(words, &p.C)
+}
+
+// exactRate writes a rate so that ParseRate reads back the same value:
+// tc's rounded form when it is exact, else bytes per second.
+func exactRate(r uint64) string {
+	if s := FormatRate(r, false); mustParseRate(s) == r {
+		return s
+	}
+	return strconv.FormatUint(r, 10) + "bps"
+}
+
+func mustParseRate(s string) uint64 {
+	r, _ := ParseRate(s)
+	return r
+}
+
+// exactSize is exactRate for sizes.
+func exactSize(b uint64) string {
+	if s := FormatSize(b); mustParseSize(s) == b {
+		return s
+	}
+	return strconv.FormatUint(b, 10) + "b"
+}
+
+func mustParseSize(s string) uint64 {
+	b, _ := ParseSize64(s)
+	return b
+}
+
+// printPolice is print_police: " police 0x1 rate 1Mbit burst 10Kb mtu 2Kb
+// action reclassify overhead 0b", then "\tref R bind B". tc prints the
+// conform verdict after a slash only when it is not pass, and its JSON
+// repeats the "control_action" key for it; netyard names that one
+// "conform_action".
+func printPolice(w *Writer, s act.Spec, v *ActionView, o *Options) {
+	p := s.(*act.Police)
+	w.String(JSONOnly, "kind", "", "police")
+	w.Hex(TextOnly, "", " police %#x ", uint64(p.C.Index))
+	w.Uint(JSONOnly, "index", "", uint64(p.C.Index))
+	w.Rate(Any, "rate", "rate %s ", p.Rate, o.IEC)
+	w.Size(Any, "burst", "burst %s ", uint64(p.Burst))
+	mtu := uint64(p.MTU)
+	if mtu == 0 {
+		mtu = 1<<32 - 1
+		if p.Rate != 0 {
+			mtu = defaultPoliceMTU
+		}
+	}
+	w.Size(Any, "mtu", "mtu %s ", mtu)
+	if p.PeakRate != 0 {
+		w.Rate(Any, "peakrate", "peakrate %s ", p.PeakRate, o.IEC)
+	}
+	printControl(w, "control_action", "action ", p.Exceed, "")
+	if p.C.Control != act.OK {
+		printControl(w, "conform_action", "/", p.C.Control, " ")
+	} else {
+		w.Text(" ")
+	}
+	w.Size(Any, "overhead", "overhead %s ", 0)
+	if o.Details {
+		w.String(Any, "linklayer", "linklayer %s ", "ethernet")
+	}
+	w.NL()
+	w.Int(Any, "ref", "\tref %d ", int64(v.Refs))
+	w.Int(Any, "bind", "bind %d ", int64(v.Binds))
+	if o.Stats > 0 {
+		printTM(w, v.Stats, o.Now)
+	}
+	w.NL()
+}

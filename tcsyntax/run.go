@@ -1,0 +1,294 @@
+package tcsyntax
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// The tc command line (tc/tc.c main and batch, lib/utils.c do_batch,
+// getcmdline and makeargs): global options, then one command or a batch.
+
+// CLI runs tc command lines against a Target.
+type CLI struct {
+	Target Target
+	// Stdout takes what show and get print; Stderr one "Error: ..."
+	// line for each failed command.
+	Stdout, Stderr io.Writer
+	// Stdin is read by "-b -"; nil means os.Stdin.
+	Stdin io.Reader
+	// Now is the time the statistics' ages are printed against; nil
+	// means the Target's Clock, else the wall clock.
+	Now func() int64
+	// ReadFile reads a batch file; nil means os.ReadFile.
+	ReadFile func(name string) ([]byte, error)
+}
+
+// Run is the tc command without its program name: global options (-s, -d,
+// -j, -p, -iec, -force, -b FILE), then one command, or a batch from FILE
+// ("-b -" reads stdin). It prints what tc prints to stdout, reports each
+// failed command on stderr, and returns an error when any command failed
+// (the first one's, wrapped; the caller need not print it again).
+func Run(t Target, args []string, stdout, stderr io.Writer) error {
+	return (&CLI{Target: t, Stdout: stdout, Stderr: stderr}).Run(args)
+}
+
+// usage is tc's usage text, limited to what netyard accepts.
+const usage = `Usage:	tc [ OPTIONS ] OBJECT { COMMAND | help }
+	tc [-force] -batch filename
+where  OBJECT := { qdisc | class | filter | actions }
+       OPTIONS := { -s[tatistics] | -d[etails] | -j[son] | -p[retty] |
+                    -iec | -b[atch] [filename] | -force }
+See docs/TC.md for the grammar.
+`
+
+// Run runs one tc invocation; see the package function Run.
+func (c *CLI) Run(args []string) error {
+	opts, batch, force, rest, err := parseGlobalOptions(args)
+	if err != nil && !errors.Is(err, errHelp) {
+		c.report(err)
+		return err
+	}
+	if err != nil || batch == "" && len(rest) == 0 {
+		_, err := io.WriteString(c.Stdout, usage)
+		return err
+	}
+	opts.Now = c.now()
+	if batch != "" {
+		if len(rest) > 0 {
+			err := syntaxErr("tc", rest[0], "a batch takes no command on the command line")
+			c.report(err)
+			return err
+		}
+		return c.runBatch(batch, opts, force)
+	}
+	err = c.runOne(rest, opts)
+	if err != nil {
+		c.report(err)
+	}
+	return err
+}
+
+var errHelp = errors.New("help")
+
+func (c *CLI) now() int64 {
+	if c.Now != nil {
+		return c.Now()
+	}
+	if clk, ok := c.Target.(Clock); ok {
+		return clk.Now()
+	}
+	return time.Now().UnixNano()
+}
+
+func (c *CLI) report(err error) {
+	if c.Stderr != nil {
+		fmt.Fprintf(c.Stderr, "Error: %v\n", err)
+	}
+}
+
+func (c *CLI) runOne(words []string, opts Options) error {
+	cmd, err := Parse(words)
+	if err != nil {
+		return err
+	}
+	// Output is collected and written whole, so that a failing show
+	// prints nothing rather than half a JSON array.
+	var out bytes.Buffer
+	if err := Exec(c.Target, cmd, opts, &out); err != nil {
+		return err
+	}
+	_, err = c.Stdout.Write(out.Bytes())
+	return err
+}
+
+// parseGlobalOptions is tc.c's option loop: options start with "-" and
+// match by prefix in tc's order ("-s" is -stats, "-b" -batch, "-n"
+// -netns).
+func parseGlobalOptions(args []string) (o Options, batch string, force bool, rest []string, err error) {
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		w := args[0]
+		args = args[1:]
+		switch {
+		case matches(w, "-stats"), matches(w, "-statistics"):
+			o.Stats++
+		case matches(w, "-details"):
+			o.Details = true
+		case matches(w, "-raw"):
+			return o, "", false, nil, syntaxErr("tc", w, "not supported by netyard")
+		case matches(w, "-pretty"):
+			o.Pretty = true
+		case matches(w, "-graph"), matches(w, "-Version"):
+			return o, "", false, nil, syntaxErr("tc", w, "not supported by netyard")
+		case matches(w, "-iec"):
+			o.IEC = true
+		case matches(w, "-help"):
+			return o, "", false, nil, errHelp
+		case matches(w, "-force"):
+			force = true
+		case matches(w, "-batch"):
+			if len(args) == 0 {
+				return o, "", false, nil, syntaxErr("tc", w, "needs a file name (\"-\" for stdin)")
+			}
+			batch, args = args[0], args[1:]
+		case matches(w, "-netns"), matches(w, "-Numeric"), matches(w, "-names"), matches(w, "-nm"),
+			matches(w, "-cf"), matches(w, "-conf"), matches(w, "-color"), matches(w, "-timestamp"),
+			matches(w, "-tshort"):
+			return o, "", false, nil, syntaxErr("tc", w, "not supported by netyard")
+		case matches(w, "-json"):
+			o.JSON = true
+		case matches(w, "-oneline"), matches(w, "-brief"), w == "-echo":
+			return o, "", false, nil, syntaxErr("tc", w, "not supported by netyard")
+		default:
+			return o, "", false, nil, syntaxErr("tc", w, "option is unknown, try \"tc -help\"")
+		}
+	}
+	return o, batch, force, args, nil
+}
+
+// runBatch runs a batch file: one command a line, as tc -batch. It stops
+// at the first failing command unless force; each failure is reported
+// with its line number.
+func (c *CLI) runBatch(name string, opts Options, force bool) error {
+	var data []byte
+	var err error
+	if name == "-" {
+		in := c.Stdin
+		if in == nil {
+			in = os.Stdin
+		}
+		data, err = io.ReadAll(in)
+	} else if c.ReadFile != nil {
+		data, err = c.ReadFile(name)
+	} else {
+		data, err = os.ReadFile(name)
+	}
+	if err != nil {
+		err = fmt.Errorf("cannot read batch %q: %w", name, err)
+		c.report(err)
+		return err
+	}
+	var first error
+	failed, total := 0, 0
+	for cmd := range BatchLines(data) {
+		if cmd.Err == nil && len(cmd.Words) == 0 {
+			continue
+		}
+		total++
+		err := cmd.Err
+		if err == nil {
+			err = c.runOne(cmd.Words, opts)
+		}
+		if err == nil {
+			continue
+		}
+		err = fmt.Errorf("line %d: %w", cmd.Line, err)
+		c.report(err)
+		failed++
+		if first == nil {
+			first = err
+		}
+		if !force {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d commands failed; first: %w", failed, total, first)
+	}
+	return nil
+}
+
+// BatchCommand is one command of a batch file.
+type BatchCommand struct {
+	// Line is the line the command starts on (1-based).
+	Line int
+	// Words are its words; none for a line with only a comment.
+	Words []string
+	// Err is a line that cannot be split into words (an unterminated
+	// quote, a continuation at the end of the file).
+	Err error
+}
+
+// BatchLines splits a batch file into commands as iproute2's getcmdline
+// and makeargs do: "#" starts a comment that runs to the end of the line,
+// a backslash right before the newline continues the command on the next
+// line, words are separated by spaces and tabs, and a word may be quoted
+// with ' or " (no escapes inside).
+func BatchLines(data []byte) func(yield func(BatchCommand) bool) {
+	return func(yield func(BatchCommand) bool) {
+		lines := strings.SplitAfter(string(data), "\n")
+		for i := 0; i < len(lines); i++ {
+			start := i + 1
+			if lines[i] == "" {
+				continue // after the final newline
+			}
+			line := stripComment(lines[i])
+			var err error
+			// getcmdline looks for "\\\n" after cutting the comment, so a
+			// backslash before a comment does not continue the line.
+			for strings.HasSuffix(line, "\\\n") {
+				line = strings.TrimSuffix(line, "\\\n")
+				if i+1 >= len(lines) || lines[i+1] == "" {
+					err = errors.New("missing continuation line")
+					break
+				}
+				i++
+				line += stripComment(lines[i])
+			}
+			if err == nil {
+				var words []string
+				words, err = splitWords(line)
+				if !yield(BatchCommand{Line: start, Words: words, Err: err}) {
+					return
+				}
+				continue
+			}
+			if !yield(BatchCommand{Line: start, Err: err}) {
+				return
+			}
+		}
+	}
+}
+
+// stripComment cuts a line at its first '#', keeping the newline so that
+// a continuation is recognised only when nothing was cut.
+func stripComment(line string) string {
+	if i := strings.IndexByte(line, '#'); i >= 0 {
+		return line[:i]
+	}
+	return line
+}
+
+// splitWords is makeargs: whitespace-separated words; a word that starts
+// with a quote runs to the same quote, and the character after the
+// closing quote separates words.
+func splitWords(line string) ([]string, error) {
+	const ws = " \t\r\n"
+	var words []string
+	for i := 0; i < len(line); {
+		if strings.IndexByte(ws, line[i]) >= 0 {
+			i++
+			continue
+		}
+		if q := line[i]; q == '\'' || q == '"' {
+			end := strings.IndexByte(line[i+1:], q)
+			if end < 0 {
+				return nil, errors.New("unterminated quoted string")
+			}
+			words = append(words, line[i+1:i+1+end])
+			i += end + 3 // the quotes and the separator after them
+			continue
+		}
+		j := i
+		for j < len(line) && strings.IndexByte(ws, line[j]) < 0 {
+			j++
+		}
+		words = append(words, line[i:j])
+		i = j
+	}
+	return words, nil
+}

@@ -1,0 +1,414 @@
+package tcsyntax
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"netyard/act"
+	"netyard/qdisc"
+	"netyard/stats"
+)
+
+// Printing whole objects as tc's show commands do (tc/tc_qdisc.c
+// print_qdisc, tc/tc_class.c print_class, tc/tc_filter.c print_filter,
+// tc/m_action.c print_action), through one Writer for text and JSON.
+
+// Options are tc's output options, and the time to print ages against.
+type Options struct {
+	// Stats is the number of -s given; any adds statistics.
+	Stats int
+	// Details is -d: adds the few details tc shows only then.
+	Details bool
+	// JSON is -j; Pretty (-p) indents it as tc does.
+	JSON, Pretty bool
+	// IEC is -iec: rates in powers of 1024 ("Kibit").
+	IEC bool
+	// Now is the current time in nanoseconds on the clock of the
+	// statistics' times, for "installed N sec used N sec".
+	Now int64
+}
+
+// Printer prints views as tc prints the objects. Its methods write a
+// complete answer: text lines, or one JSON array and a newline.
+type Printer struct {
+	Options
+}
+
+func (p *Printer) writer() *Writer {
+	w := newWriter(p.JSON, p.Pretty)
+	if w.js != nil {
+		w.js.startArray()
+	}
+	return w
+}
+
+func (p *Printer) flush(w *Writer, out io.Writer) error {
+	if w.js != nil {
+		w.js.endArray()
+		w.js.b = append(w.js.b, '\n')
+	}
+	_, err := out.Write(w.Bytes())
+	return err
+}
+
+// Qdiscs prints qdiscs as "tc qdisc show". sel.Dev set means the command
+// named the device, so lines do not repeat it.
+func (p *Printer) Qdiscs(out io.Writer, views []QdiscView, sel Selector) error {
+	w := p.writer()
+	for i := range views {
+		printQdisc(w, &views[i], sel, &p.Options)
+	}
+	return p.flush(w, out)
+}
+
+// Classes prints classes as "tc class show".
+func (p *Printer) Classes(out io.Writer, views []ClassView, sel Selector) error {
+	w := p.writer()
+	for i := range views {
+		printClass(w, &views[i], sel, &p.Options)
+	}
+	return p.flush(w, out)
+}
+
+// Filters prints filters as "tc filter show": a line for each priority
+// (the kernel's tcf_proto) and then its filters. The selectors the command
+// gave (dev, parent, pref, protocol, chain) are not repeated on each line.
+func (p *Printer) Filters(out io.Writer, views []FilterView, sel Selector) error {
+	w := p.writer()
+	printFilters(w, views, sel, &p.Options, true)
+	return p.flush(w, out)
+}
+
+// Filter prints one filter as "tc filter get" does: no priority line, and
+// the parent shown.
+func (p *Printer) Filter(out io.Writer, v *FilterView) error {
+	w := p.writer()
+	printFilter(w, v, Selector{Dev: v.Spec.Dev}, &p.Options, false)
+	return p.flush(w, out)
+}
+
+// Actions prints actions as "tc actions ls" (list, numbered from 0 after
+// a "total acts N" line) or "tc actions get" (numbered from 1; tc shows
+// "total acts 0" there, as the kernel sends no count).
+func (p *Printer) Actions(out io.Writer, views []ActionView, list bool) error {
+	w := p.writer()
+	if !list || len(views) > 0 {
+		total := uint64(len(views))
+		first := 0
+		if !list {
+			total, first = 0, 1
+		}
+		w.Open("")
+		w.Uint(Any, "total acts", "total acts %d", total)
+		w.NL()
+		w.Close()
+		w.Open("")
+		printActionList(w, views, first, &p.Options)
+		w.Close()
+	}
+	return p.flush(w, out)
+}
+
+// QdiscsJSON returns qdiscs as "tc -j qdisc show" prints them (with the
+// device on each), for statistics files. With o.Stats the counters are
+// included.
+func QdiscsJSON(views []QdiscView, o Options) json.RawMessage {
+	o.JSON = true
+	var b writerBuffer
+	_ = (&Printer{o}).Qdiscs(&b, views, Selector{})
+	return b.trim()
+}
+
+// FiltersJSON returns filters as "tc -j filter show" prints them, with the
+// device and parent on each.
+func FiltersJSON(views []FilterView, o Options) json.RawMessage {
+	o.JSON = true
+	var b writerBuffer
+	_ = (&Printer{o}).Filters(&b, views, Selector{})
+	return b.trim()
+}
+
+// ActionsJSON returns actions as "tc -j actions ls" prints them.
+func ActionsJSON(views []ActionView, o Options) json.RawMessage {
+	o.JSON = true
+	var b writerBuffer
+	_ = (&Printer{o}).Actions(&b, views, true)
+	return b.trim()
+}
+
+type writerBuffer []byte
+
+func (b *writerBuffer) Write(p []byte) (int, error) {
+	*b = append(*b, p...)
+	return len(p), nil
+}
+
+func (b writerBuffer) trim() json.RawMessage {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	return json.RawMessage(b)
+}
+
+// printDev is print_devname: "dev eth0 " in text, "dev" in JSON.
+func printDev(w *Writer, dev string) {
+	w.Text("dev ")
+	w.String(Any, "dev", "%s ", dev)
+}
+
+// printQdisc is print_qdisc.
+func printQdisc(w *Writer, v *QdiscView, sel Selector, o *Options) {
+	q := &v.Spec
+	kind := "unknown"
+	if q.Params != nil {
+		kind = q.Params.Kind()
+	}
+	w.Open("")
+	w.String(Any, "kind", "qdisc %s", kind)
+	w.String(Any, "handle", " %s", formatQdiscHandle(q.Handle))
+	w.Text(" ")
+	if sel.Dev == "" {
+		printDev(w, q.Dev)
+	}
+	if q.Parent == qdisc.HandleRoot {
+		w.Bool(Any, "root", "root ", true)
+	} else if q.Parent != 0 {
+		w.String(Any, "parent", "parent %s ", FormatClassID(q.Parent))
+	}
+	refcnt := v.Refcnt
+	if refcnt == 0 && q.Parent == qdisc.HandleRoot {
+		refcnt = 2
+	}
+	if refcnt > 1 {
+		w.Uint(Any, "refcnt", "refcnt %d ", uint64(refcnt))
+	}
+	w.Open("options")
+	if k := qdiscKinds[kind]; k != nil {
+		k.Print(w, q.Params)
+	}
+	w.Close()
+	w.Text("\n")
+	if o.Stats > 0 {
+		printQueueStats(w, " ", &v.Stats)
+		w.Text("\n")
+		if len(v.Extra) > 0 {
+			printXstats(w, qdiscKinds[kind], v.Extra)
+			w.Text("\n")
+		}
+	}
+	w.Close()
+}
+
+// printClass is print_class.
+func printClass(w *Writer, c *ClassView, sel Selector, o *Options) {
+	w.Open("")
+	w.String(Any, "class", "class %s ", c.Kind)
+	w.String(Any, "handle", "%s ", FormatClassID(c.Handle))
+	if sel.Dev == "" {
+		printDev(w, c.Dev)
+	}
+	if c.Parent == qdisc.HandleRoot {
+		w.Bool(Any, "root", "root ", true)
+	} else {
+		w.String(Any, "parent", "parent %s ", FormatClassID(c.Parent))
+	}
+	if c.Leaf != 0 {
+		w.String(Any, "leaf", "leaf %s ", formatQdiscHandle(c.Leaf))
+	}
+	k := qdiscKinds[c.Kind]
+	if k != nil && k.PrintClass != nil && c.Params != nil {
+		w.Open("options")
+		k.PrintClass(w, c)
+		w.Close()
+	}
+	w.NL()
+	if o.Stats > 0 {
+		printQueueStats(w, " ", &c.Stats)
+		w.NL()
+		if len(c.Extra) > 0 {
+			printXstats(w, k, c.Extra)
+			w.NL()
+		}
+	}
+	w.Close()
+}
+
+// printXstats prints a kind's own statistics: with its PrintXstats, or
+// as "  name value ..." on one line and top-level JSON fields.
+func printXstats(w *Writer, k *QdiscKind, extra []Field) {
+	if k != nil && k.PrintXstats != nil {
+		k.PrintXstats(w, extra)
+		return
+	}
+	w.Text(" ")
+	for _, f := range extra {
+		w.Text(" ")
+		printField(w, f)
+	}
+}
+
+// printField prints "name value" in text and name: value in JSON.
+func printField(w *Writer, f Field) {
+	format := f.Name + " %d"
+	switch v := f.Value.(type) {
+	case uint64:
+		w.Uint(Any, f.Name, format, v)
+	case uint32:
+		w.Uint(Any, f.Name, format, uint64(v))
+	case uint16:
+		w.Uint(Any, f.Name, format, uint64(v))
+	case uint8:
+		w.Uint(Any, f.Name, format, uint64(v))
+	case uint:
+		w.Uint(Any, f.Name, format, uint64(v))
+	case int64:
+		w.Int(Any, f.Name, format, v)
+	case int32:
+		w.Int(Any, f.Name, format, int64(v))
+	case int:
+		w.Int(Any, f.Name, format, int64(v))
+	case bool:
+		w.Text(f.Name + " " + fmt.Sprint(v))
+		if w.IsJSON() {
+			w.Bool(JSONOnly, f.Name, "", v)
+		}
+	case string:
+		w.String(Any, f.Name, f.Name+" %s", v)
+	default:
+		w.String(Any, f.Name, f.Name+" %s", fmt.Sprint(v))
+	}
+}
+
+// printQueueStats is print_tcstats2_attr for a qdisc or class: "Sent ...
+// (dropped ..., overlimits ... requeues ...) " and the backlog line.
+func printQueueStats(w *Writer, prefix string, s *qdisc.Stats) {
+	printStats2(w, prefix, s.Bytes, s.Packets, s.Drops, s.Overlimits, s.Requeues, s.Backlog, s.Qlen)
+}
+
+func printStats2(w *Writer, prefix string, bytes, packets, drops, overlimits, requeues, backlog, qlen uint64) {
+	w.Text(prefix)
+	w.Uint(Any, "bytes", "Sent %d bytes", bytes)
+	w.Uint(Any, "packets", " %d pkt", packets)
+	w.Uint(Any, "drops", " (dropped %d", drops)
+	w.Uint(Any, "overlimits", ", overlimits %d", overlimits)
+	w.Uint(Any, "requeues", " requeues %d) ", requeues)
+	w.NL()
+	w.Text(prefix)
+	w.Size(Any, "backlog", "backlog %s", backlog)
+	w.Uint(Any, "qlen", " %dp", qlen)
+	w.Uint(TextOnly, "", " requeues %d", requeues)
+}
+
+// printFilters prints a listing: before the first filter of each
+// priority, the line the kernel sends for the priority itself (its
+// tcf_proto, with no options).
+func printFilters(w *Writer, views []FilterView, sel Selector, o *Options, headers bool) {
+	for i := range views {
+		v := &views[i]
+		if headers && (i == 0 || views[i-1].Spec.Chain != v.Spec.Chain || views[i-1].Spec.Prio != v.Spec.Prio ||
+			views[i-1].Spec.Dev != v.Spec.Dev || views[i-1].Spec.Parent != v.Spec.Parent) {
+			printFilter(w, v, sel, o, true)
+		}
+		printFilter(w, v, sel, o, false)
+	}
+}
+
+// printFilter is print_filter; head prints the priority's line.
+func printFilter(w *Writer, v *FilterView, sel Selector, o *Options, head bool) {
+	f := &v.Spec
+	w.Open("")
+	w.Text("filter ")
+	if sel.Dev == "" {
+		printDev(w, f.Dev)
+	}
+	if !sel.HasParent || sel.Parent != f.Parent {
+		if key, kw := filterParentName(f.Parent); kw {
+			w.Bool(Any, key, key+" ", true)
+		} else {
+			w.String(Any, "parent", "parent %s ", FormatClassID(f.Parent))
+		}
+	}
+	if f.Protocol != 0 || f.Prio != 0 {
+		if f.Protocol != 0 && sel.Protocol != f.Protocol {
+			w.String(Any, "protocol", "protocol %s ", FormatProtocol(f.Protocol))
+		}
+		if f.Prio != 0 && sel.Prio != f.Prio {
+			w.Uint(Any, "pref", "pref %d ", uint64(f.Prio))
+		}
+	}
+	kind := ""
+	if f.Classifier != nil {
+		kind = f.Classifier.Kind()
+		w.String(Any, "kind", "%s ", kind)
+	}
+	if !sel.HasChain || sel.Chain != f.Chain {
+		w.Uint(Any, "chain", "chain %d ", uint64(f.Chain))
+	}
+	if !head {
+		if c := classifiers[kind]; c != nil {
+			w.Open("options")
+			c.print(w, v, o)
+			w.Close()
+		}
+	}
+	w.NL()
+	w.Close()
+}
+
+// printFilterActions is tc_print_action for a filter's actions: numbered
+// from 1, with the filter's binding counts.
+func printFilterActions(w *Writer, views []ActionView, o *Options) {
+	if len(views) == 0 {
+		return
+	}
+	printActionList(w, views, 1, o)
+}
+
+// printActionList is tc_dump_action.
+func printActionList(w *Writer, views []ActionView, first int, o *Options) {
+	w.OpenArray("actions")
+	for i := range views {
+		w.Open("")
+		w.NL()
+		w.Uint(Any, "order", "\taction order %d: ", uint64(first+i))
+		printAction(w, &views[i], o)
+		w.Close()
+	}
+	w.CloseArray()
+}
+
+// printAction is tc_print_one_action: the kind's own part, then with -s
+// the statistics, then the cookie. netyard has no hardware, so the lines
+// tc prints about offload (not_in_hw, used_hw_stats) are left out.
+func printAction(w *Writer, v *ActionView, o *Options) {
+	s := v.Spec
+	if s == nil {
+		return
+	}
+	k := actionKinds[s.Kind()]
+	if _, isRef := s.(*act.Ref); k != nil && !isRef {
+		k.print(w, s, v, o)
+	} else {
+		w.String(Any, "kind", "%s ", s.Kind())
+		w.NL()
+		printIndexLine(w, "\tindex %d", s.Common().Index, v, o)
+	}
+	if o.Stats > 0 {
+		w.Text("\tAction statistics:")
+		w.NL()
+		w.Open("stats")
+		printActionStats(w, &v.Stats)
+		w.Close()
+		w.NL()
+	}
+	if c := s.Common().Cookie; len(c) > 0 {
+		w.String(Any, "cookie", "\tcookie %s", hex.EncodeToString(c))
+		w.NL()
+	}
+}
+
+func printActionStats(w *Writer, s *stats.Snapshot) {
+	printStats2(w, "\t", s.Bytes, s.Packets, s.Drops, s.Overlimits, 0, 0, 0)
+}

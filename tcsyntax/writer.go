@@ -1,0 +1,319 @@
+package tcsyntax
+
+import (
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Writer is one printer for tc's two output forms, as iproute2's
+// lib/json_print.c: every print call names its JSON key and its text
+// format, and the Writer renders whichever form it was made for. Print
+// functions written against it (the qdisc, classifier and action kinds)
+// therefore cannot let text and JSON drift apart, and they read like the
+// iproute2 functions they mirror.
+//
+// JSON is written the way iproute2's json_writer.c writes it, including
+// its pretty form ("[ {", four-space indents, "} ]"), so that output can
+// be compared byte for byte with a real tc.
+type Writer struct {
+	text []byte
+	js   *jsonWriter
+}
+
+// Out selects which form a print call writes to (iproute2's PRINT_ANY,
+// PRINT_FP, PRINT_JSON).
+type Out uint8
+
+const (
+	Any      Out = iota // both forms
+	TextOnly            // the text form only (iproute2's PRINT_FP)
+	JSONOnly            // the JSON form only
+)
+
+func newWriter(json, pretty bool) *Writer {
+	w := &Writer{}
+	if json {
+		w.js = &jsonWriter{pretty: pretty}
+	}
+	return w
+}
+
+// IsJSON reports whether w writes JSON.
+func (w *Writer) IsJSON() bool { return w.js != nil }
+
+func (w *Writer) inText(o Out) bool { return w.js == nil && o != JSONOnly }
+func (w *Writer) inJSON(o Out) bool { return w.js != nil && o != TextOnly }
+
+// Text writes s to the text form only.
+func (w *Writer) Text(s string) {
+	if w.js == nil {
+		w.text = append(w.text, s...)
+	}
+}
+
+// NL ends a text line (iproute2's print_nl); JSON has no lines.
+func (w *Writer) NL() { w.Text("\n") }
+
+// String prints v: in text through format (one %s), in JSON as the
+// string value of key (an array element when key is "").
+func (w *Writer) String(o Out, key, format, v string) {
+	if w.inText(o) {
+		w.text = fmt.Appendf(w.text, format, v)
+	}
+	if w.inJSON(o) {
+		w.js.key(key)
+		w.js.str(v)
+	}
+}
+
+// Uint prints v: in text through format (one %d, %x...), in JSON as a
+// number.
+func (w *Writer) Uint(o Out, key, format string, v uint64) {
+	if w.inText(o) {
+		w.text = fmt.Appendf(w.text, format, v)
+	}
+	if w.inJSON(o) {
+		w.js.key(key)
+		w.js.raw(strconv.FormatUint(v, 10))
+	}
+}
+
+// Int is Uint for signed values.
+func (w *Writer) Int(o Out, key, format string, v int64) {
+	if w.inText(o) {
+		w.text = fmt.Appendf(w.text, format, v)
+	}
+	if w.inJSON(o) {
+		w.js.key(key)
+		w.js.raw(strconv.FormatInt(v, 10))
+	}
+}
+
+// Hex prints v: in text through format, in JSON as a hex string without
+// "0x" (iproute2's print_hex).
+func (w *Writer) Hex(o Out, key, format string, v uint64) {
+	if w.inText(o) {
+		w.text = fmt.Appendf(w.text, format, v)
+	}
+	if w.inJSON(o) {
+		w.js.key(key)
+		w.js.str(strconv.FormatUint(v, 16))
+	}
+}
+
+// Bool prints the flag key: in text the literal text (when v is true;
+// tc prints flags only when set), in JSON key: v.
+func (w *Writer) Bool(o Out, key, text string, v bool) {
+	if w.inText(o) {
+		w.text = append(w.text, text...)
+	}
+	if w.inJSON(o) {
+		w.js.key(key)
+		w.js.raw(strconv.FormatBool(v))
+	}
+}
+
+// Null prints the literal text in text form and key: null in JSON
+// (iproute2's print_null, for valueless flags like skbedit's
+// inheritdsfield).
+func (w *Writer) Null(o Out, key, text string) {
+	if w.inText(o) {
+		w.text = append(w.text, text...)
+	}
+	if w.inJSON(o) {
+		w.js.key(key)
+		w.js.raw("null")
+	}
+}
+
+// Size prints a byte count: in text as FormatSize through format, in JSON
+// as a number (iproute2's print_size).
+func (w *Writer) Size(o Out, key, format string, bytes uint64) {
+	if w.inText(o) {
+		w.text = fmt.Appendf(w.text, format, FormatSize(bytes))
+	}
+	if w.inJSON(o) {
+		w.js.key(key)
+		w.js.raw(strconv.FormatUint(bytes, 10))
+	}
+}
+
+// Rate prints a rate in bytes per second: in text as FormatRate through
+// format, in JSON as a number of bytes per second (tc_print_rate).
+func (w *Writer) Rate(o Out, key, format string, bytesPerSec uint64, iec bool) {
+	if w.inText(o) {
+		w.text = fmt.Appendf(w.text, format, FormatRate(bytesPerSec, iec))
+	}
+	if w.inJSON(o) {
+		w.js.key(key)
+		w.js.raw(strconv.FormatUint(bytesPerSec, 10))
+	}
+}
+
+// Open starts a JSON object named key ("" inside an array); text is not
+// affected (iproute2's open_json_object).
+func (w *Writer) Open(key string) {
+	if w.js != nil {
+		w.js.key(key)
+		w.js.begin('{')
+	}
+}
+
+// Close ends the object Open started.
+func (w *Writer) Close() {
+	if w.js != nil {
+		w.js.end('}')
+	}
+}
+
+// OpenArray starts a JSON array named key (open_json_array).
+func (w *Writer) OpenArray(key string) {
+	if w.js != nil {
+		w.js.key(key)
+		w.js.startArray()
+	}
+}
+
+// CloseArray ends the array OpenArray started.
+func (w *Writer) CloseArray() {
+	if w.js != nil {
+		w.js.endArray()
+	}
+}
+
+// Bytes returns what was written.
+func (w *Writer) Bytes() []byte {
+	if w.js != nil {
+		return w.js.b
+	}
+	return w.text
+}
+
+// jsonWriter is iproute2's lib/json_writer.c: the separator and
+// indentation rules below reproduce its output exactly, in both its
+// compact and its pretty ("tc -p -j") form.
+type jsonWriter struct {
+	b      []byte
+	depth  int
+	sep    byte
+	pretty bool
+}
+
+func (j *jsonWriter) eol() {
+	if !j.pretty {
+		return
+	}
+	j.b = append(j.b, '\n')
+	for i := 0; i < j.depth; i++ {
+		j.b = append(j.b, "    "...)
+	}
+}
+
+// eor ends the previous value with the pending separator.
+func (j *jsonWriter) eor() {
+	if j.sep != 0 {
+		j.b = append(j.b, j.sep)
+	}
+	j.sep = ','
+}
+
+func (j *jsonWriter) begin(c byte) {
+	j.eor()
+	j.b = append(j.b, c)
+	j.depth++
+	j.sep = 0
+}
+
+func (j *jsonWriter) end(c byte) {
+	if j.depth > 0 {
+		j.depth--
+	}
+	if j.sep != 0 {
+		j.eol()
+	}
+	j.b = append(j.b, c)
+	j.sep = ','
+}
+
+func (j *jsonWriter) startArray() {
+	j.begin('[')
+	if j.pretty {
+		j.b = append(j.b, ' ')
+	}
+}
+
+func (j *jsonWriter) endArray() {
+	if j.pretty && j.sep != 0 {
+		j.b = append(j.b, ' ')
+	}
+	j.sep = 0
+	j.end(']')
+}
+
+// key writes "name": (nothing for an array element).
+func (j *jsonWriter) key(name string) {
+	if name == "" {
+		return
+	}
+	j.eor()
+	j.eol()
+	j.sep = 0
+	j.quote(name)
+	j.b = append(j.b, ':')
+	if j.pretty {
+		j.b = append(j.b, ' ')
+	}
+}
+
+func (j *jsonWriter) str(s string) {
+	j.eor()
+	j.quote(s)
+}
+
+func (j *jsonWriter) raw(s string) {
+	j.eor()
+	j.b = append(j.b, s...)
+}
+
+// quote writes s as a JSON string. Device names and the like are the only
+// free text tc prints; anything that is not valid UTF-8 is replaced so that
+// the output stays valid JSON.
+func (j *jsonWriter) quote(s string) {
+	j.b = append(j.b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				j.b = append(j.b, '\\', c)
+			case '\n':
+				j.b = append(j.b, '\\', 'n')
+			case '\r':
+				j.b = append(j.b, '\\', 'r')
+			case '\t':
+				j.b = append(j.b, '\\', 't')
+			case '\b':
+				j.b = append(j.b, '\\', 'b')
+			case '\f':
+				j.b = append(j.b, '\\', 'f')
+			default:
+				if c < 0x20 {
+					j.b = fmt.Appendf(j.b, `\u%04x`, c)
+				} else {
+					j.b = append(j.b, c)
+				}
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			j.b = append(j.b, `\ufffd`...)
+		} else {
+			j.b = append(j.b, s[i:i+n]...)
+		}
+		i += n
+	}
+	j.b = append(j.b, '"')
+}

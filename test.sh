@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, vet, the race detector on the packages
+# with concurrency, and every test. README.md's second command; .ci/run runs
+# this too. Tests that need root or network namespaces skip with a reason
+# when not root, and never skip under CI=true.
+set -euo pipefail
+cd "$(dirname "$0")"
+export CGO_ENABLED=${CGO_ENABLED:-0}
+
+echo "== gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt: these files need formatting:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== build (CGO_ENABLED=0)"
+go build -o /dev/null ./cmd/netyard
+
+echo "== race detector (packages with concurrency)"
+# The race detector needs cgo.
+CGO_ENABLED=1 go test -race -count=1 ./pkt/ ./stats/ ./netdev/ ./datapath/
+
+echo "== tests"
+go test -count=1 ./...
