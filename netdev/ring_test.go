@@ -1,6 +1,7 @@
 package netdev
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 
@@ -51,6 +52,7 @@ func TestRingConcurrent(t *testing.T) {
 				b, _ := pool.Get()
 				b.Mark = uint32(i*each + j)
 				for !r.Push(b) {
+					runtime.Gosched()
 				}
 			}
 		})
@@ -59,6 +61,7 @@ func TestRingConcurrent(t *testing.T) {
 	for n := 0; n < producers*each; {
 		b := r.Pop()
 		if b == nil {
+			runtime.Gosched()
 			continue
 		}
 		if seen[b.Mark] {

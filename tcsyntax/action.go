@@ -227,12 +227,12 @@ func controlName(v act.Verdict) string {
 func printControl(w *Writer, key, prefix string, v act.Verdict, suffix string) {
 	w.Text(prefix)
 	w.Open(key)
-	w.String(Any, "type", "%s", controlName(v))
+	w.String(PrintAny, "type", "%s", controlName(v))
 	if n, ok := v.Chain(); ok {
-		w.Uint(Any, "chain", " chain %d", uint64(n))
+		w.Uint(PrintAny, "chain", " chain %d", uint64(n))
 	}
 	if n, ok := v.JumpCount(); ok {
-		w.Uint(Any, "jump", " %d", uint64(n))
+		w.Uint(PrintAny, "jump", " %d", uint64(n))
 	}
 	w.Close()
 	w.Text(suffix)

@@ -784,43 +784,43 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 		return
 	}
 	if f.Handle != 0 {
-		w.Uint(Any, "handle", "handle %#x ", uint64(f.Handle))
+		w.Uint(PrintAny, "handle", "handle %#x ", uint64(f.Handle))
 	}
 	if f.ClassID != 0 {
-		w.String(Any, "classid", "classid %s ", FormatClassID(f.ClassID))
+		w.String(PrintAny, "classid", "classid %s ", FormatClassID(f.ClassID))
 	}
 	line := func(key, value string) { // print_indent_name_value
 		w.Text("\n  ")
-		w.String(Any, key, key+" %s", value)
+		w.String(PrintAny, key, key+" %s", value)
 	}
 	if fl.Indev != "" {
 		w.NL()
-		w.String(Any, "indev", "  indev %s", fl.Indev)
+		w.String(PrintAny, "indev", "  indev %s", fl.Indev)
 	}
 	w.Open("keys")
 	if fl.VlanID != nil {
 		w.NL()
-		w.Uint(Any, "vlan_id", "  vlan_id %d", uint64(*fl.VlanID))
+		w.Uint(PrintAny, "vlan_id", "  vlan_id %d", uint64(*fl.VlanID))
 	}
 	if fl.VlanPrio != nil {
 		w.NL()
-		w.Uint(Any, "vlan_prio", "  vlan_prio %d", uint64(*fl.VlanPrio))
+		w.Uint(PrintAny, "vlan_prio", "  vlan_prio %d", uint64(*fl.VlanPrio))
 	}
 	if fl.VlanEthType != nil {
 		w.NL()
-		w.String(Any, "vlan_ethtype", "  vlan_ethtype %s", FormatProtocol(*fl.VlanEthType))
+		w.String(PrintAny, "vlan_ethtype", "  vlan_ethtype %s", FormatProtocol(*fl.VlanEthType))
 	}
 	if fl.CVlanID != nil {
 		w.NL()
-		w.Uint(Any, "cvlan_id", "  cvlan_id %d", uint64(*fl.CVlanID))
+		w.Uint(PrintAny, "cvlan_id", "  cvlan_id %d", uint64(*fl.CVlanID))
 	}
 	if fl.CVlanPrio != nil {
 		w.NL()
-		w.Uint(Any, "cvlan_prio", "  cvlan_prio %d", uint64(*fl.CVlanPrio))
+		w.Uint(PrintAny, "cvlan_prio", "  cvlan_prio %d", uint64(*fl.CVlanPrio))
 	}
 	if fl.CVlanEthType != nil {
 		w.NL()
-		w.String(Any, "cvlan_ethtype", "  cvlan_ethtype %s", FormatProtocol(*fl.CVlanEthType))
+		w.String(PrintAny, "cvlan_ethtype", "  cvlan_ethtype %s", FormatProtocol(*fl.CVlanEthType))
 	}
 	if fl.DstMAC != nil {
 		line("dst_mac", formatMACMask(fl.DstMAC))
@@ -830,11 +830,11 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 	}
 	if t := flowerEthType(f.Protocol, fl); t != 0 {
 		w.NL()
-		w.String(Any, "eth_type", "  eth_type %s", ethTypeName(t))
+		w.String(PrintAny, "eth_type", "  eth_type %s", ethTypeName(t))
 	}
 	if fl.IPProto != nil {
 		w.NL()
-		w.String(Any, "ip_proto", "  ip_proto %s", ipProtoName(*fl.IPProto))
+		w.String(PrintAny, "ip_proto", "  ip_proto %s", ipProtoName(*fl.IPProto))
 	}
 	printMaskedU8(w, "ip_tos", fl.TOS)
 	printMaskedU8(w, "ip_ttl", fl.TTL)
@@ -851,7 +851,7 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 	}{{"dst_port", fl.DstPort}, {"src_port", fl.SrcPort}} {
 		if pr.r != nil && pr.r.Min == pr.r.Max {
 			w.Text("\n ")
-			w.Uint(Any, pr.key, " "+pr.key+" %d", uint64(pr.r.Min))
+			w.Uint(PrintAny, pr.key, " "+pr.key+" %d", uint64(pr.r.Min))
 		}
 	}
 	for _, pr := range []struct {
@@ -861,8 +861,8 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 		if pr.r != nil && pr.r.Min != pr.r.Max {
 			if w.IsJSON() {
 				w.Open(pr.key)
-				w.Uint(Any, "start", "", uint64(pr.r.Min))
-				w.Uint(Any, "end", "", uint64(pr.r.Max))
+				w.Uint(PrintAny, "start", "", uint64(pr.r.Min))
+				w.Uint(PrintAny, "end", "", uint64(pr.r.Max))
 				w.Close()
 			} else {
 				line(pr.key, fmt.Sprintf("%d-%d", pr.r.Min, pr.r.Max))
@@ -893,7 +893,7 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 				w.Text("/")
 			}
 			set := fl.IPFlags.Value&fn.bit != 0
-			w.Bool(JSONOnly, fn.name, "", set)
+			w.Bool(PrintJSON, fn.name, "", set)
 			if set {
 				w.Text(fn.name)
 			} else {
@@ -918,9 +918,9 @@ func printMaskedU8(w *Writer, key string, m *cls.Masked[uint8]) {
 	}
 	w.Text("\n ")
 	if w.IsJSON() {
-		w.Uint(Any, key, "", uint64(m.Value))
+		w.Uint(PrintAny, key, "", uint64(m.Value))
 		if m.Mask != 0xff {
-			w.Uint(Any, key+"_mask", "", uint64(m.Mask))
+			w.Uint(PrintAny, key+"_mask", "", uint64(m.Mask))
 		}
 		return
 	}
@@ -928,7 +928,7 @@ func printMaskedU8(w *Writer, key string, m *cls.Masked[uint8]) {
 	if m.Mask != 0xff {
 		s += fmt.Sprintf("/0x%x", m.Mask)
 	}
-	w.String(Any, key, " "+key+" %s", s)
+	w.String(PrintAny, key, " "+key+" %s", s)
 }
 
 // printClsFlags prints the TCA_CLS_FLAGS of a software filter: skip_hw
@@ -937,14 +937,14 @@ func printMaskedU8(w *Writer, key string, m *cls.Masked[uint8]) {
 func printClsFlags(w *Writer, f *cls.Filter) {
 	if f.SkipHW {
 		w.NL()
-		w.Bool(Any, "skip_hw", "  skip_hw", true)
+		w.Bool(PrintAny, "skip_hw", "  skip_hw", true)
 	}
 	if f.SkipSW {
 		w.NL()
-		w.Bool(Any, "skip_sw", "  skip_sw", true)
+		w.Bool(PrintAny, "skip_sw", "  skip_sw", true)
 	}
 	w.NL()
-	w.Bool(Any, "not_in_hw", "  not_in_hw", true)
+	w.Bool(PrintAny, "not_in_hw", "  not_in_hw", true)
 }
 
 // formatFlower writes a flower filter's options as tc words, in

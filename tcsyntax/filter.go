@@ -354,20 +354,20 @@ func formatMatchall(f *cls.Filter) []string {
 func printMatchall(w *Writer, v *FilterView, o *Options) {
 	f := &v.Spec
 	if f.Handle != 0 {
-		w.Uint(Any, "handle", "handle %#x ", uint64(f.Handle))
+		w.Uint(PrintAny, "handle", "handle %#x ", uint64(f.Handle))
 	}
 	if f.ClassID != 0 {
-		w.String(Any, "flowid", "flowid %s ", FormatClassID(f.ClassID))
+		w.String(PrintAny, "flowid", "flowid %s ", FormatClassID(f.ClassID))
 	}
 	if f.SkipHW {
-		w.Bool(Any, "skip_hw", "\n  skip_hw", true)
+		w.Bool(PrintAny, "skip_hw", "\n  skip_hw", true)
 	}
 	if f.SkipSW {
-		w.Bool(Any, "skip_sw", "\n  skip_sw", true)
+		w.Bool(PrintAny, "skip_sw", "\n  skip_sw", true)
 	}
-	w.Bool(Any, "not_in_hw", "\n  not_in_hw", true)
+	w.Bool(PrintAny, "not_in_hw", "\n  not_in_hw", true)
 	if o.Stats > 0 {
-		w.Uint(Any, "rule_hit", " (rule hit %d)", v.Stats.Packets)
+		w.Uint(PrintAny, "rule_hit", " (rule hit %d)", v.Stats.Packets)
 	}
 	printFilterActions(w, v.Actions, o)
 }

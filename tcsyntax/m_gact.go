@@ -53,13 +53,13 @@ func formatGact(s act.Spec) []string {
 // built with CONFIG_GACT_PROB, as distributions build it.
 func printGact(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	g := s.(*act.Gact)
-	w.String(Any, "kind", "%s ", "gact")
+	w.String(PrintAny, "kind", "%s ", "gact")
 	printControl(w, "control_action", "action ", g.C.Control, "")
 	w.Open("prob")
 	w.NL()
-	w.String(Any, "random_type", "\t random type %s", "none")
+	w.String(PrintAny, "random_type", "\t random type %s", "none")
 	printControl(w, "control_action", " ", act.OK, " ")
-	w.Int(Any, "val", "val %d", 0)
+	w.Int(PrintAny, "val", "val %d", 0)
 	w.Close()
 	w.NL()
 	printIndexLine(w, "\t index %d", g.C.Index, v, o)
@@ -68,9 +68,9 @@ func printGact(w *Writer, s act.Spec, v *ActionView, o *Options) {
 // printIndexLine writes the "index N ref R bind B" line the action kinds
 // end with, in the kind's own format, and with -s the times (print_tm).
 func printIndexLine(w *Writer, indexFormat string, index uint32, v *ActionView, o *Options) {
-	w.Uint(Any, "index", indexFormat, uint64(index))
-	w.Int(Any, "ref", " ref %d", int64(v.Refs))
-	w.Int(Any, "bind", " bind %d", int64(v.Binds))
+	w.Uint(PrintAny, "index", indexFormat, uint64(index))
+	w.Int(PrintAny, "ref", " ref %d", int64(v.Refs))
+	w.Int(PrintAny, "bind", " bind %d", int64(v.Binds))
 	if o.Stats > 0 {
 		printTM(w, v.Stats, o.Now)
 	}
@@ -103,12 +103,12 @@ func printTM(w *Writer, s stats.Snapshot, now int64) {
 		firstUse = ticks(now - s.FirstUsed)
 	}
 	if install != 0 {
-		w.Uint(Any, "installed", " installed %d sec", install/userHZ)
+		w.Uint(PrintAny, "installed", " installed %d sec", install/userHZ)
 	}
 	if lastUse != 0 {
-		w.Uint(Any, "last_used", " used %d sec", lastUse/userHZ)
+		w.Uint(PrintAny, "last_used", " used %d sec", lastUse/userHZ)
 	}
 	if firstUse != 0 {
-		w.Uint(Any, "first_used", " firstused %d sec", firstUse/userHZ)
+		w.Uint(PrintAny, "first_used", " firstused %d sec", firstUse/userHZ)
 	}
 }

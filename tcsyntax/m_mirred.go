@@ -123,11 +123,11 @@ func printMirred(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	} else {
 		what += " Redirect"
 	}
-	w.String(Any, "kind", "%s ", "mirred")
-	w.String(TextOnly, "", "(%s", what)
-	w.String(JSONOnly, "mirred_action", "", opName(m.Mirror))
-	w.String(JSONOnly, "direction", "", dirName(m.Ingress))
-	w.String(Any, "to_dev", " to device %s)", m.Dev)
+	w.String(PrintAny, "kind", "%s ", "mirred")
+	w.String(PrintText, "", "(%s", what)
+	w.String(PrintJSON, "mirred_action", "", opName(m.Mirror))
+	w.String(PrintJSON, "direction", "", dirName(m.Ingress))
+	w.String(PrintAny, "to_dev", " to device %s)", m.Dev)
 	printControl(w, "control_action", " ", m.C.Control, "")
 	w.NL()
 	printIndexLine(w, "\tindex %d", m.C.Index, v, o)

@@ -107,21 +107,25 @@ loop:
 			return nil, err
 		}
 	}
+	// As in act_parse_police, a zero rate, burst or mtu counts as not
+	// given.
 	switch {
 	case indexSet && !rateSet && !burstSet && !mtuSet && !peakSet && !verdictSet:
 		return ref("police", p.C.Index), nil
-	case !rateSet && !mtuSet:
-		return nil, syntaxErr("police", wordOr(a, "police"), "'rate' or 'mtu' must be specified")
-	case rateSet && !burstSet:
-		return nil, syntaxErr("police", "rate", "needs 'burst'")
-	case burstSet && !rateSet:
-		return nil, syntaxErr("police", "burst", "needs 'rate'")
-	case peakSet && !rateSet:
-		return nil, syntaxErr("police", "peakrate", "needs 'rate'")
-	case peakSet && !mtuSet:
-		return nil, syntaxErr("police", "peakrate", "needs 'mtu'")
 	case rateSet && p.Rate == 0:
 		return nil, badValue("police", "rate", "0", "must be > 0")
+	case p.Rate == 0 && p.MTU == 0:
+		return nil, syntaxErr("police", wordOr(a, "police"), "'rate' or 'mtu' must be specified")
+	case p.Rate != 0 && p.Burst == 0:
+		return nil, syntaxErr("police", "rate", "needs 'burst'")
+	case burstSet && p.Rate == 0:
+		return nil, syntaxErr("police", "burst", "needs 'rate'")
+	case peakSet && p.Rate == 0:
+		return nil, syntaxErr("police", "peakrate", "needs 'rate'")
+	case peakSet && p.MTU == 0:
+		return nil, syntaxErr("police", "peakrate", "needs 'mtu'")
+	case peakSet && p.PeakRate == 0:
+		return nil, badValue("police", "peakrate", "0", "must be > 0")
 	}
 	return p, nil
 }
@@ -228,11 +232,11 @@ func mustParseSize(s string) uint64 {
 // "conform_action".
 func printPolice(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	p := s.(*act.Police)
-	w.String(JSONOnly, "kind", "", "police")
-	w.Hex(TextOnly, "", " police %#x ", uint64(p.C.Index))
-	w.Uint(JSONOnly, "index", "", uint64(p.C.Index))
-	w.Rate(Any, "rate", "rate %s ", p.Rate, o.IEC)
-	w.Size(Any, "burst", "burst %s ", uint64(p.Burst))
+	w.String(PrintJSON, "kind", "", "police")
+	w.Hex(PrintText, "", " police %#x ", uint64(p.C.Index))
+	w.Uint(PrintJSON, "index", "", uint64(p.C.Index))
+	w.Rate(PrintAny, "rate", "rate %s ", p.Rate, o.IEC)
+	w.Size(PrintAny, "burst", "burst %s ", uint64(p.Burst))
 	mtu := uint64(p.MTU)
 	if mtu == 0 {
 		mtu = 1<<32 - 1
@@ -240,9 +244,9 @@ func printPolice(w *Writer, s act.Spec, v *ActionView, o *Options) {
 			mtu = defaultPoliceMTU
 		}
 	}
-	w.Size(Any, "mtu", "mtu %s ", mtu)
+	w.Size(PrintAny, "mtu", "mtu %s ", mtu)
 	if p.PeakRate != 0 {
-		w.Rate(Any, "peakrate", "peakrate %s ", p.PeakRate, o.IEC)
+		w.Rate(PrintAny, "peakrate", "peakrate %s ", p.PeakRate, o.IEC)
 	}
 	printControl(w, "control_action", "action ", p.Exceed, "")
 	if p.C.Control != act.OK {
@@ -250,13 +254,13 @@ func printPolice(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	} else {
 		w.Text(" ")
 	}
-	w.Size(Any, "overhead", "overhead %s ", 0)
+	w.Size(PrintAny, "overhead", "overhead %s ", 0)
 	if o.Details {
-		w.String(Any, "linklayer", "linklayer %s ", "ethernet")
+		w.String(PrintAny, "linklayer", "linklayer %s ", "ethernet")
 	}
 	w.NL()
-	w.Int(Any, "ref", "\tref %d ", int64(v.Refs))
-	w.Int(Any, "bind", "bind %d ", int64(v.Binds))
+	w.Int(PrintAny, "ref", "\tref %d ", int64(v.Refs))
+	w.Int(PrintAny, "bind", "bind %d ", int64(v.Binds))
 	if o.Stats > 0 {
 		printTM(w, v.Stats, o.Now)
 	}

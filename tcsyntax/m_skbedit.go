@@ -124,17 +124,17 @@ func formatSkbedit(sp act.Spec) []string {
 // mark 5/0xff pipe".
 func printSkbedit(w *Writer, sp act.Spec, v *ActionView, o *Options) {
 	s := sp.(*act.Skbedit)
-	w.String(Any, "kind", "%s ", "skbedit")
+	w.String(PrintAny, "kind", "%s ", "skbedit")
 	if s.HasQueueMapping {
-		w.Uint(Any, "queue_mapping", "queue_mapping %d", uint64(s.QueueMapping))
+		w.Uint(PrintAny, "queue_mapping", "queue_mapping %d", uint64(s.QueueMapping))
 	}
 	if s.HasPriority {
-		w.String(Any, "priority", " priority %s", FormatClassID(s.Priority))
+		w.String(PrintAny, "priority", " priority %s", FormatClassID(s.Priority))
 	}
 	if s.HasMark {
-		w.Uint(Any, "mark", " mark %d", uint64(s.Mark))
+		w.Uint(PrintAny, "mark", " mark %d", uint64(s.Mark))
 		if s.MarkMask != 0 {
-			w.Hex(Any, "mask", "/%#x", uint64(s.MarkMask))
+			w.Hex(PrintAny, "mask", "/%#x", uint64(s.MarkMask))
 		}
 	}
 	printControl(w, "control_action", " ", s.C.Control, "")

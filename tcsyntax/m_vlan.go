@@ -135,17 +135,17 @@ func formatVlan(s act.Spec) []string {
 // was set; netyard tells the two apart and prints one only when set.
 func printVlan(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	a := s.(*act.Vlan)
-	w.String(Any, "kind", "%s ", "vlan")
-	w.String(Any, "vlan_action", " %s", a.Op.String())
+	w.String(PrintAny, "kind", "%s ", "vlan")
+	w.String(PrintAny, "vlan_action", " %s", a.Op.String())
 	if a.Op == act.VlanPush || a.Op == act.VlanModify {
-		w.Uint(Any, "id", " id %d", uint64(a.ID))
+		w.Uint(PrintAny, "id", " id %d", uint64(a.ID))
 		proto := a.Proto
 		if proto == 0 {
 			proto = wire.EtherTypeVLAN
 		}
-		w.String(Any, "protocol", " protocol %s", FormatProtocol(proto))
+		w.String(PrintAny, "protocol", " protocol %s", FormatProtocol(proto))
 		if a.HasPriority {
-			w.Uint(Any, "priority", " priority %d", uint64(a.Priority))
+			w.Uint(PrintAny, "priority", " priority %d", uint64(a.Priority))
 		}
 	}
 	printControl(w, "control_action", " ", a.C.Control, "")

@@ -61,9 +61,9 @@ func printFifo(w *Writer, p qdisc.Params) {
 		if l == 0 {
 			l = fifo.DefaultLimit
 		}
-		w.Uint(Any, "limit", "limit %dp", uint64(l))
+		w.Uint(PrintAny, "limit", "limit %dp", uint64(l))
 	case fifo.Bfifo:
-		w.Size(Any, "limit", "limit %s", uint64(p.Limit))
+		w.Size(PrintAny, "limit", "limit %s", uint64(p.Limit))
 	}
 }
 

@@ -101,7 +101,7 @@ func (p *Printer) Actions(out io.Writer, views []ActionView, list bool) error {
 			total, first = 0, 1
 		}
 		w.Open("")
-		w.Uint(Any, "total acts", "total acts %d", total)
+		w.Uint(PrintAny, "total acts", "total acts %d", total)
 		w.NL()
 		w.Close()
 		w.Open("")
@@ -155,7 +155,7 @@ func (b writerBuffer) trim() json.RawMessage {
 // printDev is print_devname: "dev eth0 " in text, "dev" in JSON.
 func printDev(w *Writer, dev string) {
 	w.Text("dev ")
-	w.String(Any, "dev", "%s ", dev)
+	w.String(PrintAny, "dev", "%s ", dev)
 }
 
 // printQdisc is print_qdisc.
@@ -166,23 +166,23 @@ func printQdisc(w *Writer, v *QdiscView, sel Selector, o *Options) {
 		kind = q.Params.Kind()
 	}
 	w.Open("")
-	w.String(Any, "kind", "qdisc %s", kind)
-	w.String(Any, "handle", " %s", formatQdiscHandle(q.Handle))
+	w.String(PrintAny, "kind", "qdisc %s", kind)
+	w.String(PrintAny, "handle", " %s", formatQdiscHandle(q.Handle))
 	w.Text(" ")
 	if sel.Dev == "" {
 		printDev(w, q.Dev)
 	}
 	if q.Parent == qdisc.HandleRoot {
-		w.Bool(Any, "root", "root ", true)
+		w.Bool(PrintAny, "root", "root ", true)
 	} else if q.Parent != 0 {
-		w.String(Any, "parent", "parent %s ", FormatClassID(q.Parent))
+		w.String(PrintAny, "parent", "parent %s ", FormatClassID(q.Parent))
 	}
 	refcnt := v.Refcnt
 	if refcnt == 0 && q.Parent == qdisc.HandleRoot {
 		refcnt = 2
 	}
 	if refcnt > 1 {
-		w.Uint(Any, "refcnt", "refcnt %d ", uint64(refcnt))
+		w.Uint(PrintAny, "refcnt", "refcnt %d ", uint64(refcnt))
 	}
 	w.Open("options")
 	if k := qdiscKinds[kind]; k != nil {
@@ -204,18 +204,18 @@ func printQdisc(w *Writer, v *QdiscView, sel Selector, o *Options) {
 // printClass is print_class.
 func printClass(w *Writer, c *ClassView, sel Selector, o *Options) {
 	w.Open("")
-	w.String(Any, "class", "class %s ", c.Kind)
-	w.String(Any, "handle", "%s ", FormatClassID(c.Handle))
+	w.String(PrintAny, "class", "class %s ", c.Kind)
+	w.String(PrintAny, "handle", "%s ", FormatClassID(c.Handle))
 	if sel.Dev == "" {
 		printDev(w, c.Dev)
 	}
 	if c.Parent == qdisc.HandleRoot {
-		w.Bool(Any, "root", "root ", true)
+		w.Bool(PrintAny, "root", "root ", true)
 	} else {
-		w.String(Any, "parent", "parent %s ", FormatClassID(c.Parent))
+		w.String(PrintAny, "parent", "parent %s ", FormatClassID(c.Parent))
 	}
 	if c.Leaf != 0 {
-		w.String(Any, "leaf", "leaf %s ", formatQdiscHandle(c.Leaf))
+		w.String(PrintAny, "leaf", "leaf %s ", formatQdiscHandle(c.Leaf))
 	}
 	k := qdiscKinds[c.Kind]
 	if k != nil && k.PrintClass != nil && c.Params != nil {
@@ -254,30 +254,30 @@ func printField(w *Writer, f Field) {
 	format := f.Name + " %d"
 	switch v := f.Value.(type) {
 	case uint64:
-		w.Uint(Any, f.Name, format, v)
+		w.Uint(PrintAny, f.Name, format, v)
 	case uint32:
-		w.Uint(Any, f.Name, format, uint64(v))
+		w.Uint(PrintAny, f.Name, format, uint64(v))
 	case uint16:
-		w.Uint(Any, f.Name, format, uint64(v))
+		w.Uint(PrintAny, f.Name, format, uint64(v))
 	case uint8:
-		w.Uint(Any, f.Name, format, uint64(v))
+		w.Uint(PrintAny, f.Name, format, uint64(v))
 	case uint:
-		w.Uint(Any, f.Name, format, uint64(v))
+		w.Uint(PrintAny, f.Name, format, uint64(v))
 	case int64:
-		w.Int(Any, f.Name, format, v)
+		w.Int(PrintAny, f.Name, format, v)
 	case int32:
-		w.Int(Any, f.Name, format, int64(v))
+		w.Int(PrintAny, f.Name, format, int64(v))
 	case int:
-		w.Int(Any, f.Name, format, int64(v))
+		w.Int(PrintAny, f.Name, format, int64(v))
 	case bool:
 		w.Text(f.Name + " " + fmt.Sprint(v))
 		if w.IsJSON() {
-			w.Bool(JSONOnly, f.Name, "", v)
+			w.Bool(PrintJSON, f.Name, "", v)
 		}
 	case string:
-		w.String(Any, f.Name, f.Name+" %s", v)
+		w.String(PrintAny, f.Name, f.Name+" %s", v)
 	default:
-		w.String(Any, f.Name, f.Name+" %s", fmt.Sprint(v))
+		w.String(PrintAny, f.Name, f.Name+" %s", fmt.Sprint(v))
 	}
 }
 
@@ -289,16 +289,16 @@ func printQueueStats(w *Writer, prefix string, s *qdisc.Stats) {
 
 func printStats2(w *Writer, prefix string, bytes, packets, drops, overlimits, requeues, backlog, qlen uint64) {
 	w.Text(prefix)
-	w.Uint(Any, "bytes", "Sent %d bytes", bytes)
-	w.Uint(Any, "packets", " %d pkt", packets)
-	w.Uint(Any, "drops", " (dropped %d", drops)
-	w.Uint(Any, "overlimits", ", overlimits %d", overlimits)
-	w.Uint(Any, "requeues", " requeues %d) ", requeues)
+	w.Uint(PrintAny, "bytes", "Sent %d bytes", bytes)
+	w.Uint(PrintAny, "packets", " %d pkt", packets)
+	w.Uint(PrintAny, "drops", " (dropped %d", drops)
+	w.Uint(PrintAny, "overlimits", ", overlimits %d", overlimits)
+	w.Uint(PrintAny, "requeues", " requeues %d) ", requeues)
 	w.NL()
 	w.Text(prefix)
-	w.Size(Any, "backlog", "backlog %s", backlog)
-	w.Uint(Any, "qlen", " %dp", qlen)
-	w.Uint(TextOnly, "", " requeues %d", requeues)
+	w.Size(PrintAny, "backlog", "backlog %s", backlog)
+	w.Uint(PrintAny, "qlen", " %dp", qlen)
+	w.Uint(PrintText, "", " requeues %d", requeues)
 }
 
 // printFilters prints a listing: before the first filter of each
@@ -325,26 +325,26 @@ func printFilter(w *Writer, v *FilterView, sel Selector, o *Options, head bool) 
 	}
 	if !sel.HasParent || sel.Parent != f.Parent {
 		if key, kw := filterParentName(f.Parent); kw {
-			w.Bool(Any, key, key+" ", true)
+			w.Bool(PrintAny, key, key+" ", true)
 		} else {
-			w.String(Any, "parent", "parent %s ", FormatClassID(f.Parent))
+			w.String(PrintAny, "parent", "parent %s ", FormatClassID(f.Parent))
 		}
 	}
 	if f.Protocol != 0 || f.Prio != 0 {
 		if f.Protocol != 0 && sel.Protocol != f.Protocol {
-			w.String(Any, "protocol", "protocol %s ", FormatProtocol(f.Protocol))
+			w.String(PrintAny, "protocol", "protocol %s ", FormatProtocol(f.Protocol))
 		}
 		if f.Prio != 0 && sel.Prio != f.Prio {
-			w.Uint(Any, "pref", "pref %d ", uint64(f.Prio))
+			w.Uint(PrintAny, "pref", "pref %d ", uint64(f.Prio))
 		}
 	}
 	kind := ""
 	if f.Classifier != nil {
 		kind = f.Classifier.Kind()
-		w.String(Any, "kind", "%s ", kind)
+		w.String(PrintAny, "kind", "%s ", kind)
 	}
 	if !sel.HasChain || sel.Chain != f.Chain {
-		w.Uint(Any, "chain", "chain %d ", uint64(f.Chain))
+		w.Uint(PrintAny, "chain", "chain %d ", uint64(f.Chain))
 	}
 	if !head {
 		if c := classifiers[kind]; c != nil {
@@ -372,7 +372,7 @@ func printActionList(w *Writer, views []ActionView, first int, o *Options) {
 	for i := range views {
 		w.Open("")
 		w.NL()
-		w.Uint(Any, "order", "\taction order %d: ", uint64(first+i))
+		w.Uint(PrintAny, "order", "\taction order %d: ", uint64(first+i))
 		printAction(w, &views[i], o)
 		w.Close()
 	}
@@ -391,7 +391,7 @@ func printAction(w *Writer, v *ActionView, o *Options) {
 	if _, isRef := s.(*act.Ref); k != nil && !isRef {
 		k.print(w, s, v, o)
 	} else {
-		w.String(Any, "kind", "%s ", s.Kind())
+		w.String(PrintAny, "kind", "%s ", s.Kind())
 		w.NL()
 		printIndexLine(w, "\tindex %d", s.Common().Index, v, o)
 	}
@@ -404,7 +404,7 @@ func printAction(w *Writer, v *ActionView, o *Options) {
 		w.NL()
 	}
 	if c := s.Common().Cookie; len(c) > 0 {
-		w.String(Any, "cookie", "\tcookie %s", hex.EncodeToString(c))
+		w.String(PrintAny, "cookie", "\tcookie %s", hex.EncodeToString(c))
 		w.NL()
 	}
 }

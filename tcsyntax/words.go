@@ -101,13 +101,6 @@ func (a *Args) Next() string {
 	return w
 }
 
-// Back un-reads the last word.
-func (a *Args) Back() {
-	if a.pos > 0 {
-		a.pos--
-	}
-}
-
 // Value consumes the word after the keyword key, which the caller has just
 // consumed; what describes it for the error when it is missing ("a device
 // name"), as iproute2's NEXT_ARG() does with "Command line is not

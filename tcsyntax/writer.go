@@ -26,9 +26,9 @@ type Writer struct {
 type Out uint8
 
 const (
-	Any      Out = iota // both forms
-	TextOnly            // the text form only (iproute2's PRINT_FP)
-	JSONOnly            // the JSON form only
+	PrintAny  Out = iota // both forms
+	PrintText            // the text form only (iproute2's PRINT_FP)
+	PrintJSON            // the JSON form only
 )
 
 func newWriter(json, pretty bool) *Writer {
@@ -42,8 +42,8 @@ func newWriter(json, pretty bool) *Writer {
 // IsJSON reports whether w writes JSON.
 func (w *Writer) IsJSON() bool { return w.js != nil }
 
-func (w *Writer) inText(o Out) bool { return w.js == nil && o != JSONOnly }
-func (w *Writer) inJSON(o Out) bool { return w.js != nil && o != TextOnly }
+func (w *Writer) inText(o Out) bool { return w.js == nil && o != PrintJSON }
+func (w *Writer) inJSON(o Out) bool { return w.js != nil && o != PrintText }
 
 // Text writes s to the text form only.
 func (w *Writer) Text(s string) {

@@ -1,0 +1,45 @@
+package datapath
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// idlePark is how long a worker with nothing to do sleeps before it polls
+// again when nobody wakes it. Pushes onto a backlog and injections wake the
+// target's worker at once; the timer only bounds the delay for work that
+// arrives without a wake-up (a device backend's ring filled by the kernel).
+const idlePark = time.Millisecond
+
+// Start runs one goroutine per worker until ctx ends; the returned function
+// waits for them to stop. Use either Start (real time) or Run (virtual
+// time), not both.
+func (e *Engine) Start(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	for _, w := range e.workers {
+		wg.Go(func() { w.routine(ctx) })
+	}
+	return wg.Wait
+}
+
+// routine is a worker's loop: poll its devices until nothing is left, then
+// park until woken, the park timer fires, or ctx ends.
+func (w *worker) routine(ctx context.Context) {
+	t := time.NewTimer(idlePark)
+	defer t.Stop()
+	for {
+		for w.poll(w.e.clock.Now()) {
+			if ctx.Err() != nil {
+				return
+			}
+		}
+		t.Reset(idlePark)
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-t.C:
+		}
+	}
+}
