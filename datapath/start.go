@@ -34,12 +34,22 @@ func (w *worker) routine(ctx context.Context) {
 				return
 			}
 		}
+		// Announce the park, then look once more: a producer that
+		// pushed before it saw parked=true did not wake us, and this
+		// poll finds its packet.
+		w.parked.Store(true)
+		if w.poll(w.e.clock.Now()) {
+			w.parked.Store(false)
+			continue
+		}
 		t.Reset(idlePark)
 		select {
 		case <-ctx.Done():
+			w.parked.Store(false)
 			return
 		case <-w.wake:
 		case <-t.C:
 		}
+		w.parked.Store(false)
 	}
 }

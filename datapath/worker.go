@@ -35,6 +35,14 @@ type worker struct {
 	devs atomic.Pointer[[]*Device]
 	ctx  act.Ctx
 	wake chan struct{}
+	// parked is set while the worker sleeps in Start mode; only then do
+	// producers need to wake it (a channel send per packet costs more
+	// than the rest of the path).
+	parked atomic.Bool
+
+	// Scratch space for a transmit batch.
+	txb [batchSize]*pkt.Buffer
+	txq [batchSize]int
 }
 
 func newWorker(e *Engine, id int) *worker {
@@ -56,6 +64,9 @@ func (w *worker) addDevice(d *Device) {
 
 // poke wakes the worker if it is parked (Start mode); it never blocks.
 func (w *worker) poke() {
+	if !w.parked.Load() {
+		return
+	}
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -88,15 +99,21 @@ func (d *Device) service(w *worker, now int64) bool {
 		d.receive(w, p)
 	}
 	rx := d.nd.RxRing()
+	var pkts, bytes uint64
 	for range batchSize {
 		p := rx.Pop()
 		if p == nil {
 			break
 		}
-		did = true
-		d.nd.Counters.RxPackets.Add(1)
-		d.nd.Counters.RxBytes.Add(uint64(p.Len()))
+		pkts++
+		bytes += uint64(p.Len())
 		d.receive(w, p)
+	}
+	if pkts > 0 {
+		// Counted once a batch: each add is a locked instruction.
+		did = true
+		d.nd.Counters.RxPackets.Add(pkts)
+		d.nd.Counters.RxBytes.Add(bytes)
 	}
 	d.txMu.Lock()
 	for range batchSize {
@@ -107,15 +124,36 @@ func (d *Device) service(w *worker, now int64) bool {
 		did = true
 		d.transmit(w, p, now)
 	}
-	if d.qdisc.Len() > 0 {
+	for d.qdisc.Len() > 0 {
 		did = true
-		for p := d.qdisc.Dequeue(now); p != nil; p = d.qdisc.Dequeue(now) {
-			q := d.nd.PickTx(p, d.e.cfg.HashSeed)
-			d.nd.Transmit(q, p, now)
-		}
+		d.dequeueBatch(w, now)
 	}
 	d.txMu.Unlock()
 	return did
+}
+
+// dequeueBatch takes up to a batch from the qdisc and transmits it, a run
+// of packets for the same TX queue at a time. The caller holds d.txMu.
+func (d *Device) dequeueBatch(w *worker, now int64) {
+	n := 0
+	for n < batchSize {
+		p := d.qdisc.Dequeue(now)
+		if p == nil {
+			break
+		}
+		w.txq[n] = d.nd.PickTx(p, d.e.cfg.HashSeed)
+		w.txb[n] = p
+		n++
+	}
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && w.txq[j] == w.txq[i] {
+			j++
+		}
+		d.nd.TransmitBatch(w.txq[i], w.txb[i:j], now)
+		i = j
+	}
+	clear(w.txb[:n])
 }
 
 // receive runs the receive path of d on p: the frame has arrived from the

@@ -6,10 +6,13 @@ import (
 	"netyard/pkt"
 )
 
-// Ring is a bounded multi-producer multi-consumer queue of packets
-// (Dmitry Vyukov's bounded MPMC queue). Device receive rings and the
-// datapath's backlogs use it: any worker may push a redirected packet onto
-// any device's backlog, and only the owning worker pops. A full ring
+// Ring is a bounded multi-producer single-consumer queue of packets
+// (Dmitry Vyukov's bounded MPMC queue with the consumer side reduced to
+// one). Device receive rings and the datapath's backlogs use it: any worker
+// may push a redirected packet onto any device's backlog, and only the
+// owning worker pops. One consumer lets Pop advance the tail with a plain
+// store instead of a compare-and-swap (BenchmarkPath: one locked
+// instruction less per ring per packet). A full ring
 // refuses the push (back-pressure by dropping, never by blocking), so a
 // redirect loop can fill a backlog but never stall a worker.
 type Ring struct {
@@ -75,21 +78,16 @@ func (r *Ring) Push(p *pkt.Buffer) bool {
 }
 
 // Pop removes the oldest packet, or returns nil when the ring is empty.
+// Only one goroutine may pop a ring at a time (the device's worker).
 func (r *Ring) Pop() *pkt.Buffer {
-	for {
-		pos := r.tail.Load()
-		s := &r.slots[pos&r.mask]
-		seq := s.seq.Load()
-		switch d := int64(seq - (pos + 1)); {
-		case d == 0:
-			if r.tail.CompareAndSwap(pos, pos+1) {
-				p := s.p
-				s.p = nil
-				s.seq.Store(pos + r.mask + 1)
-				return p
-			}
-		case d < 0:
-			return nil
-		}
+	pos := r.tail.Load()
+	s := &r.slots[pos&r.mask]
+	if s.seq.Load() != pos+1 {
+		return nil // empty, or the producer of this slot is not done yet
 	}
+	p := s.p
+	s.p = nil
+	r.tail.Store(pos + 1)
+	s.seq.Store(pos + r.mask + 1)
+	return p
 }

@@ -62,7 +62,10 @@ func parseActionList(a *Args, stop func(string) bool) ([]act.Spec, error) {
 			break
 		}
 		var k *actionKind
-		if _, _, isVerdict := verdictWord(w, false); isVerdict {
+		if _, _, isVerdict := verdictWord(w, false); isVerdict || matches(w, "index") {
+			// tc falls back to gact for a word that is no kind, and
+			// gact reads "index N" alone: "action index 5" shares gact
+			// action 5.
 			k = actionKinds["gact"]
 		} else if k = actionKinds[w]; k == nil {
 			if w == "help" {

@@ -121,6 +121,8 @@ var goodCommands = []struct {
 			&act.Gact{C: act.Common{Control: act.Trap}}, &act.Gact{C: act.Common{Control: act.GotoChain(4)}}, &act.Gact{C: act.Common{Control: act.Jump(2)}})},
 	{"verdicts without the word action", "filter add dev eth0 ingress matchall action ok index 3 drop",
 		matchallCmd(&act.Gact{C: act.Common{Control: act.OK, Index: 3}}, &act.Gact{C: act.Common{Control: act.Shot}})},
+	{"index alone is gact's", "filter add dev eth0 ingress matchall action index 5",
+		matchallCmd(ref("gact", 5))},
 	{"gact kind word abbreviated", "filter add dev eth0 ingress matchall action g drop",
 		matchallCmd(&act.Gact{C: act.Common{Control: act.Shot}})},
 	{"KIND index N shares an action", "filter add dev eth0 ingress matchall action gact index 5 action mirred index 6 action police index 7 action vlan index 8 action skbedit index 9",
