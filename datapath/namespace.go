@@ -7,6 +7,7 @@ import (
 
 	"netyard/act"
 	"netyard/pkt"
+	"netyard/tcsyntax"
 )
 
 // Namespace is a set of devices with their own action table: a tenant. tc
@@ -95,3 +96,9 @@ func (d *Device) Send(p *pkt.Buffer) {
 	}
 	d.worker.poke()
 }
+
+// Now is the engine's clock, so that tc's "installed N sec used N sec" is
+// measured on the datapath's time (virtual in replay and lab).
+func (ns *Namespace) Now() int64 { return ns.e.clock.Now() }
+
+var _ tcsyntax.Clock = (*Namespace)(nil)

@@ -2,6 +2,7 @@ package tcsyntax
 
 import (
 	"encoding/hex"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,21 +109,17 @@ const maxCookie = 16
 
 func parseCookie(v string) ([]byte, error) {
 	if len(v) > 2*maxCookie {
-		return nil, errorString("at most 16 bytes (32 hex digits)")
+		return nil, errors.New("at most 16 bytes (32 hex digits)")
 	}
 	if len(v)%2 != 0 {
-		return nil, errorString("must be a hex string of even length")
+		return nil, errors.New("must be a hex string of even length")
 	}
 	b, err := hex.DecodeString(v)
 	if err != nil {
-		return nil, errorString("must be a hex string")
+		return nil, errors.New("must be a hex string")
 	}
 	return b, nil
 }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
 
 // verdictNames is action_a2n()'s table, in its order: abbreviations
 // resolve as in tc ("p" is pass, "pi" pipe). "stolen" is not in it: tc

@@ -35,24 +35,7 @@ func TestExecTargetErrors(t *testing.T) {
 qdisc add dev eth0 root pfifo
 filter add dev eth0 ingress matchall action drop index 3
 `)
-	tests := []struct {
-		name, args string
-		is         error
-		says       string
-	}{
-		{"add existing qdisc", "qdisc add dev eth0 root bfifo", ErrExists, "qdisc add: "},
-		{"change missing qdisc", "qdisc change dev eth1 root pfifo", ErrNotFound, "qdisc change: "},
-		{"delete missing qdisc", "qdisc del dev eth0 ingress", ErrNotFound, "qdisc delete: "},
-		{"delete with the wrong kind", "qdisc del dev eth0 root bfifo", nil, "the qdisc at root is pfifo, not bfifo"},
-		{"add existing filter", "filter add dev eth0 ingress pref 49152 handle 1 matchall", ErrExists, "filter add: "},
-		{"get missing filter", "filter get dev eth0 ingress protocol all pref 1 handle 1 matchall", ErrNotFound, "matchall filter pref 1 protocol all handle 0x1 on eth0 ingress"},
-		{"get filter of another kind", "filter get dev eth0 ingress protocol all pref 49152 handle 1 flower", ErrNotFound, "filter get: "},
-		{"add existing action", "actions add action pass index 3", ErrExists, "actions add: "},
-		{"delete bound action", "actions del action gact index 3", nil, "bound to a filter"},
-		{"get missing action", "actions get action mirred index 1", ErrNotFound, "actions get: "},
-		{"share a missing action", "filter add dev eth0 egress matchall action police index 9", ErrNotFound, "filter add: "},
-	}
-	for _, tc := range tests {
+	for _, tc := range execErrorCases {
 		t.Run(tc.name, func(t *testing.T) {
 			err, stderr := tcErr(t, ft, tc.args)
 			if tc.is != nil && !errors.Is(err, tc.is) {
@@ -66,6 +49,25 @@ filter add dev eth0 ingress matchall action drop index 3
 			}
 		})
 	}
+}
+
+// execErrorCases fail in the Target, after parsing.
+var execErrorCases = []struct {
+	name, args string
+	is         error
+	says       string
+}{
+	{"add existing qdisc", "qdisc add dev eth0 root bfifo", ErrExists, "qdisc add: "},
+	{"change missing qdisc", "qdisc change dev eth1 root pfifo", ErrNotFound, "qdisc change: "},
+	{"delete missing qdisc", "qdisc del dev eth0 ingress", ErrNotFound, "qdisc delete: "},
+	{"delete with the wrong kind", "qdisc del dev eth0 root bfifo", nil, "the qdisc at root is pfifo, not bfifo"},
+	{"add existing filter", "filter add dev eth0 ingress pref 49152 handle 1 matchall", ErrExists, "filter add: "},
+	{"get missing filter", "filter get dev eth0 ingress protocol all pref 1 handle 1 matchall", ErrNotFound, "matchall filter pref 1 protocol all handle 0x1 on eth0 ingress"},
+	{"get filter of another kind", "filter get dev eth0 ingress protocol all pref 49152 handle 1 flower", ErrNotFound, "filter get: "},
+	{"add existing action", "actions add action pass index 3", ErrExists, "actions add: "},
+	{"delete bound action", "actions del action gact index 3", nil, "bound to a filter"},
+	{"get missing action", "actions get action mirred index 1", ErrNotFound, "actions get: "},
+	{"share a missing action", "filter add dev eth0 egress matchall action police index 9", ErrNotFound, "filter add: "},
 }
 
 // TestExecChanges follows a configuration through add, replace, change,

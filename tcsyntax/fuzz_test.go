@@ -19,8 +19,13 @@ func FuzzParse(f *testing.F) {
 	for _, c := range badCommands {
 		f.Add(c.line)
 	}
-	for c := range BatchLines([]byte(goldenSetup)) {
-		f.Add(strings.Join(c.Words, " "))
+	for _, script := range []string{goldenSetup, batchScript} {
+		for c := range BatchLines([]byte(script)) {
+			f.Add(strings.Join(c.Words, " "))
+		}
+	}
+	for _, c := range execErrorCases {
+		f.Add(c.args)
 	}
 	for _, s := range []string{
 		"-s -j filter show dev eth0 ingress", "actions ls action police since 10",

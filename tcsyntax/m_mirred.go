@@ -70,13 +70,17 @@ loop:
 	case m.Dev == "":
 		return nil, syntaxErr("mirred", "dev", "needs a device name: mirred %s %s dev DEV", dirName(m.Ingress), opName(m.Mirror))
 	}
-	// tc reads a control only after "mirror" (default pipe); netyard
-	// reads one after "redirect" too (default stolen), see docs/TC.md.
+	// As m_mirred.c: a control verdict is read only after "mirror"
+	// (default pipe). After "redirect" the control is stolen, and a
+	// verdict word that follows is the next action (a gact), exactly as
+	// iproute2 reads "mirred egress redirect dev eth1 pipe".
 	m.C.Control = act.DefaultControl("mirred", m)
-	if v, ok, err := parseControl(a, false); err != nil {
-		return nil, err
-	} else if ok {
-		m.C.Control = v
+	if m.Mirror {
+		if v, ok, err := parseControl(a, false); err != nil {
+			return nil, err
+		} else if ok {
+			m.C.Control = v
+		}
 	}
 	if matches(a.Peek(), "index") && indexSet {
 		return nil, syntaxErr("mirred", "index", "illegal double index")

@@ -129,8 +129,12 @@ var goodCommands = []struct {
 		matchallCmd(ref("gact", 5), ref("mirred", 6), ref("police", 7), ref("vlan", 8), ref("skbedit", 9))},
 	{"mirred mirror with control, index, cookie", "filter add dev eth0 ingress matchall action mirred ingress mirror dev eth1 continue index 4 cookie 0a0BfF",
 		matchallCmd(&act.Mirred{C: act.Common{Control: act.Unspec, Index: 4, Cookie: []byte{0x0a, 0x0b, 0xff}}, Ingress: true, Mirror: true, Dev: "eth1"})},
-	{"mirred redirect takes a control", "filter add dev eth0 ingress matchall action mirred egress redirect dev eth1 pipe",
-		matchallCmd(&act.Mirred{C: act.Common{Control: act.Pipe}, Dev: "eth1"})},
+	// As iproute2's m_mirred.c: only mirror reads a control; a verdict
+	// after a redirect is a gact of its own.
+	{"verdict after a redirect is a gact", "filter add dev eth0 ingress matchall action mirred egress redirect dev eth1 pipe",
+		matchallCmd(&act.Mirred{C: act.Common{Control: act.Stolen}, Dev: "eth1"}, &act.Gact{C: act.Common{Control: act.Pipe}})},
+	{"mirror takes a control", "filter add dev eth0 ingress matchall action mirred egress mirror dev eth1 pass",
+		matchallCmd(&act.Mirred{C: act.Common{Control: act.OK}, Dev: "eth1", Mirror: true})},
 	{"vlan push and modify", "filter add dev eth0 ingress matchall action vlan push protocol 802.1ad id 10 priority 5 action vlan modify id 11 drop index 2",
 		matchallCmd(&act.Vlan{C: act.Common{Control: act.Pipe}, Op: act.VlanPush, ID: 10, Proto: wire.EtherTypeQinQ, Priority: 5, HasPriority: true},
 			&act.Vlan{C: act.Common{Control: act.Shot, Index: 2}, Op: act.VlanModify, ID: 11, Proto: wire.EtherTypeVLAN})},

@@ -76,6 +76,20 @@ actions add action mirred ingress mirror dev va jump 2 index 12
 		{"actions_ls_empty.txt", "actions ls action gact"},
 		{"actions_ls_empty.json", "-j actions ls action gact"},
 	}
+	compareKernel(t, ft, tests)
+
+	// A second namespace: a pfifo without limit, shown for all devices.
+	ft = newFake()
+	runLines(t, ft, "qdisc add dev va root handle 1: pfifo\nqdisc add dev va clsact")
+	ft.qdiscs[0].Refcnt = 3
+	compareKernel(t, ft, []struct{ file, args string }{
+		{"qdisc_all.txt", "qdisc show"},
+		{"qdisc_all_j.json", "-j qdisc show"},
+	})
+}
+
+func compareKernel(t *testing.T, ft *fakeTarget, tests []struct{ file, args string }) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join("testdata", "kernel", tc.file))

@@ -54,7 +54,9 @@ type Target interface {
 	// "tc filter del dev X ingress" deletes them all).
 	DelFilter(f *cls.Filter) error
 	// Filters lists the filters of dev at parent, in chain then prio
-	// then handle order; a nil chain lists every chain.
+	// then handle order; a nil chain lists every chain. Parent 0 is what
+	// "tc filter show dev X" without a parent asks for: the root qdisc's
+	// filters, as in the kernel's dump (none for a classless root).
 	Filters(dev string, parent uint32, chain *uint32) ([]FilterView, error)
 
 	// AddActions adds standalone actions ("tc actions add"). Index 0

@@ -102,8 +102,8 @@ func (w *Writer) Hex(o Out, key, format string, v uint64) {
 	}
 }
 
-// Bool prints the flag key: in text the literal text (when v is true;
-// tc prints flags only when set), in JSON key: v.
+// Bool prints a flag: in text the literal text (callers print flags only
+// when set, as tc does), in JSON key: v.
 func (w *Writer) Bool(o Out, key, text string, v bool) {
 	if w.inText(o) {
 		w.text = append(w.text, text...)
