@@ -26,6 +26,8 @@ type Action interface {
 type Ctx struct {
 	// Worker is the running worker's index: the stats shard to write.
 	Worker int
+	// Dev is the index of the device whose hook is running.
+	Dev int32
 	// Now is the current time in nanoseconds on the datapath's clock.
 	Now int64
 	// Out takes redirected and mirrored packets.

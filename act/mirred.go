@@ -118,6 +118,14 @@ func (m *mirred) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 			return Shot
 		}
 	}
+	// A copy costs the original one unit of its redirect TTL too, so
+	// that every mirred a packet runs, copy or move, takes one unit from
+	// it: a packet with TTL t makes at most t copies in its life, and
+	// the whole tree it starts is at most 2^t packets whatever the rules
+	// (docs/LOOPS.md). The kernel has no such bound on fan-out.
+	if p.TTL > 0 {
+		p.TTL--
+	}
 	return prm.spec.C.Control
 }
 

@@ -53,6 +53,7 @@ type deviceStats struct {
 	ingressDrops atomic.Uint64
 	egressDrops  atomic.Uint64
 	backlogDrops atomic.Uint64
+	loopDrops    atomic.Uint64 // redirects refused here: TTL spent
 }
 
 func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
@@ -93,6 +94,7 @@ type Counters struct {
 	Delivered                     uint64 // passed to the host side
 	IngressDrops, EgressDrops     uint64 // dropped by a filter verdict
 	BacklogDrops                  uint64 // redirected here while the backlog was full
+	LoopDrops                     uint64 // redirects from here refused: TTL spent
 }
 
 // Counters returns the device's counters.
@@ -105,5 +107,6 @@ func (d *Device) Counters() Counters {
 		IngressDrops: d.stats.ingressDrops.Load(),
 		EgressDrops:  d.stats.egressDrops.Load(),
 		BacklogDrops: d.stats.backlogDrops.Load(),
+		LoopDrops:    d.stats.loopDrops.Load(),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,14 @@ type Config struct {
 	// HashSeed seeds the flow hash used for TX queue selection. Replay
 	// and lab use a fixed seed so runs repeat exactly.
 	HashSeed uint32
+	// RedirectTTL is the redirect budget of a packet that enters netyard
+	// (docs/LOOPS.md); 0 means pkt.DefaultTTL. At most 7, so that the
+	// worst case per packet (2^TTL - 1 transmissions) stays at 127.
+	RedirectTTL uint8
 }
+
+// MaxRedirectTTL bounds Config.RedirectTTL.
+const MaxRedirectTTL = 7
 
 // Engine is a running datapath.
 type Engine struct {
@@ -83,6 +91,10 @@ func New(cfg Config) *Engine {
 	if cfg.Backlog <= 0 {
 		cfg.Backlog = DefaultBacklog
 	}
+	if cfg.RedirectTTL == 0 {
+		cfg.RedirectTTL = pkt.DefaultTTL
+	}
+	cfg.RedirectTTL = min(cfg.RedirectTTL, MaxRedirectTTL)
 	e := &Engine{cfg: cfg, pool: cfg.Pool, clock: cfg.Clock, log: cfg.Logger,
 		namespaces: make(map[string]*Namespace), nextIndex: 1}
 	empty := []*Device{nil} // index 0 is no device
@@ -183,15 +195,23 @@ var errExists = errors.New("exists")
 // until nothing is left: the synchronous driver that replay and lab use in
 // virtual time. It must not be called while Start's workers run.
 func (e *Engine) Run() {
+	for e.RunBudget(math.MaxInt) > 0 {
+	}
+}
+
+// RunBudget is Run with a limit: it takes at most budget packets from rings
+// (per worker, in its namespaces' DRR order) and returns how many it took.
+// The lab uses it to give the datapath a finite speed in virtual time.
+func (e *Engine) RunBudget(budget int) int {
+	total := 0
 	for {
-		did := false
+		did := 0
 		for _, w := range e.workers {
-			if w.poll(e.clock.Now()) {
-				did = true
-			}
+			did += w.poll(e.clock.Now(), budget-total)
 		}
-		if !did {
-			return
+		total += did
+		if did == 0 || total >= budget {
+			return total
 		}
 	}
 }

@@ -110,3 +110,5 @@ func ctag(pcp uint8, vid uint16) wire.Tag {
 func stag(pcp uint8, vid uint16) wire.Tag {
 	return wire.Tag{TPID: wire.EtherTypeQinQ, TCI: uint16(pcp)<<13 | vid}
 }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -20,13 +20,49 @@ type Namespace struct {
 	actions *act.Table
 
 	loopDrops atomic.Uint64
+
+	// Tenant limits: the packets the namespace may take from rings per
+	// round of a worker's deficit round robin, and the bytes its
+	// devices' backlogs may hold together (0: no limit).
+	quantumPkts  atomic.Int64
+	backlogLimit atomic.Int64
+	backlogBytes atomic.Int64
 }
+
+// DefaultQuantum is a namespace's packets per DRR round: one batch.
+const DefaultQuantum = batchSize
+
+// DefaultBacklogLimit is a namespace's backlog memory limit: 4 MiB, a
+// couple of thousand full-size frames, far above what a well-behaved
+// tenant keeps queued between two rounds.
+const DefaultBacklogLimit = 4 << 20
 
 func newNamespace(e *Engine, name string) *Namespace {
 	ns := &Namespace{e: e, name: name, devices: make(map[string]*Device)}
+	ns.quantumPkts.Store(DefaultQuantum)
+	ns.backlogLimit.Store(DefaultBacklogLimit)
 	ns.actions = act.NewTable(env{ns})
 	return ns
 }
+
+// SetLimits sets the namespace's packets per DRR round (quantum, at least
+// 1) and its backlog memory limit in bytes (0 for none).
+func (ns *Namespace) SetLimits(quantum int, backlogBytes int64) error {
+	if quantum < 1 {
+		return fmt.Errorf("namespace %s: quantum %d: must be >= 1", ns.name, quantum)
+	}
+	if backlogBytes < 0 {
+		return fmt.Errorf("namespace %s: backlog limit %d: must be >= 0", ns.name, backlogBytes)
+	}
+	ns.quantumPkts.Store(int64(quantum))
+	ns.backlogLimit.Store(backlogBytes)
+	return nil
+}
+
+func (ns *Namespace) quantum() int { return int(ns.quantumPkts.Load()) }
+
+// BacklogBytes is what the namespace's backlogs hold now.
+func (ns *Namespace) BacklogBytes() int64 { return ns.backlogBytes.Load() }
 
 // Name is the namespace's name.
 func (ns *Namespace) Name() string { return ns.name }
@@ -80,6 +116,7 @@ func (d *Device) Inject(frame []byte, t int64) error {
 		return err
 	}
 	p.Time = t
+	p.TTL = d.e.cfg.RedirectTTL
 	d.nd.Receive(p, t)
 	d.worker.poke()
 	return nil
@@ -89,7 +126,10 @@ func (d *Device) Inject(frame []byte, t int64) error {
 // on the host side): egress hook, qdisc, device. It takes ownership of p.
 func (d *Device) Send(p *pkt.Buffer) {
 	_ = p.Parse()
+	p.TTL = d.e.cfg.RedirectTTL
+	d.ns.backlogBytes.Add(int64(p.Len()))
 	if !d.backlogOut.Push(p) {
+		d.ns.backlogBytes.Add(-int64(p.Len()))
 		d.stats.backlogDrops.Add(1)
 		p.Release()
 		return

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -29,7 +30,7 @@ func (w *worker) routine(ctx context.Context) {
 	t := time.NewTimer(idlePark)
 	defer t.Stop()
 	for {
-		for w.poll(w.e.clock.Now()) {
+		for w.poll(w.e.clock.Now(), math.MaxInt) > 0 {
 			if ctx.Err() != nil {
 				return
 			}
@@ -38,7 +39,7 @@ func (w *worker) routine(ctx context.Context) {
 		// pushed before it saw parked=true did not wake us, and this
 		// poll finds its packet.
 		w.parked.Store(true)
-		if w.poll(w.e.clock.Now()) {
+		if w.poll(w.e.clock.Now(), math.MaxInt) > 0 {
 			w.parked.Store(false)
 			continue
 		}

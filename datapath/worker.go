@@ -18,6 +18,7 @@ package datapath
 
 import (
 	"log/slog"
+	"strings"
 	"sync/atomic"
 
 	"netyard/act"
@@ -32,7 +33,7 @@ const batchSize = 64
 type worker struct {
 	e    *Engine
 	id   int
-	devs atomic.Pointer[[]*Device]
+	nss  atomic.Pointer[[]*nsSlot]
 	ctx  act.Ctx
 	wake chan struct{}
 	// parked is set while the worker sleeps in Start mode; only then do
@@ -45,21 +46,41 @@ type worker struct {
 	txq [batchSize]int
 }
 
+// nsSlot is one namespace's share of a worker: its devices on this worker
+// and its deficit in the worker's deficit round robin. Only the worker
+// touches deficit.
+type nsSlot struct {
+	ns      *Namespace
+	devs    []*Device
+	deficit int
+}
+
 func newWorker(e *Engine, id int) *worker {
 	w := &worker{e: e, id: id, wake: make(chan struct{}, 1)}
 	w.ctx = act.Ctx{Worker: id, Out: e}
-	empty := []*Device{}
-	w.devs.Store(&empty)
+	empty := []*nsSlot{}
+	w.nss.Store(&empty)
 	return w
 }
 
-// addDevice is called with the engine's lock held.
+// addDevice is called with the engine's lock held. It publishes a new slot
+// list; the worker picks it up at its next poll (deficits start afresh).
 func (w *worker) addDevice(d *Device) {
-	old := *w.devs.Load()
-	ds := make([]*Device, len(old), len(old)+1)
-	copy(ds, old)
-	ds = append(ds, d)
-	w.devs.Store(&ds)
+	old := *w.nss.Load()
+	slots := make([]*nsSlot, 0, len(old)+1)
+	found := false
+	for _, s := range old {
+		c := &nsSlot{ns: s.ns, devs: s.devs}
+		if s.ns == d.ns {
+			c.devs = append(append([]*Device(nil), s.devs...), d)
+			found = true
+		}
+		slots = append(slots, c)
+	}
+	if !found {
+		slots = append(slots, &nsSlot{ns: d.ns, devs: []*Device{d}})
+	}
+	w.nss.Store(&slots)
 }
 
 // poke wakes the worker if it is parked (Start mode); it never blocks.
@@ -73,68 +94,93 @@ func (w *worker) poke() {
 	}
 }
 
-// poll serves each of the worker's devices once and reports whether it
-// found any work.
-func (w *worker) poll(now int64) bool {
+// poll runs one round of deficit round robin over the worker's namespaces
+// (tenants) and reports how many packets it took from rings, at most
+// budget. Each round a namespace with work gets its quantum added to its
+// deficit and may take that many packets, device by device; a namespace
+// with nothing waiting loses its deficit, as DRR does for an empty queue.
+// A redirect loop in one namespace therefore takes at most that
+// namespace's share of the worker, whatever the loop does (issue "Redirect
+// loops that cannot hurt anyone").
+func (w *worker) poll(now int64, budget int) int {
 	w.ctx.Now = now
-	did := false
-	for _, d := range *w.devs.Load() {
-		if d.service(w, now) {
-			did = true
+	total := 0
+	for _, s := range *w.nss.Load() {
+		if total >= budget {
+			break
+		}
+		s.deficit += s.ns.quantum()
+		limit := min(s.deficit, budget-total)
+		n := 0
+		for _, d := range s.devs {
+			if n >= limit {
+				break
+			}
+			n += d.service(w, now, limit-n)
+		}
+		total += n
+		if n == 0 {
+			s.deficit = 0
+		} else {
+			s.deficit -= n
 		}
 	}
-	return did
+	return total
 }
 
-// service runs one round of a device: up to a batch from each of its input
-// rings, then its qdisc.
-func (d *Device) service(w *worker, now int64) bool {
-	did := false
-	for range batchSize {
+// service runs one round of a device: up to a batch (and at most limit
+// packets in all) from each of its input rings, then its qdisc. It returns
+// how many packets it took from the rings.
+func (d *Device) service(w *worker, now int64, limit int) int {
+	n := 0
+	for n < min(batchSize, limit) {
 		p := d.backlogIn.Pop()
 		if p == nil {
 			break
 		}
-		did = true
+		n++
+		d.ns.backlogBytes.Add(-int64(p.Len()))
+		w.ctx.Dev = d.nd.Index()
 		d.receive(w, p)
 	}
 	rx := d.nd.RxRing()
 	var pkts, bytes uint64
-	for range batchSize {
+	for n < limit && pkts < batchSize {
 		p := rx.Pop()
 		if p == nil {
 			break
 		}
+		n++
 		pkts++
 		bytes += uint64(p.Len())
+		w.ctx.Dev = d.nd.Index()
 		d.receive(w, p)
 	}
 	if pkts > 0 {
 		// Counted once a batch: each add is a locked instruction.
-		did = true
 		d.nd.Counters.RxPackets.Add(pkts)
 		d.nd.Counters.RxBytes.Add(bytes)
 	}
 	d.txMu.Lock()
-	for range batchSize {
+	for k := 0; k < batchSize && n < limit; k++ {
 		p := d.backlogOut.Pop()
 		if p == nil {
 			break
 		}
-		did = true
+		n++
+		d.ns.backlogBytes.Add(-int64(p.Len()))
+		w.ctx.Dev = d.nd.Index()
 		d.transmit(w, p, now)
 	}
-	for d.qdisc.Len() > 0 {
-		did = true
-		d.dequeueBatch(w, now)
+	for d.qdisc.Len() > 0 && d.dequeueBatch(w, now) > 0 {
 	}
 	d.txMu.Unlock()
-	return did
+	return n
 }
 
 // dequeueBatch takes up to a batch from the qdisc and transmits it, a run
 // of packets for the same TX queue at a time. The caller holds d.txMu.
-func (d *Device) dequeueBatch(w *worker, now int64) {
+func (d *Device) dequeueBatch(w *worker, now int64) int {
 	n := 0
 	for n < batchSize {
 		p := d.qdisc.Dequeue(now)
@@ -154,6 +200,7 @@ func (d *Device) dequeueBatch(w *worker, now int64) {
 		i = j
 	}
 	clear(w.txb[:n])
+	return n
 }
 
 // receive runs the receive path of d on p: the frame has arrived from the
@@ -213,19 +260,24 @@ func (d *Device) transmit(w *worker, p *pkt.Buffer, now int64) {
 	d.qdisc.Enqueue(p, now)
 }
 
-// Mirred implements act.Redirector: it puts p on dev's backlog.
+// Mirred implements act.Redirector: it puts p on dev's backlog. A packet
+// whose redirect TTL is spent is dropped and counted on the device that
+// tried to redirect it and on its namespace; the drop is logged at most once
+// a second per device, with the devices the packet went through.
 func (e *Engine) Mirred(c *act.Ctx, p *pkt.Buffer, dev int32, ingress bool) error {
-	t := e.device(dev)
+	src := e.device(c.Dev)
 	if p.TTL == 0 {
-		src := e.device(p.Ingress)
 		if src != nil {
+			src.stats.loopDrops.Add(1)
 			src.ns.loopDrops.Add(1)
+			e.logLoop(src, p, dev, ingress)
 		}
-		e.logLoop(src, t, ingress)
 		p.Release()
 		return act.ErrLoop
 	}
 	p.TTL--
+	p.RecordHop(c.Dev)
+	t := e.device(dev)
 	if t == nil {
 		p.Release()
 		return ErrNoDevice
@@ -235,7 +287,20 @@ func (e *Engine) Mirred(c *act.Ctx, p *pkt.Buffer, dev int32, ingress bool) erro
 		ring = t.backlogIn
 	}
 	p.FromIngress = ingress
+	// The target namespace's backlog memory limit: a tenant's loop can
+	// fill its own backlogs, never the memory every tenant shares.
+	ns := t.ns
+	n := int64(p.Len())
+	if lim := ns.backlogLimit.Load(); lim > 0 && ns.backlogBytes.Add(n) > lim {
+		ns.backlogBytes.Add(-n)
+		t.stats.backlogDrops.Add(1)
+		p.Release()
+		return errBacklogFull
+	} else if lim <= 0 {
+		ns.backlogBytes.Add(n)
+	}
 	if !ring.Push(p) {
+		ns.backlogBytes.Add(-n)
 		t.stats.backlogDrops.Add(1)
 		p.Release()
 		return errBacklogFull
@@ -246,22 +311,24 @@ func (e *Engine) Mirred(c *act.Ctx, p *pkt.Buffer, dev int32, ingress bool) erro
 	return nil
 }
 
-func (e *Engine) logLoop(src, dst *Device, ingress bool) {
-	d := dst
-	if d == nil {
-		return
-	}
-	d.loopLog.Do(func() {
-		from := "?"
-		if src != nil {
-			from = src.nd.Name()
+func (e *Engine) logLoop(src *Device, p *pkt.Buffer, dst int32, ingress bool) {
+	src.loopLog.Do(func() {
+		var path []string
+		for _, i := range p.Hops() {
+			if d := e.device(i); d != nil {
+				path = append(path, d.nd.Name())
+			}
+		}
+		to := "?"
+		if d := e.device(dst); d != nil {
+			to = d.nd.Name()
 		}
 		dir := "egress"
 		if ingress {
 			dir = "ingress"
 		}
 		e.log.Warn("mirred: redirect TTL spent, packet dropped (redirect loop?)",
-			slog.String("from", from), slog.String("to", d.nd.Name()), slog.String("dir", dir),
-			slog.String("namespace", d.ns.name))
+			slog.String("dev", src.nd.Name()), slog.String("to", to), slog.String("to_dir", dir),
+			slog.String("path", strings.Join(path, " -> ")), slog.String("namespace", src.ns.name))
 	})
 }

@@ -184,7 +184,7 @@ func (d *Device) transmit(p *pkt.Buffer, now int64) {
 		// as with veth's dev_forward_skb within one netns: the queue
 		// mapping and hash go, priority and mark stay. The redirect
 		// TTL stays too, so that a loop through pairs stays bounded.
-		p.Meta = pkt.Meta{Priority: p.Priority, Mark: p.Mark, TTL: p.TTL, Time: now}
+		p.Meta.Scrub(now)
 		d.peer.Receive(p, now)
 	default:
 		d.txSink.Receive(p, now)

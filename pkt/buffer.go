@@ -52,6 +52,11 @@ type Meta struct {
 	Time int64
 	// EnqueueTime is set by a qdisc on enqueue, for sojourn times.
 	EnqueueTime int64
+
+	// hops are the devices the packet was last redirected from (a ring
+	// of four: RecordHop, Hops), so that a loop drop can name the loop.
+	hops  [4]int32
+	nhops uint8
 }
 
 // Buffer is one packet. Its zero value is not usable: get one from a Pool.
@@ -206,3 +211,32 @@ func (b *Buffer) Clone() (*Buffer, error) {
 func (b *Buffer) Pool() *Pool { return b.pool }
 
 var wireHeadersZero wire.Headers
+
+// RecordHop notes that the packet was redirected from device index dev, for
+// loop reports. The last len(Meta.Hops) hops are kept.
+func (b *Buffer) RecordHop(dev int32) {
+	b.hops[b.nhops%uint8(len(b.hops))] = dev
+	b.nhops++
+}
+
+// Hops returns the devices the packet was redirected from, oldest first
+// (at most the last four).
+func (b *Buffer) Hops() []int32 {
+	n := int(b.nhops)
+	if n <= len(b.hops) {
+		return b.hops[:n:n]
+	}
+	out := make([]int32, 0, len(b.hops))
+	for i := n - len(b.hops); i < n; i++ {
+		out = append(out, b.hops[i%len(b.hops)])
+	}
+	return out
+}
+
+// Scrub resets what a packet loses when it crosses an in-memory pair (as
+// veth's dev_forward_skb within one netns): the receive device, queue
+// mapping and hash go; priority, mark, the redirect TTL and the hop record
+// stay, so that a loop through pairs stays bounded and reportable.
+func (m *Meta) Scrub(now int64) {
+	*m = Meta{Priority: m.Priority, Mark: m.Mark, TTL: m.TTL, hops: m.hops, nhops: m.nhops, Time: now}
+}

@@ -1,0 +1,216 @@
+package datapath
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"netyard/act"
+	"netyard/cls"
+	"netyard/internal/testutil"
+	"netyard/netdev"
+	"netyard/pkt"
+	"netyard/tcsyntax"
+	"netyard/wire"
+)
+
+// transmissionBound is docs/LOOPS.md's bound: one packet that enters with
+// redirect TTL t causes at most 2^t - 1 transmissions, and the whole tree
+// of packets it starts (itself and its mirror copies) is at most 2^t
+// packets, each taken from a ring at most once per mirred that moved it,
+// plus once per pair crossing.
+func transmissionBound(ttl uint8) uint64 { return 1<<ttl - 1 }
+
+func mirredSpec(dev string, ingress, mirror bool) act.Spec {
+	c := act.Stolen
+	if mirror {
+		c = act.Pipe
+	}
+	return &act.Mirred{Dev: dev, Ingress: ingress, Mirror: mirror, C: act.Common{Control: c}}
+}
+
+func (r *rig) always(dev string, parent uint32, actions ...act.Spec) {
+	r.t.Helper()
+	f := cls.Filter{Dev: dev, Parent: parent, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{}, Actions: actions}
+	if err := r.ns.AddFilter(&f, tcsyntax.ModeAdd); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) transmissions() uint64 {
+	var n uint64
+	for _, d := range r.ns.Devices() {
+		n += d.Counters().TxPackets
+	}
+	return n
+}
+
+// TestLoopsEnd injects one packet into each kind of loop the issue names:
+// processing ends, within the documented number of transmissions, and the
+// loop is reported as loop drops.
+func TestLoopsEnd(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules func(r *rig)
+	}{
+		{"same device, ingress to itself", func(r *rig) {
+			r.always("eth0", ParentIngress, mirredSpec("eth0", true, false))
+		}},
+		{"same device, egress to itself", func(r *rig) {
+			r.always("eth0", ParentIngress, mirredSpec("eth0", false, false))
+			r.always("eth0", ParentEgress, mirredSpec("eth0", false, false))
+		}},
+		{"two devices eth0 -> eth1 -> eth0", func(r *rig) {
+			r.always("eth0", ParentIngress, mirredSpec("eth1", true, false))
+			r.always("eth1", ParentIngress, mirredSpec("eth0", true, false))
+		}},
+		{"three devices", func(r *rig) {
+			r.always("eth0", ParentIngress, mirredSpec("eth1", true, false))
+			r.always("eth1", ParentIngress, mirredSpec("eth2", true, false))
+			r.always("eth2", ParentIngress, mirredSpec("eth0", true, false))
+		}},
+		{"ingress -> egress -> ingress", func(r *rig) {
+			r.always("eth0", ParentIngress, mirredSpec("eth1", false, false))
+			r.always("eth1", ParentEgress, mirredSpec("eth0", true, false))
+		}},
+		{"mirror and redirect fan-out", func(r *rig) {
+			r.always("eth0", ParentIngress, mirredSpec("eth1", true, true), mirredSpec("eth2", true, true), mirredSpec("eth0", true, false))
+			r.always("eth1", ParentIngress, mirredSpec("eth3", false, true), mirredSpec("eth0", true, false))
+			r.always("eth2", ParentIngress, mirredSpec("eth3", false, true), mirredSpec("eth1", true, false))
+		}},
+		{"through a pair: egress of eth0 arrives at eth1, which sends it back", func(r *rig) {
+			a, b := r.pair("veth0", "veth1")
+			_, _ = a, b
+			r.always("eth0", ParentIngress, mirredSpec("veth0", false, false))
+			r.always("veth1", ParentIngress, mirredSpec("veth1", false, true), mirredSpec("eth0", true, false))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, "eth0", "eth1", "eth2", "eth3")
+			tt.rules(r)
+			r.inject("eth0", udpFrame(t)) // runs until idle: the loop ended
+			tx := r.transmissions()
+			if bound := transmissionBound(pkt.DefaultTTL); tx > bound {
+				t.Errorf("%d transmissions, bound %d", tx, bound)
+			}
+			if r.ns.LoopDrops() == 0 {
+				t.Error("no loop drop counted")
+			}
+			t.Logf("transmissions %d, loop drops %d", tx, r.ns.LoopDrops())
+		})
+	}
+}
+
+// pair makes two datapath devices joined like a veth pair.
+func (r *rig) pair(a, b string) (*Device, *Device) {
+	da, err := r.e.AddDevice(r.ns, netdev.Config{Name: a})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	db, err := r.e.AddDevice(r.ns, netdev.Config{Name: b})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := netdev.NewPair(da.Netdev(), db.Netdev()); err != nil {
+		r.t.Fatal(err)
+	}
+	return da, db
+}
+
+// TestLoopBoundIsTight: the bound is reached, so it is not loose. A pair
+// A-B whose ingress hooks each mirror to their own egress once per unit of
+// TTL: every mirror is a transmission, and every copy, arriving at the
+// other end with one unit less, does the same. T(t) = t + T(t-1) + ... +
+// T(0) = 2^t - 1.
+func TestLoopBoundIsTight(t *testing.T) {
+	r := newRig(t, "eth0")
+	r.pair("a", "b")
+	var as, bs []act.Spec
+	for range pkt.DefaultTTL {
+		as = append(as, mirredSpec("a", false, true))
+		bs = append(bs, mirredSpec("b", false, true))
+	}
+	r.always("a", ParentIngress, as...)
+	r.always("b", ParentIngress, bs...)
+	r.inject("a", udpFrame(t))
+	if tx, bound := r.transmissions(), transmissionBound(pkt.DefaultTTL); tx != bound {
+		t.Fatalf("%d transmissions, want exactly the bound %d", tx, bound)
+	}
+}
+
+// TestLoopProperty: random graphs of up to 16 devices (some joined in
+// pairs) with random mirred redirect and mirror rules at ingress and egress,
+// and random injected packets: processing always ends, and the work is
+// within the documented bound.
+func TestLoopProperty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2017, 11))
+	for iter := range 300 {
+		ttl := uint8(1 + rng.IntN(MaxRedirectTTL))
+		t.Run(fmt.Sprintf("%d/ttl%d", iter, ttl), func(t *testing.T) {
+			pool := testutil.Pool(t, pkt.PoolConfig{})
+			clk := &ManualClock{}
+			e := New(Config{Pool: pool, Clock: clk, RedirectTTL: ttl, Logger: quietLog()})
+			ns := e.Default()
+			n := 2 + rng.IntN(15)
+			var devs []*Device
+			for i := range n {
+				d, _ := e.AddDevice(ns, netdev.Config{Name: fmt.Sprintf("d%d", i)})
+				devs = append(devs, d)
+			}
+			// Pair some neighbours; give the rest a sink.
+			for i := 0; i+1 < n; i += 2 {
+				if rng.IntN(3) == 0 {
+					_ = netdev.NewPair(devs[i].Netdev(), devs[i+1].Netdev())
+				}
+			}
+			for _, d := range devs {
+				if d.Netdev().Peer() == nil {
+					d.Netdev().SetTxSink(netdev.EndpointFunc(func(p *pkt.Buffer, _ int64) { p.Release() }))
+				}
+			}
+			rules := rng.IntN(3 * n)
+			for range rules {
+				d := devs[rng.IntN(n)]
+				parent := ParentIngress
+				if rng.IntN(2) == 0 {
+					parent = ParentEgress
+				}
+				var as []act.Spec
+				for range 1 + rng.IntN(3) {
+					as = append(as, mirredSpec(devs[rng.IntN(n)].Name(), rng.IntN(2) == 0, rng.IntN(2) == 0))
+				}
+				f := cls.Filter{Dev: d.Name(), Parent: parent, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{}, Actions: as}
+				if err := ns.AddFilter(&f, tcsyntax.ModeAdd); err != nil {
+					t.Fatal(err)
+				}
+			}
+			injected := 1 + rng.IntN(5)
+			frame := udpFrame(t)
+			for range injected {
+				_ = devs[rng.IntN(n)].Inject(frame, 0)
+			}
+			// Work: packets taken from rings. Each packet of a tree is
+			// taken once when it enters and once per mirred that moved
+			// it or pair it crossed; both are bounded by the tree's
+			// successful mirreds (2^t - 1) and its size (2^t).
+			tb := transmissionBound(ttl)
+			workBound := uint64(injected) * (1 + 2*tb + tb)
+			work := uint64(e.RunBudget(math.MaxInt))
+			if e.RunBudget(math.MaxInt) != 0 {
+				t.Fatal("work left after the engine said it was idle")
+			}
+			if work > workBound {
+				t.Errorf("took %d packets from rings, bound %d", work, workBound)
+			}
+			var tx uint64
+			for _, d := range devs {
+				tx += d.Counters().TxPackets
+			}
+			if tx > uint64(injected)*tb {
+				t.Errorf("%d transmissions for %d packets, bound %d", tx, injected, uint64(injected)*tb)
+			}
+		})
+	}
+}
