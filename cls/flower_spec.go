@@ -63,3 +63,15 @@ type Matchall struct{}
 
 // Kind implements Spec.
 func (*Matchall) Kind() string { return "matchall" }
+
+// MatchesAll reports whether f has no key at all: with the filter's
+// protocol it then matches every packet, like matchall. The control plane
+// uses it to find unconditional redirect cycles.
+func (f *Flower) MatchesAll() bool {
+	return f.Indev == "" && f.DstMAC == nil && f.SrcMAC == nil &&
+		f.VlanID == nil && f.VlanPrio == nil && f.VlanEthType == nil &&
+		f.CVlanID == nil && f.CVlanPrio == nil && f.CVlanEthType == nil &&
+		f.IPProto == nil && f.SrcIP == nil && f.DstIP == nil &&
+		f.SrcPort == nil && f.DstPort == nil && f.TOS == nil && f.TTL == nil &&
+		f.TCPFlags == nil && f.IPFlags == nil && f.ICMPType == nil && f.ICMPCode == nil
+}

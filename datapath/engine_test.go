@@ -39,7 +39,7 @@ func TestStartWorkers(t *testing.T) {
 	}))
 	f := cls.Filter{Dev: "eth0", Parent: ParentIngress, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{},
 		Actions: []act.Spec{redirect("eth1")}}
-	if err := ns.AddFilter(&f, tcsyntax.ModeAdd); err != nil {
+	if err := ns.AddFilter(&f, tcsyntax.ModeAdd); !ok(err) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -107,7 +107,7 @@ func TestBacklogFullDrops(t *testing.T) {
 	d1.Netdev().SetTxSink(netdev.EndpointFunc(func(p *pkt.Buffer, now int64) { sent++; p.Release() }))
 	f := cls.Filter{Dev: "eth0", Parent: ParentIngress, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{},
 		Actions: []act.Spec{redirect("eth1")}}
-	if err := ns.AddFilter(&f, tcsyntax.ModeAdd); err != nil {
+	if err := ns.AddFilter(&f, tcsyntax.ModeAdd); !ok(err) {
 		t.Fatal(err)
 	}
 	frame := udpFrame(t)

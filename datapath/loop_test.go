@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"netyard/act"
@@ -33,7 +34,7 @@ func mirredSpec(dev string, ingress, mirror bool) act.Spec {
 func (r *rig) always(dev string, parent uint32, actions ...act.Spec) {
 	r.t.Helper()
 	f := cls.Filter{Dev: dev, Parent: parent, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{}, Actions: actions}
-	if err := r.ns.AddFilter(&f, tcsyntax.ModeAdd); err != nil {
+	if err := r.ns.AddFilter(&f, tcsyntax.ModeAdd); !ok(err) {
 		r.t.Fatal(err)
 	}
 }
@@ -182,7 +183,7 @@ func TestLoopProperty(t *testing.T) {
 					as = append(as, mirredSpec(devs[rng.IntN(n)].Name(), rng.IntN(2) == 0, rng.IntN(2) == 0))
 				}
 				f := cls.Filter{Dev: d.Name(), Parent: parent, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{}, Actions: as}
-				if err := ns.AddFilter(&f, tcsyntax.ModeAdd); err != nil {
+				if err := ns.AddFilter(&f, tcsyntax.ModeAdd); !ok(err) {
 					t.Fatal(err)
 				}
 			}
@@ -212,5 +213,52 @@ func TestLoopProperty(t *testing.T) {
 				t.Errorf("%d transmissions for %d packets, bound %d", tx, injected, uint64(injected)*tb)
 			}
 		})
+	}
+}
+
+// TestCycleWarningAndListing: a filter that closes a cycle of unconditional
+// redirects is installed with a warning naming the cycle; "tc loops show"
+// lists the cycles; conditional filters and pair wires are handled.
+func TestCycleWarningAndListing(t *testing.T) {
+	r := newRig(t, "eth0", "eth1", "eth2")
+	r.pair("va", "vb")
+	tc := func(line string) (string, string, error) {
+		var out, errb strings.Builder
+		err := tcsyntax.Run(r.ns, strings.Fields(line), &out, &errb)
+		return out.String(), errb.String(), err
+	}
+	steps := []struct {
+		line, warn string
+	}{
+		// A conditional filter closes nothing.
+		{"filter add dev eth0 ingress protocol ip flower ip_proto udp action mirred ingress redirect dev eth1", ""},
+		{"filter add dev eth1 ingress matchall action mirred ingress redirect dev eth0", ""},
+		{"filter add dev eth0 ingress pref 100 matchall action mirred ingress redirect dev eth1",
+			"eth0 ingress -> eth1 ingress -> eth0 ingress"},
+		// Out through va's wire, back in at vb, and on to va's egress.
+		{"filter add dev eth2 ingress matchall action mirred egress redirect dev va", ""},
+		{"filter add dev vb ingress matchall action mirred egress redirect dev va",
+			"va egress -> vb ingress -> va egress"},
+	}
+	for _, s := range steps {
+		_, stderr, err := tc(s.line)
+		if err != nil {
+			t.Fatalf("%s: %v", s.line, err)
+		}
+		if s.warn == "" && stderr != "" || s.warn != "" && !strings.Contains(stderr, "Warning:") || !strings.Contains(stderr, s.warn) {
+			t.Errorf("%s:\n stderr %q\n want a warning with %q", s.line, stderr, s.warn)
+		}
+	}
+	out, _, err := tc("loops show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "cycle 1: eth0 ingress -> eth1 ingress -> eth0 ingress\ncycle 2: va egress -> vb ingress -> va egress\n"
+	if out != want {
+		t.Errorf("loops show:\n%s\nwant\n%s", out, want)
+	}
+	js, _, _ := tc("-j loops show")
+	if !strings.Contains(js, `"dev":"eth0","hook":"ingress"`) {
+		t.Errorf("loops show -j: %s", js)
 	}
 }

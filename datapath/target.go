@@ -287,7 +287,7 @@ func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 		d.clsact, d.clsactKind = true, "clsact"
 	}
 	publish(c, b)
-	return nil
+	return ns.cycleWarning(hookNode{d, b == &d.ingress})
 }
 
 // DelFilter implements tcsyntax.Target.

@@ -16,6 +16,7 @@ const (
 	ObjClass                    // "tc class" (show only)
 	ObjFilter                   // "tc filter" (and "tc filters")
 	ObjAction                   // "tc actions" (and "tc action")
+	ObjLoops                    // "tc loops": netyard's redirect cycles (show only)
 )
 
 func (o Object) String() string {
@@ -28,6 +29,8 @@ func (o Object) String() string {
 		return "filter"
 	case ObjAction:
 		return "actions"
+	case ObjLoops:
+		return "loops"
 	}
 	return "unknown"
 }
@@ -146,6 +149,9 @@ func Parse(args []string) (*Command, error) {
 	case matches(obj, "actions"):
 		rest.Context = "actions"
 		return parseActionsCmd(rest)
+	case obj == "loops":
+		rest.Context = "loops"
+		return parseLoopsCmd(rest)
 	}
 	return nil, unknownWord("tc", obj, "object", []string{"qdisc", "class", "filter", "actions"})
 }

@@ -21,6 +21,8 @@ func Exec(t Target, cmd *Command, opts Options, out io.Writer) error {
 		err = execFilter(t, cmd, opts, out)
 	case ObjAction:
 		err = execActions(t, cmd, opts, out)
+	case ObjLoops:
+		err = execLoops(t, opts, out)
 	default:
 		err = fmt.Errorf("unknown object %d", cmd.Object)
 	}

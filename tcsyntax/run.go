@@ -100,7 +100,13 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	// prints nothing rather than half a JSON array.
 	var out bytes.Buffer
 	if err := Exec(c.Target, cmd, opts, &out); err != nil {
-		return err
+		var w *Warning
+		if !errors.As(err, &w) {
+			return err
+		}
+		if c.Stderr != nil {
+			fmt.Fprintf(c.Stderr, "Warning: %s\n", w.Msg)
+		}
 	}
 	_, err = c.Stdout.Write(out.Bytes())
 	return err

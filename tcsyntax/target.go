@@ -149,3 +149,13 @@ var (
 	ErrNotFound = errors.New("no such object")
 	ErrExists   = errors.New("object exists")
 )
+
+// Warning is what a Target returns when it did what it was asked but has
+// something to say, as the kernel's extack warnings: a filter that closes
+// a redirect cycle is installed, and the user is told. Run prints it as
+// "Warning: ..." and goes on; it is not a failure.
+type Warning struct {
+	Msg string
+}
+
+func (w *Warning) Error() string { return w.Msg }

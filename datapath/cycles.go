@@ -1,0 +1,220 @@
+package datapath
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"netyard/act"
+	"netyard/cls"
+	"netyard/tcsyntax"
+	"netyard/wire"
+)
+
+// The control plane's view of redirect loops. A node is one hook of one
+// device; an edge is a way every packet of some protocol takes from one
+// hook to another without a condition: an unconditional filter's mirred
+// (a matchall, or a flower with no keys, reached without a consuming
+// verdict before it), or the wire of an in-memory pair (what an egress
+// hook lets through arrives at the peer's ingress). A cycle of such edges
+// is a loop that any packet entering it would run until its redirect TTL
+// is spent. Adding a filter that closes one is accepted, as the kernel
+// accepts it, with a warning; "tc loops show" lists them all.
+
+// maxCycles bounds the listing: the number of elementary cycles can grow
+// exponentially with the devices, and a user needs the first few to see
+// what is wrong.
+const maxCycles = 64
+
+type hookNode struct {
+	dev     *Device
+	ingress bool
+}
+
+// edge is one unconditional way out of a hook, for packets of protocol
+// (wire.EtherTypeAll for any).
+type edge struct {
+	to    hookNode
+	proto uint16
+}
+
+// hookEdges walks a hook's chain 0 in priority order and returns the
+// unconditional edges out of it, and whether a packet can get through it
+// (to the host side or the wire) unconditionally.
+func (ns *Namespace) hookEdges(n hookNode) (edges []edge, passes bool) {
+	chains := n.dev.egChains
+	if n.ingress {
+		chains = n.dev.inChains
+	}
+	zero := uint32(0)
+	for _, f := range chains.List(&zero) {
+		if !unconditional(f.Spec.Classifier) {
+			continue
+		}
+		proto := f.Spec.Protocol
+		ends := false
+		for _, a := range f.Spec.Actions {
+			switch s := a.(type) {
+			case *act.Mirred:
+				if t, ok := ns.devices[s.Dev]; ok {
+					edges = append(edges, edge{hookNode{t, s.Ingress}, proto})
+				}
+				if !s.Mirror && s.C.Control != act.Pipe && s.C.Control != act.Unspec {
+					ends = true
+				}
+			case *act.Gact:
+				if s.C.Control != act.Pipe {
+					ends = s.C.Control != act.Unspec
+				}
+			case *act.Police:
+				ends = true // conditional from here on
+			}
+			if ends {
+				break
+			}
+		}
+		if ends && proto == wire.EtherTypeAll {
+			return edges, false
+		}
+		if !ends {
+			// A list that ends in pipe passes the packet: the
+			// filters after this one do not see it.
+			if proto == wire.EtherTypeAll {
+				return edges, true
+			}
+		}
+	}
+	return edges, true
+}
+
+func unconditional(c cls.Spec) bool {
+	switch s := c.(type) {
+	case *cls.Matchall:
+		return true
+	case *cls.Flower:
+		return s.MatchesAll()
+	}
+	return false
+}
+
+// graph builds the namespace's hook graph. The caller holds Engine.mu.
+func (ns *Namespace) graph() (nodes []hookNode, out map[hookNode][]edge) {
+	devs := make([]*Device, 0, len(ns.devices))
+	for _, d := range ns.devices {
+		devs = append(devs, d)
+	}
+	slices.SortFunc(devs, func(a, b *Device) int { return int(a.nd.Index() - b.nd.Index()) })
+	out = map[hookNode][]edge{}
+	for _, d := range devs {
+		for _, ing := range []bool{true, false} {
+			n := hookNode{d, ing}
+			nodes = append(nodes, n)
+			es, passes := ns.hookEdges(n)
+			if !ing && passes {
+				// What egress lets through goes on the wire; a
+				// pair's wire leads to the peer's ingress.
+				if p := d.nd.Peer(); p != nil {
+					if pd := ns.e.device(p.Index()); pd != nil && pd.nd == p {
+						es = append(es, edge{hookNode{pd, true}, wire.EtherTypeAll})
+					}
+				}
+			}
+			out[n] = es
+		}
+	}
+	return nodes, out
+}
+
+// cycles lists the elementary cycles of the hook graph whose edges share a
+// protocol, each once, starting at its lowest node (the classic
+// enumeration: from each start node, paths through higher nodes only).
+func (ns *Namespace) cycles() [][]hookNode {
+	nodes, out := ns.graph()
+	rank := map[hookNode]int{}
+	for i, n := range nodes {
+		rank[n] = i
+	}
+	var found [][]hookNode
+	for si, start := range nodes {
+		var path []hookNode
+		onPath := map[hookNode]bool{}
+		var walk func(n hookNode, proto uint16)
+		walk = func(n hookNode, proto uint16) {
+			if len(found) >= maxCycles {
+				return
+			}
+			path = append(path, n)
+			onPath[n] = true
+			for _, e := range out[n] {
+				p, ok := meet(proto, e.proto)
+				if !ok {
+					continue
+				}
+				if e.to == start {
+					found = append(found, slices.Clone(path))
+					continue
+				}
+				if rank[e.to] > si && !onPath[e.to] {
+					walk(e.to, p)
+				}
+			}
+			path = path[:len(path)-1]
+			onPath[n] = false
+		}
+		walk(start, wire.EtherTypeAll)
+	}
+	return found
+}
+
+// meet is the protocol both edges carry: "all" meets anything.
+func meet(a, b uint16) (uint16, bool) {
+	switch {
+	case a == wire.EtherTypeAll:
+		return b, true
+	case b == wire.EtherTypeAll, a == b:
+		return a, true
+	}
+	return 0, false
+}
+
+func toHooks(c []hookNode) []tcsyntax.Hook {
+	hs := make([]tcsyntax.Hook, len(c))
+	for i, n := range c {
+		hs[i] = tcsyntax.Hook{Dev: n.dev.nd.Name(), Ingress: n.ingress}
+	}
+	return hs
+}
+
+// RedirectCycles implements tcsyntax.CycleLister.
+func (ns *Namespace) RedirectCycles() [][]tcsyntax.Hook {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	var out [][]tcsyntax.Hook
+	for _, c := range ns.cycles() {
+		out = append(out, toHooks(c))
+	}
+	return out
+}
+
+var _ tcsyntax.CycleLister = (*Namespace)(nil)
+
+// cycleWarning returns a warning naming the cycles through hook n, or nil.
+// The caller holds Engine.mu.
+func (ns *Namespace) cycleWarning(n hookNode) error {
+	var through [][]hookNode
+	for _, c := range ns.cycles() {
+		if slices.Contains(c, n) {
+			through = append(through, c)
+		}
+	}
+	if len(through) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("filter closes %d redirect cycle(s); a packet in one is dropped after %d redirects (redirect TTL): %s",
+		len(through), ns.e.cfg.RedirectTTL, tcsyntax.FormatCycle(toHooks(through[0])))
+	if len(through) > 1 {
+		msg += fmt.Sprintf(" (and %d more: tc loops show)", len(through)-1)
+	}
+	ns.e.log.Warn("tc: "+msg, slog.String("namespace", ns.name))
+	return &tcsyntax.Warning{Msg: msg}
+}
