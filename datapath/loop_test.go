@@ -262,3 +262,18 @@ func TestCycleWarningAndListing(t *testing.T) {
 		t.Errorf("loops show -j: %s", js)
 	}
 }
+
+// TestLoopDropsInTC: loop drops show in "tc -s qdisc show" on the clsact
+// qdisc of the device that tried the redirect, and for the namespace.
+func TestLoopDropsInTC(t *testing.T) {
+	r := newRig(t, "eth0")
+	r.always("eth0", ParentIngress, mirredSpec("eth0", true, false))
+	r.inject("eth0", udpFrame(t))
+	var out, errb strings.Builder
+	if err := tcsyntax.Run(r.ns, []string{"-s", "qdisc", "show", "dev", "eth0"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "loop_drops 1") || !strings.Contains(out.String(), "namespace_loop_drops 1") {
+		t.Fatalf("tc -s qdisc show:\n%s", out.String())
+	}
+}

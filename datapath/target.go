@@ -166,8 +166,20 @@ func (ns *Namespace) Qdiscs(dev string) ([]tcsyntax.QdiscView, error) {
 			if d.clsactKind == "ingress" {
 				p = qdisc.Ingress{}
 			}
-			out = append(out, tcsyntax.QdiscView{Spec: qdisc.Spec{Dev: d.nd.Name(), Parent: qdisc.HandleIngress,
-				Handle: 0xffff0000, Params: p}})
+			// The hooks' counters: what entered the receive path,
+			// what filters dropped, and netyard's loop and backlog
+			// drops ("tc -s qdisc show" is where tc users look).
+			c := d.Counters()
+			out = append(out, tcsyntax.QdiscView{
+				Spec: qdisc.Spec{Dev: d.nd.Name(), Parent: qdisc.HandleIngress, Handle: 0xffff0000, Params: p},
+				Stats: qdisc.Stats{Bytes: c.RxBytes, Packets: c.RxPackets,
+					Drops: c.IngressDrops + c.EgressDrops + c.LoopDrops + c.BacklogDrops},
+				Extra: []tcsyntax.Field{
+					{Name: "loop_drops", Value: c.LoopDrops},
+					{Name: "backlog_drops", Value: c.BacklogDrops},
+					{Name: "namespace_loop_drops", Value: ns.loopDrops.Load()},
+				},
+			})
 		}
 	}
 	return out, nil

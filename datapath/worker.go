@@ -41,6 +41,11 @@ type worker struct {
 	// than the rest of the path).
 	parked atomic.Bool
 
+	// The deficit round robin's position: the slot being visited, and
+	// whether its quantum was already given for this visit.
+	cur     int
+	inVisit bool
+
 	// Scratch space for a transmit batch.
 	txb [batchSize]*pkt.Buffer
 	txq [batchSize]int
@@ -94,22 +99,32 @@ func (w *worker) poke() {
 	}
 }
 
-// poll runs one round of deficit round robin over the worker's namespaces
-// (tenants) and reports how many packets it took from rings, at most
-// budget. Each round a namespace with work gets its quantum added to its
-// deficit and may take that many packets, device by device; a namespace
-// with nothing waiting loses its deficit, as DRR does for an empty queue.
-// A redirect loop in one namespace therefore takes at most that
-// namespace's share of the worker, whatever the loop does (issue "Redirect
-// loops that cannot hurt anyone").
+// poll runs deficit round robin over the worker's namespaces (tenants)
+// and returns how many packets it took from rings: until the budget is
+// spent or every namespace has had a visit with nothing to do. Each visit gives a namespace its quantum of deficit
+// and lets it take that many packets, device by device; a namespace with
+// nothing waiting loses its deficit, as DRR does for an empty queue. When
+// the budget runs out in the middle of a visit, the next poll resumes that
+// visit, so a small budget (a slow worker) is shared as fairly as a large
+// one. A redirect loop in one namespace therefore gets at most that
+// namespace's share of the worker, whatever the loop does.
 func (w *worker) poll(now int64, budget int) int {
 	w.ctx.Now = now
+	slots := *w.nss.Load()
+	if len(slots) == 0 {
+		return 0
+	}
+	if w.cur >= len(slots) {
+		w.cur, w.inVisit = 0, false
+	}
 	total := 0
-	for _, s := range *w.nss.Load() {
-		if total >= budget {
-			break
+	idle := 0 // consecutive slots that had nothing
+	for total < budget && idle < len(slots) {
+		s := slots[w.cur]
+		if !w.inVisit {
+			s.deficit += s.ns.quantum()
+			w.inVisit = true
 		}
-		s.deficit += s.ns.quantum()
 		limit := min(s.deficit, budget-total)
 		n := 0
 		for _, d := range s.devs {
@@ -119,11 +134,24 @@ func (w *worker) poll(now int64, budget int) int {
 			n += d.service(w, now, limit-n)
 		}
 		total += n
-		if n == 0 {
+		s.deficit -= n
+		switch {
+		case n == 0:
+			// Nothing waiting: the visit ends and the deficit goes.
 			s.deficit = 0
-		} else {
-			s.deficit -= n
+			idle++
+		case s.deficit > 0 && total >= budget:
+			// Out of budget mid-visit: resume here next time.
+			return total
+		default:
+			idle = 0
+			if s.deficit > 0 {
+				// It took less than it may: it ran dry.
+				s.deficit = 0
+			}
 		}
+		w.inVisit = false
+		w.cur = (w.cur + 1) % len(slots)
 	}
 	return total
 }

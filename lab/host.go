@@ -45,13 +45,19 @@ type Arrival struct {
 	Priority uint32
 }
 
-// AttachHost creates netyard device dev and a host called name behind it.
+// AttachHost creates netyard device dev in the default namespace and a host
+// called name behind it.
 func (s *Sim) AttachHost(name string, ip string, dev string, delay time.Duration) (*Host, error) {
+	return s.AttachHostNS(s.NS, name, ip, dev, delay)
+}
+
+// AttachHostNS is AttachHost for a device in namespace ns (a tenant).
+func (s *Sim) AttachHostNS(ns *datapath.Namespace, name string, ip string, dev string, delay time.Duration) (*Host, error) {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
 		return nil, fmt.Errorf("host %s: %w", name, err)
 	}
-	d, err := s.Engine.AddDevice(s.NS, netdev.Config{Name: dev})
+	d, err := s.Engine.AddDevice(ns, netdev.Config{Name: dev})
 	if err != nil {
 		return nil, err
 	}

@@ -65,3 +65,24 @@ func TestLookup(t *testing.T) {
 		t.Error("unknown scenario: no error")
 	}
 }
+
+// TestLoopsScenario: tenant A's loops end by the TTL and are counted;
+// tenant B keeps at least 95% of its rate (the victim_ratio).
+func TestLoopsScenario(t *testing.T) {
+	r, err := runLoops(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ratio := r.Data["victim_ratio"].(float64)
+	if ratio < 0.95 {
+		t.Errorf("victim_ratio %.3f, want >= 0.95", ratio)
+	}
+	with := r.Data["with"].(loopsRun)
+	without := r.Data["without"].(loopsRun)
+	if with.ALoopDrops == 0 || with.AInjected == 0 {
+		t.Errorf("A injected %d packets and lost %d to the TTL: want both > 0", with.AInjected, with.ALoopDrops)
+	}
+	if without.ALoopDrops != 0 || without.B.LossPct != 0 {
+		t.Errorf("without A's loops: %+v", without)
+	}
+}

@@ -8,19 +8,24 @@ import (
 	"strings"
 
 	"netyard/act"
+	"netyard/datapath"
 	"netyard/tcsyntax"
 )
 
 // Apply runs tc commands (one a line, as in a batch file) against the
 // simulation's namespace.
-func (s *Sim) Apply(rules string) error {
+func (s *Sim) Apply(rules string) error { return s.ApplyNS(s.NS, rules) }
+
+// ApplyNS runs tc commands against namespace ns. Warnings (a filter that
+// closes a redirect cycle) are not errors.
+func (s *Sim) ApplyNS(ns *datapath.Namespace, rules string) error {
 	for i, line := range strings.Split(rules, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		var stderr strings.Builder
-		if err := tcsyntax.Run(s.NS, strings.Fields(line), io.Discard, &stderr); err != nil {
+		if err := tcsyntax.Run(ns, strings.Fields(line), io.Discard, &stderr); err != nil {
 			return fmt.Errorf("rules line %d: %q: %w", i+1, line, err)
 		}
 	}

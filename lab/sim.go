@@ -9,6 +9,7 @@ import (
 	"container/heap"
 	"io"
 	"log/slog"
+	"math"
 	"time"
 
 	"netyard/datapath"
@@ -27,6 +28,36 @@ type Sim struct {
 	hosts  []*Host
 	flows  []*Flow
 	errs   []error
+
+	// cpu is the datapath's speed in packets a second of virtual time;
+	// 0 means infinitely fast (everything an event causes happens at its
+	// instant). See SetCPU.
+	cpu      int64
+	cpuCarry int64
+}
+
+// cpuTick is how often a finite-speed datapath runs in virtual time: a
+// worker's budget is handed out in slices this long.
+const cpuTick = 10 * time.Microsecond
+
+// SetCPU gives the datapath a finite speed: it takes at most pps packets a
+// second from its rings, in slices of cpuTick, shared between namespaces by
+// the workers' deficit round robin. Scenarios about overload (a tenant's
+// redirect loop against another tenant) need it; with the default
+// infinite speed a loop costs no virtual time at all.
+func (s *Sim) SetCPU(pps int64) {
+	s.cpu = pps
+	var tick func()
+	tick = func() {
+		s.cpuCarry += s.cpu * int64(cpuTick)
+		budget := s.cpuCarry / int64(time.Second)
+		s.cpuCarry -= budget * int64(time.Second)
+		if budget > 0 {
+			s.Engine.RunBudget(int(budget))
+		}
+		s.At(s.Now()+int64(cpuTick), tick)
+	}
+	s.At(s.Now()+int64(cpuTick), tick)
 }
 
 // NewSim returns a simulation whose datapath logs to log (nil: discard).
@@ -61,18 +92,34 @@ func (s *Sim) RunUntil(end int64) {
 		ev := heap.Pop(&s.events).(event)
 		s.Clock.Set(ev.t)
 		ev.f()
-		s.Engine.Run()
+		if s.cpu == 0 {
+			s.Engine.Run()
+		}
 	}
 	s.Clock.Set(end)
-	s.Engine.Run()
+	if s.cpu == 0 {
+		s.Engine.Run()
+	}
 }
 
-// Close drops events that never ran, so their packets return to the pool.
+// Drain lets a finite-speed datapath finish what is queued (at the end of
+// a scenario, so that buffers return to the pool).
+func (s *Sim) Drain() { s.Engine.Run() }
+
+// Close drops events that never ran and lets the datapath finish, so that
+// every packet returns to the pool.
 func (s *Sim) Close() {
-	for s.events.Len() > 0 {
-		ev := heap.Pop(&s.events).(event)
-		if ev.cancel != nil {
-			ev.cancel()
+	for {
+		for s.events.Len() > 0 {
+			ev := heap.Pop(&s.events).(event)
+			if ev.cancel != nil {
+				ev.cancel()
+			}
+		}
+		// What the datapath still holds may reach a host and schedule
+		// its arrival: go round until nothing is left.
+		if s.Engine.RunBudget(math.MaxInt) == 0 && s.events.Len() == 0 {
+			return
 		}
 	}
 }
