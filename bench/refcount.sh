@@ -14,3 +14,11 @@ c=$(value BenchmarkRefcount/cas-loop "$med")
 echo "hold+release, ns/op (median of ${COUNT:-5}): atomic-unchecked $a  add-fixup $f  cas-loop $c"
 echo "add-fixup / atomic-unchecked = $(ratio "$f" "$a")   (the cost of refcount_t's checks)"
 echo "cas-loop / add-fixup         = $(ratio "$c" "$f")   (what add-then-fix-up saves)"
+
+out2=$(mktemp); med2=$(mktemp); trap 'rm -f "$out" "$med" "$out2" "$med2"' EXIT
+go test -run '^$' -bench '^BenchmarkRefcountContended$' -count "${COUNT:-5}" ./pkt/ >"$out2"
+median_by_name "$out2" ns/op >"$med2"
+fc=$(value BenchmarkRefcountContended/add-fixup "$med2")
+cc=$(value BenchmarkRefcountContended/cas-loop "$med2")
+echo "contended (all cores on one count), ns/op: add-fixup $fc  cas-loop $cc"
+echo "cas-loop / add-fixup, contended = $(ratio "$cc" "$fc")"

@@ -128,3 +128,40 @@ func BenchmarkRefcount(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRefcountContended is the same under contention: every
+// goroutine holds and releases one shared count, the case where a
+// compare-and-swap loop retries and add-then-fix-up does not.
+func BenchmarkRefcountContended(b *testing.B) {
+	b.Run("add-fixup", func(b *testing.B) {
+		var r refcount
+		r.set(1)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				r.inc()
+				r.dec()
+			}
+		})
+	})
+	b.Run("cas-loop", func(b *testing.B) {
+		var v atomic.Int32
+		v.Store(1)
+		step := func(d int32) {
+			for {
+				old := v.Load()
+				if old <= 0 || old == math.MaxInt32 {
+					return
+				}
+				if v.CompareAndSwap(old, old+d) {
+					return
+				}
+			}
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				step(1)
+				step(-1)
+			}
+		})
+	})
+}

@@ -123,8 +123,8 @@ func TestControlLaw(t *testing.T) {
 // the count c is interval/sqrt(c), within the fixed-point estimate's
 // error (newtonTolerance) and one step of the clock.
 func TestCoDelDropSchedule(t *testing.T) {
-	q := mustNew(t, Defaults())
 	ps := newPackets(t)
+	q := mustNew(t, Defaults())
 	const step = 100 * int64(time.Microsecond)
 	for range 200 {
 		q.Enqueue(ps.get(spec{sport: 1, size: 1000}), 0)
@@ -179,38 +179,62 @@ func TestCoDelDropSchedule(t *testing.T) {
 	}
 }
 
-// TestCoDelCountReuse checks codel_impl.h's memory: when the queue goes
-// above target again soon (within 16 intervals) after a dropping episode,
-// the count resumes at count - lastcount instead of 1.
+// TestCoDelCountReuse checks codel_impl.h's memory: when the sojourn time
+// goes above target again within 16 intervals of the last drop schedule,
+// the new dropping episode starts at count - lastcount of the last one
+// instead of 1 (RFC 8289 section 5.4's "recent" re-entry).
 func TestCoDelCountReuse(t *testing.T) {
-	q := mustNew(t, Defaults())
-	ps := newPackets(t)
-	const step = 100 * int64(time.Microsecond)
-	now := int64(0)
-	run := func(until int64, queue int) {
-		for q.Len() < queue {
-			q.Enqueue(ps.get(spec{sport: 1, size: 1000}), now)
-		}
-		for ; now < until; now += step {
-			if p := q.Dequeue(now); p != nil {
-				p.Release()
+	tests := []struct {
+		name  string
+		pause int64 // between the episodes
+		reuse bool
+	}{
+		{"back within 16 intervals: the count resumes", 50 * ms, true},
+		{"back after 16 intervals: the count restarts at 1", 2000 * ms, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := newPackets(t)
+			q := mustNew(t, Defaults())
+			const step = 100 * int64(time.Microsecond)
+			now := int64(0)
+			idx := flowOf(t, q, ps, 1)
+			// episode keeps a standing queue of 200 packets for d,
+			// or until stop says so.
+			episode := func(d int64, stop func() bool) {
+				for q.Len() < 200 {
+					q.Enqueue(ps.get(spec{sport: 1, size: 1000}), now)
+				}
+				for end := now + d; now < end && !stop(); now += step {
+					if p := q.Dequeue(now); p != nil {
+						p.Release()
+					}
+					q.Enqueue(ps.get(spec{sport: 1, size: 1000}), now)
+				}
 			}
-			q.Enqueue(ps.get(spec{sport: 1, size: 1000}), now)
-		}
-	}
-	// A first episode: about 14 drops.
-	run(800*ms, 200)
-	first := q.Classes(now, nil)[0]
-	if !first.Dropping || first.Count < 5 {
-		t.Fatalf("after the first episode: %+v", first)
-	}
-	// Drain to below target, then build the queue again at once.
-	drain(q, now)
-	now += 50 * ms
-	run(now+400*ms, 200)
-	second := q.Classes(now, nil)[0]
-	if want := first.Count - first.LastCount; second.LastCount != want {
-		t.Fatalf("second episode started at count %d, want %d - %d = %d", second.LastCount, first.Count, first.LastCount, want)
+			episode(800*ms, func() bool { return false })
+			drain(q, now)
+			v := q.flows[idx].cv
+			if v.count-v.lastcount <= 1 {
+				t.Fatalf("first episode: count %d, lastcount %d: too few drops to test", v.count, v.lastcount)
+			}
+			now += tt.pause
+			// Up to the second episode's first drop.
+			drops := q.Stats().Drops
+			episode(time.Second.Nanoseconds(), func() bool { return q.Stats().Drops > drops })
+			if q.Stats().Drops != drops+1 {
+				t.Fatalf("%d drops in the second episode, want 1", q.Stats().Drops-drops)
+			}
+			got := q.flows[idx].cv
+			want := uint32(1)
+			if tt.reuse {
+				want = v.count - v.lastcount
+			}
+			if got.count != want || got.lastcount != want {
+				t.Fatalf("second episode: count %d, lastcount %d; want %d (first ended at count %d, lastcount %d)",
+					got.count, got.lastcount, want, v.count, v.lastcount)
+			}
+		})
 	}
 }
 
@@ -260,8 +284,8 @@ func TestECN(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := Defaults()
 			p.ECN = tt.ecn
-			q := mustNew(t, p)
 			ps := newPackets(t)
+			q := mustNew(t, p)
 			s := spec{sport: 1, size: 1000, tos: tt.tos, v6: tt.v6}
 			for range 200 {
 				q.Enqueue(ps.get(s), 0)
@@ -313,8 +337,8 @@ func TestCEThreshold(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := Defaults()
 			p.CEThreshold = time.Millisecond
-			q := mustNew(t, p)
 			ps := newPackets(t)
+			q := mustNew(t, p)
 			for range 10 {
 				q.Enqueue(ps.get(spec{sport: 1, size: 500, tos: tt.tos}), 0)
 			}
@@ -395,8 +419,8 @@ func TestOverflow(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := Defaults()
 			tt.change(&p)
-			q := mustNew(t, p)
 			ps := newPackets(t)
+			q := mustNew(t, p)
 			if flowOf(t, q, ps, 1) == flowOf(t, q, ps, 2) {
 				t.Fatal("ports 1 and 2 share a flow with this seed: pick other ports")
 			}
@@ -439,8 +463,8 @@ func TestOverflow(t *testing.T) {
 // TestSparseFlow is RFC 8290 section 4.1: a flow that arrives while a bulk
 // flow is backlogged goes on the new-flows list and is served next.
 func TestSparseFlow(t *testing.T) {
-	q := mustNew(t, Defaults())
 	ps := newPackets(t)
+	q := mustNew(t, Defaults())
 	for range 50 {
 		q.Enqueue(ps.get(spec{sport: 1, size: 1000}), 0)
 	}
@@ -457,9 +481,20 @@ func TestSparseFlow(t *testing.T) {
 	if want := []uint16{1, 1, 1, 1, 1, 2}; !slices.Equal(order, want) {
 		t.Fatalf("dequeue order %v, want %v: the sparse flow must overtake", order, want)
 	}
-	if x := q.XStats(); x.NewFlowCount != 2 || x.OldFlowsLen != 2 || x.NewFlowsLen != 0 {
-		// The emptied sparse flow passes through the old list once.
-		t.Fatalf("xstats %+v", x)
+	if x := q.XStats(); x.NewFlowCount != 2 || x.NewFlowsLen != 1 || x.OldFlowsLen != 1 {
+		t.Fatalf("xstats %+v, want the sparse flow still on the new list", x)
+	}
+	// The next dequeue finds it empty: it moves to the old list rather
+	// than leaving at once (RFC 8290 section 4.2), goes behind the bulk
+	// flow, which has spent its deficit and goes round too, and leaves
+	// when its turn comes on the old list; the bulk flow then sends.
+	b = q.Dequeue(ms)
+	if b.Hdr.SrcPort != 1 {
+		t.Fatalf("dequeued port %d", b.Hdr.SrcPort)
+	}
+	b.Release()
+	if x, cs := q.XStats(), q.Classes(ms, nil); x.NewFlowsLen != 0 || x.OldFlowsLen != 1 || len(cs) != 1 || cs[0].Qlen != 44 {
+		t.Fatalf("xstats %+v, classes %+v: want the bulk flow alone on the old list", x, cs)
 	}
 }
 
@@ -481,8 +516,8 @@ func TestQuantum(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := Defaults()
 			p.Quantum = tt.quantum
-			q := mustNew(t, p)
 			ps := newPackets(t)
+			q := mustNew(t, p)
 			n := strings.Count(tt.want, "a")
 			for range n {
 				q.Enqueue(ps.get(spec{sport: 1, size: tt.size}), 0)
@@ -504,8 +539,8 @@ func TestQuantum(t *testing.T) {
 // TestFairness: two backlogged flows of 1500- and 300-byte packets get
 // the same bytes, within one quantum and one packet.
 func TestFairness(t *testing.T) {
-	q := mustNew(t, Defaults())
 	ps := newPackets(t)
+	q := mustNew(t, Defaults())
 	for range 100 {
 		q.Enqueue(ps.get(spec{sport: 1, size: 1500}), 0)
 	}
@@ -542,8 +577,8 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := mustNew(t, Defaults(), WithHandle(handle))
 			ps := newPackets(t)
+			q := mustNew(t, Defaults(), WithHandle(handle))
 			b := ps.get(spec{sport: 7, size: 100})
 			b.Priority = tt.priority
 			b.Hash, b.HashValid = tt.hash, tt.hashOK
@@ -591,8 +626,8 @@ func TestHashDeterministic(t *testing.T) {
 }
 
 func TestClassStats(t *testing.T) {
-	q := mustNew(t, Defaults())
 	ps := newPackets(t)
+	q := mustNew(t, Defaults())
 	for range 4 {
 		q.Enqueue(ps.get(spec{sport: 1, size: 700}), 0)
 	}
@@ -623,8 +658,8 @@ func TestClassStats(t *testing.T) {
 }
 
 func TestReset(t *testing.T) {
-	q := mustNew(t, Defaults())
 	ps := newPackets(t)
+	q := mustNew(t, Defaults())
 	for i := range 50 {
 		q.Enqueue(ps.get(spec{sport: uint16(i % 5), size: 200}), 0)
 	}
@@ -650,8 +685,8 @@ func TestNoAllocs(t *testing.T) {
 	if testutil.RaceEnabled {
 		t.Skip("allocation counts mean nothing under the race detector")
 	}
-	q := mustNew(t, Defaults())
 	ps := newPackets(t)
+	q := mustNew(t, Defaults())
 	for i := range 256 {
 		q.Enqueue(ps.get(spec{sport: uint16(i), size: 500, tos: ect0}), 0)
 	}
@@ -670,8 +705,8 @@ func TestNoAllocs(t *testing.T) {
 // BenchmarkFQCodel is one enqueue and one dequeue with 1024 flows
 // backlogged (two packets each), the flow hash computed each time.
 func BenchmarkFQCodel(b *testing.B) {
-	q := mustNew(b, Defaults())
 	ps := newPackets(b)
+	q := mustNew(b, Defaults())
 	for i := range 2048 {
 		q.Enqueue(ps.get(spec{sport: uint16(i % 1024), size: 1000}), 0)
 	}

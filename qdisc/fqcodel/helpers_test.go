@@ -77,7 +77,9 @@ func (ps *packets) get(s spec) *pkt.Buffer {
 	return b
 }
 
-// mustNew returns an fq_codel with p, or fails the test.
+// mustNew returns an fq_codel with p, or fails the test. It is reset at
+// cleanup: get the packets (newPackets) first, so that the leak check runs
+// after the reset.
 func mustNew(tb testing.TB, p Params, opts ...Option) *fqCodel {
 	tb.Helper()
 	q, err := New(p, 1, opts...)
