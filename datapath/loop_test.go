@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -275,5 +276,33 @@ func TestLoopDropsInTC(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "loop_drops 1") || !strings.Contains(out.String(), "namespace_loop_drops 1") {
 		t.Fatalf("tc -s qdisc show:\n%s", out.String())
+	}
+}
+
+// TestLoopLogRateLimited: a loop drop is logged once a second per device at
+// most, naming the devices the packet went through.
+func TestLoopLogRateLimited(t *testing.T) {
+	var logBuf strings.Builder
+	pool := testutil.Pool(t, pkt.PoolConfig{})
+	e := New(Config{Pool: pool, Clock: &ManualClock{}, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	ns := e.Default()
+	r := &rig{t: t, e: e, ns: ns, clk: e.clock.(*ManualClock), sent: map[string][]sentFrame{}, pool: pool}
+	r.addDev("eth0")
+	r.addDev("eth1")
+	r.always("eth0", ParentIngress, mirredSpec("eth1", true, false))
+	r.always("eth1", ParentIngress, mirredSpec("eth0", true, false))
+	logBuf.Reset() // the cycle warning
+	for range 3 {
+		r.inject("eth0", udpFrame(t))
+	}
+	if ns.LoopDrops() != 3 {
+		t.Fatalf("loop drops %d, want 3", ns.LoopDrops())
+	}
+	lines := strings.Count(logBuf.String(), "redirect TTL spent")
+	if lines != 1 {
+		t.Fatalf("%d log lines for 3 drops in one second, want 1:\n%s", lines, logBuf.String())
+	}
+	if !strings.Contains(logBuf.String(), `path="eth0 -> eth1 -> eth0 -> eth1"`) {
+		t.Errorf("log does not name the loop:\n%s", logBuf.String())
 	}
 }
