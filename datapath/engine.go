@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -28,8 +29,9 @@ const DefaultNamespace = "default"
 
 // Config configures an Engine.
 type Config struct {
-	// Workers is the number of workers; 0 means 1. Each device is
-	// served by exactly one worker.
+	// Workers is the number of workers; 0 means one per core
+	// (GOMAXPROCS). Each device is served by exactly one worker. Replay
+	// and lab use one, so that runs repeat exactly.
 	Workers int
 	// Pool provides packet buffers; nil means a default pool.
 	Pool *pkt.Pool
@@ -77,7 +79,7 @@ var ErrNoDevice = errors.New("cannot find device")
 // New returns an engine with the default namespace and no devices.
 func New(cfg Config) *Engine {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 1
+		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.Pool == nil {
 		cfg.Pool = pkt.NewPool(pkt.PoolConfig{})
