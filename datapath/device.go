@@ -38,6 +38,10 @@ type Device struct {
 	txMu      sync.Mutex
 	qdisc     qdisc.Qdisc
 	qdiscSpec qdisc.Spec
+	// rate is the link's speed in bytes a second (0: as fast as the
+	// worker goes) and busyUntil when the packet on the wire has left.
+	rate      uint64
+	busyUntil int64
 
 	// Control-plane state, under Engine.mu.
 	clsact             bool
@@ -76,6 +80,22 @@ func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
 	d.inChains = cls.NewChains(ns.actions, env{ns})
 	d.egChains = cls.NewChains(ns.actions, env{ns})
 	return d, nil
+}
+
+// SetRate sets the link's transmit rate in bytes a second; 0 removes the
+// limit. A device then transmits no faster than that in the datapath's
+// time: a packet leaves when its last byte would have.
+func (d *Device) SetRate(bytesPerSec uint64) {
+	d.txMu.Lock()
+	d.rate = bytesPerSec
+	d.txMu.Unlock()
+}
+
+// Rate is the link's transmit rate in bytes a second (0: unlimited).
+func (d *Device) Rate() uint64 {
+	d.txMu.Lock()
+	defer d.txMu.Unlock()
+	return d.rate
 }
 
 // Name is the device's name.

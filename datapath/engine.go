@@ -201,6 +201,24 @@ func (e *Engine) Run() {
 	}
 }
 
+// NextWake is the earliest time after the clock's current time at which
+// some device will have work that no arrival triggers (a paced link or a
+// shaper releasing a queued packet), or 0 for none. Virtual-time drivers
+// move the clock there when nothing else happens before.
+func (e *Engine) NextWake() int64 {
+	now := e.clock.Now()
+	t := int64(0)
+	for _, d := range *e.devices.Load() {
+		if d == nil {
+			continue
+		}
+		if w := d.nextWake(now); w > 0 && (t == 0 || w < t) {
+			t = w
+		}
+	}
+	return t
+}
+
 // RunBudget is Run with a limit: it takes at most budget packets from rings
 // (per worker, in its namespaces' DRR order) and returns how many it took.
 // The lab uses it to give the datapath a finite speed in virtual time.

@@ -9,6 +9,9 @@ import (
 	"netyard/cls"
 	"netyard/qdisc"
 	"netyard/qdisc/fifo"
+	"netyard/qdisc/fqcodel"
+	"netyard/qdisc/prio"
+	"netyard/qdisc/tbf"
 	"netyard/tcsyntax"
 )
 
@@ -72,18 +75,18 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 	if !exists && m == tcsyntax.ModeChange {
 		return fmt.Errorf("%w: %s has no root qdisc to change", tcsyntax.ErrNotFound, q.Dev)
 	}
-	nq, err := newQdisc(q.Params, d.nd.MTU())
-	if err != nil {
-		return err
-	}
 	spec := *q
-	spec.Params = nq.Params()
 	if spec.Handle == 0 {
 		spec.Handle = d.qdiscSpec.Handle
 	}
 	if spec.Handle == 0 {
 		spec.Handle = ns.e.nextQdiscHandle()
 	}
+	nq, err := ns.e.newQdisc(q.Params, spec.Handle, d.nd.MTU())
+	if err != nil {
+		return err
+	}
+	spec.Params = nq.Params()
 	d.txMu.Lock()
 	old := d.qdisc
 	d.qdisc, d.qdiscSpec = nq, spec
@@ -92,12 +95,21 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 	return nil
 }
 
-func newQdisc(p qdisc.Params, mtu int) (qdisc.Qdisc, error) {
-	switch p.(type) {
+// newQdisc makes a running qdisc from its configuration. The handle is
+// known before: fq_codel and prio classify by a priority whose major is
+// their handle.
+func (e *Engine) newQdisc(p qdisc.Params, handle uint32, mtu int) (qdisc.Qdisc, error) {
+	switch p := p.(type) {
 	case fifo.Pfifo, fifo.Bfifo:
 		return fifo.New(p, mtu)
+	case fqcodel.Params:
+		return fqcodel.New(p, e.cfg.HashSeed, fqcodel.WithHandle(handle), fqcodel.WithMTU(mtu))
+	case tbf.Params:
+		return tbf.New(p)
+	case prio.Params:
+		return prio.New(p, prio.WithHandle(handle))
 	}
-	return nil, fmt.Errorf("qdisc %s: not supported yet", p.Kind())
+	return nil, fmt.Errorf("qdisc %s: not supported as a root qdisc yet", p.Kind())
 }
 
 // nextQdiscHandle picks a handle as the kernel's qdisc_alloc_handle does:
@@ -343,3 +355,34 @@ func (ns *Namespace) Filters(dev string, parent uint32, chain *uint32) ([]tcsynt
 	}
 	return out, nil
 }
+
+// SetLinkRate implements tcsyntax.LinkTarget.
+func (ns *Namespace) SetLinkRate(dev string, bytesPerSec uint64) error {
+	d, err := ns.Device(dev)
+	if err != nil {
+		return err
+	}
+	d.SetRate(bytesPerSec)
+	return nil
+}
+
+// Links implements tcsyntax.LinkTarget.
+func (ns *Namespace) Links(dev string) ([]tcsyntax.LinkView, error) {
+	var devs []*Device
+	if dev != "" {
+		d, err := ns.Device(dev)
+		if err != nil {
+			return nil, err
+		}
+		devs = []*Device{d}
+	} else {
+		devs = ns.Devices()
+	}
+	out := make([]tcsyntax.LinkView, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, tcsyntax.LinkView{Dev: d.nd.Name(), Rate: d.Rate(), TxQueues: d.nd.TxQueues(), MTU: d.nd.MTU()})
+	}
+	return out, nil
+}
+
+var _ tcsyntax.LinkTarget = (*Namespace)(nil)

@@ -18,8 +18,10 @@ package datapath
 
 import (
 	"log/slog"
+	"math"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"netyard/act"
 	"netyard/pkt"
@@ -200,10 +202,57 @@ func (d *Device) service(w *worker, now int64, limit int) int {
 		w.ctx.Dev = d.nd.Index()
 		d.transmit(w, p, now)
 	}
-	for d.qdisc.Len() > 0 && d.dequeueBatch(w, now) > 0 {
+	if d.rate == 0 {
+		for d.qdisc.Len() > 0 && d.dequeueBatch(w, now) > 0 {
+		}
+	} else {
+		d.dequeuePaced(now)
 	}
 	d.txMu.Unlock()
 	return n
+}
+
+// dequeuePaced sends while the link is free: a packet of L bytes keeps a
+// link of rate R busy for L/R, and leaves (its last bit on the wire) at the
+// end of that time, which is the time it is handed on with. The caller
+// holds d.txMu.
+func (d *Device) dequeuePaced(now int64) {
+	for d.busyUntil <= now && d.qdisc.Len() > 0 {
+		p := d.qdisc.Dequeue(now)
+		if p == nil {
+			return // a shaper holds it back: see nextWake
+		}
+		start := max(now, d.busyUntil)
+		d.busyUntil = start + txTime(p.Len(), d.rate)
+		d.nd.Transmit(d.nd.PickTx(p, d.e.cfg.HashSeed), p, d.busyUntil)
+	}
+}
+
+// txTime is how long n bytes take on a link of rate bytes a second, in
+// nanoseconds, rounded up so that a link never goes faster than its rate.
+func txTime(n int, rate uint64) int64 {
+	return int64((uint64(n)*uint64(time.Second) + rate - 1) / rate)
+}
+
+// nextWake is the earliest time after now at which d has something to do
+// that no packet arrival will trigger: a paced link becoming free with
+// packets queued, or a shaping qdisc releasing one. 0 means none.
+func (d *Device) nextWake(now int64) int64 {
+	d.txMu.Lock()
+	defer d.txMu.Unlock()
+	if d.qdisc.Len() == 0 {
+		return 0
+	}
+	t := int64(0)
+	if d.rate > 0 && d.busyUntil > now {
+		t = d.busyUntil
+	}
+	if s, ok := d.qdisc.(interface{ NextReady(now int64) int64 }); ok {
+		if r := s.NextReady(max(now, t)); r > now && r > t && r != math.MaxInt64 {
+			t = r
+		}
+	}
+	return t
 }
 
 // dequeueBatch takes up to a batch from the qdisc and transmits it, a run

@@ -34,6 +34,8 @@ type Sim struct {
 	// instant). See SetCPU.
 	cpu      int64
 	cpuCarry int64
+	// wakeAt is the pending datapath wake-up (scheduleWake).
+	wakeAt int64
 }
 
 // cpuTick is how often a finite-speed datapath runs in virtual time: a
@@ -94,12 +96,24 @@ func (s *Sim) RunUntil(end int64) {
 		ev.f()
 		if s.cpu == 0 {
 			s.Engine.Run()
+			s.scheduleWake()
 		}
 	}
 	s.Clock.Set(end)
 	if s.cpu == 0 {
 		s.Engine.Run()
 	}
+}
+
+// scheduleWake makes sure the loop stops at the next time the datapath has
+// work of its own: a paced link or a shaper that holds packets.
+func (s *Sim) scheduleWake() {
+	w := s.Engine.NextWake()
+	if w == 0 || (s.wakeAt > s.Now() && s.wakeAt <= w) {
+		return
+	}
+	s.wakeAt = w
+	s.At(w, func() {})
 }
 
 // Drain lets a finite-speed datapath finish what is queued (at the end of

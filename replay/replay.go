@@ -176,6 +176,12 @@ func Run(cfg Config) (*Summary, error) {
 		if s == nil {
 			break
 		}
+		// Let paced links and shapers send what they can before the
+		// packet's arrival time.
+		for w := e.NextWake(); w > 0 && w <= s.ts; w = e.NextWake() {
+			clk.Set(w)
+			e.Run()
+		}
 		clk.Set(s.ts)
 		if s.origLen > len(s.next) {
 			sum.Truncated++
@@ -194,6 +200,11 @@ func Run(cfg Config) (*Summary, error) {
 		}
 	}
 	e.Run()
+	// Drain what paced links still hold, at the times they send it.
+	for w := e.NextWake(); w > 0; w = e.NextWake() {
+		clk.Set(w)
+		e.Run()
+	}
 
 	for dev, s := range sinks {
 		sum.Written[dev] = s.n

@@ -243,3 +243,37 @@ func TestReplayErrors(t *testing.T) {
 		t.Error("ParsePort without =: no error")
 	}
 }
+
+// TestReplayLinkRate: a device with a rate transmits no faster than it in
+// virtual time, and each frame is written at its departure time (when its
+// last byte has left): ten 1250-byte frames arriving together on a 10 Mbit/s
+// link leave 1 ms apart.
+func TestReplayLinkRate(t *testing.T) {
+	dir := t.TempDir()
+	inPath, outPath, rules := filepath.Join(dir, "in.pcap"), filepath.Join(dir, "out.pcap"), filepath.Join(dir, "r.tc")
+	payload := bytes.Repeat([]byte{'x'}, 1250-14-20-8)
+	base := time.Unix(1700000000, 0)
+	var in []capFrame
+	for range 10 {
+		in = append(in, capFrame{base, frame(t, wire.FrameSpec{Proto: wire.ProtoUDP, SrcPort: 1, DstPort: 53, Payload: payload})})
+	}
+	writePcap(t, inPath, in)
+	os.WriteFile(rules, []byte("link set dev eth1 rate 10mbit\nfilter add dev eth0 ingress matchall action mirred egress redirect dev eth1\n"), 0o644)
+	pool := testutil.Pool(t, pkt.PoolConfig{})
+	if _, err := Run(Config{Rules: rules, In: []Port{{"eth0", inPath}}, Out: []Port{{"eth1", outPath}}, Pool: pool}); err != nil {
+		t.Fatal(err)
+	}
+	got := readPcap(t, outPath)
+	if len(got) != 10 {
+		t.Fatalf("%d frames out, want 10", len(got))
+	}
+	for i, f := range got {
+		if len(f.frame) != 1250 {
+			t.Fatalf("frame %d is %d bytes", i, len(f.frame))
+		}
+		want := base.Add(time.Duration(i+1) * time.Millisecond)
+		if !f.ts.Equal(want) {
+			t.Errorf("frame %d left at +%v, want +%v", i, f.ts.Sub(base), want.Sub(base))
+		}
+	}
+}

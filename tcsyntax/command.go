@@ -17,6 +17,7 @@ const (
 	ObjFilter                   // "tc filter" (and "tc filters")
 	ObjAction                   // "tc actions" (and "tc action")
 	ObjLoops                    // "tc loops": netyard's redirect cycles (show only)
+	ObjLink                     // "link": netyard's device settings (rate)
 )
 
 func (o Object) String() string {
@@ -31,6 +32,8 @@ func (o Object) String() string {
 		return "actions"
 	case ObjLoops:
 		return "loops"
+	case ObjLink:
+		return "link"
 	}
 	return "unknown"
 }
@@ -89,6 +92,9 @@ type Command struct {
 
 	// Select holds the selectors of show, get, del and flush.
 	Select Selector
+	// LinkRate is "link set dev D rate R" in bytes a second.
+	LinkRate    uint64
+	HasLinkRate bool
 }
 
 // Selector is what show, get, del and flush commands pick objects by.
@@ -152,6 +158,9 @@ func Parse(args []string) (*Command, error) {
 	case obj == "loops":
 		rest.Context = "loops"
 		return parseLoopsCmd(rest)
+	case obj == "link":
+		rest.Context = "link"
+		return parseLinkCmd(rest)
 	}
 	return nil, unknownWord("tc", obj, "object", []string{"qdisc", "class", "filter", "actions"})
 }

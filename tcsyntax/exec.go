@@ -23,6 +23,8 @@ func Exec(t Target, cmd *Command, opts Options, out io.Writer) error {
 		err = execActions(t, cmd, opts, out)
 	case ObjLoops:
 		err = execLoops(t, opts, out)
+	case ObjLink:
+		err = execLink(t, cmd, opts, out)
 	default:
 		err = fmt.Errorf("unknown object %d", cmd.Object)
 	}
