@@ -224,7 +224,7 @@ func (d *Device) dequeuePaced(now int64) {
 		}
 		start := max(now, d.busyUntil)
 		d.busyUntil = start + txTime(p.Len(), d.rate)
-		d.nd.Transmit(d.nd.PickTx(p, d.e.cfg.HashSeed), p, d.busyUntil)
+		d.nd.Transmit(int(p.QueueMapping), p, d.busyUntil)
 	}
 }
 
@@ -264,7 +264,7 @@ func (d *Device) dequeueBatch(w *worker, now int64) int {
 		if p == nil {
 			break
 		}
-		w.txq[n] = d.nd.PickTx(p, d.e.cfg.HashSeed)
+		w.txq[n] = int(p.QueueMapping)
 		w.txb[n] = p
 		n++
 	}
@@ -334,6 +334,11 @@ func (d *Device) transmit(w *worker, p *pkt.Buffer, now int64) {
 			return
 		}
 	}
+	// Queue selection is the stack's, before the qdisc: an mq root
+	// queues per TX queue, and the queue travels with the packet
+	// (skb_set_queue_mapping).
+	p.QueueMapping = uint16(d.nd.PickTx(p, d.e.cfg.HashSeed, w.id))
+	p.HasQueueMapping = true
 	d.qdisc.Enqueue(p, now)
 }
 

@@ -61,6 +61,11 @@ type Device struct {
 	txSink   Endpoint // transmit side, when there is no peer
 	peer     *Device
 
+	// Queue selection configuration (select.go): traffic classes and
+	// the XPS map, read lock-free by PickTx.
+	tc  atomic.Pointer[TCMap]
+	xps atomic.Pointer[[][]uint16]
+
 	Counters Counters
 }
 
