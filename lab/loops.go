@@ -47,12 +47,12 @@ const loopsFloodPPS = 100_000
 const loopsCPU = 1_000_000
 
 type loopsRun struct {
-	B          FlowResult
-	BRate      float64 // packets a second delivered
-	ALoopDrops uint64
-	AInjected  int
-	ABacklog   uint64 // A's backlog drops
-	ARxDropped uint64 // A's floods refused at the receive rings
+	B          FlowResult `json:"b_flow"`
+	BRate      float64    `json:"b_rate_pps"` // packets a second delivered
+	ALoopDrops uint64     `json:"a_loop_drops"`
+	AInjected  int        `json:"a_injected"`
+	ABacklog   uint64     `json:"a_backlog_drops"`
+	ARxDropped uint64     `json:"a_rx_ring_drops"` // A's floods refused at the receive rings
 }
 
 func runLoops(log *slog.Logger) (*Report, error) {

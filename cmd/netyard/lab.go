@@ -65,6 +65,7 @@ func cmdLab(args []string, stdout, stderr io.Writer) error {
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(map[string]any{"scenarios": doc})
 	}
 	return nil
