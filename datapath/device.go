@@ -38,6 +38,11 @@ type Device struct {
 	txMu      sync.Mutex
 	qdisc     qdisc.Qdisc
 	qdiscSpec qdisc.Spec
+	// children are an mq root's per-queue qdiscs' configurations (the
+	// running ones are in mqRoot), grafted the qdiscs put under a prio
+	// band or a tbf class, for listing.
+	children []qdisc.Spec
+	grafted  []qdisc.Spec
 	// rate is the link's speed in bytes a second (0: as fast as the
 	// worker goes) and busyUntil when the packet on the wire has left.
 	rate      uint64

@@ -3,6 +3,10 @@ package datapath
 import (
 	"netyard/pkt"
 	"netyard/qdisc"
+	"netyard/qdisc/fqcodel"
+	"netyard/qdisc/prio"
+	"netyard/qdisc/tbf"
+	"netyard/tcsyntax"
 )
 
 // mqRoot is the root of a multi-queue device under mq or mqprio
@@ -88,4 +92,40 @@ func (m *mqRoot) NextReady(now int64) int64 {
 		}
 	}
 	return t
+}
+
+// childOf returns the qdisc under class parent of root (prio band, tbf
+// class), or nil.
+func childOf(root qdisc.Qdisc, parent uint32) qdisc.Qdisc {
+	minor := parent & 0xffff
+	switch r := root.(type) {
+	case prio.Qdisc:
+		return r.Child(minor)
+	case tbf.Qdisc:
+		if minor == 1 {
+			return r.Child()
+		}
+	}
+	return nil
+}
+
+// xstats are a qdisc's own statistics as tcsyntax prints them (the Field
+// names are tc's JSON keys, which tcsyntax's q_*.go print functions read).
+func xstats(q qdisc.Qdisc) []tcsyntax.Field {
+	switch q := q.(type) {
+	case fqcodel.Qdisc:
+		x := q.XStats()
+		return []tcsyntax.Field{
+			{Name: "maxpacket", Value: x.MaxPacket},
+			{Name: "drop_overlimit", Value: x.DropOverlimit},
+			{Name: "new_flow_count", Value: x.NewFlowCount},
+			{Name: "ecn_mark", Value: x.ECNMark},
+			{Name: "new_flows_len", Value: x.NewFlowsLen},
+			{Name: "old_flows_len", Value: x.OldFlowsLen},
+			{Name: "ce_mark", Value: x.CEMark},
+			{Name: "memory_used", Value: x.MemoryUsage},
+			{Name: "drop_overmemory", Value: x.DropOvermemory},
+		}
+	}
+	return nil
 }

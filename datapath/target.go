@@ -3,13 +3,16 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"netyard/act"
 	"netyard/cls"
+	"netyard/netdev"
 	"netyard/qdisc"
 	"netyard/qdisc/fifo"
 	"netyard/qdisc/fqcodel"
+	"netyard/qdisc/mq"
 	"netyard/qdisc/prio"
 	"netyard/qdisc/tbf"
 	"netyard/tcsyntax"
@@ -64,7 +67,7 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 		return nil
 	}
 	if q.Parent != qdisc.HandleRoot {
-		return fmt.Errorf("%s: parent %x:%x: only root qdiscs are supported so far", q.Dev, q.Parent>>16, q.Parent&0xffff)
+		return ns.graftLocked(d, q)
 	}
 	// The default qdisc (handle 0) counts as absent for "add", as the
 	// kernel's default qdisc does.
@@ -82,16 +85,104 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 	if spec.Handle == 0 {
 		spec.Handle = ns.e.nextQdiscHandle()
 	}
-	nq, err := ns.e.newQdisc(q.Params, spec.Handle, d.nd.MTU())
+	nq, children, tcm, err := ns.e.newRoot(d, q.Params, spec.Handle)
 	if err != nil {
 		return err
 	}
 	spec.Params = nq.Params()
 	d.txMu.Lock()
 	old := d.qdisc
-	d.qdisc, d.qdiscSpec = nq, spec
+	d.qdisc, d.qdiscSpec, d.children = nq, spec, children
 	d.txMu.Unlock()
+	// The device's traffic classes are mqprio's while it is the root
+	// (mqprio_init sets them, mqprio_destroy clears them).
+	d.nd.SetTC(tcm)
 	old.Reset()
+	return nil
+}
+
+// newRoot makes a root qdisc for d: for mq and mqprio, one child per TX
+// queue (listed under the root's queue classes) and, for mqprio, the
+// device's traffic classes.
+func (e *Engine) newRoot(d *Device, p qdisc.Params, handle uint32) (qdisc.Qdisc, []qdisc.Spec, *netdev.TCMap, error) {
+	var tcm *netdev.TCMap
+	switch p := p.(type) {
+	case mq.MQ:
+		if err := p.Validate(d.nd.TxQueues()); err != nil {
+			return nil, nil, nil, err
+		}
+	case mq.MQPrio:
+		if err := p.Validate(d.nd.TxQueues()); err != nil {
+			return nil, nil, nil, err
+		}
+		tcm = p.TCMap()
+	default:
+		q, err := e.newQdisc(p, handle, d.nd.MTU())
+		return q, nil, nil, err
+	}
+	root := &mqRoot{params: p}
+	var specs []qdisc.Spec
+	for i := range d.nd.TxQueues() {
+		c, err := e.newQdisc(mq.DefaultChild(), 0, d.nd.MTU())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		root.children = append(root.children, c)
+		specs = append(specs, qdisc.Spec{Dev: d.nd.Name(), Parent: mq.QueueClass(handle, i), Params: c.Params()})
+	}
+	return root, specs, tcm, nil
+}
+
+// graftLocked puts a qdisc under a class of d's root (qdisc_graft): a TX
+// queue of mq or mqprio, a band of prio, the class of tbf. The old child
+// is reset: its packets are dropped, as in the kernel.
+func (ns *Namespace) graftLocked(d *Device, q *qdisc.Spec) error {
+	major, minor := q.Parent&0xffff0000, q.Parent&0xffff
+	if major != d.qdiscSpec.Handle || d.qdiscSpec.Handle == 0 || minor == 0 {
+		return fmt.Errorf("%w: %s: parent %x:%x: no such class (the root qdisc is %x:)", tcsyntax.ErrNotFound,
+			q.Dev, q.Parent>>16, minor, d.qdiscSpec.Handle>>16)
+	}
+	spec := *q
+	if spec.Handle == 0 {
+		spec.Handle = ns.e.nextQdiscHandle()
+	}
+	switch q.Params.(type) {
+	case mq.MQ, mq.MQPrio:
+		return fmt.Errorf("%s: %s can only be the root qdisc", q.Dev, q.Params.Kind())
+	}
+	child, err := ns.e.newQdisc(q.Params, spec.Handle, d.nd.MTU())
+	if err != nil {
+		return err
+	}
+	spec.Params = child.Params()
+	d.txMu.Lock()
+	defer d.txMu.Unlock()
+	var old qdisc.Qdisc
+	switch r := d.qdisc.(type) {
+	case *mqRoot:
+		i := int(minor) - 1
+		if i >= len(r.children) {
+			return fmt.Errorf("%w: %s: parent %x:%x: the device has %d TX queues", tcsyntax.ErrNotFound, q.Dev, major>>16, minor, len(r.children))
+		}
+		old, r.children[i] = r.children[i], child
+		d.children[i] = spec
+		old.Reset()
+		return nil
+	case prio.Qdisc:
+		old, err = r.Graft(minor, child)
+	case tbf.Qdisc:
+		if minor != 1 {
+			return fmt.Errorf("%w: %s: tbf has one class, %x:1", tcsyntax.ErrNotFound, q.Dev, major>>16)
+		}
+		old, err = r.Graft(child)
+	default:
+		return fmt.Errorf("%s: the root qdisc %s has no classes to graft onto", q.Dev, d.qdiscSpec.Params.Kind())
+	}
+	if err != nil {
+		return err
+	}
+	d.grafted = append(slices.DeleteFunc(d.grafted, func(s qdisc.Spec) bool { return s.Parent == spec.Parent }), spec)
+	_ = old
 	return nil
 }
 
@@ -141,9 +232,10 @@ func (ns *Namespace) DelQdisc(q *qdisc.Spec) error {
 		return fmt.Errorf("%w: %s: cannot delete the default qdisc", tcsyntax.ErrNotFound, q.Dev)
 	}
 	nq, _ := fifo.New(fifo.Pfifo{}, d.nd.MTU())
+	d.nd.SetTC(nil)
 	d.txMu.Lock()
 	old := d.qdisc
-	d.qdisc = nq
+	d.qdisc, d.children, d.grafted = nq, nil, nil
 	d.qdiscSpec = qdisc.Spec{Dev: d.nd.Name(), Parent: qdisc.HandleRoot, Params: nq.Params()}
 	d.txMu.Unlock()
 	old.Reset()
@@ -170,9 +262,18 @@ func (ns *Namespace) Qdiscs(dev string) ([]tcsyntax.QdiscView, error) {
 	var out []tcsyntax.QdiscView
 	for _, d := range devs {
 		d.txMu.Lock()
-		v := tcsyntax.QdiscView{Spec: d.qdiscSpec, Stats: d.qdisc.Stats()}
+		out = append(out, tcsyntax.QdiscView{Spec: d.qdiscSpec, Stats: d.qdisc.Stats(), Extra: xstats(d.qdisc)})
+		if r, ok := d.qdisc.(*mqRoot); ok {
+			for i, c := range r.children {
+				out = append(out, tcsyntax.QdiscView{Spec: d.children[i], Stats: c.Stats(), Extra: xstats(c)})
+			}
+		}
+		for _, g := range d.grafted {
+			if c := childOf(d.qdisc, g.Parent); c != nil {
+				out = append(out, tcsyntax.QdiscView{Spec: g, Stats: c.Stats(), Extra: xstats(c)})
+			}
+		}
 		d.txMu.Unlock()
-		out = append(out, v)
 		if d.clsact {
 			var p qdisc.Params = qdisc.Clsact{}
 			if d.clsactKind == "ingress" {
