@@ -1,12 +1,17 @@
 package datapath
 
 import (
+	"strings"
+	"time"
+
 	"netyard/pkt"
 	"netyard/qdisc"
 	"netyard/qdisc/fqcodel"
+	"netyard/qdisc/mq"
 	"netyard/qdisc/prio"
 	"netyard/qdisc/tbf"
 	"netyard/tcsyntax"
+	"netyard/wifi"
 )
 
 // mqRoot is the root of a multi-queue device under mq or mqprio
@@ -109,23 +114,98 @@ func childOf(root qdisc.Qdisc, parent uint32) qdisc.Qdisc {
 	return nil
 }
 
-// xstats are a qdisc's own statistics as tcsyntax prints them (the Field
-// names are tc's JSON keys, which tcsyntax's q_*.go print functions read).
+// xstats are a qdisc's own statistics as tcsyntax prints them.
 func xstats(q qdisc.Qdisc) []tcsyntax.Field {
 	switch q := q.(type) {
 	case fqcodel.Qdisc:
+		return tcsyntax.FQCodelXstats(q.XStats())
+	case wifi.Device:
+		// Per access category: what it sent and dropped, its ECN
+		// marks, its airtime and its queueing delay.
 		x := q.XStats()
-		return []tcsyntax.Field{
-			{Name: "maxpacket", Value: x.MaxPacket},
-			{Name: "drop_overlimit", Value: x.DropOverlimit},
-			{Name: "new_flow_count", Value: x.NewFlowCount},
-			{Name: "ecn_mark", Value: x.ECNMark},
-			{Name: "new_flows_len", Value: x.NewFlowsLen},
-			{Name: "old_flows_len", Value: x.OldFlowsLen},
-			{Name: "ce_mark", Value: x.CEMark},
-			{Name: "memory_used", Value: x.MemoryUsage},
-			{Name: "drop_overmemory", Value: x.DropOvermemory},
+		var out []tcsyntax.Field
+		for ac := range wifi.NumACs {
+			a := &x.AC[ac]
+			name := strings.ToLower(wifi.AC(ac).String())
+			out = append(out,
+				tcsyntax.Field{Name: name + "_packets", Value: a.Packets},
+				tcsyntax.Field{Name: name + "_drops", Value: a.Drops},
+				tcsyntax.Field{Name: name + "_ecn_mark", Value: a.ECNMarks},
+				tcsyntax.Field{Name: name + "_airtime_us", Value: uint64(a.Airtime / time.Microsecond)},
+				tcsyntax.Field{Name: name + "_delay_p99_us", Value: uint64(a.Sojourn.Quantile(0.99) / time.Microsecond)},
+			)
 		}
+		return out
 	}
 	return nil
+}
+
+// classes lists the classes of one qdisc with handle h at the given
+// place: fq_codel's flows, prio's bands, tbf's one class, and an mq or
+// mqprio root's queues (and mqprio's traffic classes). The caller holds the
+// device's txMu.
+func (d *Device) classes(q qdisc.Qdisc, h uint32, now int64, out []tcsyntax.ClassView) []tcsyntax.ClassView {
+	dev := d.nd.Name()
+	switch r := q.(type) {
+	case fqcodel.Qdisc:
+		for _, c := range r.Classes(now, nil) {
+			out = append(out, tcsyntax.FQCodelClassView(dev, h, c))
+		}
+	case prio.Qdisc:
+		for _, c := range r.Classes(nil) {
+			leaf := uint32(0)
+			for _, g := range d.grafted {
+				if g.Parent == h|c.Minor {
+					leaf = g.Handle
+				}
+			}
+			out = append(out, tcsyntax.PrioClassView(dev, h, c, leaf))
+		}
+	case tbf.Qdisc:
+		leaf := uint32(0)
+		for _, g := range d.grafted {
+			if g.Parent == h|1 {
+				leaf = g.Handle
+			}
+		}
+		out = append(out, tcsyntax.ClassView{Dev: dev, Kind: "tbf", Handle: h | 1, Parent: h, Leaf: leaf, Stats: r.Child().Stats()})
+	case *mqRoot:
+		mp, isPrio := r.params.(mq.MQPrio)
+		if isPrio {
+			for tc := range int(mp.NumTC) {
+				var st qdisc.Stats
+				for i, c := range r.children {
+					if mp.QueueTC(i) == tc {
+						st = addStats(st, c.Stats())
+					}
+				}
+				out = append(out, tcsyntax.ClassView{Dev: dev, Kind: "mqprio", Handle: mq.TCClass(h, tc), Parent: qdisc.HandleRoot, Stats: st})
+			}
+		}
+		for i, c := range r.children {
+			cv := tcsyntax.ClassView{Dev: dev, Kind: r.params.Kind(), Handle: mq.QueueClass(h, i), Parent: qdisc.HandleRoot,
+				Leaf: d.children[i].Handle, Stats: c.Stats()}
+			if isPrio {
+				if tc := mp.QueueTC(i); tc >= 0 {
+					cv.Parent = mq.TCClass(h, tc)
+				}
+			}
+			out = append(out, cv)
+		}
+		for i, c := range r.children {
+			out = d.classes(c, d.children[i].Handle, now, out)
+		}
+	}
+	return out
+}
+
+func addStats(a, b qdisc.Stats) qdisc.Stats {
+	a.Bytes += b.Bytes
+	a.Packets += b.Packets
+	a.Drops += b.Drops
+	a.Overlimits += b.Overlimits
+	a.Requeues += b.Requeues
+	a.Backlog += b.Backlog
+	a.Qlen += b.Qlen
+	return a
 }

@@ -16,6 +16,7 @@ import (
 	"netyard/qdisc/prio"
 	"netyard/qdisc/tbf"
 	"netyard/tcsyntax"
+	"netyard/wifi"
 )
 
 // Hook parents, as tc names them: "ingress" and "egress" of clsact.
@@ -199,6 +200,8 @@ func (e *Engine) newQdisc(p qdisc.Params, handle uint32, mtu int) (qdisc.Qdisc, 
 		return tbf.New(p)
 	case prio.Params:
 		return prio.New(p, prio.WithHandle(handle))
+	case wifi.Params:
+		return wifi.New(p)
 	}
 	return nil, fmt.Errorf("qdisc %s: not supported as a root qdisc yet", p.Kind())
 }
@@ -262,7 +265,11 @@ func (ns *Namespace) Qdiscs(dev string) ([]tcsyntax.QdiscView, error) {
 	var out []tcsyntax.QdiscView
 	for _, d := range devs {
 		d.txMu.Lock()
-		out = append(out, tcsyntax.QdiscView{Spec: d.qdiscSpec, Stats: d.qdisc.Stats(), Extra: xstats(d.qdisc)})
+		root := tcsyntax.QdiscView{Spec: d.qdiscSpec, Stats: d.qdisc.Stats(), Extra: xstats(d.qdisc)}
+		if _, ok := d.qdisc.(*mqRoot); ok {
+			root.Refcnt = 1 // tc shows no refcnt on mq roots
+		}
+		out = append(out, root)
 		if r, ok := d.qdisc.(*mqRoot); ok {
 			for i, c := range r.children {
 				out = append(out, tcsyntax.QdiscView{Spec: d.children[i], Stats: c.Stats(), Extra: xstats(c)})
@@ -467,6 +474,32 @@ func (ns *Namespace) SetLinkRate(dev string, bytesPerSec uint64) error {
 	return nil
 }
 
+// SetTxQueues implements tcsyntax.LinkTarget. The number can change only
+// while the root qdisc is not mq or mqprio, whose children are per queue.
+func (ns *Namespace) SetTxQueues(dev string, n int) error {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	d, err := ns.deviceLocked(dev)
+	if err != nil {
+		return err
+	}
+	d.txMu.Lock()
+	defer d.txMu.Unlock()
+	if _, ok := d.qdisc.(*mqRoot); ok {
+		return fmt.Errorf("%s: the root qdisc %s has a child per TX queue; delete it before changing txqueues", dev, d.qdiscSpec.Params.Kind())
+	}
+	return d.nd.SetTxQueues(n)
+}
+
+// SetXPS implements tcsyntax.LinkTarget.
+func (ns *Namespace) SetXPS(dev string, cpu int, queues []uint16) error {
+	d, err := ns.Device(dev)
+	if err != nil {
+		return err
+	}
+	return d.nd.SetXPS(cpu, queues)
+}
+
 // Links implements tcsyntax.LinkTarget.
 func (ns *Namespace) Links(dev string) ([]tcsyntax.LinkView, error) {
 	var devs []*Device
@@ -487,3 +520,23 @@ func (ns *Namespace) Links(dev string) ([]tcsyntax.LinkView, error) {
 }
 
 var _ tcsyntax.LinkTarget = (*Namespace)(nil)
+
+// Classes implements tcsyntax.ClassLister: the classes of the device's
+// root qdisc and of the qdiscs under it.
+func (ns *Namespace) Classes(dev string) ([]tcsyntax.ClassView, error) {
+	d, err := ns.Device(dev)
+	if err != nil {
+		return nil, err
+	}
+	d.txMu.Lock()
+	defer d.txMu.Unlock()
+	out := d.classes(d.qdisc, d.qdiscSpec.Handle, ns.e.clock.Now(), nil)
+	for _, g := range d.grafted {
+		if c := childOf(d.qdisc, g.Parent); c != nil {
+			out = d.classes(c, g.Handle, ns.e.clock.Now(), out)
+		}
+	}
+	return out, nil
+}
+
+var _ tcsyntax.ClassLister = (*Namespace)(nil)

@@ -54,7 +54,7 @@ type Device struct {
 	name     string
 	index    int32
 	mtu      int
-	txQueues int
+	txQueues atomic.Int32
 
 	rx       *Ring
 	endpoint Endpoint // receive side, for endpoint devices
@@ -98,13 +98,17 @@ func New(index int32, c Config) (*Device, error) {
 	if c.RxRing == 0 {
 		c.RxRing = DefaultRxRing
 	}
-	return &Device{name: c.Name, index: index, mtu: c.MTU, txQueues: c.TxQueues, rx: NewRing(c.RxRing)}, nil
+	d := &Device{name: c.Name, index: index, mtu: c.MTU, rx: NewRing(c.RxRing)}
+	d.txQueues.Store(int32(c.TxQueues))
+	return d, nil
 }
 
 // NewEndpoint returns a device whose received frames go to e (a host in a
 // lab, say). It has no RX ring.
 func NewEndpoint(name string, e Endpoint) *Device {
-	return &Device{name: name, mtu: DefaultMTU, txQueues: 1, endpoint: e}
+	d := &Device{name: name, mtu: DefaultMTU, endpoint: e}
+	d.txQueues.Store(1)
+	return d
 }
 
 // NewPair connects a and b like a veth pair.
@@ -122,7 +126,18 @@ func (d *Device) SetTxSink(e Endpoint) { d.txSink = e }
 func (d *Device) Name() string  { return d.name }
 func (d *Device) Index() int32  { return d.index }
 func (d *Device) MTU() int      { return d.mtu }
-func (d *Device) TxQueues() int { return d.txQueues }
+func (d *Device) TxQueues() int { return int(d.txQueues.Load()) }
+
+// SetTxQueues changes the number of TX queues (ethtool -L). The caller
+// makes sure nothing depends on the old number (an mq root, XPS entries).
+func (d *Device) SetTxQueues(n int) error {
+	if n < 1 || n > MaxTxQueues {
+		return fmt.Errorf("%w: %s: %d tx queues: must be 1..%d", ErrBadConfig, d.name, n, MaxTxQueues)
+	}
+	d.txQueues.Store(int32(n))
+	d.xps.Store(nil)
+	return nil
+}
 func (d *Device) Peer() *Device { return d.peer }
 
 // RxRing is the ring the datapath polls; nil for an endpoint device.

@@ -31,8 +31,8 @@ func (d *Device) SetXPS(cpu int, queues []uint16) error {
 		return fmt.Errorf("%w: %s: xps cpu %d: must be 0..%d", ErrBadConfig, d.name, cpu, MaxXPSCPUs-1)
 	}
 	for _, q := range queues {
-		if int(q) >= d.txQueues {
-			return fmt.Errorf("%w: %s: xps queue %d: the device has %d", ErrBadConfig, d.name, q, d.txQueues)
+		if int(q) >= d.TxQueues() {
+			return fmt.Errorf("%w: %s: xps queue %d: the device has %d", ErrBadConfig, d.name, q, d.TxQueues())
 		}
 	}
 	var old [][]uint16
@@ -65,7 +65,7 @@ const MaxXPSCPUs = 1024
 //
 // The hash is deterministic for a seed, so replay and lab runs repeat.
 func (d *Device) PickTx(p *pkt.Buffer, seed uint32, cpu int) int {
-	n := d.txQueues
+	n := int(d.txQueues.Load())
 	if p.HasQueueMapping {
 		if int(p.QueueMapping) < n {
 			return int(p.QueueMapping)

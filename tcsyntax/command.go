@@ -92,9 +92,8 @@ type Command struct {
 
 	// Select holds the selectors of show, get, del and flush.
 	Select Selector
-	// LinkRate is "link set dev D rate R" in bytes a second.
-	LinkRate    uint64
-	HasLinkRate bool
+	// Link is what "link set" changes.
+	Link LinkSet
 }
 
 // Selector is what show, get, del and flush commands pick objects by.

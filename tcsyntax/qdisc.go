@@ -26,6 +26,10 @@ type QdiscKind struct {
 	// Print writes the parameters after "qdisc KIND HANDLE: ... " (the
 	// JSON "options" object), as print_qopt.
 	Print func(w *Writer, p qdisc.Params)
+	// PrintOpts, when not nil, is used instead of Print, for kinds whose
+	// output depends on tc's options (tbf: -d adds cell sizes and the
+	// link layer, -iec changes the rate units).
+	PrintOpts func(w *Writer, p qdisc.Params, o *Options)
 	// Format writes the parameters back as the words Parse reads, for
 	// Command.Args. Nil for kinds without parameters.
 	Format func(p qdisc.Params) []string
@@ -36,6 +40,10 @@ type QdiscKind struct {
 	// PrintClass writes a class's parameters (print_copt), for classful
 	// kinds.
 	PrintClass func(w *Writer, c *ClassView)
+	// ClassQueueStatsOnly is set for kinds whose classes have queue
+	// counters only (fq_codel_dump_class_stats copies no basic stats),
+	// so that -s prints no "Sent ... pkt" for them, as tc does.
+	ClassQueueStatsOnly bool
 	// Parent, when not 0, is where the kind always sits: "tc qdisc add
 	// dev X clsact" means parent ffff:fff1, and any other parent is an
 	// error. Handle is then its fixed handle.

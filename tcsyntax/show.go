@@ -185,7 +185,9 @@ func printQdisc(w *Writer, v *QdiscView, sel Selector, o *Options) {
 		w.Uint(PrintAny, "refcnt", "refcnt %d ", uint64(refcnt))
 	}
 	w.Open("options")
-	if k := qdiscKinds[kind]; k != nil {
+	if k := qdiscKinds[kind]; k != nil && k.PrintOpts != nil {
+		k.PrintOpts(w, q.Params, o)
+	} else if k != nil {
 		k.Print(w, q.Params)
 	}
 	w.Close()
@@ -225,7 +227,12 @@ func printClass(w *Writer, c *ClassView, sel Selector, o *Options) {
 	}
 	w.NL()
 	if o.Stats > 0 {
-		printQueueStats(w, " ", &c.Stats)
+		if k != nil && k.ClassQueueStatsOnly {
+			s := &c.Stats
+			printQueue2(w, " ", s.Drops, s.Overlimits, s.Requeues, s.Backlog, s.Qlen)
+		} else {
+			printQueueStats(w, " ", &c.Stats)
+		}
 		w.NL()
 		if len(c.Extra) > 0 {
 			printXstats(w, k, c.Extra)
@@ -291,6 +298,12 @@ func printStats2(w *Writer, prefix string, bytes, packets, drops, overlimits, re
 	w.Text(prefix)
 	w.Uint(PrintAny, "bytes", "Sent %d bytes", bytes)
 	w.Uint(PrintAny, "packets", " %d pkt", packets)
+	printQueue2(w, prefix, drops, overlimits, requeues, backlog, qlen)
+}
+
+// printQueue2 is the gnet_stats_queue part of print_tcstats2_attr: all
+// there is for a class without basic stats (" (dropped ...").
+func printQueue2(w *Writer, prefix string, drops, overlimits, requeues, backlog, qlen uint64) {
 	w.Uint(PrintAny, "drops", " (dropped %d", drops)
 	w.Uint(PrintAny, "overlimits", ", overlimits %d", overlimits)
 	w.Uint(PrintAny, "requeues", " requeues %d) ", requeues)
