@@ -1,0 +1,139 @@
+package datapath
+
+import (
+	"strings"
+	"testing"
+
+	"netyard/tcsyntax"
+)
+
+func (r *rig) tc(line string) (string, error) {
+	var out, errb strings.Builder
+	err := tcsyntax.Run(r.ns, strings.Fields(line), &out, &errb)
+	return out.String(), err
+}
+
+func (r *rig) mustTC(line string) string {
+	r.t.Helper()
+	out, err := r.tc(line)
+	if err != nil {
+		r.t.Fatalf("tc %s: %v", line, err)
+	}
+	return out
+}
+
+// TestMQPrioQueueSelection: with mqprio on a 4-queue device, a packet's
+// priority picks its traffic class's queues, the packet is queued in that
+// queue's child qdisc, and tc shows the queues and classes.
+func TestMQPrioQueueSelection(t *testing.T) {
+	r := newRig(t, "eth0", "out")
+	r.mustTC("link set dev out txqueues 4")
+	// Priorities 0-5 -> tc 0 (queues 0-2), 6-7 -> tc 1 (queue 3).
+	r.mustTC("qdisc add dev out root handle 1: mqprio num_tc 2 map 0 0 0 0 0 0 1 1 0 0 0 0 0 0 0 0 queues 3@0 1@3 hw 0")
+	r.mustTC("qdisc add dev out parent 1:4 handle 40: fq_codel")
+	r.mustTC("filter add dev eth0 ingress pref 1 protocol ip flower ip_proto udp dst_port 53 action skbedit priority 6 pipe action mirred egress redirect dev out")
+	r.mustTC("filter add dev eth0 ingress pref 2 protocol ip matchall action mirred egress redirect dev out")
+	r.inject("eth0", udpFrameTo(t, 53))
+	r.inject("eth0", udpFrameTo(t, 80))
+	if len(r.sent["out"]) != 2 {
+		t.Fatalf("out sent %d frames, want 2", len(r.sent["out"]))
+	}
+	qs := r.mustTC("-s qdisc show dev out")
+	if !strings.Contains(qs, "qdisc mqprio 1: root") || !strings.Contains(qs, "qdisc fq_codel 40: parent 1:4") {
+		t.Fatalf("qdisc show:\n%s", qs)
+	}
+	// The priority-6 packet went through queue 3's fq_codel.
+	fq := qs[strings.Index(qs, "qdisc fq_codel 40:"):]
+	if !strings.Contains(fq, "Sent 82 bytes 1 pkt") {
+		t.Errorf("queue 3's fq_codel did not see the priority-6 packet:\n%s", fq)
+	}
+	cs := r.mustTC("class show dev out")
+	for _, want := range []string{"class mqprio 1:ffe0 root", "class mqprio 1:ffe1 root", "class mqprio 1:4 parent 1:ffe1 leaf 40:"} {
+		if !strings.Contains(cs, want) {
+			t.Errorf("class show lacks %q:\n%s", want, cs)
+		}
+	}
+	if _, err := r.tc("link set dev out txqueues 2"); err == nil {
+		t.Error("changing txqueues under an mqprio root: no error")
+	}
+	if _, err := r.tc("qdisc add dev out parent 1:9 pfifo"); err == nil {
+		t.Error("graft onto a queue the device lacks: no error")
+	}
+	r.mustTC("qdisc del dev out root")
+	r.mustTC("link set dev out txqueues 2")
+}
+
+// TestFQCodelRootStats: fq_codel as a root qdisc through tc, with its
+// statistics and flows (classes) shown as tc shows them.
+func TestFQCodelRootStats(t *testing.T) {
+	r := newRig(t, "eth0", "out")
+	r.mustTC("qdisc replace dev out root handle 1: fq_codel")
+	r.mustTC("link set dev out rate 1mbit")
+	r.mustTC("filter add dev eth0 ingress matchall action mirred egress redirect dev out")
+	for range 5 {
+		r.inject("eth0", udpFrame(t))
+	}
+	// The link is slow: most of the burst is still queued.
+	qs := r.mustTC("-s qdisc show dev out")
+	if !strings.Contains(qs, "qdisc fq_codel 1: root") || !strings.Contains(qs, "new_flow_count 1") || !strings.Contains(qs, "backlog") {
+		t.Fatalf("qdisc show:\n%s", qs)
+	}
+	cs := r.mustTC("-s class show dev out")
+	if !strings.Contains(cs, "class fq_codel 1:") || !strings.Contains(cs, "deficit") {
+		t.Fatalf("class show:\n%s", cs)
+	}
+	// Let the link drain in virtual time.
+	for w := r.e.NextWake(); w > 0; w = r.e.NextWake() {
+		r.clk.Set(w)
+		r.e.Run()
+	}
+	if len(r.sent["out"]) != 5 {
+		t.Fatalf("sent %d, want 5 once the link drained", len(r.sent["out"]))
+	}
+	lk := r.mustTC("link show dev out")
+	if !strings.Contains(lk, "rate 1Mbit") {
+		t.Errorf("link show: %q", lk)
+	}
+}
+
+// TestTBFShapes: tbf as the root holds packets back; NextWake tells a
+// virtual-time driver when to come back, and they leave at the rate.
+func TestTBFShapes(t *testing.T) {
+	r := newRig(t, "eth0", "out")
+	r.mustTC("qdisc add dev out root handle 1: tbf rate 1mbit burst 1600 limit 100kb")
+	r.mustTC("qdisc add dev out parent 1:1 handle 10: pfifo limit 50")
+	r.mustTC("filter add dev eth0 ingress matchall action mirred egress redirect dev out")
+	big := append(udpFrame(t), make([]byte, 1000-len(udpFrame(t)))...) // 1000 bytes, padded after the IP packet
+	for range 4 {
+		r.inject("eth0", big)
+	}
+	if n := len(r.sent["out"]); n != 1 {
+		t.Fatalf("%d sent at once, want 1 (the burst holds one frame)", n)
+	}
+	start := r.clk.Now()
+	for w := r.e.NextWake(); w > 0; w = r.e.NextWake() {
+		r.clk.Set(w)
+		r.e.Run()
+	}
+	s := r.sent["out"]
+	if len(s) != 4 {
+		t.Fatalf("%d sent, want 4", len(s))
+	}
+	// 1000-byte frames at 125000 bytes/s take 8 ms of tokens each. The
+	// first leaves on the 1600-byte bucket, which keeps 600: the second
+	// waits for 400 more (3.2 ms), the others 8 ms each.
+	for i, want := range []int64{0, 3_200_000, 8_000_000, 8_000_000} {
+		if i == 0 {
+			continue
+		}
+		if gap := s[i].time - s[i-1].time; gap != want {
+			t.Errorf("frame %d left %d ns after the one before, want %d", i, gap, want)
+		}
+	}
+	if s[3].time-start != 19_200_000 {
+		t.Errorf("last frame at +%d ns, want +19.2 ms", s[3].time-start)
+	}
+	if qs := r.mustTC("qdisc show dev out"); !strings.Contains(qs, "qdisc pfifo 10: parent 1:1") {
+		t.Errorf("grafted child not shown:\n%s", qs)
+	}
+}
