@@ -89,3 +89,23 @@ func TestFifoNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocs per enqueue+dequeue", n)
 	}
 }
+
+// BenchmarkFifo is an enqueue and a dequeue of pfifo, the baseline
+// bench/qdisc.sh compares fq_codel with.
+func BenchmarkFifo(b *testing.B) {
+	pool := pkt.NewPool(pkt.PoolConfig{})
+	q, _ := New(Pfifo{Limit: 10240}, 1500)
+	var held []*pkt.Buffer
+	for range 1024 {
+		p, _ := pool.Get()
+		_ = p.SetData(make([]byte, 64))
+		held = append(held, p)
+	}
+	for _, p := range held {
+		q.Enqueue(p, 0)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		q.Enqueue(q.Dequeue(0), 0)
+	}
+}
