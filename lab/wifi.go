@@ -32,14 +32,15 @@ const (
 )
 
 type wifiRun struct {
-	Mode      string       `json:"mode"`
-	Voice     FlowResult   `json:"voice"`
-	Video     FlowResult   `json:"video"`
-	BestEff   []FlowResult `json:"best_effort"`
-	BEMbps    float64      `json:"best_effort_mbps"`
-	VoiceP99  float64      `json:"voice_p99_ms"`
-	VideoP99  float64      `json:"video_p99_ms"`
-	QdiscInfo []string     `json:"-"`
+	Mode     string       `json:"mode"`
+	Voice    FlowResult   `json:"voice"`
+	Video    FlowResult   `json:"video"`
+	BestEff  []FlowResult `json:"best_effort"`
+	BEMbps   float64      `json:"best_effort_mbps"`
+	VoiceP99 float64      `json:"voice_p99_ms"`
+	VideoP99 float64      `json:"video_p99_ms"`
+	// delays in ms, for the plots
+	voiceMs, videoMs []float64
 }
 
 func runWifi(log *slog.Logger) (*Report, error) {
@@ -63,6 +64,12 @@ func runWifi(log *slog.Logger) (*Report, error) {
 			fmt.Sprintf("%.2f ms", r.Video.DelayP50us/1000), fmt.Sprintf("%.2f ms", r.VideoP99),
 			fmt.Sprintf("%.1f Mbit/s", r.BEMbps)})
 	}
+	cdf := Plot{Title: "one-way delay, CDF", XLabel: "delay (ms)", YLabel: "fraction of packets", XLog: true}
+	for _, r := range []wifiRun{with, without} {
+		cdf.Series = append(cdf.Series,
+			CDF("voice, "+r.Mode, r.voiceMs, 400),
+			CDF("video, "+r.Mode, r.videoMs, 400))
+	}
 	return &Report{
 		Scenario: "wifi",
 		Summary: fmt.Sprintf("voice p99 %.2f ms with AC separation, %.2f ms without, while best effort is saturated",
@@ -75,6 +82,7 @@ func runWifi(log *slog.Logger) (*Report, error) {
 			"vo_p99_ms_noac":  without.VoiceP99,
 			"phy_rate_mbit":   54,
 			"be_offered_mbit": 60,
+			PlotsKey:          []Plot{cdf},
 		},
 	}, nil
 }
@@ -119,6 +127,12 @@ func wifiOnce(log *slog.Logger, mode string) (wifiRun, error) {
 		return res, err
 	}
 	res.Voice, res.Video = voice.Result(), video.Result()
+	for _, d := range voice.Delays {
+		res.voiceMs = append(res.voiceMs, float64(d)/1e6)
+	}
+	for _, d := range video.Delays {
+		res.videoMs = append(res.videoMs, float64(d)/1e6)
+	}
 	res.VoiceP99, res.VideoP99 = res.Voice.DelayP99us/1000, res.Video.DelayP99us/1000
 	var got int
 	for _, f := range be {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 
 	"netyard/lab"
 )
@@ -16,8 +17,9 @@ func cmdLab(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print one JSON document instead of tables")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	verbose := fs.Bool("v", false, "log datapath warnings to stderr")
+	reportDir := fs.String("report", "", "also write an HTML report to `DIR` (DIR/index.html and a page per scenario, with plots; opens offline)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netyard lab [--json] [--list] [-v] [SCENARIO...]\n\nRuns the built-in scenarios (all of them by default) in virtual time.")
+		fmt.Fprintln(stderr, "usage: netyard lab [--json] [--list] [-v] [--report DIR] [SCENARIO...]\n\nRuns the built-in scenarios (all of them by default) in virtual time.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +59,12 @@ func cmdLab(args []string, stdout, stderr io.Writer) error {
 			r.Print(stdout)
 		}
 		reports = append(reports, r)
+	}
+	if *reportDir != "" {
+		if err := lab.WriteHTML(*reportDir, reports); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "report: %s\n", filepath.Join(*reportDir, "index.html"))
 	}
 	if *asJSON {
 		doc := map[string]any{}
