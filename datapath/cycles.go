@@ -125,45 +125,131 @@ func (ns *Namespace) graph() (nodes []hookNode, out map[hookNode][]edge) {
 	return nodes, out
 }
 
-// cycles lists the elementary cycles of the hook graph whose edges share a
-// protocol, each once, starting at its lowest node (the classic
-// enumeration: from each start node, paths through higher nodes only).
-func (ns *Namespace) cycles() [][]hookNode {
+// maxVisits bounds the work of one cycle search: a dense graph has more
+// elementary cycles than anyone could read (a complete graph of k hooks has
+// about (k-1)! of them), and the search runs under the control plane's lock.
+// Past it the listing says it is truncated.
+const maxVisits = 200_000
+
+// cycleSearch enumerates elementary cycles of the hook graph whose edges
+// share a protocol, within strongly connected components (Tarjan), each
+// cycle once, starting at its lowest node; from is nil for every cycle, or
+// a node to find only the cycles through it.
+type cycleSearch struct {
+	nodes     []hookNode
+	out       map[hookNode][]edge
+	rank      map[hookNode]int
+	comp      map[hookNode]int
+	found     [][]hookNode
+	visits    int
+	truncated bool
+}
+
+func (ns *Namespace) newCycleSearch() *cycleSearch {
 	nodes, out := ns.graph()
-	rank := map[hookNode]int{}
+	c := &cycleSearch{nodes: nodes, out: out, rank: map[hookNode]int{}, comp: map[hookNode]int{}}
 	for i, n := range nodes {
-		rank[n] = i
+		c.rank[n] = i
 	}
-	var found [][]hookNode
-	for si, start := range nodes {
-		var path []hookNode
-		onPath := map[hookNode]bool{}
-		var walk func(n hookNode, proto uint16)
-		walk = func(n hookNode, proto uint16) {
-			if len(found) >= maxCycles {
-				return
+	c.components()
+	return c
+}
+
+// components is Tarjan's algorithm; c.comp maps each node to its
+// strongly connected component. Only nodes of one component can be on a
+// cycle together.
+func (c *cycleSearch) components() {
+	index := map[hookNode]int{}
+	low := map[hookNode]int{}
+	onStack := map[hookNode]bool{}
+	var stack []hookNode
+	next, ncomp := 0, 0
+	var strong func(v hookNode)
+	strong = func(v hookNode) {
+		index[v], low[v] = next, next
+		next++
+		stack = append(stack, v)
+		onStack[v] = true
+		for _, e := range c.out[v] {
+			w := e.to
+			if _, seen := index[w]; !seen {
+				strong(w)
+				low[v] = min(low[v], low[w])
+			} else if onStack[w] {
+				low[v] = min(low[v], index[w])
 			}
-			path = append(path, n)
-			onPath[n] = true
-			for _, e := range out[n] {
-				p, ok := meet(proto, e.proto)
-				if !ok {
-					continue
-				}
-				if e.to == start {
-					found = append(found, slices.Clone(path))
-					continue
-				}
-				if rank[e.to] > si && !onPath[e.to] {
-					walk(e.to, p)
-				}
-			}
-			path = path[:len(path)-1]
-			onPath[n] = false
 		}
-		walk(start, wire.EtherTypeAll)
+		if low[v] == index[v] {
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				c.comp[w] = ncomp
+				if w == v {
+					break
+				}
+			}
+			ncomp++
+		}
 	}
-	return found
+	for _, n := range c.nodes {
+		if _, seen := index[n]; !seen {
+			strong(n)
+		}
+	}
+}
+
+// from finds the cycles that start at start and otherwise use only nodes
+// of its component accepted by ok.
+func (c *cycleSearch) from(start hookNode, ok func(hookNode) bool) {
+	var path []hookNode
+	onPath := map[hookNode]bool{}
+	var walk func(n hookNode, proto uint16)
+	walk = func(n hookNode, proto uint16) {
+		path = append(path, n)
+		onPath[n] = true
+		for _, e := range c.out[n] {
+			if len(c.found) >= maxCycles || c.visits >= maxVisits {
+				c.truncated = true
+				break
+			}
+			c.visits++
+			p, meets := meet(proto, e.proto)
+			if !meets || c.comp[e.to] != c.comp[start] {
+				continue
+			}
+			if e.to == start {
+				c.found = append(c.found, slices.Clone(path))
+				continue
+			}
+			if ok(e.to) && !onPath[e.to] {
+				walk(e.to, p)
+			}
+		}
+		path = path[:len(path)-1]
+		onPath[n] = false
+	}
+	walk(start, wire.EtherTypeAll)
+}
+
+// cycles lists the elementary cycles, each once (from its lowest node,
+// through higher nodes only), and whether the listing was cut short.
+func (ns *Namespace) cycles() ([][]hookNode, bool) {
+	c := ns.newCycleSearch()
+	for si, start := range c.nodes {
+		c.from(start, func(n hookNode) bool { return c.rank[n] > si })
+		if c.truncated {
+			break
+		}
+	}
+	return c.found, c.truncated
+}
+
+// cyclesThrough lists cycles through n (each rotated to start at n).
+func (ns *Namespace) cyclesThrough(n hookNode) ([][]hookNode, bool) {
+	c := ns.newCycleSearch()
+	c.from(n, func(hookNode) bool { return true })
+	return c.found, c.truncated
 }
 
 // meet is the protocol both edges carry: "all" meets anything.
@@ -190,7 +276,8 @@ func (ns *Namespace) RedirectCycles() [][]tcsyntax.Hook {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
 	var out [][]tcsyntax.Hook
-	for _, c := range ns.cycles() {
+	cs, _ := ns.cycles()
+	for _, c := range cs {
 		out = append(out, toHooks(c))
 	}
 	return out
@@ -201,19 +288,18 @@ var _ tcsyntax.CycleLister = (*Namespace)(nil)
 // cycleWarning returns a warning naming the cycles through hook n, or nil.
 // The caller holds Engine.mu.
 func (ns *Namespace) cycleWarning(n hookNode) error {
-	var through [][]hookNode
-	for _, c := range ns.cycles() {
-		if slices.Contains(c, n) {
-			through = append(through, c)
-		}
-	}
+	through, truncated := ns.cyclesThrough(n)
 	if len(through) == 0 {
 		return nil
 	}
-	msg := fmt.Sprintf("filter closes %d redirect cycle(s); a packet in one is dropped after %d redirects (redirect TTL): %s",
-		len(through), ns.e.cfg.RedirectTTL, tcsyntax.FormatCycle(toHooks(through[0])))
+	more := ""
+	if truncated {
+		more = " or more"
+	}
+	msg := fmt.Sprintf("filter closes %d%s redirect cycle(s); a packet in one is dropped after %d redirects (redirect TTL): %s",
+		len(through), more, ns.e.cfg.RedirectTTL, tcsyntax.FormatCycle(toHooks(through[0])))
 	if len(through) > 1 {
-		msg += fmt.Sprintf(" (and %d more: tc loops show)", len(through)-1)
+		msg += " (tc loops show lists them)"
 	}
 	ns.e.log.Warn("tc: "+msg, slog.String("namespace", ns.name))
 	return &tcsyntax.Warning{Msg: msg}

@@ -55,6 +55,8 @@ type Device struct {
 
 	stats   deviceStats
 	loopLog rate.Sometimes
+	// turn is which input ring service takes from first (its worker's).
+	turn int
 }
 
 type deviceStats struct {
@@ -93,6 +95,9 @@ func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
 func (d *Device) SetRate(bytesPerSec uint64) {
 	d.txMu.Lock()
 	d.rate = bytesPerSec
+	// The frame on the wire is taken to have left: a rate raised from a
+	// very slow one must not keep the link busy for the old frame's time.
+	d.busyUntil = min(d.busyUntil, d.e.clock.Now())
 	d.txMu.Unlock()
 }
 

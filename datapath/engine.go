@@ -188,6 +188,7 @@ func (e *Engine) AddDevice(ns *Namespace, c netdev.Config) (*Device, error) {
 	// so its qdisc and receive path need no lock on the fast path.
 	d.worker = e.workers[int(nd.Index())%len(e.workers)]
 	d.worker.addDevice(d)
+	nd.SetNotify(d.worker.poke)
 	return d, nil
 }
 
@@ -227,9 +228,13 @@ func (e *Engine) RunBudget(budget int) int {
 	for {
 		did := 0
 		for _, w := range e.workers {
-			did += w.poll(e.clock.Now(), budget-total)
+			if total >= budget {
+				break
+			}
+			n := w.poll(e.clock.Now(), budget-total)
+			did += n
+			total += n
 		}
-		total += did
 		if did == 0 || total >= budget {
 			return total
 		}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"netyard/act"
 	"netyard/cls"
@@ -239,7 +240,7 @@ func TestCycleWarningAndListing(t *testing.T) {
 		// Out through va's wire, back in at vb, and on to va's egress.
 		{"filter add dev eth2 ingress matchall action mirred egress redirect dev va", ""},
 		{"filter add dev vb ingress matchall action mirred egress redirect dev va",
-			"va egress -> vb ingress -> va egress"},
+			"vb ingress -> va egress -> vb ingress"},
 	}
 	for _, s := range steps {
 		_, stderr, err := tc(s.line)
@@ -304,5 +305,32 @@ func TestLoopLogRateLimited(t *testing.T) {
 	}
 	if !strings.Contains(logBuf.String(), `path="eth0 -> eth1 -> eth0 -> eth1"`) {
 		t.Errorf("log does not name the loop:\n%s", logBuf.String())
+	}
+}
+
+// TestCycleSearchBounded: a dense graph (every device mirrors to every
+// other, plus one device feeding all of them) has factorially many cycles;
+// adding its filters stays fast because the search is bounded.
+func TestCycleSearchBounded(t *testing.T) {
+	const k = 14
+	r := newRig(t)
+	for i := range k {
+		r.addDev(fmt.Sprintf("d%d", i))
+	}
+	start := time.Now()
+	for i := range k {
+		var as []act.Spec
+		for j := range k {
+			if j != i {
+				as = append(as, mirredSpec(fmt.Sprintf("d%d", j), true, true))
+			}
+		}
+		r.always(fmt.Sprintf("d%d", i), ParentIngress, as...)
+	}
+	if n := len(r.ns.RedirectCycles()); n != maxCycles {
+		t.Errorf("%d cycles listed, want the cap %d", n, maxCycles)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("adding %d filters took %v", k, d)
 	}
 }

@@ -122,6 +122,14 @@ func (d *Device) Inject(frame []byte, t int64) error {
 	return nil
 }
 
+// Receive hands d a frame from its wire (a lab host's cable, a backend) at
+// time t: p gets the engine's redirect TTL and goes onto the RX ring. It
+// takes ownership of p.
+func (d *Device) Receive(p *pkt.Buffer, t int64) {
+	p.TTL = d.e.cfg.RedirectTTL
+	d.nd.Receive(p, t)
+}
+
 // Send puts p on d's transmit path as a locally generated packet (a socket
 // on the host side): egress hook, qdisc, device. It takes ownership of p.
 func (d *Device) Send(p *pkt.Buffer) {

@@ -137,3 +137,28 @@ func TestTBFShapes(t *testing.T) {
 		t.Errorf("grafted child not shown:\n%s", qs)
 	}
 }
+
+// TestQdiscDeleteSelectors: deleting under a class gives the class its
+// default child back and leaves the root; a handle that is not the root's
+// deletes nothing; replacing the root forgets the old root's children.
+func TestQdiscDeleteSelectors(t *testing.T) {
+	r := newRig(t, "out")
+	r.mustTC("qdisc add dev out root handle 1: prio")
+	r.mustTC("qdisc add dev out parent 1:3 handle 30: tbf rate 1mbit burst 10kb latency 50ms")
+	if _, err := r.tc("qdisc del dev out root handle 77:"); err == nil {
+		t.Error("del root with another handle: no error")
+	}
+	r.mustTC("qdisc del dev out parent 1:3")
+	qs := r.mustTC("qdisc show dev out")
+	if !strings.Contains(qs, "qdisc prio 1: root") || strings.Contains(qs, "tbf") {
+		t.Fatalf("after deleting the band's child:\n%s", qs)
+	}
+	if _, err := r.tc("qdisc del dev out parent 1:3"); err == nil {
+		t.Error("deleting a band's default child: no error")
+	}
+	r.mustTC("qdisc add dev out parent 1:2 handle 20: pfifo limit 5")
+	r.mustTC("qdisc replace dev out root handle 1: prio bands 4")
+	if qs := r.mustTC("qdisc show dev out"); strings.Contains(qs, "20:") {
+		t.Fatalf("a replaced root's child is still listed:\n%s", qs)
+	}
+}

@@ -46,6 +46,9 @@ func wrapActErr(err error) error {
 
 // AddQdisc implements tcsyntax.Target.
 func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
+	if q == nil || q.Params == nil {
+		return fmt.Errorf("qdisc: no kind given")
+	}
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
 	d, err := ns.deviceLocked(q.Dev)
@@ -93,7 +96,7 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 	spec.Params = nq.Params()
 	d.txMu.Lock()
 	old := d.qdisc
-	d.qdisc, d.qdiscSpec, d.children = nq, spec, children
+	d.qdisc, d.qdiscSpec, d.children, d.grafted = nq, spec, children, nil
 	d.txMu.Unlock()
 	// The device's traffic classes are mqprio's while it is the root
 	// (mqprio_init sets them, mqprio_destroy clears them).
@@ -231,8 +234,14 @@ func (ns *Namespace) DelQdisc(q *qdisc.Spec) error {
 		d.flushHook(ParentEgress)
 		return nil
 	}
+	if q.Parent != qdisc.HandleRoot {
+		return ns.ungraftLocked(d, q)
+	}
 	if d.qdiscSpec.Handle == 0 {
 		return fmt.Errorf("%w: %s: cannot delete the default qdisc", tcsyntax.ErrNotFound, q.Dev)
+	}
+	if q.Handle != 0 && q.Handle != d.qdiscSpec.Handle {
+		return fmt.Errorf("%w: %s: the root qdisc is %x:, not %x:", tcsyntax.ErrNotFound, q.Dev, d.qdiscSpec.Handle>>16, q.Handle>>16)
 	}
 	nq, _ := fifo.New(fifo.Pfifo{}, d.nd.MTU())
 	d.nd.SetTC(nil)
@@ -242,6 +251,47 @@ func (ns *Namespace) DelQdisc(q *qdisc.Spec) error {
 	d.qdiscSpec = qdisc.Spec{Dev: d.nd.Name(), Parent: qdisc.HandleRoot, Params: nq.Params()}
 	d.txMu.Unlock()
 	old.Reset()
+	return nil
+}
+
+// ungraftLocked deletes the qdisc under a class of d's root: the class
+// gets its default child back (pfifo; for tbf the bfifo of its limit), as
+// the kernel grafts a default qdisc when a child is deleted.
+func (ns *Namespace) ungraftLocked(d *Device, q *qdisc.Spec) error {
+	d.txMu.Lock()
+	defer d.txMu.Unlock()
+	minor := q.Parent & 0xffff
+	if r, ok := d.qdisc.(*mqRoot); ok && q.Parent&0xffff0000 == d.qdiscSpec.Handle && minor >= 1 && int(minor) <= len(r.children) {
+		i := int(minor) - 1
+		if d.children[i].Handle == 0 || q.Handle != 0 && q.Handle != d.children[i].Handle {
+			return fmt.Errorf("%w: %s: no qdisc was added at parent %x:%x", tcsyntax.ErrNotFound, q.Dev, q.Parent>>16, minor)
+		}
+		c, _ := ns.e.newQdisc(mq.DefaultChild(), 0, d.nd.MTU())
+		old := r.children[i]
+		r.children[i] = c
+		d.children[i] = qdisc.Spec{Dev: d.nd.Name(), Parent: q.Parent, Params: c.Params()}
+		old.Reset()
+		return nil
+	}
+	i := slices.IndexFunc(d.grafted, func(g qdisc.Spec) bool {
+		return g.Parent == q.Parent && (q.Handle == 0 || q.Handle == g.Handle)
+	})
+	if i < 0 {
+		return fmt.Errorf("%w: %s: no qdisc was added at parent %x:%x", tcsyntax.ErrNotFound, q.Dev, q.Parent>>16, minor)
+	}
+	var err error
+	switch r := d.qdisc.(type) {
+	case prio.Qdisc:
+		c, _ := fifo.New(fifo.Pfifo{}, d.nd.MTU())
+		_, err = r.Graft(minor, c)
+	case tbf.Qdisc:
+		c, _ := fifo.New(fifo.Bfifo{Limit: d.qdiscSpec.Params.(tbf.Params).Limit}, d.nd.MTU())
+		_, err = r.Graft(c)
+	}
+	if err != nil {
+		return err
+	}
+	d.grafted = slices.Delete(d.grafted, i, i+1)
 	return nil
 }
 

@@ -47,6 +47,7 @@ type worker struct {
 	// whether its quantum was already given for this visit.
 	cur     int
 	inVisit bool
+	seen    *[]*nsSlot
 
 	// Scratch space for a transmit batch.
 	txb [batchSize]*pkt.Buffer
@@ -60,6 +61,10 @@ type nsSlot struct {
 	ns      *Namespace
 	devs    []*Device
 	deficit int
+	// cursor is the device the next visit starts with: each visit
+	// starts one past the device that used up the last one's limit, so
+	// that a busy device cannot keep its neighbours waiting.
+	cursor int
 }
 
 func newWorker(e *Engine, id int) *worker {
@@ -112,9 +117,15 @@ func (w *worker) poke() {
 // namespace's share of the worker, whatever the loop does.
 func (w *worker) poll(now int64, budget int) int {
 	w.ctx.Now = now
-	slots := *w.nss.Load()
+	sp := w.nss.Load()
+	slots := *sp
 	if len(slots) == 0 {
 		return 0
+	}
+	if sp != w.seen {
+		// A device was added: the slots are new (deficits start
+		// afresh), and a visit in progress ends.
+		w.seen, w.inVisit = sp, false
 	}
 	if w.cur >= len(slots) {
 		w.cur, w.inVisit = 0, false
@@ -129,11 +140,15 @@ func (w *worker) poll(now int64, budget int) int {
 		}
 		limit := min(s.deficit, budget-total)
 		n := 0
-		for _, d := range s.devs {
+		for k := range len(s.devs) {
 			if n >= limit {
 				break
 			}
-			n += d.service(w, now, limit-n)
+			i := (s.cursor + k) % len(s.devs)
+			n += s.devs[i].service(w, now, limit-n)
+			if n >= limit {
+				s.cursor = (i + 1) % len(s.devs)
+			}
 		}
 		total += n
 		s.deficit -= n
@@ -162,45 +177,26 @@ func (w *worker) poll(now int64, budget int) int {
 // packets in all) from each of its input rings, then its qdisc. It returns
 // how many packets it took from the rings.
 func (d *Device) service(w *worker, now int64, limit int) int {
+	w.ctx.Dev = d.nd.Index()
 	n := 0
-	for n < min(batchSize, limit) {
-		p := d.backlogIn.Pop()
-		if p == nil {
-			break
-		}
-		n++
-		d.ns.backlogBytes.Add(-int64(p.Len()))
-		w.ctx.Dev = d.nd.Index()
-		d.receive(w, p)
-	}
-	rx := d.nd.RxRing()
-	var pkts, bytes uint64
-	for n < limit && pkts < batchSize {
-		p := rx.Pop()
-		if p == nil {
-			break
-		}
-		n++
-		pkts++
-		bytes += uint64(p.Len())
-		w.ctx.Dev = d.nd.Index()
-		d.receive(w, p)
-	}
-	if pkts > 0 {
-		// Counted once a batch: each add is a locked instruction.
-		d.nd.Counters.RxPackets.Add(pkts)
-		d.nd.Counters.RxBytes.Add(bytes)
-	}
+	// The three input rings take turns at going first, so that a
+	// flooded one (a loop filling the backlog) cannot keep the others
+	// waiting when the limit is small.
+	first := d.turn
+	d.turn = (d.turn + 1) % 3
 	d.txMu.Lock()
-	for k := 0; k < batchSize && n < limit; k++ {
-		p := d.backlogOut.Pop()
-		if p == nil {
+	for k := range 3 {
+		if n >= limit {
 			break
 		}
-		n++
-		d.ns.backlogBytes.Add(-int64(p.Len()))
-		w.ctx.Dev = d.nd.Index()
-		d.transmit(w, p, now)
+		switch (first + k) % 3 {
+		case 0:
+			n += d.serviceBacklogIn(w, min(batchSize, limit-n))
+		case 1:
+			n += d.serviceRx(w, min(batchSize, limit-n))
+		case 2:
+			n += d.serviceBacklogOut(w, now, min(batchSize, limit-n))
+		}
 	}
 	if d.rate == 0 {
 		for d.qdisc.Len() > 0 && d.dequeueBatch(w, now) > 0 {
@@ -209,6 +205,64 @@ func (d *Device) service(w *worker, now int64, limit int) int {
 		d.dequeuePaced(now)
 	}
 	d.txMu.Unlock()
+	return n
+}
+
+// serviceBacklogIn runs the receive path on up to max packets redirected
+// to d's ingress.
+func (d *Device) serviceBacklogIn(w *worker, max int) int {
+	n := 0
+	for n < max {
+		p := d.backlogIn.Pop()
+		if p == nil {
+			break
+		}
+		n++
+		d.ns.backlogBytes.Add(-int64(p.Len()))
+		d.receive(w, p)
+	}
+	return n
+}
+
+// serviceRx runs the receive path on up to max packets from d's RX ring.
+// A packet gets at most the engine's redirect TTL here, whatever put it on
+// the ring (a backend, a lab host, a pair crossing keeps a smaller one), so
+// the loop bound holds for every way in.
+func (d *Device) serviceRx(w *worker, max int) int {
+	rx := d.nd.RxRing()
+	ttl := d.e.cfg.RedirectTTL
+	var n, bytes uint64
+	for int(n) < max {
+		p := rx.Pop()
+		if p == nil {
+			break
+		}
+		n++
+		bytes += uint64(p.Len())
+		p.TTL = min(p.TTL, ttl)
+		d.receive(w, p)
+	}
+	if n > 0 {
+		// Counted once a batch: each add is a locked instruction.
+		d.nd.Counters.RxPackets.Add(n)
+		d.nd.Counters.RxBytes.Add(bytes)
+	}
+	return int(n)
+}
+
+// serviceBacklogOut runs the transmit path on up to max packets redirected
+// to d's egress or sent locally. The caller holds d.txMu.
+func (d *Device) serviceBacklogOut(w *worker, now int64, max int) int {
+	n := 0
+	for n < max {
+		p := d.backlogOut.Pop()
+		if p == nil {
+			break
+		}
+		n++
+		d.ns.backlogBytes.Add(-int64(p.Len()))
+		d.transmit(w, p, now)
+	}
 	return n
 }
 

@@ -84,7 +84,7 @@ func (h *Host) SendFrame(frame []byte) error {
 		return err
 	}
 	at := h.sim.Now() + h.delay
-	h.sim.events.push(event{t: at, f: func() { h.Dev.Netdev().Receive(p, at) }, cancel: p.Release}, &h.sim.seq)
+	h.sim.events.push(event{t: at, f: func() { h.Dev.Receive(p, at) }, cancel: p.Release}, &h.sim.seq)
 	return nil
 }
 

@@ -17,6 +17,9 @@ import (
 // default netdev_max_backlog is 1000; a power of two above it.
 const DefaultRxRing = 1024
 
+// MaxRxRing bounds a device's receive ring.
+const MaxRxRing = 1 << 20
+
 // DefaultMTU is the MTU of a new device.
 const DefaultMTU = 1500
 
@@ -60,6 +63,7 @@ type Device struct {
 	endpoint Endpoint // receive side, for endpoint devices
 	txSink   Endpoint // transmit side, when there is no peer
 	peer     *Device
+	notify   func()
 
 	// Queue selection configuration (select.go): traffic classes and
 	// the XPS map, read lock-free by PickTx.
@@ -98,6 +102,9 @@ func New(index int32, c Config) (*Device, error) {
 	if c.RxRing == 0 {
 		c.RxRing = DefaultRxRing
 	}
+	if c.RxRing < 2 || c.RxRing > MaxRxRing {
+		return nil, fmt.Errorf("%w: %s: rx ring of %d: must be 2..%d", ErrBadConfig, c.Name, c.RxRing, MaxRxRing)
+	}
 	d := &Device{name: c.Name, index: index, mtu: c.MTU, rx: NewRing(c.RxRing)}
 	d.txQueues.Store(int32(c.TxQueues))
 	return d, nil
@@ -111,7 +118,9 @@ func NewEndpoint(name string, e Endpoint) *Device {
 	return d
 }
 
-// NewPair connects a and b like a veth pair.
+// NewPair connects a and b like a veth pair. Pairs, sinks and notify
+// hooks are set up before the datapath's workers start (Engine.Start): the
+// workers read them without a lock.
 func NewPair(a, b *Device) error {
 	if a.peer != nil || b.peer != nil {
 		return fmt.Errorf("%w: %s or %s is already paired", ErrBadConfig, a.name, b.name)
@@ -159,8 +168,17 @@ func (d *Device) Receive(p *pkt.Buffer, now int64) {
 	if !d.rx.Push(p) {
 		d.Counters.RxDropped.Add(1)
 		p.Release()
+		return
+	}
+	if d.notify != nil {
+		d.notify()
 	}
 }
+
+// SetNotify makes the device call f after a frame lands on its RX ring,
+// so that the worker polling it wakes (a pair crossing from another
+// worker's device). f must not block.
+func (d *Device) SetNotify(f func()) { d.notify = f }
 
 // Transmit sends p on TX queue q. It takes ownership of p.
 func (d *Device) Transmit(q int, p *pkt.Buffer, now int64) {

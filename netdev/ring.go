@@ -31,9 +31,10 @@ type ringSlot struct {
 }
 
 // NewRing returns a ring with room for at least size packets (rounded up to
-// a power of two).
+// a power of two, and at least 2: with one slot a just-filled slot would
+// look free to the next Push).
 func NewRing(size int) *Ring {
-	n := 1
+	n := 2
 	for n < size {
 		n <<= 1
 	}

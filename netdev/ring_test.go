@@ -115,3 +115,29 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRingMinimum: a ring has at least two slots; with one, a filled slot
+// would look free to the next push.
+func TestRingMinimum(t *testing.T) {
+	pool := testutil.Pool(t, pkt.PoolConfig{})
+	r := NewRing(1)
+	var in []*pkt.Buffer
+	for range 3 {
+		b, _ := pool.Get()
+		if r.Push(b) {
+			in = append(in, b)
+		} else {
+			b.Release()
+		}
+	}
+	if len(in) != 2 {
+		t.Fatalf("%d pushes accepted, want 2", len(in))
+	}
+	for range in {
+		b := r.Pop()
+		if b == nil {
+			t.Fatal("lost a packet")
+		}
+		b.Release()
+	}
+}

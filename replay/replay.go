@@ -119,10 +119,9 @@ func Run(cfg Config) (*Summary, error) {
 		}
 		srcs = append(srcs, s)
 		nanos = nanos || s.nanos
-		if !s.done && (clk.Now() == 0 || s.ts < clk.Now()) {
-			clk.Set(s.ts)
-		}
 	}
+	// Virtual time starts at the earliest packet of all inputs (the clock
+	// never goes back, so it is set once, to the minimum).
 	first := int64(-1)
 	for _, s := range srcs {
 		if !s.done && (first < 0 || s.ts < first) {
@@ -141,8 +140,12 @@ func Run(cfg Config) (*Summary, error) {
 	}
 
 	sinks := map[string]*sink{}
-	var sinkErr error
 	for _, p := range cfg.Out {
+		for _, in := range cfg.In {
+			if sameFile(in.Path, p.Path) {
+				return nil, fmt.Errorf("replay: --out %s=%s is also an input: it would be overwritten while read", p.Dev, p.Path)
+			}
+		}
 		if _, dup := sinks[p.Dev]; dup {
 			return nil, fmt.Errorf("replay: --out %s given twice", p.Dev)
 		}
@@ -157,10 +160,10 @@ func Run(cfg Config) (*Summary, error) {
 		}))
 	}
 	defer func() {
+		// On an error path the outputs are closed too; the error
+		// returned is the one that stopped the replay.
 		for _, s := range sinks {
-			if err := s.close(); err != nil && sinkErr == nil {
-				sinkErr = err
-			}
+			_ = s.close()
 		}
 	}()
 
@@ -220,7 +223,17 @@ func Run(cfg Config) (*Summary, error) {
 		}
 	}
 	clear(sinks)
-	return sum, sinkErr
+	return sum, nil
+}
+
+// sameFile reports whether two paths name one existing file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // writeStats writes the statistics file: per device, the filters of each

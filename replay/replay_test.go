@@ -277,3 +277,33 @@ func TestReplayLinkRate(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayMergesInputsByTime: two captures whose first packets are at
+// different times are merged, each packet entering at its own timestamp
+// (the clock starts at the earliest of all inputs).
+func TestReplayMergesInputsByTime(t *testing.T) {
+	dir := t.TempDir()
+	a, b, out, rules := filepath.Join(dir, "a.pcap"), filepath.Join(dir, "b.pcap"), filepath.Join(dir, "o.pcap"), filepath.Join(dir, "r.tc")
+	t0 := time.Unix(1700000000, 0)
+	f := frame(t, wire.FrameSpec{Proto: wire.ProtoUDP, SrcPort: 1, DstPort: 2})
+	writePcap(t, a, []capFrame{{t0.Add(10 * time.Second), f}})
+	writePcap(t, b, []capFrame{{t0, f}, {t0.Add(time.Second), f}})
+	os.WriteFile(rules, []byte("filter add dev eth0 ingress matchall action mirred egress redirect dev out\nfilter add dev eth1 ingress matchall action mirred egress redirect dev out\n"), 0o644)
+	pool := testutil.Pool(t, pkt.PoolConfig{})
+	if _, err := Run(Config{Rules: rules, In: []Port{{"eth0", a}, {"eth1", b}}, Out: []Port{{"out", out}}, Pool: pool}); err != nil {
+		t.Fatal(err)
+	}
+	got := readPcap(t, out)
+	want := []time.Time{t0, t0.Add(time.Second), t0.Add(10 * time.Second)}
+	if len(got) != len(want) {
+		t.Fatalf("%d frames out, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !got[i].ts.Equal(want[i]) {
+			t.Errorf("frame %d at %v, want %v", i, got[i].ts, want[i])
+		}
+	}
+	if _, err := Run(Config{In: []Port{{"eth0", a}}, Out: []Port{{"eth1", a}}, Pool: pool}); err == nil {
+		t.Error("--out naming the --in file: no error")
+	}
+}
