@@ -117,8 +117,7 @@ func (d *Device) Inject(frame []byte, t int64) error {
 	}
 	p.Time = t
 	p.TTL = d.e.cfg.RedirectTTL
-	d.nd.Receive(p, t)
-	d.worker.poke()
+	d.nd.Receive(p, t) // wakes the worker (SetNotify)
 	return nil
 }
 
