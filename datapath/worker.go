@@ -108,8 +108,9 @@ func (w *worker) poke() {
 
 // poll runs deficit round robin over the worker's namespaces (tenants)
 // and returns how many packets it took from rings: until the budget is
-// spent or every namespace has had a visit with nothing to do. Each visit gives a namespace its quantum of deficit
-// and lets it take that many packets, device by device; a namespace with
+// spent or every namespace has had a visit with nothing to do. Each visit
+// gives a namespace its quantum of deficit and lets it take that many
+// packets, device by device; a namespace with
 // nothing waiting loses its deficit, as DRR does for an empty queue. When
 // the budget runs out in the middle of a visit, the next poll resumes that
 // visit, so a small budget (a slow worker) is shared as fairly as a large
