@@ -66,14 +66,7 @@ func (m *mqRoot) Len() int {
 func (m *mqRoot) Stats() qdisc.Stats {
 	var s qdisc.Stats
 	for _, c := range m.children {
-		cs := c.Stats()
-		s.Bytes += cs.Bytes
-		s.Packets += cs.Packets
-		s.Drops += cs.Drops
-		s.Overlimits += cs.Overlimits
-		s.Requeues += cs.Requeues
-		s.Backlog += cs.Backlog
-		s.Qlen += cs.Qlen
+		s = addStats(s, c.Stats())
 	}
 	return s
 }

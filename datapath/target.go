@@ -448,17 +448,26 @@ func (d *Device) flushHook(parent uint32) {
 	b.Store(nil)
 }
 
+// filterHookLocked finds the device and hook a filter command names.
+func (ns *Namespace) filterHookLocked(f *cls.Filter) (*Device, *cls.Chains, *atomicBlock, error) {
+	if f == nil {
+		return nil, nil, nil, fmt.Errorf("filter: no configuration")
+	}
+	d, err := ns.deviceLocked(f.Dev)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, b, err := d.hook(f.Parent)
+	return d, c, b, err
+}
+
 // AddFilter implements tcsyntax.Target. Unlike the kernel, netyard does not
 // insist on "qdisc add dev X clsact" first: every device has both hooks,
 // and a filter on one makes the device show a clsact qdisc.
 func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
-	d, err := ns.deviceLocked(f.Dev)
-	if err != nil {
-		return err
-	}
-	c, b, err := d.hook(f.Parent)
+	d, c, b, err := ns.filterHookLocked(f)
 	if err != nil {
 		return err
 	}
@@ -476,11 +485,7 @@ func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 func (ns *Namespace) DelFilter(f *cls.Filter) error {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
-	d, err := ns.deviceLocked(f.Dev)
-	if err != nil {
-		return err
-	}
-	c, b, err := d.hook(f.Parent)
+	_, c, b, err := ns.filterHookLocked(f)
 	if err != nil {
 		return err
 	}
