@@ -23,7 +23,7 @@ go build -o /dev/null ./cmd/netyard
 
 echo "== race detector (packages with concurrency)"
 # The race detector needs cgo.
-CGO_ENABLED=1 go test -race -count=1 ./pkt/ ./stats/ ./netdev/ ./act/ ./cls/ ./datapath/
+CGO_ENABLED=1 go test -race -count=1 ./pkt/ ./stats/ ./netdev/ ./act/ ./cls/ ./datapath/ ./ctl/...
 
 echo "== tests"
 go test -count=1 ./...

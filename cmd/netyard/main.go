@@ -14,6 +14,8 @@ const usage = `usage: netyard COMMAND [ARGS]
 commands:
   lab      run built-in scenarios in virtual time (no root)
   replay   run a tc batch file over pcap captures
+  daemon   run the datapath and serve the control socket
+  tc       tc's grammar against a running daemon (-s, -j, -b)
 
 "netyard COMMAND -h" describes a command.
 `
@@ -36,6 +38,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdLab(args[1:], stdout, stderr)
 	case "replay":
 		err = cmdReplay(args[1:], stdout, stderr)
+	case "daemon":
+		err = cmdDaemon(args[1:], stdout, stderr)
+	case "tc":
+		err = cmdTC(args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -46,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, errReported):
+		return 1
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "netyard %s: %v\n", args[0], err)
 		return 2

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"os/user"
+	"strconv"
+	"syscall"
+
+	"netyard/ctl"
+	"netyard/datapath"
+	"netyard/netdev"
+	"netyard/tcsyntax"
+)
+
+// daemonConfig is what `netyard daemon` runs with.
+type daemonConfig struct {
+	socket  string
+	group   string
+	rules   string
+	devs    nameList
+	workers int
+}
+
+func cmdDaemon(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c daemonConfig
+	fs.StringVar(&c.socket, "socket", ctl.SocketPath(), "control socket `PATH` (also $"+ctl.SocketEnv+")")
+	fs.StringVar(&c.group, "group", "", "make the socket mode 0660 and owned by `GROUP` (name or id); default 0600")
+	fs.StringVar(&c.rules, "c", "", "tc batch `FILE` to apply at start")
+	fs.Var(&c.devs, "dev", "create an in-memory device `NAME` (repeatable)")
+	fs.IntVar(&c.workers, "workers", 0, "datapath workers (0: one per core)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--dev NAME ...] [-c rules.tc] [--workers N]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return runDaemon(ctx, c, log, nil)
+}
+
+// runDaemon runs until ctx ends. ready, when not nil, is closed once the
+// socket accepts connections (tests wait on it).
+func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan<- struct{}) error {
+	perm, gid := os.FileMode(0o600), -1
+	if c.group != "" {
+		g, err := lookupGroup(c.group)
+		if err != nil {
+			return fmt.Errorf("%w: --group %s: %v", errUsage, c.group, err)
+		}
+		perm, gid = 0o660, g
+	}
+	e := datapath.New(datapath.Config{Workers: c.workers, Logger: log})
+	ns := e.Default()
+	for _, name := range c.devs {
+		if _, err := e.AddDevice(ns, netdev.Config{Name: name}); err != nil {
+			return err
+		}
+	}
+	if c.rules != "" {
+		var errb bytes.Buffer
+		if err := tcsyntax.Run(ns, []string{"-b", c.rules}, io.Discard, &errb); err != nil {
+			return fmt.Errorf("%s: %s", c.rules, bytes.TrimSpace(errb.Bytes()))
+		}
+	}
+	l, err := ctl.Listen(c.socket, perm, gid)
+	if err != nil {
+		return err
+	}
+	srv := ctl.NewServer(ctl.WithLogger(log), ctl.WithHandler(ctl.HandlerFunc(
+		func(_ context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
+			cli := tcsyntax.CLI{Target: ns, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin),
+				// A batch file is the client's: it sends the contents
+				// (as "-b -"), never a path for the daemon to open.
+				ReadFile: func(name string) ([]byte, error) {
+					return nil, fmt.Errorf("%s: the daemon reads no files; netyard tc sends a batch as -b -", name)
+				}}
+			err := cli.Run(req.Words)
+			if errors.Is(err, tcsyntax.ErrNotFound) {
+				return &ctl.Error{Errno: syscall.ENOENT, Msg: err.Error()}
+			}
+			if errors.Is(err, tcsyntax.ErrExists) {
+				return &ctl.Error{Errno: syscall.EEXIST, Msg: err.Error()}
+			}
+			return err
+		})))
+	wait := e.Start(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	log.Info("netyard daemon ready", "socket", c.socket, "workers", e.Workers(), "devices", len(c.devs))
+	if ready != nil {
+		close(ready)
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+	}
+	// Stop accepting, end the sessions, then the workers.
+	_ = srv.Close()
+	wait()
+	_ = os.Remove(c.socket)
+	log.Info("netyard daemon stopped")
+	if errors.Is(err, ctl.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+func lookupGroup(g string) (int, error) {
+	if id, err := strconv.Atoi(g); err == nil {
+		return id, nil
+	}
+	grp, err := user.LookupGroup(g)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(grp.Gid)
+}
