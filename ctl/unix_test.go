@@ -103,7 +103,9 @@ func TestListen(t *testing.T) {
 	if fi, _ := os.Lstat(path); fi.Mode().Perm() != 0o660 {
 		t.Errorf("mode %v, want 0660", fi.Mode().Perm())
 	}
-	go func() {
+	// The accept loop gets its own copy of the listener: l is reused
+	// below for the stale-socket case.
+	go func(l net.Listener) {
 		for {
 			c, err := l.Accept()
 			if err != nil {
@@ -111,7 +113,7 @@ func TestListen(t *testing.T) {
 			}
 			c.Close()
 		}
-	}()
+	}(l)
 	if _, err := ctl.Listen(path, 0o600, -1); err == nil || !strings.Contains(err.Error(), "already serving") {
 		t.Errorf("second Listen on a live socket: %v", err)
 	}
