@@ -16,6 +16,7 @@ import (
 
 	"netyard/ctl"
 	"netyard/datapath"
+	"netyard/metrics"
 	"netyard/netdev"
 	"netyard/tcsyntax"
 )
@@ -27,6 +28,10 @@ type daemonConfig struct {
 	rules   string
 	devs    nameList
 	workers int
+	// metrics is the Prometheus listen address ("" for none) and
+	// metricsActions the per-action series limit (metrics.Options).
+	metrics        string
+	metricsActions int
 }
 
 func cmdDaemon(args []string, stdout, stderr io.Writer) error {
@@ -38,8 +43,10 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.rules, "c", "", "tc batch `FILE` to apply at start")
 	fs.Var(&c.devs, "dev", "create an in-memory device `NAME` (repeatable)")
 	fs.IntVar(&c.workers, "workers", 0, "datapath workers (0: one per core)")
+	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9465) at "+metrics.Path)
+	fs.IntVar(&c.metricsActions, "metrics-actions", 0, "export one series per action for at most `N` actions (0: per-kind sums only)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--dev NAME ...] [-c rules.tc] [--workers N]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
+		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -50,6 +57,9 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if c.metricsActions < 0 {
+		return fmt.Errorf("%w: --metrics-actions %d: must be >= 0", errUsage, c.metricsActions)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -74,6 +84,16 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 		if _, err := e.AddDevice(ns, netdev.Config{Name: name}); err != nil {
 			return err
 		}
+	}
+	// Bind the metrics address before the socket, so that a bad one
+	// fails the start and leaves no socket behind.
+	var ms *metrics.Server
+	if c.metrics != "" {
+		var err error
+		if ms, err = metrics.Listen(c.metrics, e, metrics.Options{ActionSeries: c.metricsActions}); err != nil {
+			return err
+		}
+		defer ms.Close() // releases the address on a failed start
 	}
 	if c.rules != "" {
 		var errb bytes.Buffer
@@ -102,10 +122,18 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 			}
 			return err
 		})))
+	// The workers and the metrics server stop with ctx, or when the
+	// control server fails.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	wait := e.Start(ctx)
+	waitMetrics := func() error { return nil }
+	if ms != nil {
+		waitMetrics = ms.Start(ctx)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	log.Info("netyard daemon ready", "socket", c.socket, "workers", e.Workers(), "devices", len(c.devs))
+	log.Info("netyard daemon ready", "socket", c.socket, "workers", e.Workers(), "devices", len(c.devs), "metrics", c.metrics)
 	if ready != nil {
 		close(ready)
 	}
@@ -115,7 +143,11 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	}
 	// Stop accepting, end the sessions, then the workers.
 	_ = srv.Close()
+	cancel()
 	wait()
+	if merr := waitMetrics(); merr != nil {
+		log.Warn("metrics server", "err", merr)
+	}
 	_ = os.Remove(c.socket)
 	log.Info("netyard daemon stopped")
 	if errors.Is(err, ctl.ErrClosed) {

@@ -1,0 +1,287 @@
+// Package metrics exports netyard's counters to Prometheus: per device, per
+// qdisc, per namespace, the packet pool's, and the action tables' summed by
+// kind. It is what "tc -s", "ip -s link" and the kernel's
+// /proc/net/softnet_stat tell an operator, as time series.
+//
+// The collector reads the engine when Prometheus scrapes, through the same
+// calls "tc -s qdisc show" and "tc actions ls" use: the data path does no
+// work for it, and no goroutine polls in the background. Counters are the
+// datapath's own cumulative values, so a reset (a qdisc replaced, an
+// action deleted and re-added) looks to Prometheus like a counter reset,
+// which rate() handles.
+//
+// Actions are summed per namespace and kind by default. One series per
+// action is an opt-in with a limit (Options.ActionSeries): a table of a
+// million police actions would otherwise be a million series in every
+// scrape, which costs Prometheus far more than it tells anyone.
+package metrics
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"netyard/act"
+	"netyard/datapath"
+	"netyard/pkt"
+	"netyard/tcsyntax"
+)
+
+// Options configures what the collector exports.
+type Options struct {
+	// ActionSeries, when > 0, exports one series per action
+	// (netyard_action_*_total{namespace,kind,index}) for at most that
+	// many actions per scrape, taken in namespace, kind (act.Kinds)
+	// and index order so that the same ones are exported every time;
+	// netyard_action_series_dropped says how many were left out. 0 (the
+	// default) exports the per-kind sums only. Negative is treated as 0.
+	ActionSeries int
+}
+
+// namespace is the prefix of every netyard metric.
+const namespace = "netyard"
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
+}
+
+// counterDesc is a counter read from a snapshot of type S.
+type counterDesc[S any] struct {
+	desc  *prometheus.Desc
+	vtype prometheus.ValueType
+	value func(*S) uint64
+}
+
+var deviceLabels = []string{"namespace", "device"}
+
+// deviceMetrics mirror datapath.Counters: the first six are "ip -s link"'s,
+// the rest are where the datapath dropped or delivered a packet.
+var deviceMetrics = []counterDesc[datapath.Counters]{
+	{desc("device_rx_packets_total", "Packets the device received from its wire.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.RxPackets }},
+	{desc("device_rx_bytes_total", "Bytes the device received from its wire.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.RxBytes }},
+	{desc("device_rx_dropped_total", "Received packets dropped before the ingress hook: RX ring full, packet memory limit, frame too large.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.RxDropped }},
+	{desc("device_tx_packets_total", "Packets the device transmitted on its wire.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.TxPackets }},
+	{desc("device_tx_bytes_total", "Bytes the device transmitted on its wire.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.TxBytes }},
+	{desc("device_tx_dropped_total", "Packets dropped at transmission because the device has no wire attached.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.TxDropped }},
+	{desc("device_delivered_total", "Packets that passed the ingress hook to the host side.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.Delivered }},
+	{desc("device_ingress_drops_total", "Packets dropped by an ingress filter verdict (TC_ACT_SHOT).", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.IngressDrops }},
+	{desc("device_egress_drops_total", "Packets dropped by an egress filter verdict (TC_ACT_SHOT).", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.EgressDrops }},
+	{desc("device_backlog_drops_total", "Packets redirected to the device and dropped because its backlog or its namespace's backlog memory was full.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.BacklogDrops }},
+	{desc("device_loop_drops_total", "Redirects from the device refused because the packet's redirect TTL was spent.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.LoopDrops }},
+}
+
+// qdiscLabels identify a qdisc as "tc qdisc show" does: device, kind,
+// "handle 1:" and "root" or "parent 1:2". handle and parent are printed in
+// tc's notation so that a series can be matched with tc's output.
+var qdiscLabels = []string{"namespace", "device", "kind", "handle", "parent"}
+
+// qdiscMetrics mirror struct gnet_stats_basic and gnet_stats_queue as
+// "tc -s qdisc show" prints them. For ingress and clsact, whose statistics
+// are the hooks', drops are the hooks' drops (datapath.Namespace.Qdiscs).
+var qdiscMetrics = []counterDesc[tcsyntax.QdiscView]{
+	{desc("qdisc_bytes_total", "Bytes the qdisc sent (tc's \"Sent N bytes\").", qdiscLabels...),
+		prometheus.CounterValue, func(q *tcsyntax.QdiscView) uint64 { return q.Stats.Bytes }},
+	{desc("qdisc_packets_total", "Packets the qdisc sent (tc's \"Sent N pkt\").", qdiscLabels...),
+		prometheus.CounterValue, func(q *tcsyntax.QdiscView) uint64 { return q.Stats.Packets }},
+	{desc("qdisc_drops_total", "Packets the qdisc dropped (tc's \"dropped\").", qdiscLabels...),
+		prometheus.CounterValue, func(q *tcsyntax.QdiscView) uint64 { return q.Stats.Drops }},
+	{desc("qdisc_overlimits_total", "Times the qdisc held back a packet because of a rate or limit (tc's \"overlimits\").", qdiscLabels...),
+		prometheus.CounterValue, func(q *tcsyntax.QdiscView) uint64 { return q.Stats.Overlimits }},
+	{desc("qdisc_requeues_total", "Packets the qdisc put back at its head after a failed transmission (tc's \"requeues\").", qdiscLabels...),
+		prometheus.CounterValue, func(q *tcsyntax.QdiscView) uint64 { return q.Stats.Requeues }},
+	{desc("qdisc_backlog_bytes", "Bytes queued in the qdisc now (tc's \"backlog Nb\").", qdiscLabels...),
+		prometheus.GaugeValue, func(q *tcsyntax.QdiscView) uint64 { return q.Stats.Backlog }},
+	{desc("qdisc_qlen", "Packets queued in the qdisc now (tc's \"backlog Np\", the qdisc's qlen).", qdiscLabels...),
+		prometheus.GaugeValue, func(q *tcsyntax.QdiscView) uint64 { return q.Stats.Qlen }},
+}
+
+var (
+	nsLoopDropsDesc = desc("namespace_loop_drops_total",
+		"Packets of the namespace dropped because their redirect TTL was spent (docs/LOOPS.md).", "namespace")
+	nsBacklogDesc = desc("namespace_backlog_bytes",
+		"Bytes the namespace's device backlogs hold now.", "namespace")
+
+	actionsDesc = desc("actions",
+		"Actions in the namespace's action table, by kind (\"tc actions ls\").", "namespace", "kind")
+
+	poolLiveDesc  = desc("pkt_buffers_live", "Packet buffers handed out and not yet released.")
+	poolInUseDesc = desc("pkt_in_use_bytes", "Bytes of packet memory charged to the pool's account now.")
+	poolLimitDesc = desc("pkt_limit_bytes", "The packet pool's memory limit; 0 for none.")
+	poolDenied    = desc("pkt_denied_total", "Packet buffer requests refused because the memory limit was reached.")
+	poolFaults    = desc("pkt_refcount_faults_total",
+		"Packet buffer reference count misuses caught, by kind (the kernel's refcount_t warnings): add_on_zero and underflow are use-after-free, overflow is a leak.",
+		"kind")
+
+	actionSeriesDroppedDesc = desc("action_series_dropped",
+		"Actions whose per-action series were left out of this scrape by the series limit (--metrics-actions).")
+)
+
+// actionSums are the per-kind sums of every action's statistics. They are
+// named netyard_actions_* (plural: over the actions of a kind) because the
+// opt-in per-action series take netyard_action_*: a registry refuses one
+// name with two label sets, and Prometheus's guidance is to expose either
+// the parts or their sum under a name, never both.
+var actionSums = actionDescs("actions", "All actions of the kind in the namespace: ", "namespace", "kind")
+
+// actionEach are the opt-in per-action series.
+var actionEach = actionDescs("action", "One action: ", "namespace", "kind", "index")
+
+func actionDescs(prefix, help string, labels ...string) []counterDesc[tcsyntax.ActionView] {
+	return []counterDesc[tcsyntax.ActionView]{
+		{desc(prefix+"_packets_total", help+"packets the action ran on.", labels...),
+			prometheus.CounterValue, func(a *tcsyntax.ActionView) uint64 { return a.Stats.Packets }},
+		{desc(prefix+"_bytes_total", help+"bytes of the packets the action ran on.", labels...),
+			prometheus.CounterValue, func(a *tcsyntax.ActionView) uint64 { return a.Stats.Bytes }},
+		{desc(prefix+"_drops_total", help+"packets the action dropped.", labels...),
+			prometheus.CounterValue, func(a *tcsyntax.ActionView) uint64 { return a.Stats.Drops }},
+		{desc(prefix+"_overlimits_total", help+"packets over the action's limit (police exceeded, redirect refused).", labels...),
+			prometheus.CounterValue, func(a *tcsyntax.ActionView) uint64 { return a.Stats.Overlimits }},
+	}
+}
+
+// faultLabels names pkt's refcount faults for the kind label.
+var faultLabels = [...]struct {
+	name  string
+	value func(*pkt.Stats) uint64
+}{
+	{"add_on_zero", func(s *pkt.Stats) uint64 { return s.AddOnZero }},
+	{"overflow", func(s *pkt.Stats) uint64 { return s.Overflow }},
+	{"underflow", func(s *pkt.Stats) uint64 { return s.Underflow }},
+}
+
+// Collector is a prometheus.Collector over an engine. It is safe for
+// concurrent scrapes: it holds no state of its own.
+type Collector struct {
+	e    *datapath.Engine
+	opts Options
+}
+
+// NewCollector returns a collector reading e at each scrape.
+func NewCollector(e *datapath.Engine, opts Options) *Collector {
+	opts.ActionSeries = max(opts.ActionSeries, 0)
+	return &Collector{e: e, opts: opts}
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// Describe implements prometheus.Collector: every series the collector can
+// export has a fixed name and label set, so the registry checks them.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range deviceMetrics {
+		ch <- m.desc
+	}
+	for _, m := range qdiscMetrics {
+		ch <- m.desc
+	}
+	for _, m := range actionSums {
+		ch <- m.desc
+	}
+	for _, d := range []*prometheus.Desc{nsLoopDropsDesc, nsBacklogDesc, actionsDesc,
+		poolLiveDesc, poolInUseDesc, poolLimitDesc, poolDenied, poolFaults} {
+		ch <- d
+	}
+	if c.opts.ActionSeries > 0 {
+		for _, m := range actionEach {
+			ch <- m.desc
+		}
+		ch <- actionSeriesDroppedDesc
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.collectPool(ch)
+	budget, dropped := c.opts.ActionSeries, 0
+	for _, ns := range c.e.Namespaces() {
+		name := ns.Name()
+		ch <- prometheus.MustNewConstMetric(nsLoopDropsDesc, prometheus.CounterValue, float64(ns.LoopDrops()), name)
+		ch <- prometheus.MustNewConstMetric(nsBacklogDesc, prometheus.GaugeValue, float64(ns.BacklogBytes()), name)
+		for _, d := range ns.Devices() {
+			cnt := d.Counters()
+			for _, m := range deviceMetrics {
+				ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, float64(m.value(&cnt)), name, d.Name())
+			}
+		}
+		c.collectQdiscs(ch, ns)
+		for _, kind := range act.Kinds {
+			views, err := ns.Actions(kind)
+			if err != nil {
+				ch <- prometheus.NewInvalidMetric(actionsDesc, err)
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(actionsDesc, prometheus.GaugeValue, float64(len(views)), name, kind)
+			var sum tcsyntax.ActionView
+			for i := range views {
+				s := &views[i].Stats
+				sum.Stats.Packets += s.Packets
+				sum.Stats.Bytes += s.Bytes
+				sum.Stats.Drops += s.Drops
+				sum.Stats.Overlimits += s.Overlimits
+			}
+			for _, m := range actionSums {
+				ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, float64(m.value(&sum)), name, kind)
+			}
+			if c.opts.ActionSeries == 0 {
+				continue
+			}
+			n := min(budget, len(views))
+			for i := range views[:n] {
+				v := &views[i]
+				index := strconv.FormatUint(uint64(v.Spec.Common().Index), 10)
+				for _, m := range actionEach {
+					ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, float64(m.value(v)), name, kind, index)
+				}
+			}
+			budget -= n
+			dropped += len(views) - n
+		}
+	}
+	if c.opts.ActionSeries > 0 {
+		ch <- prometheus.MustNewConstMetric(actionSeriesDroppedDesc, prometheus.GaugeValue, float64(dropped))
+	}
+}
+
+func (c *Collector) collectQdiscs(ch chan<- prometheus.Metric, ns *datapath.Namespace) {
+	qs, err := ns.Qdiscs("")
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(qdiscMetrics[0].desc, err)
+		return
+	}
+	for i := range qs {
+		q := &qs[i]
+		kind := ""
+		if q.Spec.Params != nil {
+			kind = q.Spec.Params.Kind()
+		}
+		labels := []string{ns.Name(), q.Spec.Dev, kind, qdiscHandle(q.Spec.Handle), tcsyntax.FormatClassID(q.Spec.Parent)}
+		for _, m := range qdiscMetrics {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.vtype, float64(m.value(q)), labels...)
+		}
+	}
+}
+
+// qdiscHandle prints a qdisc's own handle as tc_qdisc.c does: "%x:" (the
+// default root qdisc's handle 0 is "0:").
+func qdiscHandle(h uint32) string { return strconv.FormatUint(uint64(h>>16), 16) + ":" }
+
+func (c *Collector) collectPool(ch chan<- prometheus.Metric) {
+	s := c.e.Pool().Stats()
+	ch <- prometheus.MustNewConstMetric(poolLiveDesc, prometheus.GaugeValue, float64(s.Live))
+	ch <- prometheus.MustNewConstMetric(poolInUseDesc, prometheus.GaugeValue, float64(s.BytesInUse))
+	ch <- prometheus.MustNewConstMetric(poolLimitDesc, prometheus.GaugeValue, float64(s.Limit))
+	ch <- prometheus.MustNewConstMetric(poolDenied, prometheus.CounterValue, float64(s.Denied))
+	for _, f := range faultLabels {
+		ch <- prometheus.MustNewConstMetric(poolFaults, prometheus.CounterValue, float64(f.value(&s)), f.name)
+	}
+}
