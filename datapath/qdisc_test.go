@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"netyard/qdisc"
 	"strings"
 	"testing"
 
@@ -160,5 +161,45 @@ func TestQdiscDeleteSelectors(t *testing.T) {
 	r.mustTC("qdisc replace dev out root handle 1: prio bands 4")
 	if qs := r.mustTC("qdisc show dev out"); strings.Contains(qs, "20:") {
 		t.Fatalf("a replaced root's child is still listed:\n%s", qs)
+	}
+}
+
+// TestSetRateEndsOldFrame: raising a link's rate does not keep it busy for
+// the time the old, slow rate gave the frame on the wire.
+func TestSetRateEndsOldFrame(t *testing.T) {
+	r := newRig(t, "eth0", "out")
+	r.mustTC("link set dev out rate 8bit") // 1 byte a second
+	r.mustTC("filter add dev eth0 ingress matchall action mirred egress redirect dev out")
+	r.inject("eth0", udpFrame(t))
+	r.inject("eth0", udpFrame(t))
+	if len(r.sent["out"]) != 1 {
+		t.Fatalf("sent %d, want 1 while the slow link is busy", len(r.sent["out"]))
+	}
+	r.mustTC("link set dev out rate 1gbit")
+	now := r.clk.Now()
+	r.inject("eth0", udpFrame(t))
+	for w := r.e.NextWake(); w > 0; w = r.e.NextWake() {
+		r.clk.Set(w)
+		r.e.Run()
+	}
+	s := r.sent["out"]
+	if len(s) != 3 {
+		t.Fatalf("sent %d, want 3", len(s))
+	}
+	// Two 82-byte frames at 1 Gbit/s: 656 ns each, not the 82 s the old
+	// rate had given the frame on the wire.
+	if d := s[2].time - now; d > 2000 {
+		t.Fatalf("the last frame left %d ns after the rate went up, want ~1.3 µs", d)
+	}
+}
+
+// TestAddQdiscNoKind: a qdisc without a kind is an error, not a panic.
+func TestAddQdiscNoKind(t *testing.T) {
+	r := newRig(t, "eth0")
+	if err := r.ns.AddQdisc(&qdisc.Spec{Dev: "eth0", Parent: qdisc.HandleRoot}, tcsyntax.ModeAdd); err == nil {
+		t.Fatal("no error")
+	}
+	if err := r.ns.AddQdisc(nil, tcsyntax.ModeAdd); err == nil {
+		t.Fatal("nil spec: no error")
 	}
 }
