@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"math"
 	"strings"
 	"time"
 
@@ -79,15 +80,20 @@ func (m *mqRoot) Reset() {
 	}
 }
 
-// NextReady is the earliest of the children's, for shapers among them.
+// NextReady is the earliest time a child can send: now for a child that
+// holds packets and does not shape (pfifo, fq_codel), a shaper's own time
+// otherwise, math.MaxInt64 when nothing is queued (as prio's NextReady).
 func (m *mqRoot) NextReady(now int64) int64 {
-	t := int64(0)
+	t := int64(math.MaxInt64)
 	for _, c := range m.children {
-		if s, ok := c.(interface{ NextReady(int64) int64 }); ok && c.Len() > 0 {
-			if r := s.NextReady(now); t == 0 || r < t {
-				t = r
-			}
+		if c.Len() == 0 {
+			continue
 		}
+		s, ok := c.(interface{ NextReady(int64) int64 })
+		if !ok {
+			return now
+		}
+		t = min(t, s.NextReady(now))
 	}
 	return t
 }

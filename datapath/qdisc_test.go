@@ -203,3 +203,28 @@ func TestAddQdiscNoKind(t *testing.T) {
 		t.Fatal("nil spec: no error")
 	}
 }
+
+// TestMQNextReadyUnshapedChild: under mq, a queue without a shaper that
+// holds packets is ready now, whatever a shaped sibling waits for.
+func TestMQNextReadyUnshapedChild(t *testing.T) {
+	r := newRig(t, "out")
+	r.mustTC("link set dev out txqueues 2")
+	r.mustTC("qdisc add dev out root handle 1: mq")
+	r.mustTC("qdisc add dev out parent 1:1 handle 10: tbf rate 8bit burst 2000 limit 100kb")
+	d, _ := r.ns.Device("out")
+	d.txMu.Lock()
+	root := d.qdisc.(*mqRoot)
+	p, _ := r.pool.Get()
+	_ = p.SetData(udpFrame(t))
+	p.QueueMapping = 1
+	root.Enqueue(p, r.clk.Now())
+	got := root.NextReady(r.clk.Now())
+	d.txMu.Unlock()
+	if got != r.clk.Now() {
+		t.Fatalf("NextReady %d, want now (%d): the pfifo queue holds a packet", got, r.clk.Now())
+	}
+	r.e.Run()
+	if len(r.sent["out"]) != 1 {
+		t.Fatalf("sent %d, want 1", len(r.sent["out"]))
+	}
+}

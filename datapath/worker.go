@@ -302,8 +302,11 @@ func (d *Device) nextWake(now int64) int64 {
 	if d.rate > 0 && d.busyUntil > now {
 		t = d.busyUntil
 	}
+	// The shaper is asked at now, not at busyUntil: asking about a
+	// future time would make it take its head packet (and CoDel judge
+	// it) before that time has come.
 	if s, ok := d.qdisc.(interface{ NextReady(now int64) int64 }); ok {
-		if r := s.NextReady(max(now, t)); r > now && r > t && r != math.MaxInt64 {
+		if r := s.NextReady(now); r > now && r > t && r != math.MaxInt64 {
 			t = r
 		}
 	}
