@@ -264,7 +264,8 @@ func (t *tbf) NextReady(now int64) int64 {
 	if ok {
 		return now
 	}
-	// The earlier of the two deficits to make up, as the watchdog.
+	// The larger of the two deficits to make up: both buckets must be
+	// non-negative before the packet can leave (the watchdog time).
 	return now + max(-toks, -ptoks)
 }
 
