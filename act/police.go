@@ -142,39 +142,69 @@ func (pl *police) reset(prm *policeParams, now int64) {
 }
 
 func (pl *police) Exec(c *Ctx, p *pkt.Buffer) Verdict {
-	prm := pl.p.Load()
 	n := p.Len()
 	pl.cell.Use(c.Worker, n, c.Now)
-	v := prm.spec.Exceed
-	if uint64(n) <= uint64(prm.mtu) {
-		if prm.rate == 0 {
-			return prm.spec.C.Control
-		}
-		pl.mu.Lock()
-		now := c.Now
-		elapsed := max(now-pl.tc, 0)
-		toks := min(elapsed, prm.burst)
-		var ptoks int64
-		if prm.peak > 0 {
-			ptoks = min(toks+pl.ptoks, prm.mtuPtoks)
-			ptoks -= l2t(prm.peak, uint64(n))
-		}
-		toks = min(toks+pl.toks, prm.burst)
-		toks -= l2t(prm.rate, uint64(n))
-		if toks|ptoks >= 0 {
-			pl.tc = now
-			pl.toks = toks
-			pl.ptoks = ptoks
-			pl.mu.Unlock()
-			v = prm.spec.C.Control
-			if v == Shot {
-				pl.cell.Drop(c.Worker)
-			}
-			return v
-		}
-		pl.mu.Unlock()
+	if v, exceeded, ok := pl.conform(pl.p.Load(), n); ok {
+		return pl.early(c, v, exceeded)
 	}
-	pl.cell.Overlimit(c.Worker)
+	// The settings that go with the bucket are read under its lock
+	// (replace publishes both there).
+	pl.mu.Lock()
+	prm := pl.p.Load()
+	if v, exceeded, ok := pl.conform(prm, n); ok {
+		pl.mu.Unlock()
+		return pl.early(c, v, exceeded)
+	}
+	now := c.Now
+	elapsed := max(now-pl.tc, 0)
+	toks := min(elapsed, prm.burst)
+	var ptoks int64
+	if prm.peak > 0 {
+		ptoks = min(toks+pl.ptoks, prm.mtuPtoks)
+		ptoks -= l2t(prm.peak, uint64(n))
+	}
+	toks = min(toks+pl.toks, prm.burst)
+	toks -= l2t(prm.rate, uint64(n))
+	if toks|ptoks >= 0 {
+		pl.tc = now
+		pl.toks = toks
+		pl.ptoks = ptoks
+		pl.mu.Unlock()
+		return pl.verdict(c, prm.spec.C.Control, false)
+	}
+	pl.mu.Unlock()
+	return pl.verdict(c, prm.spec.Exceed, true)
+}
+
+// conform decides what needs no bucket: a packet over the MTU exceeds, and
+// with no rate every packet within the MTU conforms (tcf_police_act's
+// "MTU only" mode). ok is false when the bucket has to decide.
+func (pl *police) conform(prm *policeParams, n int) (v Verdict, exceeded, ok bool) {
+	if uint64(n) > uint64(prm.mtu) {
+		return prm.spec.Exceed, true, true
+	}
+	if prm.rate == 0 {
+		return prm.spec.C.Control, false, true
+	}
+	return 0, false, false
+}
+
+// early returns a verdict decided without the bucket: an MTU-only conform
+// goes straight to tcf_police_act's "end" (no drop counted, even for
+// drop); an oversized packet is counted as an exceeding one.
+func (pl *police) early(c *Ctx, v Verdict, exceeded bool) Verdict {
+	if !exceeded {
+		return v
+	}
+	return pl.verdict(c, v, true)
+}
+
+// verdict counts an exceeding packet as an overlimit, and a drop when the
+// verdict is drop.
+func (pl *police) verdict(c *Ctx, v Verdict, exceeded bool) Verdict {
+	if exceeded {
+		pl.cell.Overlimit(c.Worker)
+	}
 	if v == Shot {
 		pl.cell.Drop(c.Worker)
 	}
@@ -189,8 +219,16 @@ func (pl *police) replace(from Action, now int64) error {
 	if !ok {
 		return errKindChange("police", from)
 	}
+	// The new settings and the refilled bucket are published together,
+	// under the bucket's lock, so that no packet is charged against the
+	// new bucket with the old rate (Exec reads the settings again under
+	// the lock).
 	prm := f.p.Load()
-	pl.reset(prm, now)
+	pl.mu.Lock()
+	pl.tc = now
+	pl.toks = prm.burst
+	pl.ptoks = prm.mtuPtoks
 	pl.p.Store(prm)
+	pl.mu.Unlock()
 	return nil
 }

@@ -115,7 +115,10 @@ func (v *vlan) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 		if !isVLAN(p.Hdr.OuterType) {
 			break
 		}
-		if p.RemoveTag(tagOff) != nil {
+		// __skb_vlan_pop needs a whole tagged header (VLAN_ETH_HLEN):
+		// a frame cut off in the tag or its EtherType is dropped, not
+		// left as a runt without an EtherType.
+		if p.Len() < tagOff+wire.VLANTagLen+2 || p.RemoveTag(tagOff) != nil {
 			return v.drop(c)
 		}
 		// A parse error leaves in Hdr what did parse, as at receive;

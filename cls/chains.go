@@ -20,6 +20,10 @@ var (
 // when none is asked for: TC_H_MAJ(0xC0000000) >> 16 (tcf_auto_prio).
 const autoPrioFirst = 0xC000
 
+// autoPrioSearch is where tc_new_tfilter starts looking for a free prio
+// (TC_H_MAKE(0x80000000U, 0U)).
+const autoPrioSearch = 0x8000
+
 // maxChain is TC_ACT_EXT_VAL_MASK: chain indexes are 28 bits, the operand
 // of a goto-chain verdict.
 const maxChain = 1<<28 - 1
@@ -54,8 +58,10 @@ type FilterView struct {
 // Add installs f, or with ModeChange/ModeReplace changes the filter at f's
 // chain, prio and handle, as tc_new_tfilter does (net/sched/cls_api.c):
 //
-//   - Prio 0 asks for one: 49152 in an empty chain, else one below the
-//     lowest prio of the chain (tcf_auto_prio). ModeChange needs a prio.
+//   - Prio 0 asks for one as tc_new_tfilter does: one below the first
+//     filter whose prio is 32768 or more, or 49152 when there is none
+//     (tcf_auto_prio); so filters added without a prio go after those
+//     given low prios. ModeChange needs a prio.
 //   - All filters of one prio are of one kind and one protocol (the
 //     kernel's tcf_proto). Protocol 0 means the prio's protocol and is an
 //     error when the prio is new.
@@ -109,10 +115,19 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		if m == act.ModeChange {
 			return fmt.Errorf("filter change: give the prio (pref) of the filter to change")
 		}
-		if len(list) == 0 {
-			prio = autoPrioFirst
-		} else if prio = list[0].spec.Prio - 1; prio == 0 {
-			return fmt.Errorf("filter: chain %d already has prio 1: no prio below it to pick; give a prio", f.Chain)
+		// tc_new_tfilter looks for prio 0x8000 (tcf_chain_tp_find
+		// with prio_allocate) and tcf_auto_prio takes one below the
+		// first filter at or above it, or 0xc000 when there is none;
+		// a filter at exactly 0x8000 makes it fail with EINVAL.
+		prio = autoPrioFirst
+		for _, g := range list {
+			if g.spec.Prio >= autoPrioSearch {
+				if g.spec.Prio == autoPrioSearch {
+					return fmt.Errorf("filter: chain %d has a filter at prio %d, where the kernel looks for a free one: give a prio", f.Chain, autoPrioSearch)
+				}
+				prio = g.spec.Prio - 1
+				break
+			}
 		}
 	}
 	group := prioGroup(list, prio)

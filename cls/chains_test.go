@@ -36,9 +36,10 @@ func equalPos(a, b []pos) bool {
 	return true
 }
 
-// TestAutoPrio: the first filter of a chain gets 49152, later ones one
-// below the chain's lowest prio (tcf_auto_prio); the chosen prio and
-// handle are written back.
+// TestAutoPrio: a filter added without a prio gets one below the first
+// filter at 32768 or above, or 49152 when there is none (tc_new_tfilter and
+// tcf_auto_prio), so it goes after filters given low prios; the chosen prio
+// and handle are written back.
 func TestAutoPrio(t *testing.T) {
 	h := newHook(t)
 	var got []uint16
@@ -51,12 +52,20 @@ func TestAutoPrio(t *testing.T) {
 			t.Errorf("matchall handle %d, want 1", f.Handle)
 		}
 	}
-	if want := []uint16{49152, 49151, 10, 9, 49152}; !equal16(got, want) {
+	if want := []uint16{49152, 49151, 10, 49150, 49152}; !equal16(got, want) {
 		t.Errorf("prios = %v, want %v", got, want)
 	}
+	// After a low prio only, the new filter goes at 49152, after it.
 	h.add(matchall(2, 1, ethIP))
-	if err := h.ch.Add(matchall(2, 0, ethIP), act.ModeAdd); err == nil || !strings.Contains(err.Error(), "no prio below it") {
-		t.Errorf("auto prio below 1: %v", err)
+	low := matchall(2, 0, ethIP)
+	h.add(low)
+	if low.Prio != 49152 {
+		t.Errorf("auto prio after prio 1: %d, want 49152", low.Prio)
+	}
+	// A filter at exactly 32768 is where the kernel's search lands: EINVAL.
+	h.add(matchall(3, 0x8000, ethIP))
+	if err := h.ch.Add(matchall(3, 0, ethIP), act.ModeAdd); err == nil || !strings.Contains(err.Error(), "give a prio") {
+		t.Errorf("auto prio with a filter at 32768: %v", err)
 	}
 }
 

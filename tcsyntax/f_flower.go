@@ -550,6 +550,12 @@ func (p *flowerParser) port(a *Args, key string) error {
 	} else {
 		return badValue("flower", key, v, "illegal port: expected 0..65535 or MIN-MAX")
 	}
+	if r.Min == 0 {
+		// iproute2's flower_parse_port sends no key at all for a port
+		// (or a range) starting at 0, so "dst_port 0" matches any port
+		// there; netyard refuses it rather than give it another meaning.
+		return badValue("flower", key, v, "a port or range starting at 0 is ignored by tc (it matches every port); give 1..65535 or leave the key out")
+	}
 	if !isPortProto(p.ipProto) {
 		return syntaxErr("flower", key, "needs ip_proto tcp, udp or sctp before it")
 	}

@@ -354,3 +354,17 @@ func dump(c *Command) string {
 	}
 	return b.String()
 }
+
+// TestPortZeroRefused: iproute2 sends no port key for a port or range
+// starting at 0, so netyard refuses it instead of giving it a meaning tc
+// does not have.
+func TestPortZeroRefused(t *testing.T) {
+	for _, line := range []string{
+		"filter add dev eth0 ingress protocol ip flower ip_proto udp dst_port 0",
+		"filter add dev eth0 ingress protocol ip flower ip_proto tcp src_port 0-100",
+	} {
+		if _, err := Parse(strings.Fields(line)); err == nil || !strings.Contains(err.Error(), "starting at 0") {
+			t.Errorf("%s: %v", line, err)
+		}
+	}
+}
