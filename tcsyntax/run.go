@@ -96,10 +96,16 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// Output is collected and written whole, so that a failing show
-	// prints nothing rather than half a JSON array.
+	// A show or get streams: its only failures (no such device or
+	// object) come before anything is printed, and a listing of millions
+	// of objects must not be held whole. Other commands print nothing
+	// but warnings.
 	var out bytes.Buffer
-	if err := Exec(c.Target, cmd, opts, &out); err != nil {
+	var dst io.Writer = &out
+	if cmd.Verb == VerbShow || cmd.Verb == VerbGet {
+		dst = c.Stdout
+	}
+	if err := Exec(c.Target, cmd, opts, dst); err != nil {
 		var w *Warning
 		if !errors.As(err, &w) {
 			return err

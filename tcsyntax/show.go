@@ -49,6 +49,9 @@ func (p *Printer) flush(w *Writer, out io.Writer) error {
 		w.js.endArray()
 		w.js.b = append(w.js.b, '\n')
 	}
+	if w.sinkErr != nil {
+		return w.sinkErr
+	}
 	_, err := out.Write(w.Bytes())
 	return err
 }
@@ -94,6 +97,7 @@ func (p *Printer) Filter(out io.Writer, v *FilterView) error {
 // "total acts 0" there, as the kernel sends no count).
 func (p *Printer) Actions(out io.Writer, views []ActionView, list bool) error {
 	w := p.writer()
+	w.sink = out // a table of millions of actions streams
 	if !list || len(views) > 0 {
 		total := uint64(len(views))
 		first := 0
@@ -388,6 +392,7 @@ func printActionList(w *Writer, views []ActionView, first int, o *Options) {
 		w.Uint(PrintAny, "order", "\taction order %d: ", uint64(first+i))
 		printAction(w, &views[i], o)
 		w.Close()
+		w.Drain()
 	}
 	w.CloseArray()
 }

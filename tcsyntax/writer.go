@@ -2,6 +2,7 @@ package tcsyntax
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"unicode/utf8"
 )
@@ -19,6 +20,34 @@ import (
 type Writer struct {
 	text []byte
 	js   *jsonWriter
+	// sink, when set, takes what is written so far at each Drain, so
+	// that a listing of a million objects streams instead of growing one
+	// buffer (and copying it at every doubling).
+	sink    io.Writer
+	sinkErr error
+}
+
+// drainAt is how much a Writer with a sink keeps before Drain sends it.
+const drainAt = 64 << 10
+
+// Drain sends what is buffered to the sink once it holds drainAt bytes.
+// It keeps the JSON writer's state (depth, separators): only the bytes go.
+func (w *Writer) Drain() {
+	if w.sink == nil || w.sinkErr != nil {
+		return
+	}
+	b := w.Bytes()
+	if len(b) < drainAt {
+		return
+	}
+	if _, err := w.sink.Write(b); err != nil {
+		w.sinkErr = err
+	}
+	if w.js != nil {
+		w.js.b = w.js.b[:0]
+	} else {
+		w.text = w.text[:0]
+	}
 }
 
 // Out selects which form a print call writes to (iproute2's PRINT_ANY,
