@@ -10,7 +10,7 @@ import (
 )
 
 // Mode is how an add-like request treats an existing object: the netlink
-// flags tc sends for each verb. Its values are tcsyntax.Mode's.
+// flags tc sends for each verb. tcsyntax.Mode is this type.
 type Mode uint8
 
 const (

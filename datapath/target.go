@@ -28,8 +28,6 @@ const (
 // A Namespace is what tc commands act on.
 var _ tcsyntax.Target = (*Namespace)(nil)
 
-func actMode(m tcsyntax.Mode) act.Mode { return act.Mode(m) }
-
 // wrapActErr maps the action table's errors onto tcsyntax's kinds so that
 // callers see one vocabulary.
 func wrapActErr(err error) error {
@@ -360,7 +358,7 @@ func (ns *Namespace) AddActions(specs []act.Spec, m tcsyntax.Mode) error {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
 	for _, s := range specs {
-		a, err := ns.actions.Add(s, actMode(m))
+		a, err := ns.actions.Add(s, m)
 		if err != nil {
 			return wrapActErr(err)
 		}
@@ -471,7 +469,7 @@ func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Add(f, actMode(m)); err != nil {
+	if err := c.Add(f, m); err != nil {
 		return wrapClsErr(err)
 	}
 	if !d.clsact {

@@ -10,29 +10,15 @@ import (
 )
 
 // Mode is how an add-like command treats an existing object, as the
-// netlink flags tc sends for each verb.
-type Mode uint8
+// netlink flags tc sends for each verb. It is the action table's and the
+// filter chains' own type (act.Mode), so the datapath passes it on as it is.
+type Mode = act.Mode
 
 const (
-	// ModeAdd creates; an existing object is an error (NLM_F_CREATE|NLM_F_EXCL).
-	ModeAdd Mode = iota + 1
-	// ModeChange changes an existing object; a missing one is an error.
-	ModeChange
-	// ModeReplace creates or replaces (NLM_F_CREATE|NLM_F_REPLACE).
-	ModeReplace
+	ModeAdd     = act.ModeAdd     // NLM_F_CREATE|NLM_F_EXCL
+	ModeChange  = act.ModeChange  // no flags: the object must exist
+	ModeReplace = act.ModeReplace // NLM_F_CREATE|NLM_F_REPLACE
 )
-
-func (m Mode) String() string {
-	switch m {
-	case ModeAdd:
-		return "add"
-	case ModeChange:
-		return "change"
-	case ModeReplace:
-		return "replace"
-	}
-	return "unknown"
-}
 
 // Target is what tc commands act on: the datapath, or the daemon behind a
 // control socket. Implementations are safe for concurrent use.
