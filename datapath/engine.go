@@ -17,6 +17,7 @@ import (
 	"netyard/act"
 	"netyard/netdev"
 	"netyard/pkt"
+	"netyard/tcsyntax"
 )
 
 // DefaultBacklog is the size of each device's two backlogs (packets
@@ -167,7 +168,7 @@ func (e *Engine) AddDevice(ns *Namespace, c netdev.Config) (*Device, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := ns.devices[c.Name]; ok {
-		return nil, fmt.Errorf("device %q: %w in namespace %q", c.Name, errExists, ns.name)
+		return nil, fmt.Errorf("device %q: %w in namespace %q", c.Name, tcsyntax.ErrExists, ns.name)
 	}
 	nd, err := netdev.New(e.nextIndex, c)
 	if err != nil {
@@ -191,8 +192,6 @@ func (e *Engine) AddDevice(ns *Namespace, c netdev.Config) (*Device, error) {
 	nd.SetNotify(d.worker.poke)
 	return d, nil
 }
-
-var errExists = errors.New("exists")
 
 // Run processes every packet that is waiting, at the clock's current time,
 // until nothing is left: the synchronous driver that replay and lab use in

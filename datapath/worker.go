@@ -405,9 +405,10 @@ func (d *Device) transmit(w *worker, p *pkt.Buffer, now int64) {
 // tried to redirect it and on its namespace; the drop is logged at most once
 // a second per device, with the devices the packet went through.
 func (e *Engine) Mirred(c *act.Ctx, p *pkt.Buffer, dev int32, ingress bool) error {
-	src := e.device(c.Dev)
 	if p.TTL == 0 {
-		if src != nil {
+		// Only a spent TTL needs the source device (for its counters
+		// and the log); the common path does one lookup, the target's.
+		if src := e.device(c.Dev); src != nil {
 			src.stats.loopDrops.Add(1)
 			src.ns.loopDrops.Add(1)
 			e.logLoop(src, p, dev, ingress)
@@ -426,7 +427,6 @@ func (e *Engine) Mirred(c *act.Ctx, p *pkt.Buffer, dev int32, ingress bool) erro
 	if ingress {
 		ring = t.backlogIn
 	}
-	p.FromIngress = ingress
 	// The target namespace's backlog memory limit: a tenant's loop can
 	// fill its own backlogs, never the memory every tenant shares.
 	ns := t.ns

@@ -116,10 +116,6 @@ func (s *Sim) scheduleWake() {
 	s.At(w, func() {})
 }
 
-// Drain lets a finite-speed datapath finish what is queued (at the end of
-// a scenario, so that buffers return to the pool).
-func (s *Sim) Drain() { s.Engine.Run() }
-
 // Close drops events that never ran and lets the datapath finish, so that
 // every packet returns to the pool.
 func (s *Sim) Close() {

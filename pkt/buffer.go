@@ -45,9 +45,6 @@ type Meta struct {
 	// TTL is the redirect budget (see DefaultTTL). The kernel dropped its
 	// two-bit tc_verd TTL in 2017; netyard keeps one per packet.
 	TTL uint8
-	// FromIngress records that the packet was last redirected to the
-	// ingress side (mirred ingress), for loop reports.
-	FromIngress bool
 	// Time is the packet's arrival time in nanoseconds (virtual or real).
 	Time int64
 	// EnqueueTime is set by a qdisc on enqueue, for sojourn times.
@@ -113,28 +110,6 @@ func (b *Buffer) Resize(n int) error {
 		return fmt.Errorf("%w: %d bytes after %d of headroom, buffer holds %d", ErrNoRoom, n, b.head, len(b.buf))
 	}
 	b.tail = b.head + n
-	return nil
-}
-
-// Room is the whole writable area after the headroom, for receive paths
-// that read straight into a buffer before calling Resize.
-func (b *Buffer) Room() []byte { return b.buf[b.head:] }
-
-// Push prepends n bytes and returns them.
-func (b *Buffer) Push(n int) ([]byte, error) {
-	if n > b.head {
-		return nil, fmt.Errorf("%w: push of %d bytes with %d of headroom", ErrNoRoom, n, b.head)
-	}
-	b.head -= n
-	return b.buf[b.head : b.head+n], nil
-}
-
-// Pull removes n bytes from the front of the frame.
-func (b *Buffer) Pull(n int) error {
-	if n > b.tail-b.head {
-		return fmt.Errorf("%w: pull of %d bytes from a %d-byte frame", ErrNoRoom, n, b.tail-b.head)
-	}
-	b.head += n
 	return nil
 }
 
