@@ -113,6 +113,15 @@ func (b *Buffer) Resize(n int) error {
 	return nil
 }
 
+// Push prepends n bytes and returns them.
+func (b *Buffer) Push(n int) ([]byte, error) {
+	if n > b.head {
+		return nil, fmt.Errorf("%w: push of %d bytes with %d of headroom", ErrNoRoom, n, b.head)
+	}
+	b.head -= n
+	return b.buf[b.head : b.head+n], nil
+}
+
 // InsertTag inserts a VLAN tag at byte offset off (12 for the outermost
 // position, right after the MAC addresses). The bytes before off move into
 // the headroom; nothing after off is copied.
