@@ -87,31 +87,31 @@ const MaxCookieLen = 16
 func cloneSpec(s Spec) Spec {
 	switch v := s.(type) {
 	case *Gact:
-		c := *v
-		c.C.Cookie = cloneBytes(c.C.Cookie)
-		return &c
+		return cloneOf(v)
 	case *Mirred:
-		c := *v
-		c.C.Cookie = cloneBytes(c.C.Cookie)
-		return &c
+		return cloneOf(v)
 	case *Vlan:
-		c := *v
-		c.C.Cookie = cloneBytes(c.C.Cookie)
-		return &c
+		return cloneOf(v)
 	case *Skbedit:
-		c := *v
-		c.C.Cookie = cloneBytes(c.C.Cookie)
-		return &c
+		return cloneOf(v)
 	case *Police:
-		c := *v
-		c.C.Cookie = cloneBytes(c.C.Cookie)
-		return &c
+		return cloneOf(v)
 	case *Ref:
-		c := *v
-		c.C.Cookie = cloneBytes(c.C.Cookie)
-		return &c
+		return cloneOf(v)
 	}
 	return s
+}
+
+// cloneOf copies a spec struct and its cookie, the one field that is not a
+// value.
+func cloneOf[T any, P interface {
+	*T
+	Spec
+}](v P) Spec {
+	c := *(*T)(v)
+	p := P(&c)
+	p.Common().Cookie = cloneBytes(p.Common().Cookie)
+	return p
 }
 
 func cloneBytes(b []byte) []byte {
