@@ -18,7 +18,7 @@ type Action interface {
 	// Trap (consume_skb in sch_handle_ingress) and goes on with it
 	// otherwise. Exec never allocates.
 	Exec(c *Ctx, p *pkt.Buffer) Verdict
-	Stats() *stats.Cell
+	Stats() stats.Cell
 }
 
 // Ctx is what an action needs besides the packet. The datapath gives each
@@ -54,8 +54,8 @@ var ErrLoop = errors.New("redirect TTL exceeded (loop?)")
 type Env interface {
 	// DeviceIndex returns the index of the device named name.
 	DeviceIndex(name string) (int32, bool)
-	// Workers is the number of stats shards a cell needs.
-	Workers() int
+	// Counters is the set new actions' counters come from.
+	Counters() *stats.Set
 	// Now is the install time.
 	Now() int64
 }

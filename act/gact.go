@@ -12,7 +12,7 @@ import (
 // (tcf_gact_act, net/sched/act_gact.c). The kernel's random mode
 // (TCA_GACT_PROB) is not part of the Spec and is left out.
 type gact struct {
-	cell *stats.Cell
+	cell stats.Cell
 	p    atomic.Pointer[gactParams]
 }
 
@@ -22,7 +22,7 @@ type gactParams struct {
 
 var _ Action = (*gact)(nil)
 
-func newGact(s *Gact, cell *stats.Cell) (*gact, error) {
+func newGact(s *Gact, cell stats.Cell) (*gact, error) {
 	prm, err := gactConfig(s)
 	if err != nil {
 		return nil, err
@@ -52,8 +52,11 @@ func (g *gact) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	return v
 }
 
-func (g *gact) Spec() Spec         { s := g.p.Load().spec; return cloneSpec(&s) }
-func (g *gact) Stats() *stats.Cell { return g.cell }
+func (g *gact) Spec() Spec { s := g.p.Load().spec; return cloneSpec(&s) }
+
+// live is the running spec itself: shared, never to be changed.
+func (g *gact) live() Spec        { return &g.p.Load().spec }
+func (g *gact) Stats() stats.Cell { return g.cell }
 
 func (g *gact) replace(from Action, _ int64) error {
 	f, ok := from.(*gact)

@@ -8,6 +8,7 @@ import (
 	"netyard/act"
 	"netyard/internal/testutil"
 	"netyard/pkt"
+	"netyard/stats"
 	"netyard/wire"
 )
 
@@ -16,6 +17,7 @@ type env struct {
 	devs    map[string]int32
 	workers int
 	now     int64
+	cells   *stats.Set
 }
 
 func newEnv() *env {
@@ -23,8 +25,13 @@ func newEnv() *env {
 }
 
 func (e *env) DeviceIndex(name string) (int32, bool) { i, ok := e.devs[name]; return i, ok }
-func (e *env) Workers() int                          { return e.workers }
-func (e *env) Now() int64                            { return e.now }
+func (e *env) Counters() *stats.Set {
+	if e.cells == nil {
+		e.cells = stats.NewSet(stats.NewDomain(e.workers))
+	}
+	return e.cells
+}
+func (e *env) Now() int64 { return e.now }
 
 // sent is what the fake redirector received.
 type sent struct {

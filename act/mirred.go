@@ -36,7 +36,7 @@ import (
 // congestion. The kernel counts both as overlimits. A copy that the pool
 // could not make is a drop.
 type mirred struct {
-	cell *stats.Cell
+	cell stats.Cell
 	p    atomic.Pointer[mirredParams]
 }
 
@@ -48,7 +48,7 @@ type mirredParams struct {
 
 var _ Action = (*mirred)(nil)
 
-func newMirred(s *Mirred, env Env, cell *stats.Cell) (*mirred, error) {
+func newMirred(s *Mirred, env Env, cell stats.Cell) (*mirred, error) {
 	prm, err := mirredConfig(s, env)
 	if err != nil {
 		return nil, err
@@ -137,8 +137,11 @@ func (m *mirred) count(w int, err error) {
 	m.cell.Drop(w)
 }
 
-func (m *mirred) Spec() Spec         { s := m.p.Load().spec; return cloneSpec(&s) }
-func (m *mirred) Stats() *stats.Cell { return m.cell }
+func (m *mirred) Spec() Spec { s := m.p.Load().spec; return cloneSpec(&s) }
+
+// live is the running spec itself: shared, never to be changed.
+func (m *mirred) live() Spec        { return &m.p.Load().spec }
+func (m *mirred) Stats() stats.Cell { return m.cell }
 
 func (m *mirred) replace(from Action, _ int64) error {
 	f, ok := from.(*mirred)

@@ -8,11 +8,11 @@ import (
 
 // Kinds lists the action kinds New knows, in the order tc's documentation
 // lists them.
-var Kinds = []string{"gact", "mirred", "vlan", "skbedit", "police"}
+var Kinds = kindNames[:]
 
 // New makes spec live: it validates the parameters, resolves what they name
-// through env (mirred's device) and gives the action a stats cell with
-// env.Workers() shards installed at env.Now(). Errors name the parameter to
+// through env (mirred's device) and gives the action a stats cell from
+// env.Counters(), installed at env.Now(). Errors name the parameter to
 // fix. New does not look at spec's index: numbering is the Table's job.
 //
 // spec's Control (and Police's Exceed) is taken as given: the zero Verdict
@@ -22,7 +22,17 @@ func New(spec Spec, env Env) (Action, error) {
 	if spec == nil {
 		return nil, fmt.Errorf("action: no configuration")
 	}
-	cell := stats.NewCell(env.Workers(), env.Now())
+	cell := env.Counters().Alloc(env.Now(), 0)
+	a, err := build(spec, env, cell)
+	if err != nil {
+		env.Counters().Free(cell)
+	}
+	return a, err
+}
+
+// build makes spec live with the given cell; the zero Cell counts nothing
+// (an action made only to lend its parameters to a replace).
+func build(spec Spec, env Env, cell stats.Cell) (Action, error) {
 	switch s := spec.(type) {
 	case *Gact:
 		return newGact(s, cell)

@@ -38,7 +38,7 @@ import (
 // The bucket is shared by every worker that runs the action, behind a
 // mutex, as the kernel's tcfp_lock spinlock; one policer is one bucket.
 type police struct {
-	cell *stats.Cell
+	cell stats.Cell
 	p    atomic.Pointer[policeParams]
 
 	mu    sync.Mutex
@@ -64,7 +64,7 @@ var _ Action = (*police)(nil)
 // frames above 2040 bytes exceed.
 const defaultPoliceMTU = 255 << 3
 
-func newPolice(s *Police, env Env, cell *stats.Cell) (*police, error) {
+func newPolice(s *Police, env Env, cell stats.Cell) (*police, error) {
 	prm, err := policeConfig(s)
 	if err != nil {
 		return nil, err
@@ -211,8 +211,11 @@ func (pl *police) verdict(c *Ctx, v Verdict, exceeded bool) Verdict {
 	return v
 }
 
-func (pl *police) Spec() Spec         { s := pl.p.Load().spec; return cloneSpec(&s) }
-func (pl *police) Stats() *stats.Cell { return pl.cell }
+func (pl *police) Spec() Spec { s := pl.p.Load().spec; return cloneSpec(&s) }
+
+// live is the running spec itself: shared, never to be changed.
+func (pl *police) live() Spec        { return &pl.p.Load().spec }
+func (pl *police) Stats() stats.Cell { return pl.cell }
 
 func (pl *police) replace(from Action, now int64) error {
 	f, ok := from.(*police)

@@ -15,7 +15,7 @@ import (
 // selection, which knows the device. ptype and inheritdsfield are not part
 // of the Spec.
 type skbedit struct {
-	cell *stats.Cell
+	cell stats.Cell
 	p    atomic.Pointer[skbeditParams]
 }
 
@@ -26,7 +26,7 @@ type skbeditParams struct {
 
 var _ Action = (*skbedit)(nil)
 
-func newSkbedit(s *Skbedit, cell *stats.Cell) (*skbedit, error) {
+func newSkbedit(s *Skbedit, cell stats.Cell) (*skbedit, error) {
 	prm, err := skbeditConfig(s)
 	if err != nil {
 		return nil, err
@@ -74,8 +74,11 @@ func (e *skbedit) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	return s.C.Control
 }
 
-func (e *skbedit) Spec() Spec         { s := e.p.Load().spec; return cloneSpec(&s) }
-func (e *skbedit) Stats() *stats.Cell { return e.cell }
+func (e *skbedit) Spec() Spec { s := e.p.Load().spec; return cloneSpec(&s) }
+
+// live is the running spec itself: shared, never to be changed.
+func (e *skbedit) live() Spec        { return &e.p.Load().spec }
+func (e *skbedit) Stats() stats.Cell { return e.cell }
 
 func (e *skbedit) replace(from Action, _ int64) error {
 	f, ok := from.(*skbedit)

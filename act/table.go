@@ -3,6 +3,7 @@ package act
 import (
 	"errors"
 	"fmt"
+	mathbits "math/bits"
 	"slices"
 	"sync"
 
@@ -61,26 +62,75 @@ var (
 // action dies with the last filter using it, a standalone one stays until
 // "tc actions del".
 //
-// The table is control plane: a mutex guards it. The data path holds
-// Action values and never reads the table.
+// A table may hold millions of actions. Each kind's actions sit in pages
+// of 256 indices (an entry is 24 bytes in its page, no object of its own),
+// found by a map from page number and walked in index order through a
+// sorted list of page numbers: a dump resumes after an index with a binary
+// search, never a walk from the first entry (the kernel's tcf_dump_walker
+// walks from the first entry for every batch). Counters live in the
+// table's stats.Set, tagged with the kind and index, so that the actions
+// changed since a generation are found from its change logs.
+//
+// The table is control plane: a read-write mutex guards it (dumps and
+// lists read, changes write). The data path holds Action values and never
+// reads the table.
 type Table struct {
-	env Env
+	env   Env
+	cells *stats.Set
 
-	mu    sync.Mutex
-	kinds map[string]map[uint32]*entry
+	mu    sync.RWMutex
+	kinds [len(kindNames)]*kindTable
+	// structGen counts adds and deletes (not replaces): a dump whose
+	// batches see different values saw different sets of actions.
+	structGen uint64
+}
+
+// kindNames are the kinds in tag order: a cell's tag is the kind's
+// position here (from 1) << 32 | the index.
+var kindNames = [...]string{"gact", "mirred", "vlan", "skbedit", "police"}
+
+func kindID(kind string) int {
+	for i, k := range kindNames {
+		if k == kind {
+			return i
+		}
+	}
+	return -1
+}
+
+type kindTable struct {
+	kind  string
+	id    int
+	pages map[uint32]*page
+	keys  []uint32 // page numbers, sorted
+	n     int
+	// hint is at or below the lowest free index >= 1.
+	hint uint32
+}
+
+const (
+	pageShift = 8
+	pageSize  = 1 << pageShift
+)
+
+type page struct {
+	used [pageSize / 64]uint64
+	n    int
+	e    [pageSize]entry
 }
 
 type entry struct {
 	a     Action
-	kind  string
-	index uint32
-	refs  int
-	binds int
+	refs  int32
+	binds int32
 }
 
-// NewTable returns an empty table whose actions are made with env.
+func (pg *page) has(off uint32) bool { return pg.used[off/64]&(1<<(off%64)) != 0 }
+
+// NewTable returns an empty table whose actions are made with env and
+// count in env.Counters().
 func NewTable(env Env) *Table {
-	return &Table{env: env, kinds: make(map[string]map[uint32]*entry)}
+	return &Table{env: env, cells: env.Counters()}
 }
 
 // View is an action as "tc actions ls" shows it.
@@ -103,28 +153,116 @@ type Binding struct {
 	Created bool
 }
 
-func (t *Table) idr(kind string) (map[uint32]*entry, error) {
-	if !slices.Contains(Kinds, kind) {
+func (t *Table) idr(kind string) (*kindTable, error) {
+	id := kindID(kind)
+	if id < 0 {
 		return nil, fmt.Errorf("action kind %q: not supported (have %v)", kind, Kinds)
 	}
-	m := t.kinds[kind]
-	if m == nil {
-		m = make(map[uint32]*entry)
-		t.kinds[kind] = m
+	k := t.kinds[id]
+	if k == nil {
+		k = &kindTable{kind: kind, id: id, pages: make(map[uint32]*page), hint: 1}
+		t.kinds[id] = k
 	}
-	return m, nil
+	return k, nil
+}
+
+// get returns the entry at index, or nil.
+func (k *kindTable) get(index uint32) *entry {
+	pg := k.pages[index>>pageShift]
+	if pg == nil || !pg.has(index%pageSize) {
+		return nil
+	}
+	return &pg.e[index%pageSize]
+}
+
+// put enters a at index, which is free.
+func (k *kindTable) put(index uint32, a Action) *entry {
+	key := index >> pageShift
+	pg := k.pages[key]
+	if pg == nil {
+		pg = new(page)
+		k.pages[key] = pg
+		if n := len(k.keys); n == 0 || k.keys[n-1] < key {
+			k.keys = append(k.keys, key)
+		} else {
+			i, _ := slices.BinarySearch(k.keys, key)
+			k.keys = slices.Insert(k.keys, i, key)
+		}
+	}
+	off := index % pageSize
+	pg.used[off/64] |= 1 << (off % 64)
+	pg.n++
+	k.n++
+	pg.e[off] = entry{a: a}
+	return &pg.e[off]
+}
+
+// remove takes index out; the caller frees its counters.
+func (k *kindTable) remove(index uint32) {
+	key := index >> pageShift
+	pg := k.pages[key]
+	off := index % pageSize
+	pg.used[off/64] &^= 1 << (off % 64)
+	pg.e[off] = entry{}
+	pg.n--
+	k.n--
+	if index < k.hint {
+		k.hint = index
+	}
+	if pg.n == 0 {
+		delete(k.pages, key)
+		i, _ := slices.BinarySearch(k.keys, key)
+		k.keys = slices.Delete(k.keys, i, i+1)
+	}
 }
 
 // freeIndex is the lowest unused index >= 1, as idr_alloc_u32 from 1 in
-// tcf_idr_check_alloc picks it.
-func freeIndex(m map[uint32]*entry) (uint32, error) {
-	for i := uint32(1); i != 0; i++ {
-		if _, used := m[i]; !used {
+// tcf_idr_check_alloc picks it. It starts at the hint, so numbering a
+// million actions one after the other is linear, not quadratic.
+func (k *kindTable) freeIndex() (uint32, error) {
+	for i := max(k.hint, 1); i != 0; {
+		pg := k.pages[i>>pageShift]
+		if pg == nil {
+			k.hint = i
 			return i, nil
 		}
+		if pg.n == pageSize {
+			i = (i>>pageShift + 1) << pageShift
+			continue
+		}
+		if !pg.has(i % pageSize) {
+			k.hint = i
+			return i, nil
+		}
+		i++
 	}
 	return 0, fmt.Errorf("no free index")
 }
+
+// walk calls fn for the entries with an index above after, in index
+// order, until fn returns false.
+func (k *kindTable) walk(after uint32, fn func(index uint32, e *entry) bool) {
+	start, _ := slices.BinarySearch(k.keys, after>>pageShift)
+	for _, key := range k.keys[start:] {
+		pg := k.pages[key]
+		for w, bits := range pg.used {
+			for bits != 0 {
+				b := uint32(mathbits.TrailingZeros64(bits))
+				bits &= bits - 1
+				off := uint32(w)*64 + b
+				index := key<<pageShift | off
+				if index <= after {
+					continue
+				}
+				if !fn(index, &pg.e[off]) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func tag(id int, index uint32) uint64 { return uint64(id+1)<<32 | uint64(index) }
 
 // Add is "tc actions add/replace": it creates spec's action, or with
 // ModeReplace/ModeChange updates the existing one at spec's index in place
@@ -144,21 +282,21 @@ func (t *Table) Add(spec Spec, m Mode) (Action, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ids, err := t.idr(spec.Kind())
+	k, err := t.idr(spec.Kind())
 	if err != nil {
 		return nil, err
 	}
 	c := spec.Common()
-	if e := ids[c.Index]; c.Index != 0 && e != nil {
+	if e := k.get(c.Index); c.Index != 0 && e != nil {
 		if m == ModeAdd {
-			return nil, fmt.Errorf("%s index %d: %w (use replace to change it)", e.kind, e.index, ErrExists)
+			return nil, fmt.Errorf("%s index %d: %w (use replace to change it)", k.kind, c.Index, ErrExists)
 		}
-		if err := t.replace(e, spec); err != nil {
+		if err := t.replace(e, c.Index, spec); err != nil {
 			return nil, err
 		}
 		return e.a, nil
 	}
-	e, err := t.create(ids, spec)
+	e, err := t.create(k, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -181,35 +319,47 @@ func noGoto(s Spec) error {
 
 // create makes spec live at its index (or the lowest free one) and enters
 // it with no references; the caller sets them.
-func (t *Table) create(ids map[uint32]*entry, spec Spec) (*entry, error) {
+func (t *Table) create(k *kindTable, spec Spec) (*entry, error) {
 	c := spec.Common()
 	idx := c.Index
 	if idx == 0 {
 		var err error
-		if idx, err = freeIndex(ids); err != nil {
+		if idx, err = k.freeIndex(); err != nil {
 			return nil, fmt.Errorf("%s: %w", spec.Kind(), err)
 		}
 	}
 	s := cloneSpec(spec)
 	s.Common().Index = idx
-	a, err := New(s, t.env)
+	cell := t.cells.Alloc(t.env.Now(), tag(k.id, idx))
+	a, err := build(s, t.env, cell)
 	if err != nil {
+		t.cells.Free(cell)
 		return nil, err
 	}
 	c.Index = idx
-	e := &entry{a: a, kind: spec.Kind(), index: idx}
-	ids[idx] = e
-	return e, nil
+	t.structGen++
+	return k.put(idx, a), nil
 }
 
-func (t *Table) replace(e *entry, spec Spec) error {
+func (t *Table) replace(e *entry, index uint32, spec Spec) error {
 	s := cloneSpec(spec)
-	s.Common().Index = e.index
-	a, err := New(s, t.env)
+	s.Common().Index = index
+	a, err := build(s, t.env, stats.Cell{})
 	if err != nil {
 		return err
 	}
-	return e.a.(replacer).replace(a, t.env.Now())
+	if err := e.a.(replacer).replace(a, t.env.Now()); err != nil {
+		return err
+	}
+	t.cells.Changed(e.a.Stats())
+	return nil
+}
+
+// drop removes an entry whose references are gone.
+func (t *Table) drop(k *kindTable, index uint32, e *entry) {
+	t.cells.Free(e.a.Stats())
+	k.remove(index)
+	t.structGen++
 }
 
 // Bind gives a filter an action: a *Ref binds the existing action it names
@@ -222,12 +372,12 @@ func (t *Table) Bind(spec Spec) (Binding, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	kind := spec.Kind()
-	ids, err := t.idr(kind)
+	k, err := t.idr(kind)
 	if err != nil {
 		return Binding{}, err
 	}
 	idx := spec.Common().Index
-	if e := ids[idx]; idx != 0 && e != nil {
+	if e := k.get(idx); idx != 0 && e != nil {
 		e.refs++
 		e.binds++
 		return Binding{Kind: kind, Index: idx, Action: e.a}, nil
@@ -235,12 +385,12 @@ func (t *Table) Bind(spec Spec) (Binding, error) {
 	if _, ok := spec.(*Ref); ok {
 		return Binding{}, fmt.Errorf("%s index %d: %w", kind, idx, ErrNotFound)
 	}
-	e, err := t.create(ids, spec)
+	e, err := t.create(k, spec)
 	if err != nil {
 		return Binding{}, err
 	}
 	e.refs, e.binds = 1, 1
-	return Binding{Kind: kind, Index: e.index, Action: e.a, Created: true}, nil
+	return Binding{Kind: kind, Index: spec.Common().Index, Action: e.a, Created: true}, nil
 }
 
 // Unbind drops a filter's binding (tcf_action_destroy with bind): the
@@ -249,15 +399,18 @@ func (t *Table) Bind(spec Spec) (Binding, error) {
 func (t *Table) Unbind(b Binding) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ids := t.kinds[b.Kind]
-	e := ids[b.Index]
+	k, _ := t.idr(b.Kind)
+	var e *entry
+	if k != nil {
+		e = k.get(b.Index)
+	}
 	if e == nil || e.a != b.Action || e.binds == 0 {
 		panic(fmt.Sprintf("act: unbind of %s index %d, which is not bound (entry %+v)", b.Kind, b.Index, e))
 	}
 	e.binds--
 	e.refs--
 	if e.refs == 0 {
-		delete(ids, b.Index)
+		t.drop(k, b.Index, e)
 	}
 }
 
@@ -265,11 +418,11 @@ func (t *Table) Unbind(b Binding) {
 func (t *Table) Get(kind string, index uint32) (View, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ids, err := t.idr(kind)
+	k, err := t.idr(kind)
 	if err != nil {
 		return View{}, err
 	}
-	e := ids[index]
+	e := k.get(index)
 	if e == nil {
 		return View{}, fmt.Errorf("%s index %d: %w", kind, index, ErrNotFound)
 	}
@@ -277,7 +430,7 @@ func (t *Table) Get(kind string, index uint32) (View, error) {
 }
 
 func (e *entry) view() View {
-	return View{Spec: e.a.Spec(), Stats: e.a.Stats().Read(), Refs: e.refs, Binds: e.binds, Action: e.a}
+	return View{Spec: e.a.Spec(), Stats: e.a.Stats().Read(), Refs: int(e.refs), Binds: int(e.binds), Action: e.a}
 }
 
 // Delete removes a standalone action ("tc actions del"). An action bound
@@ -286,11 +439,11 @@ func (e *entry) view() View {
 func (t *Table) Delete(kind string, index uint32) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ids, err := t.idr(kind)
+	k, err := t.idr(kind)
 	if err != nil {
 		return err
 	}
-	e := ids[index]
+	e := k.get(index)
 	if e == nil {
 		return fmt.Errorf("%s index %d: %w", kind, index, ErrNotFound)
 	}
@@ -298,7 +451,7 @@ func (t *Table) Delete(kind string, index uint32) error {
 		return fmt.Errorf("%s index %d: %w (bind %d): delete the filters using it first", kind, index, ErrBound, e.binds)
 	}
 	if e.refs--; e.refs <= 0 {
-		delete(ids, index)
+		t.drop(k, index, e)
 	}
 	return nil
 }
@@ -311,24 +464,27 @@ func (t *Table) Delete(kind string, index uint32) error {
 func (t *Table) Flush(kind string) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ids, err := t.idr(kind)
+	k, err := t.idr(kind)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	var kept []uint32
-	for idx, e := range ids {
+	var kept, gone []uint32
+	k.walk(0, func(idx uint32, e *entry) bool {
 		if e.binds > 0 {
 			kept = append(kept, idx)
-			continue
+			return true
 		}
 		if e.refs--; e.refs <= 0 {
-			delete(ids, idx)
-			n++
+			gone = append(gone, idx)
 		}
+		return true
+	})
+	for _, idx := range gone {
+		t.drop(k, idx, k.get(idx))
+		n++
 	}
 	if kept != nil {
-		slices.Sort(kept)
 		return n, fmt.Errorf("%s: %d actions kept, index %v: %w", kind, len(kept), kept, ErrBound)
 	}
 	return n, nil
@@ -336,20 +492,35 @@ func (t *Table) Flush(kind string) (int, error) {
 
 // List returns the actions of kind in index order ("tc actions ls").
 func (t *Table) List(kind string) ([]View, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ids, err := t.idr(kind)
-	if err != nil {
-		return nil, err
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	id := kindID(kind)
+	if id < 0 {
+		return nil, fmt.Errorf("action kind %q: not supported (have %v)", kind, Kinds)
 	}
-	idx := make([]uint32, 0, len(ids))
-	for i := range ids {
-		idx = append(idx, i)
+	k := t.kinds[id]
+	if k == nil {
+		return nil, nil
 	}
-	slices.Sort(idx)
-	out := make([]View, 0, len(idx))
-	for _, i := range idx {
-		out = append(out, ids[i].view())
-	}
+	out := make([]View, 0, k.n)
+	k.walk(0, func(_ uint32, e *entry) bool {
+		out = append(out, e.view())
+		return true
+	})
 	return out, nil
+}
+
+// Len is the number of actions of kind.
+func (t *Table) Len(kind string) int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if id := kindID(kind); id >= 0 && t.kinds[id] != nil {
+		return t.kinds[id].n
+	}
+	return 0
+}
+
+func slicesSortCompact(s *[]uint32) {
+	slices.Sort(*s)
+	*s = slices.Compact(*s)
 }

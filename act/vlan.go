@@ -31,7 +31,7 @@ import (
 // The frame is re-parsed after every change so that later filters and
 // actions see the new layout. A push without headroom is a drop.
 type vlan struct {
-	cell *stats.Cell
+	cell stats.Cell
 	p    atomic.Pointer[vlanParams]
 }
 
@@ -50,7 +50,7 @@ var _ Action = (*vlan)(nil)
 // (IEEE 802.1Q table 9-2), and tcf_vlan_init refuses it with -ERANGE.
 const maxVID = 4094
 
-func newVlan(s *Vlan, cell *stats.Cell) (*vlan, error) {
+func newVlan(s *Vlan, cell stats.Cell) (*vlan, error) {
 	prm, err := vlanConfig(s)
 	if err != nil {
 		return nil, err
@@ -154,8 +154,11 @@ func (v *vlan) drop(c *Ctx) Verdict {
 	return Shot
 }
 
-func (v *vlan) Spec() Spec         { s := v.p.Load().spec; return cloneSpec(&s) }
-func (v *vlan) Stats() *stats.Cell { return v.cell }
+func (v *vlan) Spec() Spec { s := v.p.Load().spec; return cloneSpec(&s) }
+
+// live is the running spec itself: shared, never to be changed.
+func (v *vlan) live() Spec        { return &v.p.Load().spec }
+func (v *vlan) Stats() stats.Cell { return v.cell }
 
 func (v *vlan) replace(from Action, _ int64) error {
 	f, ok := from.(*vlan)

@@ -21,7 +21,7 @@ type filter struct {
 	cls      *Classifier
 	actions  []act.Action
 	classID  uint32
-	cell     *stats.Cell
+	cell     stats.Cell
 
 	spec     Filter // the stored copy: chosen Prio, Handle, Protocol; Actions nil
 	bindings []act.Binding

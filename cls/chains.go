@@ -35,6 +35,9 @@ const maxChain = 1<<28 - 1
 type Chains struct {
 	table *act.Table
 	env   act.Env
+	// cells holds the filters' counters: a set per hook, in the
+	// namespace's generation domain.
+	cells *stats.Set
 
 	mu     sync.Mutex
 	chains map[uint32][]*filter // each in prio, then handle order
@@ -43,7 +46,7 @@ type Chains struct {
 // NewChains returns an empty hook whose filters bind actions in table and
 // resolve device names with env.
 func NewChains(table *act.Table, env act.Env) *Chains {
-	return &Chains{table: table, env: env, chains: make(map[uint32][]*filter)}
+	return &Chains{table: table, env: env, cells: stats.NewSet(env.Counters().Domain()), chains: make(map[uint32][]*filter)}
 }
 
 // FilterView is a filter as "tc filter show" shows it.
@@ -201,11 +204,12 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	}
 	if old != nil {
 		nf.cell = old.cell
+		c.cells.Changed(nf.cell)
 		i := slices.Index(list, old)
 		list[i] = nf
 		c.unbind(old)
 	} else {
-		nf.cell = stats.NewCell(c.env.Workers(), c.env.Now())
+		nf.cell = c.cells.Alloc(c.env.Now(), 0)
 		i, _ := slices.BinarySearchFunc(list, nf, cmpFilter)
 		c.chains[f.Chain] = slices.Insert(list, i, nf)
 	}
@@ -279,6 +283,12 @@ func (c *Chains) unbindAll(bs []act.Binding) {
 
 func (c *Chains) unbind(f *filter) { c.unbindAll(f.bindings) }
 
+// remove lets go of a deleted filter's actions and counters.
+func (c *Chains) remove(f *filter) {
+	c.unbind(f)
+	c.cells.Free(f.cell)
+}
+
 // Delete removes filters as tc_del_tfilter does, selected by sel's Chain,
 // Prio, Protocol and Handle:
 //
@@ -299,7 +309,7 @@ func (c *Chains) Delete(sel *Filter) error {
 	list := c.chains[sel.Chain]
 	if sel.Prio == 0 {
 		for _, f := range list {
-			c.unbind(f)
+			c.remove(f)
 		}
 		delete(c.chains, sel.Chain)
 		return nil
@@ -322,7 +332,7 @@ func (c *Chains) Delete(sel *Filter) error {
 		end = start + 1
 	}
 	for _, f := range list[start:end] {
-		c.unbind(f)
+		c.remove(f)
 	}
 	list = slices.Delete(list, start, end)
 	if len(list) == 0 {
@@ -340,7 +350,7 @@ func (c *Chains) Flush() {
 	defer c.mu.Unlock()
 	for idx, list := range c.chains {
 		for _, f := range list {
-			c.unbind(f)
+			c.remove(f)
 		}
 		delete(c.chains, idx)
 	}

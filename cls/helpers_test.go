@@ -8,17 +8,26 @@ import (
 	"netyard/cls"
 	"netyard/internal/testutil"
 	"netyard/pkt"
+	"netyard/stats"
 	"netyard/wire"
 )
 
 // env is a fake act.Env.
-type env struct{ now int64 }
+type env struct {
+	now   int64
+	cells *stats.Set
+}
 
 func (*env) DeviceIndex(name string) (int32, bool) {
 	i, ok := map[string]int32{"eth0": 1, "eth1": 2, "eth2": 3}[name]
 	return i, ok
 }
-func (*env) Workers() int { return 2 }
+func (e *env) Counters() *stats.Set {
+	if e.cells == nil {
+		e.cells = stats.NewSet(stats.NewDomain(2))
+	}
+	return e.cells
+}
 func (e *env) Now() int64 { return e.now }
 
 // sink is a fake act.Redirector that takes and releases every packet and

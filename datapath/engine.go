@@ -17,6 +17,7 @@ import (
 	"netyard/act"
 	"netyard/netdev"
 	"netyard/pkt"
+	"netyard/stats"
 	"netyard/tcsyntax"
 )
 
@@ -62,6 +63,9 @@ type Engine struct {
 	clock   Clock
 	log     *slog.Logger
 	workers []*worker
+	// gens is the counters' generation clock (stats.Domain): every
+	// namespace's actions and filters count in sets of it.
+	gens *stats.Domain
 
 	// devices maps a device index to its state. The slice is replaced,
 	// never changed, so the data path reads it without a lock.
@@ -99,7 +103,7 @@ func New(cfg Config) *Engine {
 	}
 	cfg.RedirectTTL = min(cfg.RedirectTTL, MaxRedirectTTL)
 	e := &Engine{cfg: cfg, pool: cfg.Pool, clock: cfg.Clock, log: cfg.Logger,
-		namespaces: make(map[string]*Namespace), nextIndex: 1}
+		namespaces: make(map[string]*Namespace), nextIndex: 1, gens: stats.NewDomain(cfg.Workers)}
 	empty := []*Device{nil} // index 0 is no device
 	e.devices.Store(&empty)
 	for i := range cfg.Workers {
@@ -108,6 +112,10 @@ func New(cfg Config) *Engine {
 	e.namespaces[DefaultNamespace] = newNamespace(e, DefaultNamespace)
 	return e
 }
+
+// Gens is the counters' generation clock: a dump closes a generation
+// with Gens().Advance() before it reads.
+func (e *Engine) Gens() *stats.Domain { return e.gens }
 
 // Pool is the engine's buffer pool.
 func (e *Engine) Pool() *pkt.Pool { return e.pool }
@@ -253,7 +261,7 @@ func (v env) DeviceIndex(name string) (int32, bool) {
 	return d.nd.Index(), true
 }
 
-func (v env) Workers() int { return len(v.ns.e.workers) }
-func (v env) Now() int64   { return v.ns.e.clock.Now() }
+func (v env) Counters() *stats.Set { return v.ns.actionCells }
+func (v env) Now() int64           { return v.ns.e.clock.Now() }
 
 var _ act.Env = env{}

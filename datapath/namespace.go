@@ -7,6 +7,7 @@ import (
 
 	"netyard/act"
 	"netyard/pkt"
+	"netyard/stats"
 	"netyard/tcsyntax"
 )
 
@@ -18,6 +19,8 @@ type Namespace struct {
 	name    string
 	devices map[string]*Device // under Engine.mu
 	actions *act.Table
+	// actionCells holds the actions' counters.
+	actionCells *stats.Set
 
 	loopDrops atomic.Uint64
 
@@ -41,6 +44,7 @@ func newNamespace(e *Engine, name string) *Namespace {
 	ns := &Namespace{e: e, name: name, devices: make(map[string]*Device)}
 	ns.quantumPkts.Store(DefaultQuantum)
 	ns.backlogLimit.Store(DefaultBacklogLimit)
+	ns.actionCells = stats.NewSet(e.gens)
 	ns.actions = act.NewTable(env{ns})
 	return ns
 }

@@ -141,6 +141,11 @@ func (w *worker) poll(now int64, budget int) int {
 		}
 		limit := min(s.deficit, budget-total)
 		n := 0
+		// A visit is the unit of the counters' grace period: changes
+		// in it carry the generation it entered with, and a dump that
+		// closes that generation waits for the visit to end (at most
+		// a quantum of packets).
+		w.e.gens.Enter(w.id)
 		for k := range len(s.devs) {
 			if n >= limit {
 				break
@@ -151,6 +156,7 @@ func (w *worker) poll(now int64, budget int) int {
 				s.cursor = (i + 1) % len(s.devs)
 			}
 		}
+		w.e.gens.Exit(w.id)
 		total += n
 		s.deficit -= n
 		switch {

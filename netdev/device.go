@@ -39,6 +39,22 @@ type EndpointFunc func(p *pkt.Buffer, now int64)
 // Receive implements Endpoint.
 func (f EndpointFunc) Receive(p *pkt.Buffer, now int64) { f(p, now) }
 
+// TxPort is the transmit side of a backend with queues of its own: a TAP
+// device opened with IFF_MULTI_QUEUE (one file per queue), AF_PACKET
+// sockets. The datapath picks the TX queue (PickTx) and the port sends on
+// the backend queue of the same number, so queue selection stays the
+// stack's, as the Netconf discussion of ndo_select_queue wanted.
+//
+// Transmit takes ownership of p and may hold it until Flush: a port
+// batches (fills a ring, a sendmmsg vector) and Flush hands the batch to
+// the kernel with one system call. The worker that owns the device is the
+// only caller, so a port needs no lock per queue beyond what its own
+// goroutines need.
+type TxPort interface {
+	Transmit(q int, p *pkt.Buffer, now int64)
+	Flush(q int)
+}
+
 // Config describes a device.
 type Config struct {
 	Name     string
@@ -62,6 +78,7 @@ type Device struct {
 	rx       *Ring
 	endpoint Endpoint // receive side, for endpoint devices
 	txSink   Endpoint // transmit side, when there is no peer
+	port     TxPort   // transmit side of a real backend (TAP, AF_PACKET)
 	peer     *Device
 	notify   func()
 
@@ -132,6 +149,10 @@ func NewPair(a, b *Device) error {
 // SetTxSink makes e receive what the device transmits when it has no peer.
 func (d *Device) SetTxSink(e Endpoint) { d.txSink = e }
 
+// SetTxPort makes a backend send what the device transmits. Like pairs and
+// sinks it is set before the workers start sending on the device.
+func (d *Device) SetTxPort(p TxPort) { d.port = p }
+
 func (d *Device) Name() string  { return d.name }
 func (d *Device) Index() int32  { return d.index }
 func (d *Device) MTU() int      { return d.mtu }
@@ -182,6 +203,13 @@ func (d *Device) SetNotify(f func()) { d.notify = f }
 
 // Transmit sends p on TX queue q. It takes ownership of p.
 func (d *Device) Transmit(q int, p *pkt.Buffer, now int64) {
+	if d.port != nil {
+		d.Counters.TxPackets.Add(1)
+		d.Counters.TxBytes.Add(uint64(p.Len()))
+		d.port.Transmit(q, p, now)
+		d.port.Flush(q)
+		return
+	}
 	if d.peer == nil && d.txSink == nil {
 		d.Counters.TxDropped.Add(1)
 		p.Release()
@@ -197,6 +225,17 @@ func (d *Device) Transmit(q int, p *pkt.Buffer, now int64) {
 // takes ownership of the packets; ps itself stays the caller's.
 func (d *Device) TransmitBatch(q int, ps []*pkt.Buffer, now int64) {
 	if len(ps) == 0 {
+		return
+	}
+	if d.port != nil {
+		var n uint64
+		for _, p := range ps {
+			n += uint64(p.Len())
+			d.port.Transmit(q, p, now)
+		}
+		d.port.Flush(q)
+		d.Counters.TxPackets.Add(uint64(len(ps)))
+		d.Counters.TxBytes.Add(n)
 		return
 	}
 	if d.peer == nil && d.txSink == nil {

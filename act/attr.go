@@ -1,0 +1,498 @@
+package act
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"netyard/stats"
+)
+
+// The dump encoding of an action: netlink attributes (struct nlattr, host
+// byte order, 4-byte aligned), what a ctl.Object's Data holds for the
+// tables "action/KIND". The numbering is netyard's and mirrors the
+// kernel's TCA_ACT_* and each kind's TCA_*_PARMS:
+//
+//	attribute        nr  type      meaning
+//	AttrKind          1  string    "gact", "mirred", ... (TCA_ACT_KIND)
+//	AttrIndex         2  u32       the index (TCA_ACT_INDEX)
+//	AttrRefs          3  u32       tc's "ref"
+//	AttrBinds         4  u32       tc's "bind"
+//	AttrControl       5  u32       the control verdict (tc_gen's action)
+//	AttrParams        6  nested    the kind's parameters, below (TCA_ACT_OPTIONS)
+//	AttrCookie        7  bytes     the cookie (TCA_ACT_COOKIE)
+//	AttrStats         8  4 x u64   bytes, packets, drops, overlimits (gnet_stats_basic + queue)
+//	AttrTimes         9  3 x s64   installed, first used, last used, ns on the datapath clock (tcf_t)
+//
+//	mirred:  1 dev string, 2 flags u32 (1 ingress, 2 mirror)
+//	vlan:    1 op u32, 2 id u32, 3 proto u32, 4 priority u32 (absent: none)
+//	skbedit: 1 priority u32, 2 mark u32, 3 mask u32 (with mark), 4 queue_mapping u32; each only if set
+//	police:  1 rate u64, 2 burst u32, 3 peakrate u64, 4 mtu u32, 5 exceed u32
+//
+// A terse object (TCA_ACT_FLAG_TERSE_DUMP) has only kind, index and the
+// statistics. The encoder is hand-written: it appends into the dump
+// message with no allocation, where netlink.AttributeEncoder allocates
+// its own buffer for every object (BenchmarkAppendObject against
+// BenchmarkAppendObjectEncoder).
+const (
+	AttrKind = iota + 1
+	AttrIndex
+	AttrRefs
+	AttrBinds
+	AttrControl
+	AttrParams
+	AttrCookie
+	AttrStats
+	AttrTimes
+)
+
+const (
+	nlaHdr    = 4
+	nlaNested = 1 << 15
+	nlaTypeM  = 1<<14 - 1
+)
+
+// Entry is what Table.Walk shows of an action: enough to encode it
+// without copying its Spec.
+type Entry struct {
+	Index       uint32
+	Action      Action
+	Refs, Binds int
+}
+
+// AppendObject appends e's attributes to b, with its counters as read now.
+func AppendObject(b []byte, e Entry, terse bool) []byte {
+	sp := e.Action.(liver).live()
+	b = appendStr(b, AttrKind, sp.Kind())
+	b = appendU32(b, AttrIndex, e.Index)
+	st := e.Action.Stats().Read()
+	if !terse {
+		c := sp.Common()
+		b = appendU32(b, AttrRefs, uint32(e.Refs))
+		b = appendU32(b, AttrBinds, uint32(e.Binds))
+		b = appendU32(b, AttrControl, uint32(c.Control))
+		if _, isGact := sp.(*Gact); !isGact {
+			at := len(b)
+			b = appendHdr(b, AttrParams|nlaNested, 0)
+			b = appendParams(b, sp)
+			binary.NativeEndian.PutUint16(b[at:], uint16(len(b)-at))
+		}
+		if len(c.Cookie) > 0 {
+			b = appendBytes(b, AttrCookie, c.Cookie)
+		}
+	}
+	b = appendHdr(b, AttrStats, 32)
+	b = binary.NativeEndian.AppendUint64(b, st.Bytes)
+	b = binary.NativeEndian.AppendUint64(b, st.Packets)
+	b = binary.NativeEndian.AppendUint64(b, st.Drops)
+	b = binary.NativeEndian.AppendUint64(b, st.Overlimits)
+	if !terse {
+		b = appendHdr(b, AttrTimes, 24)
+		b = binary.NativeEndian.AppendUint64(b, uint64(st.Installed))
+		b = binary.NativeEndian.AppendUint64(b, uint64(st.FirstUsed))
+		b = binary.NativeEndian.AppendUint64(b, uint64(st.LastUsed))
+	}
+	return b
+}
+
+type liver interface{ live() Spec }
+
+// appendParams appends the kind's parameters (gact has none).
+func appendParams(b []byte, sp Spec) []byte {
+	switch s := sp.(type) {
+	case *Mirred:
+		b = appendStr(b, 1, s.Dev)
+		var f uint32
+		if s.Ingress {
+			f |= 1
+		}
+		if s.Mirror {
+			f |= 2
+		}
+		return appendU32(b, 2, f)
+	case *Vlan:
+		b = appendU32(b, 1, uint32(s.Op))
+		b = appendU32(b, 2, uint32(s.ID))
+		b = appendU32(b, 3, uint32(s.Proto))
+		if s.HasPriority {
+			b = appendU32(b, 4, uint32(s.Priority))
+		}
+		return b
+	case *Skbedit:
+		if s.HasPriority {
+			b = appendU32(b, 1, s.Priority)
+		}
+		if s.HasMark {
+			b = appendU32(b, 2, s.Mark)
+			b = appendU32(b, 3, s.MarkMask)
+		}
+		if s.HasQueueMapping {
+			b = appendU32(b, 4, uint32(s.QueueMapping))
+		}
+		return b
+	case *Police:
+		b = appendU64(b, 1, s.Rate)
+		b = appendU32(b, 2, s.Burst)
+		b = appendU64(b, 3, s.PeakRate)
+		b = appendU32(b, 4, s.MTU)
+		return appendU32(b, 5, uint32(s.Exceed))
+	}
+	return b
+}
+
+func appendHdr(b []byte, typ uint16, n int) []byte {
+	b = binary.NativeEndian.AppendUint16(b, uint16(nlaHdr+n))
+	return binary.NativeEndian.AppendUint16(b, typ)
+}
+
+func pad(b []byte) []byte {
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func appendU32(b []byte, typ uint16, v uint32) []byte {
+	return binary.NativeEndian.AppendUint32(appendHdr(b, typ, 4), v)
+}
+
+func appendU64(b []byte, typ uint16, v uint64) []byte {
+	return binary.NativeEndian.AppendUint64(appendHdr(b, typ, 8), v)
+}
+
+func appendStr(b []byte, typ uint16, s string) []byte {
+	b = append(appendHdr(b, typ, len(s)+1), s...)
+	return pad(append(b, 0))
+}
+
+func appendBytes(b []byte, typ uint16, v []byte) []byte {
+	return pad(append(appendHdr(b, typ, len(v)), v...))
+}
+
+// errAttr is the one error a malformed object gives; the message says
+// where.
+var errAttr = errors.New("malformed action attributes")
+
+// attrs iterates over the attributes in b.
+type attrs struct {
+	b   []byte
+	typ uint16
+	val []byte
+	err error
+}
+
+func (a *attrs) next() bool {
+	if a.err != nil || len(a.b) == 0 {
+		return false
+	}
+	if len(a.b) < nlaHdr {
+		a.err = fmt.Errorf("%w: %d trailing bytes", errAttr, len(a.b))
+		return false
+	}
+	n := int(binary.NativeEndian.Uint16(a.b))
+	if n < nlaHdr || n > len(a.b) {
+		a.err = fmt.Errorf("%w: attribute length %d of %d bytes left", errAttr, n, len(a.b))
+		return false
+	}
+	a.typ = binary.NativeEndian.Uint16(a.b[2:]) & nlaTypeM
+	a.val = a.b[nlaHdr:n]
+	adv := (n + 3) &^ 3
+	if adv > len(a.b) {
+		adv = len(a.b)
+	}
+	a.b = a.b[adv:]
+	return true
+}
+
+func (a *attrs) u32() uint32 {
+	if len(a.val) != 4 {
+		a.err = fmt.Errorf("%w: attribute %d: %d bytes, want 4", errAttr, a.typ, len(a.val))
+		return 0
+	}
+	return binary.NativeEndian.Uint32(a.val)
+}
+
+func (a *attrs) u64() uint64 {
+	if len(a.val) != 8 {
+		a.err = fmt.Errorf("%w: attribute %d: %d bytes, want 8", errAttr, a.typ, len(a.val))
+		return 0
+	}
+	return binary.NativeEndian.Uint64(a.val)
+}
+
+func (a *attrs) str() []byte {
+	if len(a.val) == 0 || a.val[len(a.val)-1] != 0 {
+		a.err = fmt.Errorf("%w: attribute %d: not a NUL-terminated string", errAttr, a.typ)
+		return nil
+	}
+	return a.val[:len(a.val)-1]
+}
+
+// Decoder turns dumped objects back into Views. It reuses its storage:
+// the Views of one batch (between two Resets) share it, so decoding
+// allocates nothing per object once the batch sizes settle, and the Specs
+// it returns are valid until the next Reset.
+type Decoder struct {
+	gact    []Gact
+	mirred  []Mirred
+	vlan    []Vlan
+	skbedit []Skbedit
+	police  []Police
+	ref     []Ref
+	names   map[string]string
+}
+
+// Reset starts a batch of at most n objects.
+func (d *Decoder) Reset(n int) {
+	d.gact = reserve(d.gact, n)
+	d.mirred = reserve(d.mirred, n)
+	d.vlan = reserve(d.vlan, n)
+	d.skbedit = reserve(d.skbedit, n)
+	d.police = reserve(d.police, n)
+	d.ref = reserve(d.ref, n)
+}
+
+func reserve[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, 0, n)
+	}
+	return s[:0]
+}
+
+// take returns a zeroed element at the end of *s; its address stays
+// valid until Reset because Reset reserved room for the batch.
+func take[T any](s *[]T) *T {
+	var zero T
+	if len(*s) == cap(*s) {
+		// More objects than Reset announced: a fresh array keeps the
+		// pointers handed out so far valid.
+		*s = make([]T, 0, 2*cap(*s)+8)
+	}
+	*s = append(*s, zero)
+	return &(*s)[len(*s)-1]
+}
+
+// Decode reads one object's attributes into v. Cookie bytes point into
+// b. A terse object decodes to a *Ref with the kind and index.
+func (d *Decoder) Decode(b []byte, v *View) error {
+	*v = View{}
+	var (
+		kind     []byte
+		index    uint32
+		control  uint32
+		hasCtl   bool
+		params   []byte
+		cookie   []byte
+		haveKind bool
+	)
+	a := attrs{b: b}
+	for a.next() {
+		switch a.typ {
+		case AttrKind:
+			kind, haveKind = a.str(), true
+		case AttrIndex:
+			index = a.u32()
+		case AttrRefs:
+			v.Refs = int(a.u32())
+		case AttrBinds:
+			v.Binds = int(a.u32())
+		case AttrControl:
+			control, hasCtl = a.u32(), true
+		case AttrParams:
+			params = a.val
+		case AttrCookie:
+			cookie = a.val
+		case AttrStats:
+			if len(a.val) != 32 {
+				return fmt.Errorf("%w: statistics of %d bytes, want 32", errAttr, len(a.val))
+			}
+			v.Stats.Bytes = binary.NativeEndian.Uint64(a.val)
+			v.Stats.Packets = binary.NativeEndian.Uint64(a.val[8:])
+			v.Stats.Drops = binary.NativeEndian.Uint64(a.val[16:])
+			v.Stats.Overlimits = binary.NativeEndian.Uint64(a.val[24:])
+		case AttrTimes:
+			if len(a.val) != 24 {
+				return fmt.Errorf("%w: times of %d bytes, want 24", errAttr, len(a.val))
+			}
+			v.Stats.Installed = int64(binary.NativeEndian.Uint64(a.val))
+			v.Stats.FirstUsed = int64(binary.NativeEndian.Uint64(a.val[8:]))
+			v.Stats.LastUsed = int64(binary.NativeEndian.Uint64(a.val[16:]))
+		}
+	}
+	if a.err != nil {
+		return a.err
+	}
+	if !haveKind {
+		return fmt.Errorf("%w: no kind", errAttr)
+	}
+	c := Common{Index: index, Control: Verdict(control), Cookie: cookie}
+	if !hasCtl {
+		r := take(&d.ref)
+		r.ActKind, r.C = d.intern(kind), c
+		v.Spec = r
+		return nil
+	}
+	p := attrs{b: params}
+	switch string(kind) {
+	case "gact":
+		g := take(&d.gact)
+		g.C = c
+		v.Spec = g
+	case "mirred":
+		m := take(&d.mirred)
+		m.C = c
+		for p.next() {
+			switch p.typ {
+			case 1:
+				m.Dev = d.intern(p.str())
+			case 2:
+				f := p.u32()
+				m.Ingress, m.Mirror = f&1 != 0, f&2 != 0
+			}
+		}
+		v.Spec = m
+	case "vlan":
+		x := take(&d.vlan)
+		x.C = c
+		for p.next() {
+			switch p.typ {
+			case 1:
+				x.Op = VlanOp(p.u32())
+			case 2:
+				x.ID = uint16(p.u32())
+			case 3:
+				x.Proto = uint16(p.u32())
+			case 4:
+				x.Priority, x.HasPriority = uint8(p.u32()), true
+			}
+		}
+		v.Spec = x
+	case "skbedit":
+		x := take(&d.skbedit)
+		x.C = c
+		for p.next() {
+			switch p.typ {
+			case 1:
+				x.Priority, x.HasPriority = p.u32(), true
+			case 2:
+				x.Mark, x.HasMark = p.u32(), true
+			case 3:
+				x.MarkMask = p.u32()
+			case 4:
+				x.QueueMapping, x.HasQueueMapping = uint16(p.u32()), true
+			}
+		}
+		v.Spec = x
+	case "police":
+		x := take(&d.police)
+		x.C = c
+		for p.next() {
+			switch p.typ {
+			case 1:
+				x.Rate = p.u64()
+			case 2:
+				x.Burst = p.u32()
+			case 3:
+				x.PeakRate = p.u64()
+			case 4:
+				x.MTU = p.u32()
+			case 5:
+				x.Exceed = Verdict(p.u32())
+			}
+		}
+		v.Spec = x
+	default:
+		return fmt.Errorf("%w: unknown kind %q", errAttr, kind)
+	}
+	return p.err
+}
+
+// intern returns s as a string, allocated once per distinct value.
+func (d *Decoder) intern(s []byte) string {
+	if v, ok := d.names[string(s)]; ok {
+		return v
+	}
+	if d.names == nil {
+		d.names = make(map[string]string)
+	}
+	if len(d.names) > 1024 {
+		clear(d.names)
+	}
+	v := string(s)
+	d.names[v] = v
+	return v
+}
+
+// Walk calls fn for kind's actions with an index above after, in index
+// order, under the table's read lock, until fn returns false. It returns
+// the table's structural generation as that walk saw it. fn must not call
+// into the table.
+func (t *Table) Walk(kind string, after uint32, fn func(Entry) bool) (uint64, error) {
+	id := kindID(kind)
+	if id < 0 {
+		return 0, fmt.Errorf("action kind %q: not supported (have %v)", kind, Kinds)
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if k := t.kinds[id]; k != nil {
+		k.walk(after, func(index uint32, e *entry) bool {
+			return fn(Entry{Index: index, Action: e.a, Refs: int(e.refs), Binds: int(e.binds)})
+		})
+	}
+	return t.structGen, nil
+}
+
+// WalkIndices is Walk over the given indices only (sorted, without
+// duplicates): those above after that still exist.
+func (t *Table) WalkIndices(kind string, indices []uint32, after uint32, fn func(Entry) bool) (uint64, error) {
+	id := kindID(kind)
+	if id < 0 {
+		return 0, fmt.Errorf("action kind %q: not supported (have %v)", kind, Kinds)
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	k := t.kinds[id]
+	if k == nil {
+		return t.structGen, nil
+	}
+	i := 0
+	for i < len(indices) && indices[i] <= after {
+		i++
+	}
+	for _, index := range indices[i:] {
+		if e := k.get(index); e != nil {
+			if !fn(Entry{Index: index, Action: e.a, Refs: int(e.refs), Binds: int(e.binds)}) {
+				break
+			}
+		}
+	}
+	return t.structGen, nil
+}
+
+// ChangedSince returns the indices of kind's actions changed after
+// generation since (created, replaced, or counted), sorted, from the
+// counters' change logs: the cost is in proportion to what changed. ok is
+// false when the logs no longer reach back to since; then the caller walks
+// and compares each action's generation (Snapshot.Gen). Call it after
+// closing a generation (stats.Domain.Advance).
+func (t *Table) ChangedSince(kind string, since uint64) (indices []uint32, ok bool) {
+	id := kindID(kind)
+	if id < 0 {
+		return nil, true
+	}
+	want := uint64(id+1) << 32
+	ok = t.cells.Changes(since, func(slot uint32) {
+		c, live := t.cells.Cell(slot)
+		if tg := c.Tag(); live && tg&^0xffffffff == want {
+			indices = append(indices, uint32(tg))
+		}
+	})
+	if !ok {
+		return nil, false
+	}
+	slicesSortCompact(&indices)
+	return indices, true
+}
+
+// Counters is the set the table's actions count in.
+func (t *Table) Counters() *stats.Set { return t.cells }
