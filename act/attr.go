@@ -1,6 +1,7 @@
 package act
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,7 +23,7 @@ import (
 //	AttrParams        6  nested    the kind's parameters, below (TCA_ACT_OPTIONS)
 //	AttrCookie        7  bytes     the cookie (TCA_ACT_COOKIE)
 //	AttrStats         8  4 x u64   bytes, packets, drops, overlimits (gnet_stats_basic + queue)
-//	AttrTimes         9  3 x s64   installed, first used, last used, ns on the datapath clock (tcf_t)
+//	AttrTimes         9  3 x s64   ages in ns at the walk: installed, first used, last used; -1: never used (tcf_t)
 //
 //	mirred:  1 dev string, 2 flags u32 (1 ingress, 2 mirror)
 //	vlan:    1 op u32, 2 id u32, 3 proto u32, 4 priority u32 (absent: none)
@@ -60,8 +61,11 @@ type Entry struct {
 	Refs, Binds int
 }
 
-// AppendObject appends e's attributes to b, with its counters as read now.
-func AppendObject(b []byte, e Entry, terse bool) []byte {
+// AppendObject appends e's attributes to b, with its counters as read
+// now. Times travel as ages at now on the datapath's clock, as the kernel's
+// tcf_tm_dump sends them, so that a client prints "installed 5 sec"
+// without knowing the daemon's clock.
+func AppendObject(b []byte, e Entry, terse bool, now int64) []byte {
 	sp := e.Action.(liver).live()
 	b = appendStr(b, AttrKind, sp.Kind())
 	b = appendU32(b, AttrIndex, e.Index)
@@ -88,14 +92,34 @@ func AppendObject(b []byte, e Entry, terse bool) []byte {
 	b = binary.NativeEndian.AppendUint64(b, st.Overlimits)
 	if !terse {
 		b = appendHdr(b, AttrTimes, 24)
-		b = binary.NativeEndian.AppendUint64(b, uint64(st.Installed))
-		b = binary.NativeEndian.AppendUint64(b, uint64(st.FirstUsed))
-		b = binary.NativeEndian.AppendUint64(b, uint64(st.LastUsed))
+		b = binary.NativeEndian.AppendUint64(b, uint64(age(now, st.Installed)))
+		b = binary.NativeEndian.AppendUint64(b, uint64(age(now, st.FirstUsed)))
+		b = binary.NativeEndian.AppendUint64(b, uint64(age(now, st.LastUsed)))
 	}
 	return b
 }
 
 type liver interface{ live() Spec }
+
+// age is how long before now t was; -1 for never (t == 0).
+func age(now, t int64) int64 {
+	if t == 0 {
+		return -1
+	}
+	return max(now-t, 0)
+}
+
+// DecodeNow is the clock reading a Decoder turns ages back into times
+// against: Views' Installed, FirstUsed and LastUsed are DecodeNow minus
+// the ages, so a printer given DecodeNow as "now" prints the ages.
+const DecodeNow = int64(1) << 62
+
+func unage(a int64) int64 {
+	if a < 0 {
+		return 0
+	}
+	return DecodeNow - min(a, DecodeNow-1)
+}
 
 // appendParams appends the kind's parameters (gact has none).
 func appendParams(b []byte, sp Spec) []byte {
@@ -272,7 +296,7 @@ func take[T any](s *[]T) *T {
 	return &(*s)[len(*s)-1]
 }
 
-// Decode reads one object's attributes into v. Cookie bytes point into
+// Decode reads one object's attributes into v; nothing in v points into
 // b. A terse object decodes to a *Ref with the kind and index.
 func (d *Decoder) Decode(b []byte, v *View) error {
 	*v = View{}
@@ -301,7 +325,7 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 		case AttrParams:
 			params = a.val
 		case AttrCookie:
-			cookie = a.val
+			cookie = bytes.Clone(a.val) // rare; the message buffer is reused
 		case AttrStats:
 			if len(a.val) != 32 {
 				return fmt.Errorf("%w: statistics of %d bytes, want 32", errAttr, len(a.val))
@@ -314,9 +338,9 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 			if len(a.val) != 24 {
 				return fmt.Errorf("%w: times of %d bytes, want 24", errAttr, len(a.val))
 			}
-			v.Stats.Installed = int64(binary.NativeEndian.Uint64(a.val))
-			v.Stats.FirstUsed = int64(binary.NativeEndian.Uint64(a.val[8:]))
-			v.Stats.LastUsed = int64(binary.NativeEndian.Uint64(a.val[16:]))
+			v.Stats.Installed = unage(int64(binary.NativeEndian.Uint64(a.val)))
+			v.Stats.FirstUsed = unage(int64(binary.NativeEndian.Uint64(a.val[8:])))
+			v.Stats.LastUsed = unage(int64(binary.NativeEndian.Uint64(a.val[16:])))
 		}
 	}
 	if a.err != nil {

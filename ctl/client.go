@@ -388,6 +388,11 @@ type DumpRequest struct {
 	// After resumes a dump: only objects whose key sorts after it (the
 	// last key a broken dump delivered).
 	After []byte
+	// OnMessage, when set, is called as each reply message begins, with
+	// the number of objects it holds (AttrCount), before fn sees them:
+	// a caller that prints per message, as tc prints "total acts N" for
+	// each, starts a batch here.
+	OnMessage func(count int) error
 	// OnRestart is called before a dump is restarted (WithDumpRetries),
 	// so that a caller can discard what it collected; an error stops the
 	// dump. Without it, a restarted dump delivers its objects again
@@ -426,7 +431,7 @@ func (c *Client) Dump(ctx context.Context, req DumpRequest, fn func(Object) erro
 	var res DumpResult
 	for {
 		res = DumpResult{Restarts: res.Restarts}
-		err := c.dumpOnce(ctx, msg, limit, fn, retries > 0, &res)
+		err := c.dumpOnce(ctx, msg, limit, fn, req.OnMessage, retries > 0, &res)
 		if !errors.Is(err, ErrDumpInconsistent) || retries == 0 {
 			return res, err
 		}
@@ -489,7 +494,7 @@ func (c *Client) dumpMessage(req *DumpRequest) (netlink.Message, int, error) {
 	return netlink.Message{Header: netlink.Header{Type: MsgDump, Flags: netlink.Request | netlink.Dump}, Data: data}, size, nil
 }
 
-func (c *Client) dumpOnce(ctx context.Context, msg netlink.Message, limit int, fn func(Object) error, abortOnIntr bool, res *DumpResult) error {
+func (c *Client) dumpOnce(ctx context.Context, msg netlink.Message, limit int, fn func(Object) error, onMsg func(int) error, abortOnIntr bool, res *DumpResult) error {
 	var last []byte
 	haveLast := false
 	return c.roundTrip(ctx, msg, limit, func(m netlink.Message) (bool, error) {
@@ -515,6 +520,11 @@ func (c *Client) dumpOnce(ctx context.Context, msg netlink.Message, limit int, f
 				case AttrCount:
 					count, ok = a.u32()
 					haveCount = ok
+					if ok && onMsg != nil {
+						if err := onMsg(int(count)); err != nil {
+							return false, err
+						}
+					}
 				case AttrStructGen:
 					res.StructGen, ok = a.u64()
 				case AttrObject:

@@ -54,6 +54,13 @@ type DumpQuery struct {
 	// "dev eth0 ingress" for filters; the Dumper interprets them and
 	// fails the dump on words it does not know.
 	Select []string
+	// Batch counts the walks of one request from 0. The first walk is
+	// where a Dumper closes the generation it returns as Gens.Change.
+	Batch int
+	// Memo is the request's own storage, kept across its walks (nil
+	// at Batch 0): a Dumper that works out a set of objects once (what
+	// changed since a generation) keeps it here.
+	Memo *any
 }
 
 // Dumper is a table that can be dumped: the datapath implements one per

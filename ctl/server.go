@@ -650,7 +650,9 @@ func (ss *session) runDump(ctx context.Context, req netlink.Header, d Dumper, r 
 		first, gens Gens
 		total       uint64
 		intr        bool
+		memo        any
 	)
+	q.Memo = &memo
 	for batch := 0; ; batch++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -663,6 +665,7 @@ func (ss *session) runDump(ctx context.Context, req netlink.Header, d Dumper, r 
 		// a copy.
 		dc.after = append(dc.after[:0], dc.cursor...)
 		q.After = nil
+		q.Batch = batch
 		if dc.haveCursor {
 			q.After = dc.after
 		}

@@ -370,6 +370,24 @@ func parseActionsCmd(a *Args) (*Command, error) {
 		c.Select.Kind = k
 		if verb == VerbShow && a.Peek() == "since" {
 			a.Next()
+			if w := a.Peek(); w == "gen" || w == "generation" {
+				// netyard's incremental dump: "since gen G", G
+				// from the "generation" line of an earlier one.
+				a.Next()
+				v, err := a.Value("since gen", "generation")
+				if err != nil {
+					return nil, err
+				}
+				g, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					return nil, badValue("actions", "since gen", v, "expected a generation (a decimal number, from the \"generation\" line of an earlier listing; 0 for all)")
+				}
+				c.Select.SinceGen, c.Select.HasSinceGen = g, true
+				if a.More() {
+					return nil, syntaxErr("actions", a.Peek(), "unexpected word (one command a line)")
+				}
+				return c, nil
+			}
 			v, err := a.Value("since", "milliseconds")
 			if err != nil {
 				return nil, err

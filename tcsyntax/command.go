@@ -122,6 +122,11 @@ type Selector struct {
 	// Since, in milliseconds, restricts "tc actions ls" to the actions
 	// used in that time, as tc's "since" (TCA_ROOT_TIME_DELTA). 0: all.
 	Since uint32
+	// SinceGen, when HasSinceGen ("since gen G"), restricts "tc actions
+	// ls" to the actions changed after generation G, and the listing
+	// ends with the generation to ask for next time.
+	SinceGen    uint64
+	HasSinceGen bool
 }
 
 // ActionID names one action: its kind and index.

@@ -182,6 +182,17 @@ func execActions(t Target, cmd *Command, opts Options, out io.Writer) error {
 		}
 		return (&Printer{opts}).Actions(out, views, false)
 	case VerbShow:
+		var next uint64
+		if cmd.Select.HasSinceGen {
+			gt, ok := t.(Generations)
+			if !ok {
+				return fmt.Errorf("since gen: this target keeps no generations")
+			}
+			// Closed before the table is read: a change after this
+			// is stamped later and shown next time, one before it is
+			// in what is read now. None is lost.
+			next = gt.CloseGeneration()
+		}
 		views, err := t.Actions(cmd.Select.Kind)
 		if err != nil {
 			return err
@@ -189,7 +200,18 @@ func execActions(t Target, cmd *Command, opts Options, out io.Writer) error {
 		if cmd.Select.Since != 0 {
 			views = usedSince(views, opts.Now, cmd.Select.Since)
 		}
-		return (&Printer{opts}).Actions(out, views, true)
+		if !cmd.Select.HasSinceGen {
+			return (&Printer{opts}).Actions(out, views, true)
+		}
+		kept := views[:0]
+		for _, v := range views {
+			if v.Stats.Gen > cmd.Select.SinceGen {
+				kept = append(kept, v)
+			}
+		}
+		l := (&Printer{opts}).ListActions(out)
+		l.Message(kept)
+		return l.Close(&next)
 	case VerbFlush:
 		return t.FlushActions(cmd.Select.Kind)
 	}
@@ -255,7 +277,9 @@ func (c *Command) Args() []string {
 			}
 		default:
 			words = append(words, "action", c.Select.Kind)
-			if c.Select.Since != 0 {
+			if c.Select.HasSinceGen {
+				words = append(words, "since", "gen", itoa(c.Select.SinceGen))
+			} else if c.Select.Since != 0 {
 				words = append(words, "since", itoa(uint64(c.Select.Since)))
 			}
 		}

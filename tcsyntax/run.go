@@ -153,7 +153,9 @@ func parseGlobalOptions(args []string) (o Options, batch string, force bool, res
 			return o, "", false, nil, syntaxErr("tc", w, "not supported by netyard")
 		case matches(w, "-json"):
 			o.JSON = true
-		case matches(w, "-oneline"), matches(w, "-brief"), w == "-echo":
+		case matches(w, "-brief"):
+			o.Brief = true
+		case matches(w, "-oneline"), w == "-echo":
 			return o, "", false, nil, syntaxErr("tc", w, "not supported by netyard")
 		default:
 			return o, "", false, nil, syntaxErr("tc", w, "option is unknown, try \"tc -help\"")
@@ -303,4 +305,17 @@ func splitWords(line string) ([]string, error) {
 		i = j
 	}
 	return words, nil
+}
+
+// ParseLine reads a whole tc command line as Run does: the global
+// options, then a batch file (-b FILE, returned in batch, with no
+// command) or one command. `netyard tc` uses it to pick the way a command
+// travels to the daemon: listings of actions as dumps, the rest as words.
+func ParseLine(args []string) (opts Options, batch string, cmd *Command, err error) {
+	opts, batch, _, rest, err := parseGlobalOptions(args)
+	if err != nil || batch != "" {
+		return opts, batch, nil, err
+	}
+	cmd, err = Parse(rest)
+	return opts, "", cmd, err
 }

@@ -23,6 +23,9 @@ type Options struct {
 	Details bool
 	// JSON is -j; Pretty (-p) indents it as tc does.
 	JSON, Pretty bool
+	// Brief is -brief: for actions, a terse listing (kind, index and
+	// statistics), which the daemon dumps without the parameters.
+	Brief bool
 	// IEC is -iec: rates in powers of 1024 ("Kibit").
 	IEC bool
 	// Now is the current time in nanoseconds on the clock of the
@@ -96,23 +99,63 @@ func (p *Printer) Filter(out io.Writer, v *FilterView) error {
 // a "total acts N" line) or "tc actions get" (numbered from 1; tc shows
 // "total acts 0" there, as the kernel sends no count).
 func (p *Printer) Actions(out io.Writer, views []ActionView, list bool) error {
-	w := p.writer()
-	w.sink = out // a table of millions of actions streams
-	if !list || len(views) > 0 {
-		total := uint64(len(views))
-		first := 0
-		if !list {
-			total, first = 0, 1
-		}
-		w.Open("")
-		w.Uint(PrintAny, "total acts", "total acts %d", total)
-		w.NL()
-		w.Close()
-		w.Open("")
-		printActionList(w, views, first, &p.Options)
-		w.Close()
+	if list {
+		l := p.ListActions(out)
+		l.Message(views)
+		return l.Close(nil)
 	}
+	w := p.writer()
+	w.sink = out
+	printActionMessage(w, views, 0, 1, &p.Options)
 	return p.flush(w, out)
+}
+
+// ActionLister prints "tc actions ls" one dump message at a time, as tc
+// prints each netlink message of the kernel's dump: its own "total acts
+// N" line and its actions numbered from 0. A listing of millions of
+// actions streams: nothing is held beyond one message.
+type ActionLister struct {
+	p   *Printer
+	w   *Writer
+	out io.Writer
+}
+
+// ListActions starts a listing on out.
+func (p *Printer) ListActions(out io.Writer) *ActionLister {
+	w := p.writer()
+	w.sink = out
+	return &ActionLister{p: p, w: w, out: out}
+}
+
+// Message prints one message's actions; an empty one prints nothing, as
+// the kernel sends no message for an empty table.
+func (l *ActionLister) Message(views []ActionView) {
+	if len(views) > 0 {
+		printActionMessage(l.w, views, uint64(len(views)), 0, &l.p.Options)
+	}
+}
+
+// Close ends the listing. gen, when not nil, is the generation to pass to
+// "since gen" next time (netyard's incremental dumps): a last line
+// "generation N", or an object {"generation": N} in JSON.
+func (l *ActionLister) Close(gen *uint64) error {
+	if gen != nil {
+		l.w.Open("")
+		l.w.Uint(PrintAny, "generation", "generation %d", *gen)
+		l.w.NL()
+		l.w.Close()
+	}
+	return l.p.flush(l.w, l.out)
+}
+
+func printActionMessage(w *Writer, views []ActionView, total uint64, first int, o *Options) {
+	w.Open("")
+	w.Uint(PrintAny, "total acts", "total acts %d", total)
+	w.NL()
+	w.Close()
+	w.Open("")
+	printActionList(w, views, first, o)
+	w.Close()
 }
 
 // QdiscsJSON returns qdiscs as "tc -j qdisc show" prints them (with the
@@ -406,7 +449,14 @@ func printAction(w *Writer, v *ActionView, o *Options) {
 		return
 	}
 	k := actionKinds[s.Kind()]
-	if _, isRef := s.(*act.Ref); k != nil && !isRef {
+	if o.Brief {
+		// tc -brief (a terse dump, TCA_ACT_FLAG_TERSE_DUMP): the kind
+		// and the index, as tc_print_one_action prints them then.
+		w.String(PrintAny, "kind", "%s", s.Kind())
+		w.NL()
+		w.Uint(PrintAny, "index", "\t index %d", uint64(s.Common().Index))
+		w.NL()
+	} else if _, isRef := s.(*act.Ref); k != nil && !isRef {
 		k.print(w, s, v, o)
 	} else {
 		w.String(PrintAny, "kind", "%s ", s.Kind())
@@ -421,7 +471,7 @@ func printAction(w *Writer, v *ActionView, o *Options) {
 		w.Close()
 		w.NL()
 	}
-	if c := s.Common().Cookie; len(c) > 0 {
+	if c := s.Common().Cookie; len(c) > 0 && !o.Brief {
 		w.String(PrintAny, "cookie", "\tcookie %s", hex.EncodeToString(c))
 		w.NL()
 	}

@@ -124,6 +124,14 @@ type Clock interface {
 	Now() int64
 }
 
+// Generations is implemented by Targets whose counters carry generations
+// (stats.Snapshot.Gen): "tc actions ls ... since gen G".
+type Generations interface {
+	// CloseGeneration closes the current generation and returns it:
+	// every change after the call is stamped with a later one.
+	CloseGeneration() uint64
+}
+
 // Field is a named value.
 type Field struct {
 	Name  string

@@ -105,7 +105,11 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	if err != nil {
 		return err
 	}
-	srv := ctl.NewServer(ctl.WithLogger(log), ctl.WithHandler(ctl.HandlerFunc(
+	sopts := []ctl.ServerOption{ctl.WithLogger(log)}
+	for kind, d := range ns.ActionDumpers() {
+		sopts = append(sopts, ctl.WithDumper(kind, d))
+	}
+	srv := ctl.NewServer(append(sopts, ctl.WithHandler(ctl.HandlerFunc(
 		func(_ context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
 			cli := tcsyntax.CLI{Target: ns, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin),
 				// A batch file is the client's: it sends the contents
@@ -121,7 +125,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 				return &ctl.Error{Errno: syscall.EEXIST, Msg: err.Error()}
 			}
 			return err
-		})))
+		})))...)
 	// The workers and the metrics server stop with ctx, or when the
 	// control server fails.
 	ctx, cancel := context.WithCancel(ctx)

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"netyard/ctl"
+	"netyard/tcsyntax"
 )
 
 // cmdTC is `netyard tc ...`: iproute2's tc grammar, run by the daemon. The
@@ -16,12 +19,26 @@ import (
 // and sent as "-b -", so the daemon never opens a client's path. What the
 // daemon prints comes back on stdout and stderr as tc would print it.
 func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	socket := ctl.SocketPath()
-	if len(args) >= 2 && args[0] == "--socket" {
-		socket, args = args[1], args[2:]
+	f := tcFlags{socket: ctl.SocketPath(), progress: isTerminal(stderr)}
+	args, err := f.parse(args)
+	if err != nil {
+		return err
 	}
 	if len(args) == 0 {
-		return fmt.Errorf("%w: netyard tc [--socket PATH] [ OPTIONS ] OBJECT COMMAND ... (tc's grammar; see docs/TC.md)", errUsage)
+		return fmt.Errorf("%w: netyard tc [--socket PATH] [--retry N] [--msg-size BYTES] [ OPTIONS ] OBJECT COMMAND ... (tc's grammar; see docs/TC.md)", errUsage)
+	}
+	c, err := ctl.Dial(f.socket, ctl.WithDumpRetries(f.retries))
+	if err != nil {
+		return fmt.Errorf("%s: %w (is netyard daemon running? --socket or $%s)", f.socket, err, ctl.SocketEnv)
+	}
+	defer c.Close()
+	// A listing of actions travels as a dump (millions of actions, in
+	// large messages, resumed by key, with generations); everything else
+	// as words that the daemon runs. A line the parser refuses goes to
+	// the daemon too, which reports it as tc would.
+	if opts, batch, cmd, perr := tcsyntax.ParseLine(args); perr == nil && batch == "" &&
+		cmd.Object == tcsyntax.ObjAction && cmd.Verb == tcsyntax.VerbShow {
+		return dumpActions(context.Background(), c, opts, cmd, &f, stdout, stderr)
 	}
 	req := ctl.ExecRequest{Words: append([]string(nil), args...)}
 	for i := 0; i+1 < len(req.Words); i++ {
@@ -40,11 +57,6 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			break
 		}
 	}
-	c, err := ctl.Dial(socket)
-	if err != nil {
-		return fmt.Errorf("%s: %w (is netyard daemon running? --socket or $%s)", socket, err, ctl.SocketEnv)
-	}
-	defer c.Close()
 	var errb bytes.Buffer
 	err = c.Exec(context.Background(), req, stdout, io.MultiWriter(stderr, &errb))
 	if err != nil && errb.Len() > 0 {
@@ -52,6 +64,52 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return errReported
 	}
 	return err
+}
+
+// tcFlags are netyard tc's own flags, before tc's options.
+type tcFlags struct {
+	socket string
+	// retries is how often an inconsistent dump (NLM_F_DUMP_INTR) is
+	// run again; 0 reports it.
+	retries int
+	msgSize int
+	// progress shows a dump's progress on stderr (a terminal).
+	progress bool
+}
+
+func (f *tcFlags) parse(args []string) ([]string, error) {
+	for len(args) > 0 {
+		name, val, hasVal := strings.Cut(args[0], "=")
+		switch name {
+		case "--socket", "--retry", "--msg-size":
+		default:
+			return args, nil
+		}
+		args = args[1:]
+		if !hasVal {
+			if len(args) == 0 {
+				return nil, fmt.Errorf("%w: %s needs a value", errUsage, name)
+			}
+			val, args = args[0], args[1:]
+		}
+		switch name {
+		case "--socket":
+			f.socket = val
+		case "--retry":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 || n > 100 {
+				return nil, fmt.Errorf("%w: --retry %q: a count from 0 to 100", errUsage, val)
+			}
+			f.retries = n
+		case "--msg-size":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < ctl.MinMessageSize || n > ctl.MaxMessageSize {
+				return nil, fmt.Errorf("%w: --msg-size %q: bytes from %d to %d", errUsage, val, ctl.MinMessageSize, ctl.MaxMessageSize)
+			}
+			f.msgSize = n
+		}
+	}
+	return args, nil
 }
 
 // errReported is an error whose message has already reached the user.
