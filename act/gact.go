@@ -14,6 +14,11 @@ import (
 type gact struct {
 	cell stats.Cell
 	p    atomic.Pointer[gactParams]
+	// first holds the parameters the action was made with, in the same
+	// allocation: a table of millions of gact actions is read (dumped)
+	// with one cache miss per action instead of two. A replace
+	// publishes new parameters elsewhere; first is never written again.
+	first gactParams
 }
 
 type gactParams struct {
@@ -27,8 +32,8 @@ func newGact(s *Gact, cell stats.Cell) (*gact, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gact{cell: cell}
-	g.p.Store(prm)
+	g := &gact{cell: cell, first: *prm}
+	g.p.Store(&g.first)
 	return g, nil
 }
 

@@ -58,14 +58,10 @@ type Target interface {
 	Action(kind string, index uint32) (ActionView, error)
 }
 
-// ActionView is an action as "tc actions ls" shows it.
-type ActionView struct {
-	Spec  act.Spec
-	Stats stats.Snapshot
-	// Refs and Binds are tc's "ref" and "bind" counts: references from
-	// the table and filters, and bindings by filters.
-	Refs, Binds int
-}
+// ActionView is an action as "tc actions ls" shows it: the action table's
+// own view (its Spec, Stats, Refs and Binds; Action is not printed), so
+// that a dump decodes straight into what the printer reads.
+type ActionView = act.View
 
 // FilterView is a filter as "tc filter show" shows it.
 type FilterView struct {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Writer is one printer for tc's two output forms, as iproute2's
@@ -26,6 +27,31 @@ type Writer struct {
 	// buffer (and copying it at every doubling).
 	sink    io.Writer
 	sinkErr error
+	// formats caches simpleVerb's answers by the format string's
+	// address: print calls pass constant formats, and a listing of a
+	// million actions asks the same dozen a million times.
+	formats [256]formatSplit
+}
+
+type formatSplit struct {
+	data       *byte
+	n          int
+	verb       string
+	pre, post  string
+	ok, filled bool
+}
+
+// split is simpleVerb through the cache.
+func (w *Writer) split(format, verb string) (pre, post string, ok bool) {
+	p := unsafe.StringData(format)
+	h := (uint64(uintptr(unsafe.Pointer(p))) + uint64(len(format))) * 0x9e3779b97f4a7c15
+	c := &w.formats[h>>56]
+	if c.filled && c.data == p && c.n == len(format) && unsafe.StringData(c.verb) == unsafe.StringData(verb) {
+		return c.pre, c.post, c.ok
+	}
+	pre, post, ok = simpleVerb(format, verb)
+	*c = formatSplit{data: p, n: len(format), verb: verb, pre: pre, post: post, ok: ok, filled: true}
+	return pre, post, ok
 }
 
 // drainAt is how much a Writer with a sink keeps before Drain sends it.
@@ -89,7 +115,7 @@ func (w *Writer) NL() { w.Text("\n") }
 // string value of key (an array element when key is "").
 func (w *Writer) String(o Out, key, format, v string) {
 	if w.inText(o) {
-		if pre, post, ok := simpleVerb(format, "%s"); ok {
+		if pre, post, ok := w.split(format, "%s"); ok {
 			w.text = append(append(append(w.text, pre...), v...), post...)
 		} else {
 			w.text = fmt.Appendf(w.text, format, v)
@@ -105,7 +131,7 @@ func (w *Writer) String(o Out, key, format, v string) {
 // number.
 func (w *Writer) Uint(o Out, key, format string, v uint64) {
 	if w.inText(o) {
-		if pre, post, ok := simpleVerb(format, "%d"); ok {
+		if pre, post, ok := w.split(format, "%d"); ok {
 			w.text = append(strconv.AppendUint(append(w.text, pre...), v, 10), post...)
 		} else {
 			w.text = fmt.Appendf(w.text, format, v)
@@ -120,19 +146,28 @@ func (w *Writer) Uint(o Out, key, format string, v uint64) {
 // simpleVerb splits a format with exactly one verb, verb, and no other %
 // into the text around it, so that the common "index %d " lines are
 // written without fmt (a dump of a million actions spent most of its time
-// in fmt.Appendf: bench/dump.sh).
+// in fmt.Appendf: bench/dump.sh). One pass over the format, no
+// allocation.
 func simpleVerb(format, verb string) (pre, post string, ok bool) {
-	i := strings.Index(format, verb)
-	if i < 0 || strings.Count(format, "%") != 1 {
+	i := strings.IndexByte(format, '%')
+	if i < 0 || !strings.HasPrefix(format[i:], verb) {
 		return "", "", false
 	}
-	return format[:i], format[i+len(verb):], true
+	post = format[i+len(verb):]
+	if strings.IndexByte(post, '%') >= 0 {
+		return "", "", false
+	}
+	return format[:i], post, true
 }
 
 // Int is Uint for signed values.
 func (w *Writer) Int(o Out, key, format string, v int64) {
 	if w.inText(o) {
-		w.text = fmt.Appendf(w.text, format, v)
+		if pre, post, ok := w.split(format, "%d"); ok {
+			w.text = append(strconv.AppendInt(append(w.text, pre...), v, 10), post...)
+		} else {
+			w.text = fmt.Appendf(w.text, format, v)
+		}
 	}
 	if w.inJSON(o) {
 		w.js.key(key)
@@ -181,7 +216,18 @@ func (w *Writer) Null(o Out, key, text string) {
 // as a number (iproute2's print_size).
 func (w *Writer) Size(o Out, key, format string, bytes uint64) {
 	if w.inText(o) {
-		w.text = fmt.Appendf(w.text, format, FormatSize(bytes))
+		pre, post, ok := w.split(format, "%s")
+		switch {
+		case ok && bytes < 1024:
+			// Below a KiB FormatSize is the number and "b": the
+			// "backlog 0b" of every action's statistics, without fmt.
+			w.text = append(strconv.AppendUint(append(w.text, pre...), bytes, 10), 'b')
+			w.text = append(w.text, post...)
+		case ok:
+			w.text = append(append(append(w.text, pre...), FormatSize(bytes)...), post...)
+		default:
+			w.text = fmt.Appendf(w.text, format, FormatSize(bytes))
+		}
 	}
 	if w.inJSON(o) {
 		w.js.key(key)

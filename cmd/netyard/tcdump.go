@@ -41,7 +41,6 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 	lister := printer.ListActions(sink)
 	var (
 		dec   act.Decoder
-		v     act.View
 		views []tcsyntax.ActionView
 	)
 	flush := func() {
@@ -74,10 +73,10 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 		},
 	}
 	res, err := c.Dump(ctx, req, func(o ctl.Object) error {
-		if err := dec.Decode(o.Data, &v); err != nil {
+		views = append(views, tcsyntax.ActionView{})
+		if err := dec.Decode(o.Data, &views[len(views)-1]); err != nil {
 			return fmt.Errorf("action %x: %w", o.Key, err)
 		}
-		views = append(views, tcsyntax.ActionView{Spec: v.Spec, Stats: v.Stats, Refs: v.Refs, Binds: v.Binds})
 		prog.add(1)
 		return nil
 	})
