@@ -20,10 +20,11 @@ go vet ./...
 
 echo "== build (CGO_ENABLED=0)"
 go build -o /dev/null ./cmd/netyard
+GOOS=darwin go build -o /dev/null ./cmd/netyard # the Linux backends say "not supported" elsewhere
 
 echo "== race detector (packages with concurrency)"
 # The race detector needs cgo.
-CGO_ENABLED=1 go test -race -count=1 ./pkt/ ./stats/ ./netdev/ ./act/ ./cls/ ./datapath/ ./ctl/...
+CGO_ENABLED=1 go test -race -count=1 ./pkt/ ./stats/ ./netdev/ ./act/ ./cls/ ./datapath/ ./ctl/... ./link/
 
 echo "== tests"
 go test -count=1 ./...

@@ -171,8 +171,10 @@ func (e *Engine) device(i int32) *Device {
 	return ds[i]
 }
 
-// AddDevice creates a datapath device in namespace ns.
-func (e *Engine) AddDevice(ns *Namespace, c netdev.Config) (*Device, error) {
+// AddDevice creates a datapath device in namespace ns. attach, when
+// given, connects the new device to its wire (a backend's TxPort, a sink)
+// before any worker can see the device; an error from it leaves no device.
+func (e *Engine) AddDevice(ns *Namespace, c netdev.Config, attach ...func(*netdev.Device) error) (*Device, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := ns.devices[c.Name]; ok {
@@ -181,6 +183,11 @@ func (e *Engine) AddDevice(ns *Namespace, c netdev.Config) (*Device, error) {
 	nd, err := netdev.New(e.nextIndex, c)
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range attach {
+		if err := f(nd); err != nil {
+			return nil, err
+		}
 	}
 	d, err := newDevice(e, ns, nd)
 	if err != nil {

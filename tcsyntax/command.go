@@ -18,6 +18,7 @@ const (
 	ObjAction                   // "tc actions" (and "tc action")
 	ObjLoops                    // "tc loops": netyard's redirect cycles (show only)
 	ObjLink                     // "link": netyard's device settings (rate)
+	ObjDev                      // "dev": netyard's devices and their backends
 )
 
 func (o Object) String() string {
@@ -34,6 +35,8 @@ func (o Object) String() string {
 		return "loops"
 	case ObjLink:
 		return "link"
+	case ObjDev:
+		return "dev"
 	}
 	return "unknown"
 }
@@ -94,6 +97,8 @@ type Command struct {
 	Select Selector
 	// Link is what "link set" changes.
 	Link LinkSet
+	// Dev is what "dev add" adds.
+	Dev *DevSpec
 }
 
 // Selector is what show, get, del and flush commands pick objects by.
@@ -165,6 +170,9 @@ func Parse(args []string) (*Command, error) {
 	case obj == "link":
 		rest.Context = "link"
 		return parseLinkCmd(rest)
+	case obj == "dev":
+		rest.Context = "dev"
+		return parseDevCmd(rest)
 	}
 	return nil, unknownWord("tc", obj, "object", []string{"qdisc", "class", "filter", "actions"})
 }

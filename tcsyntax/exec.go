@@ -23,6 +23,8 @@ func Exec(t Target, cmd *Command, opts Options, out io.Writer) error {
 		err = execActions(t, cmd, opts, out)
 	case ObjLoops:
 		err = execLoops(t, opts, out)
+	case ObjDev:
+		err = execDev(t, cmd, opts, out)
 	case ObjLink:
 		err = execLink(t, cmd, opts, out)
 	default:
@@ -267,6 +269,13 @@ func (c *Command) Args() []string {
 			return append(words, formatFilter(c.Filter, c.Verb)...)
 		}
 		words = append(words, formatFilterSelect(c)...)
+	case ObjDev:
+		if c.Dev != nil {
+			return append(words, formatDev(c.Dev)...)
+		}
+		if c.Select.Dev != "" {
+			words = append(words, "dev", c.Select.Dev)
+		}
 	case ObjAction:
 		switch c.Verb {
 		case VerbAdd, VerbChange, VerbReplace:

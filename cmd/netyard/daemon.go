@@ -17,7 +17,6 @@ import (
 	"netyard/ctl"
 	"netyard/datapath"
 	"netyard/metrics"
-	"netyard/netdev"
 	"netyard/tcsyntax"
 )
 
@@ -40,7 +39,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	var c daemonConfig
 	fs.StringVar(&c.socket, "socket", ctl.SocketPath(), "control socket `PATH` (also $"+ctl.SocketEnv+")")
 	fs.StringVar(&c.group, "group", "", "make the socket mode 0660 and owned by `GROUP` (name or id); default 0600")
-	fs.StringVar(&c.rules, "c", "", "tc batch `FILE` to apply at start")
+	fs.StringVar(&c.rules, "c", "", "tc batch `FILE` to apply at start (devices first: dev add NAME type afpacket link IFNAME; see docs/TC.md)")
 	fs.Var(&c.devs, "dev", "create an in-memory device `NAME` (repeatable)")
 	fs.IntVar(&c.workers, "workers", 0, "datapath workers (0: one per core)")
 	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9465) at "+metrics.Path)
@@ -80,8 +79,11 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	}
 	e := datapath.New(datapath.Config{Workers: c.workers, Logger: log})
 	ns := e.Default()
+	target := newDaemonTarget(ns, log)
+	// Backends stop after the workers (see the end), and on a failed start.
+	defer target.close()
 	for _, name := range c.devs {
-		if _, err := e.AddDevice(ns, netdev.Config{Name: name}); err != nil {
+		if err := target.AddDev(tcsyntax.DevSpec{Name: name, Type: "memory"}); err != nil {
 			return err
 		}
 	}
@@ -97,7 +99,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	}
 	if c.rules != "" {
 		var errb bytes.Buffer
-		if err := tcsyntax.Run(ns, []string{"-b", c.rules}, io.Discard, &errb); err != nil {
+		if err := tcsyntax.Run(target, []string{"-b", c.rules}, io.Discard, &errb); err != nil {
 			return fmt.Errorf("%s: %s", c.rules, bytes.TrimSpace(errb.Bytes()))
 		}
 	}
@@ -111,7 +113,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	}
 	srv := ctl.NewServer(append(sopts, ctl.WithHandler(ctl.HandlerFunc(
 		func(_ context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
-			cli := tcsyntax.CLI{Target: ns, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin),
+			cli := tcsyntax.CLI{Target: target, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin),
 				// A batch file is the client's: it sends the contents
 				// (as "-b -"), never a path for the daemon to open.
 				ReadFile: func(name string) ([]byte, error) {

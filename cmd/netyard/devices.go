@@ -1,0 +1,106 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"netyard/datapath"
+	"netyard/link"
+	"netyard/netdev"
+	"netyard/tcsyntax"
+)
+
+// daemonTarget is the daemon's tc Target: the default namespace, plus
+// devices with real backends ("dev add NAME type afpacket link IFNAME").
+// The namespace does the tc work; this adds what only a daemon has.
+type daemonTarget struct {
+	*datapath.Namespace
+	log *slog.Logger
+
+	mu    sync.Mutex
+	devs  []tcsyntax.DevSpec
+	ports map[string]*link.Port
+}
+
+func newDaemonTarget(ns *datapath.Namespace, log *slog.Logger) *daemonTarget {
+	return &daemonTarget{Namespace: ns, log: log, ports: make(map[string]*link.Port)}
+}
+
+var _ tcsyntax.DevTarget = (*daemonTarget)(nil)
+
+// AddDev creates a device and attaches its backend before the workers can
+// see it; the backend's receive goroutines start once it is in place.
+func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.Engine()
+	cfg := netdev.Config{Name: s.Name, TxQueues: max(s.Queues, 1)}
+	var port *link.Port
+	attach := func(nd *netdev.Device) error {
+		if s.Type == "memory" {
+			return nil
+		}
+		var err error
+		port, err = link.Open(nd, link.Spec{Kind: link.Kind(s.Type), Link: s.Link, Queues: s.Queues},
+			link.Options{Pool: e.Pool(), Now: e.Clock().Now, Logger: t.log})
+		if errors.Is(err, link.ErrNotSupported) {
+			return fmt.Errorf("dev %s: type %s: %w on this system", s.Name, s.Type, err)
+		}
+		return err
+	}
+	if _, err := e.AddDevice(t.Namespace, cfg, attach); err != nil {
+		if port != nil {
+			port.Close()
+		}
+		return err
+	}
+	if port != nil {
+		port.Start()
+		t.ports[s.Name] = port
+	}
+	t.devs = append(t.devs, s)
+	t.log.Info("device added", "dev", s.Name, "type", s.Type, "link", s.Link, "queues", cfg.TxQueues)
+	return nil
+}
+
+// Devs lists the devices added with "dev add" (or --dev), with their
+// backends' counters.
+func (t *daemonTarget) Devs(name string) ([]tcsyntax.DevView, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []tcsyntax.DevView
+	for _, s := range t.devs {
+		if name != "" && s.Name != name {
+			continue
+		}
+		v := tcsyntax.DevView{DevSpec: s}
+		if p := t.ports[s.Name]; p != nil {
+			st := p.Stats()
+			v.RxPackets, v.RxBytes, v.RxDropped = st.RxPackets, st.RxBytes, st.RxDropped+st.RxKernelDrops
+			v.TxPackets, v.TxBytes, v.TxDropped = st.TxPackets, st.TxBytes, st.TxDropped+st.TxErrors
+		} else if d, err := t.Device(s.Name); err == nil {
+			c := &d.Netdev().Counters
+			v.RxPackets, v.RxBytes, v.RxDropped = c.RxPackets.Load(), c.RxBytes.Load(), c.RxDropped.Load()
+			v.TxPackets, v.TxBytes, v.TxDropped = c.TxPackets.Load(), c.TxBytes.Load(), c.TxDropped.Load()
+		}
+		out = append(out, v)
+	}
+	if name != "" && len(out) == 0 {
+		return nil, fmt.Errorf("dev %s: %w", name, tcsyntax.ErrNotFound)
+	}
+	return out, nil
+}
+
+// close stops the backends: after the workers, which transmit on them.
+func (t *daemonTarget) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, p := range t.ports {
+		if err := p.Close(); err != nil {
+			t.log.Warn("closing device", "dev", name, "err", err)
+		}
+	}
+	t.ports = map[string]*link.Port{}
+}

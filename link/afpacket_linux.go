@@ -1,0 +1,736 @@
+package link
+
+// The AF_PACKET backend, one queue:
+//
+//	peer --> kernel --> RX ring (TPACKET_V3 blocks) --> RoutineReceive --> d.Receive
+//	                                                    (waits in the poller)
+//	datapath worker --> Transmit (fill TX ring) ... Flush (one sendto) --> kernel --> link
+//
+// A queue is one socket with both rings in one mapping (RX first, as
+// packet_mmap wants). The receive goroutine owns the RX ring; the worker
+// that owns the device owns the TX ring, under a mutex only Close
+// contends for. Queues > 1 join a PACKET_FANOUT group so that the kernel
+// spreads received flows over the sockets.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
+
+	"netyard/netdev"
+	"netyard/pkt"
+)
+
+// Ring geometry. The numbers and their reasons are in doc.go.
+const (
+	// rxBlockSize is one TPACKET_V3 block: 128 KiB holds ~800 frames of
+	// 64 bytes or ~80 of 1514, so at line rate a block retires full
+	// (one wake-up per ~800 small frames) long before its timeout.
+	rxBlockSize = 128 << 10
+	// rxBlocks is the ring depth: 2 MiB per queue, ~13000 small frames
+	// or ~1300 full-size ones, above netdev_max_backlog (1000), so a
+	// burst the kernel would queue fits.
+	rxBlocks = 16
+	// rxRetireTimeout (ms) bounds how long a frame waits in a block that
+	// is not full: the latency floor at low rates. The kernel's default
+	// (prb_calc_retire_blk_tmo) derives from the link speed and the
+	// block size, 8 ms for a link of unknown speed; 2 ms keeps a ping
+	// through netyard within a few ms while idle wake-ups stay at 500/s.
+	rxRetireTimeout = 2
+	// rxFrameSize is only bookkeeping for TPACKET_V3 (frames are packed
+	// in the block), but the request must be self-consistent.
+	rxFrameSize = 2048
+
+	// txFrames is the TX ring depth per queue: 8 datapath batches of 64,
+	// so that a batch fits while the kernel still holds the previous
+	// ones (a slot comes back when its skb is freed, see doc.go).
+	txFrames = 512
+	// txRingMax bounds the TX ring's memory for jumbo MTUs.
+	txRingMax = 4 << 20
+	// txBlockSize is the TX ring's allocation unit (frames never span
+	// blocks): 64 KiB keeps allocations order-4 at most.
+	txBlockSize = 64 << 10
+
+	// sndBuf is the socket send buffer: in-flight TX skbs are charged to
+	// it, and a full one makes the kick stop early (sock_alloc_send_skb
+	// fails), so it must hold a full TX ring of skbs.
+	sndBuf = 4 << 20
+
+	// tpacket3HdrLen and tpacket2HdrLen are TPACKET_ALIGN(sizeof(struct
+	// tpacket3_hdr)) and ..._hdr2: where a TX frame's data starts
+	// (tpacket_parse_header without PACKET_TX_HAS_OFF), and where the
+	// sockaddr_ll of an RX frame sits.
+	tpacket3HdrLen = 48
+	tpacket2HdrLen = 32
+	// sllPkttypeOff is sll_pkttype's offset in struct sockaddr_ll.
+	sllPkttypeOff = 10
+	// blockHdrOff is where struct tpacket_hdr_v1 starts in a block
+	// (after tpacket_block_desc's version and offset_to_priv).
+	blockHdrOff = 8
+
+	// maxKicks bounds the sendto calls of one Flush: the kernel stops
+	// a kick at the first frame the device refused (ENOBUFS: a veth
+	// peer's backlog was full) and leaves it for the next kick; by then
+	// the backlog has usually drained. A link that is down costs the
+	// worker maxKicks failing calls per batch.
+	maxKicks = 4
+)
+
+// htons converts a 16-bit value to network byte order.
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+type afpacket struct {
+	dev     *netdev.Device
+	pool    *pkt.Pool
+	now     func() int64
+	log     *slog.Logger
+	logSome rate.Sometimes
+	link    string
+	info    linkInfo
+	maxRx   int
+	qs      []*afQueue
+
+	mu      sync.Mutex // started, closed
+	started bool
+	closed  bool
+	closing atomic.Bool
+	done    chan struct{}
+	wg      sync.WaitGroup
+
+	statsMu   sync.Mutex // the queues' kernDrop, fdsClosed
+	fdsClosed bool
+}
+
+// afQueue is one socket with its rings.
+type afQueue struct {
+	a     *afpacket
+	index int
+	fd    int
+	file  *os.File // fd in the runtime poller
+	rc    syscall.RawConn
+	mem   []byte // the socket's mapping: RX ring, then TX ring (V3)
+
+	// Receive side, owned by RoutineReceive.
+	rx       []byte
+	next     int // the block to read next
+	readFn   func(uintptr) bool
+	rxc      rxCounters
+	kernDrop uint64 // tp_drops summed, under a.statsMu
+
+	_  cacheLinePad
+	tx txRing
+}
+
+// txRing is a memory-mapped TX ring: TPACKET_V3 on the queue's socket, or
+// TPACKET_V2 on a socket of its own on kernels before 4.11 (V3 TX rings
+// came with "af_packet: TX_RING support for TPACKET_V3" in 4.11).
+type txRing struct {
+	mu        sync.Mutex
+	closed    bool
+	fd        int
+	ownSocket bool   // fd is a TX-only socket (the V2 fallback)
+	mem       []byte // the TX-only socket's mapping; nil when it shares the queue's
+	ring      []byte
+	frameSize int
+	frames    int
+	head      int // the next slot to fill
+	last      int // the slot filled last, -1 before the first
+	statusOff int // tp_status in the frame header
+	lenOff    int // tp_len
+	dataOff   int
+	mtu       int
+	kick      bool // frames wait for a sendto
+	c         txCounters
+}
+
+func openAFPacket(d *netdev.Device, s Spec, o Options) (_ *afpacket, err error) {
+	a := &afpacket{
+		dev:     d,
+		pool:    o.Pool,
+		now:     o.Now,
+		log:     o.Logger,
+		logSome: rate.Sometimes{Interval: time.Second},
+		link:    s.Link,
+		maxRx:   maxRxLen(d, o.Pool.DataSize()),
+		done:    make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			_ = a.release()
+		}
+	}()
+	fanoutID := -1
+	for i := range s.Queues {
+		q := &afQueue{a: a, index: i, fd: -1}
+		q.tx.fd, q.tx.last = -1, -1
+		q.readFn = q.readRing
+		a.qs = append(a.qs, q)
+		if err := q.open(d.Name(), s, o, &fanoutID); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// open sets up queue q: socket, options, rings, mapping, bind, fanout.
+func (q *afQueue) open(devName string, s Spec, o Options, fanoutID *int) error {
+	a := q.a
+	// Protocol 0: the socket receives nothing until bind, so no frame
+	// lands in it before it has a ring.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return sysErr(devName, "AF_PACKET socket", err)
+	}
+	q.fd = fd
+	if q.index == 0 {
+		if a.info, err = lookupLink(fd, s.Link, devName); err != nil {
+			return err
+		}
+	}
+	q.tx.mtu = a.info.mtu
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("%w: %s: TPACKET_V3 (Linux 3.2): %v", ErrNotSupported, devName, err)
+		}
+		return sysErr(devName, "PACKET_VERSION", err)
+	}
+	if err := txSocketOptions(fd, devName); err != nil {
+		return err
+	}
+	// Our own transmissions are not receptions. Where the kernel has no
+	// PACKET_IGNORE_OUTGOING (before 4.20) the sll_pkttype check in
+	// readBlock does the same, a little later.
+	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+
+	rxReq := unix.TpacketReq3{
+		Block_size:     rxBlockSize,
+		Block_nr:       rxBlocks,
+		Frame_size:     rxFrameSize,
+		Frame_nr:       rxBlockSize / rxFrameSize * rxBlocks,
+		Retire_blk_tov: rxRetireTimeout,
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &rxReq); err != nil {
+		return sysErr(devName, "PACKET_RX_RING", err)
+	}
+	rxLen := rxBlockSize * rxBlocks
+
+	geo := txGeometry(tpacket3HdrLen, a.info.mtu)
+	shared := !o.forceTxV2
+	if shared {
+		txReq := unix.TpacketReq3{
+			Block_size: uint32(geo.blockSize),
+			Block_nr:   uint32(geo.blocks),
+			Frame_size: uint32(geo.frameSize),
+			Frame_nr:   uint32(geo.frames),
+		}
+		err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &txReq)
+		switch {
+		case errors.Is(err, unix.EINVAL):
+			shared = false // before 4.11: no V3 TX ring
+		case err != nil:
+			return sysErr(devName, "PACKET_TX_RING", err)
+		}
+	}
+	mapLen := rxLen
+	if shared {
+		mapLen += geo.frameSize * geo.frames
+	}
+	q.mem, err = unix.Mmap(fd, 0, mapLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return sysErr(devName, "mmap of the packet rings", err)
+	}
+	q.rx = q.mem[:rxLen]
+	if shared {
+		q.tx.setRing(fd, q.mem[rxLen:], geo, tpacket3HdrLen)
+	} else if err := q.tx.openV2(devName, a.info); err != nil {
+		return err
+	}
+
+	// A socket that is to join the fanout group receives on its own
+	// from bind until it joins (the kernel needs it bound first): frames
+	// the group also gets. A filter that drops everything covers the
+	// window.
+	joining := s.Queues > 1 && q.index > 0
+	if joining {
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &dropAll); err != nil {
+			return sysErr(devName, "SO_ATTACH_FILTER", err)
+		}
+	}
+	sll := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: a.info.index}
+	if err := unix.Bind(fd, &sll); err != nil {
+		return sysErr(devName, fmt.Sprintf("bind to %s", s.Link), err)
+	}
+	if q.index == 0 {
+		// A forwarder sees every frame on the wire, as a bridge port
+		// does (br_add_if sets promiscuity). The membership ends with
+		// the socket.
+		mreq := unix.PacketMreq{Ifindex: int32(a.info.index), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			return sysErr(devName, "PACKET_MR_PROMISC", err)
+		}
+	}
+	if s.Queues > 1 {
+		if err := q.joinFanout(devName, fanoutID); err != nil {
+			return err
+		}
+	}
+	if joining {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0); err != nil {
+			return sysErr(devName, "SO_DETACH_FILTER", err)
+		}
+	}
+	if q.file, err = pollFile(fd, "afpacket:"+s.Link); err != nil {
+		return err
+	}
+	if q.rc, err = q.file.SyscallConn(); err != nil {
+		return sysErr(devName, "SyscallConn", err)
+	}
+	return nil
+}
+
+// txSocketOptions sets what a socket that transmits from a ring needs.
+// They must come before the rings (PACKET_LOSS answers EBUSY after).
+func txSocketOptions(fd int, devName string) error {
+	// A malformed frame is skipped rather than stopping the ring in
+	// TP_STATUS_WRONG_FORMAT, which would need a user to clear it.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_LOSS, 1); err != nil {
+		return sysErr(devName, "PACKET_LOSS", err)
+	}
+	// netyard is the qdisc: frames go straight to the driver
+	// (packet_direct_xmit), not through the link's own qdisc. Before
+	// 3.14 there is no bypass, and the qdisc is merely redundant.
+	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
+	// SO_SNDBUFFORCE passes net.core.wmem_max; without CAP_NET_ADMIN
+	// SO_SNDBUF gets what the limit allows.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndBuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndBuf)
+	}
+	return nil
+}
+
+// ringGeometry is a TX ring's shape.
+type ringGeometry struct {
+	frameSize, frames, blockSize, blocks int
+}
+
+// txGeometry sizes a TX ring for a link MTU: a frame slot holds the
+// header and the longest frame packet_snd accepts (MTU + Ethernet header
+// + one VLAN tag), rounded up to a power of two so that slots pack blocks
+// exactly.
+func txGeometry(hdrLen, mtu int) ringGeometry {
+	fs := 2048
+	for fs < hdrLen+mtu+18 {
+		fs <<= 1
+	}
+	g := ringGeometry{frameSize: fs, blockSize: max(txBlockSize, fs)}
+	g.frames = min(txFrames, max(txRingMax/fs, g.blockSize/fs))
+	perBlock := g.blockSize / fs
+	g.blocks = (g.frames + perBlock - 1) / perBlock
+	g.frames = g.blocks * perBlock
+	return g
+}
+
+func (t *txRing) setRing(fd int, ring []byte, g ringGeometry, hdrLen int) {
+	t.fd = fd
+	t.ring = ring
+	t.frameSize = g.frameSize
+	t.frames = g.frames
+	t.dataOff = hdrLen
+	if hdrLen == tpacket3HdrLen {
+		t.statusOff, t.lenOff = 20, 16 // tpacket3_hdr: tp_next_offset, sec, nsec, snaplen, len, status
+	} else {
+		t.statusOff, t.lenOff = 0, 4 // tpacket2_hdr: tp_status, tp_len
+	}
+}
+
+// openV2 opens the pre-4.11 TX path: a socket with a TPACKET_V2 TX ring,
+// bound with protocol 0 so that it receives nothing.
+func (t *txRing) openV2(devName string, info linkInfo) error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return sysErr(devName, "AF_PACKET TX socket", err)
+	}
+	t.fd, t.ownSocket = fd, true
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2); err != nil {
+		return sysErr(devName, "PACKET_VERSION 2", err)
+	}
+	if err := txSocketOptions(fd, devName); err != nil {
+		return err
+	}
+	g := txGeometry(tpacket2HdrLen, info.mtu)
+	req := unix.TpacketReq{
+		Block_size: uint32(g.blockSize),
+		Block_nr:   uint32(g.blocks),
+		Frame_size: uint32(g.frameSize),
+		Frame_nr:   uint32(g.frames),
+	}
+	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_TX_RING, &req); err != nil {
+		return sysErr(devName, "PACKET_TX_RING (V2)", err)
+	}
+	if t.mem, err = unix.Mmap(fd, 0, g.frameSize*g.frames, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+		return sysErr(devName, "mmap of the TX ring", err)
+	}
+	t.setRing(fd, t.mem, g, tpacket2HdrLen)
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: info.index}); err != nil {
+		return sysErr(devName, "bind of the TX socket", err)
+	}
+	return nil
+}
+
+// dropAll is the classic BPF program "ret #0": accept nothing.
+var dropAll = unix.SockFprog{Len: 1, Filter: &unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+
+// Fanout flags: PACKET_FANOUT_FLAG_UNIQUEID (4.4) lets the kernel pick a
+// group id no other program uses; PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+// (4.20) is PACKET_IGNORE_OUTGOING for the group's shared hook.
+const fanoutFlags = unix.PACKET_FANOUT_HASH | unix.PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+
+// joinFanout puts the queue's socket in the port's fanout group, creating
+// it with the first queue. PACKET_FANOUT_HASH sends a flow to one socket,
+// so a flow's frames stay in order through netyard.
+func (q *afQueue) joinFanout(devName string, id *int) error {
+	if *id < 0 {
+		err := unix.SetsockoptInt(q.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, (fanoutFlags|unix.PACKET_FANOUT_FLAG_UNIQUEID)<<16)
+		if err == nil {
+			v, err := unix.GetsockoptInt(q.fd, unix.SOL_PACKET, unix.PACKET_FANOUT)
+			if err != nil {
+				return sysErr(devName, "PACKET_FANOUT id", err)
+			}
+			*id = v & 0xffff
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) {
+			return sysErr(devName, "PACKET_FANOUT", err)
+		}
+		// Before 4.4: an id of our own, from the process and the
+		// interface, retried on collision with another group.
+		for try := range 8 {
+			cand := (os.Getpid()*31 + q.a.info.index*7 + try*4099) & 0xffff
+			err = unix.SetsockoptInt(q.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, cand|fanoutFlags<<16)
+			if err == nil {
+				*id = cand
+				return nil
+			}
+		}
+		return sysErr(devName, "PACKET_FANOUT", err)
+	}
+	if err := unix.SetsockoptInt(q.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, *id|fanoutFlags<<16); err != nil {
+		return sysErr(devName, fmt.Sprintf("PACKET_FANOUT join of group %d", *id), err)
+	}
+	return nil
+}
+
+func (a *afpacket) numQueues() int { return len(a.qs) }
+
+func (a *afpacket) start() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started || a.closed {
+		return
+	}
+	a.started = true
+	for _, q := range a.qs {
+		a.wg.Add(1)
+		go q.RoutineReceive()
+	}
+}
+
+// RoutineReceive reads the queue's RX ring until Close. It waits in the
+// runtime's poller (epoll); the kernel wakes it when a block retires (full,
+// or after rxRetireTimeout).
+func (q *afQueue) RoutineReceive() {
+	a := q.a
+	defer a.wg.Done()
+	var backoff *time.Timer
+	for !a.closing.Load() {
+		// readRing returns true only at Close; Read returns an error
+		// when the file is closed, or when the socket reported an
+		// error (the interface went down: ErrNotPollable).
+		err := q.rc.Read(q.readFn)
+		if err == nil || a.closing.Load() || errors.Is(err, os.ErrClosed) {
+			return
+		}
+		// Clear the socket error so the next wait is a real one.
+		soErr, _ := unix.GetsockoptInt(q.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		a.logSome.Do(func() {
+			a.log.Warn("afpacket: receive wait failed; retrying", "dev", a.dev.Name(), "link", a.link,
+				"queue", q.index, "err", err, "socket_error", unix.Errno(soErr).Error())
+		})
+		if backoff == nil {
+			backoff = time.NewTimer(errorBackoff)
+		} else {
+			backoff.Reset(errorBackoff)
+		}
+		select {
+		case <-a.done:
+			return
+		case <-backoff.C:
+		}
+	}
+}
+
+// readRing hands the frames of every retired block to the device and gives
+// the blocks back to the kernel. It returns false (wait for the next
+// retired block) until Close.
+func (q *afQueue) readRing(uintptr) bool {
+	nblocks := len(q.rx) / rxBlockSize
+	for !q.a.closing.Load() {
+		blk := q.rx[q.next*rxBlockSize : (q.next+1)*rxBlockSize]
+		h := (*unix.TpacketHdrV1)(unsafe.Pointer(&blk[blockHdrOff]))
+		if atomic.LoadUint32(&h.Block_status)&unix.TP_STATUS_USER == 0 {
+			return false
+		}
+		q.readBlock(blk, h)
+		atomic.StoreUint32(&h.Block_status, unix.TP_STATUS_KERNEL)
+		if q.next++; q.next == nblocks {
+			q.next = 0
+		}
+	}
+	return true
+}
+
+// readBlock copies a retired block's frames into buffers for the device.
+// Offsets come from the kernel; each is checked against the block anyway,
+// so a bad one ends the block instead of a bounds-check panic.
+func (q *afQueue) readBlock(blk []byte, h *unix.TpacketHdrV1) {
+	a := q.a
+	now := a.now()
+	off := int(h.Offset_to_first_pkt)
+	for range h.Num_pkts {
+		if off < blockHdrOff || off+tpacket3HdrLen+sllPkttypeOff >= len(blk) {
+			break
+		}
+		fh := (*unix.Tpacket3Hdr)(unsafe.Pointer(&blk[off]))
+		mac, snap := off+int(fh.Mac), int(fh.Snaplen)
+		switch {
+		case blk[off+tpacket3HdrLen+sllPkttypeOff] == unix.PACKET_OUTGOING:
+			// Another program's transmission on the link (our own
+			// bypass the taps): not a reception.
+		case mac+snap > len(blk) || snap < int(fh.Len) || snap < 12:
+			q.rxc.dropped.add(1) // truncated by the ring, or no MAC header
+		default:
+			status := fh.Status
+			tagged := status&unix.TP_STATUS_VLAN_VALID != 0
+			n := snap
+			if tagged {
+				n += 4
+			}
+			if n > a.maxRx {
+				q.rxc.dropped.add(1)
+				break
+			}
+			p, err := a.pool.Get()
+			if err != nil {
+				q.rxc.dropped.add(1)
+				break
+			}
+			_ = p.Resize(n) // n <= maxRx <= the pool's DataSize
+			d, src := p.Data(), blk[mac:mac+snap]
+			if tagged {
+				tpid := uint16(0x8100)
+				if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && fh.Hv1.Vlan_tpid != 0 {
+					tpid = fh.Hv1.Vlan_tpid
+				}
+				putTagged(d, src, tpid, uint16(fh.Hv1.Vlan_tci))
+			} else {
+				copy(d, src)
+			}
+			if status&unix.TP_STATUS_CSUMNOTREADY != 0 && completeChecksum(d) {
+				q.rxc.csum.add(1)
+			}
+			// Counted before the device has it: whoever sees the
+			// frame sees it counted.
+			q.rxc.packets.add(1)
+			q.rxc.bytes.add(uint64(n))
+			a.dev.Receive(p, now)
+		}
+		if fh.Next_offset == 0 {
+			break
+		}
+		off += int(fh.Next_offset)
+	}
+}
+
+// txq maps a datapath TX queue onto a backend queue: the same number when
+// the port has it, else modulo (a device given more TX queues than the
+// port, by SetTxQueues, still sends everything).
+func (a *afpacket) txq(q int) *txRing {
+	if n := len(a.qs); uint(q) >= uint(n) {
+		q = max(q, 0) % n
+	}
+	return &a.qs[q].tx
+}
+
+// Transmit copies p into the next slot of queue q's TX ring and marks it
+// for the kernel; Flush sends. It never blocks: a full ring or a frame the
+// link would refuse is dropped and counted.
+func (a *afpacket) Transmit(q int, p *pkt.Buffer, _ int64) {
+	t := a.txq(q)
+	frame := p.Data()
+	t.mu.Lock()
+	if t.closed || !txFits(frame, t.mtu) || len(frame) > t.frameSize-t.dataOff {
+		t.c.dropped.add(1)
+	} else {
+		slot := t.ring[t.head*t.frameSize : (t.head+1)*t.frameSize]
+		status := (*uint32)(unsafe.Pointer(&slot[t.statusOff]))
+		if atomic.LoadUint32(status)&(unix.TP_STATUS_SEND_REQUEST|unix.TP_STATUS_SENDING) != 0 {
+			t.c.dropped.add(1) // the ring is full
+		} else {
+			copy(slot[t.dataOff:], frame)
+			*(*uint32)(unsafe.Pointer(&slot[t.lenOff])) = uint32(len(frame))
+			atomic.StoreUint32(status, unix.TP_STATUS_SEND_REQUEST)
+			t.last = t.head
+			if t.head++; t.head == t.frames {
+				t.head = 0
+			}
+			t.kick = true
+			t.c.packets.add(1)
+			t.c.bytes.add(uint64(len(frame)))
+		}
+	}
+	t.mu.Unlock()
+	p.Release()
+}
+
+// Flush kicks the kernel to send queue q's marked frames: one sendto for
+// the batch. MSG_DONTWAIT: the kernel sends what it can and returns. If a
+// kick stops early, the frames stay marked and the kick is retried, a few
+// times here and then with the next Flush: the device refused a frame
+// (ENOBUFS: a veth peer's backlog was full), the send buffer is full
+// (EAGAIN), or the socket had an error to report (sock_alloc_send_skb
+// returns a pending sk_err, ENETDOWN after the link flapped, once).
+func (a *afpacket) Flush(q int) {
+	t := a.txq(q)
+	t.mu.Lock()
+	var e unix.Errno
+	for range maxKicks {
+		if !t.kick || t.closed {
+			break
+		}
+		// The raw syscall returns the errno as a value: a boxed
+		// error would allocate on every congested kick.
+		_, _, e = unix.Syscall6(unix.SYS_SENDTO, uintptr(t.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		if t.sent() {
+			t.kick = false
+		}
+	}
+	if t.kick && !t.closed && e != 0 && e != unix.EAGAIN && e != unix.ENOBUFS && e != unix.EINTR {
+		t.c.errors.add(1) // ENETDOWN, ENXIO: the frames wait for the link
+	}
+	t.mu.Unlock()
+}
+
+// sent reports whether the kernel has taken every marked frame: it takes
+// them in ring order, so it has when the last one is no longer marked.
+func (t *txRing) sent() bool {
+	if t.last < 0 {
+		return true
+	}
+	st := (*uint32)(unsafe.Pointer(&t.ring[t.last*t.frameSize+t.statusOff]))
+	return atomic.LoadUint32(st)&unix.TP_STATUS_SEND_REQUEST == 0
+}
+
+func (a *afpacket) queueStats(i int) Stats {
+	q := a.qs[i]
+	var s Stats
+	s.addRx(&q.rxc)
+	s.addTx(&q.tx.c)
+	a.statsMu.Lock()
+	a.readKernelDrops(q)
+	s.RxKernelDrops = q.kernDrop
+	a.statsMu.Unlock()
+	return s
+}
+
+// readKernelDrops adds the socket's tp_drops to the queue's sum. The
+// kernel clears its counters when they are read (PACKET_STATISTICS is
+// read-and-reset), hence the sum. Called under a.statsMu.
+func (a *afpacket) readKernelDrops(q *afQueue) {
+	if a.fdsClosed || q.fd < 0 {
+		return
+	}
+	st, err := unix.GetsockoptTpacketStatsV3(q.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err == nil {
+		q.kernDrop += uint64(st.Drops)
+	}
+}
+
+func (a *afpacket) close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	a.mu.Unlock()
+
+	a.closing.Store(true)
+	close(a.done)
+	err := a.release()
+	a.wg.Wait()
+	for _, q := range a.qs {
+		q.unmap()
+	}
+	return err
+}
+
+// release stops transmission and closes the sockets: the receive
+// goroutines wake (the poller evicts them) and exit. The rings stay mapped
+// until they have: close unmaps after wg.Wait. On a failed Open there are
+// no goroutines and release unmaps at once.
+func (a *afpacket) release() error {
+	for _, q := range a.qs {
+		q.tx.mu.Lock()
+		q.tx.closed = true
+		q.tx.mu.Unlock()
+	}
+	a.statsMu.Lock()
+	for _, q := range a.qs {
+		a.readKernelDrops(q)
+	}
+	a.fdsClosed = true
+	a.statsMu.Unlock()
+
+	var errs []error
+	for _, q := range a.qs {
+		switch {
+		case q.file != nil:
+			errs = append(errs, q.file.Close())
+		case q.fd >= 0:
+			errs = append(errs, unix.Close(q.fd))
+		}
+		if q.tx.ownSocket && q.tx.fd >= 0 {
+			errs = append(errs, unix.Close(q.tx.fd))
+		}
+	}
+	if !a.started {
+		for _, q := range a.qs {
+			q.unmap()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("link: %s: close: %w", a.dev.Name(), err)
+	}
+	return nil
+}
+
+func (q *afQueue) unmap() {
+	if q.mem != nil {
+		_ = unix.Munmap(q.mem)
+		q.mem, q.rx = nil, nil
+	}
+	if q.tx.mem != nil {
+		_ = unix.Munmap(q.tx.mem)
+		q.tx.mem = nil
+	}
+	q.tx.ring = nil
+}

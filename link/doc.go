@@ -1,0 +1,121 @@
+// Package link attaches netyard devices to real Linux interfaces: the
+// backends that move frames between a netdev.Device and the kernel.
+//
+//	dev add eth0 type afpacket link veth-m0 [queues N]   AF_PACKET on an existing interface
+//	dev add tap0 type tap [queues N]                     a TAP device netyard creates
+//
+// Open sets up the sockets or files and makes the backend the device's
+// TxPort (the datapath's Transmit and Flush land in it); Start starts one
+// receive goroutine per queue, which copies frames into pool buffers and
+// hands them to the device (netdev.Device.Receive); Close undoes it all.
+// On systems other than Linux, Open returns ErrNotSupported.
+//
+// # AF_PACKET: why TPACKET_V3
+//
+// The receive side is a TPACKET_V3 memory-mapped ring
+// (Documentation/networking/packet_mmap.rst, net/packet/af_packet.c). V3
+// is block-based: the kernel packs frames of any size one after another
+// in a block and wakes the reader once per block, when the block is full
+// or its retire timer fires. Against the alternatives:
+//
+//   - recvmmsg costs a system call and a copy per batch, and the batch
+//     is capped by the vector the caller preallocates.
+//   - TPACKET_V2 has fixed slots (2 KiB for a 1500 MTU: a 64-byte frame
+//     wastes 95% of its slot) and wakes the reader per frame.
+//   - TPACKET_V3 holds a 64-byte frame in 160 bytes (48-byte header,
+//     sockaddr_ll, alignment) and costs one wake-up per block: at line
+//     rate, one per ~800 small frames.
+//
+// The price is latency at low rates: a frame waits until its block
+// retires, at most the retire timeout (tp_retire_blk_tov).
+//
+// The transmit side is a memory-mapped TX ring on the same socket:
+// Transmit copies the frame into the next free slot and marks it
+// TP_STATUS_SEND_REQUEST, Flush kicks the kernel with one
+// sendto(MSG_DONTWAIT) per batch. V3 TX rings exist from Linux 4.11; on
+// older kernels the TX ring is TPACKET_V2 on a second socket, bound with
+// protocol 0 so it receives nothing. PACKET_QDISC_BYPASS is on (netyard is
+// the qdisc; the link's own would only add a lock and a queue),
+// PACKET_LOSS is on (a malformed frame is skipped, not a ring stalled in
+// TP_STATUS_WRONG_FORMAT), and Transmit itself refuses what packet_snd
+// would (see txFits) so that every drop is counted.
+//
+// # Ring sizing
+//
+//   - RX: 16 blocks of 128 KiB = 2 MiB per queue, retire timeout 2 ms.
+//     A block holds ~800 frames of 64 bytes or ~80 of 1514; the ring
+//     ~13000 small or ~1300 full-size frames, above the kernel's
+//     netdev_max_backlog of 1000, so a burst the kernel would have
+//     queued fits. 2 ms bounds the added latency when idle (a ping
+//     round trip through netyard crosses two rings: < 4 ms added) for 500 timer wake-ups
+//     a second per queue; under load, blocks retire full long before.
+//   - TX: 512 slots of 2 KiB = 1 MiB per queue (slots grow to a power of
+//     two above MTU+18+header for jumbo MTUs, the ring capped at 4 MiB).
+//     512 is eight datapath batches of 64: a slot comes back only when
+//     the kernel frees its skb (tpacket_destruct_skb), so the ring must
+//     cover the frames still in flight. A full ring drops and counts,
+//     it never blocks the worker.
+//   - SO_SNDBUF 4 MiB (SO_SNDBUFFORCE): in-flight TX skbs are charged
+//     to it, and a full one would end a kick early.
+//
+// Memory per queue is ~3 MiB of kernel pages: a 256-queue port would pin
+// 768 MiB. Ask for the queues the cores can serve.
+//
+// # Queues
+//
+// A port has N queues (Spec.Queues, default the device's TxQueues). For
+// AF_PACKET each queue is one socket with its own rings; with N > 1 the
+// sockets join one PACKET_FANOUT group in PACKET_FANOUT_HASH mode, so the
+// kernel sends each flow to one socket (order within a flow is kept) and
+// each receive goroutine serves a share. The datapath's TX queue q
+// transmits on socket q; a device with more TX queues than the port
+// (SetTxQueues after Open) wraps modulo N. For TAP each queue is one file
+// of an IFF_MULTI_QUEUE device: the kernel picks the file for the frames
+// it sends (by flow hash), and netyard's TX queue q writes to file q.
+//
+// # Frames as on the wire
+//
+// The kernel strips a received frame's outer VLAN tag before the packet
+// taps see it (skb_vlan_untag in __netif_receive_skb_core) and reports it
+// in tp_vlan_tci/tp_vlan_tpid. The backend puts it back while copying,
+// keyed on TP_STATUS_VLAN_VALID, not on the TCI: a priority tag with VID
+// 0 and PCP 0 has a TCI of 0 and must still reach netyard's VLAN 0 rule.
+//
+// A frame the link's own stack sent with checksum offload (any local
+// sender on a veth) arrives with TP_STATUS_CSUMNOTREADY: its TCP or UDP
+// checksum field holds only the pseudo-header sum. The backend completes
+// it, as skb_checksum_help would before a device without offload, or the
+// frame's final receiver drops it (completeChecksum).
+//
+// Receive goroutines wait in the Go runtime's poller (epoll on the socket
+// or tun file, woken by the kernel's sk_data_ready when a block retires):
+// no OS thread is held per queue, and Close wakes them by closing the
+// files, so it returns at once.
+//
+// # TAP
+//
+// A TAP device is created with IFF_TAP|IFF_NO_PI (plus IFF_MULTI_QUEUE for
+// N > 1), given the netyard device's MTU, and left down: addresses and
+// "ip link set tap0 up" are the user's, as after "ip tuntap add". While
+// it is down, transmissions fail with EIO and count as TxErrors. The
+// device disappears with Close unless it was created persistent
+// beforehand (ip tuntap add), in which case Open attaches to it.
+//
+// # Not supported
+//
+//   - AF_XDP.
+//   - Segmentation offload: a local TCP sender with TSO/GSO on (a veth's
+//     default) hands the link frames of up to 64 KiB; they are longer
+//     than the MTU and counted in RxDropped. Turn it off on the sender
+//     (ethtool -K DEV tso off gso off). UDP and ICMP are not affected.
+//     No PACKET_VNET_HDR, no IFF_VNET_HDR: no GSO/GRO through netyard.
+//   - Completing an SCTP CRC32c left to offload.
+//   - Links that are not Ethernet (loopback, IP tunnels, TUN): refused.
+//   - Following a link's MTU change after Open; the kernel then discards
+//     frames the old MTU allowed (PACKET_LOSS), uncounted here.
+//   - Seeing netyard's transmissions with tcpdump on the link:
+//     PACKET_QDISC_BYPASS skips the taps (dev_queue_xmit_nit).
+//
+// The link's own stack still receives the frames netyard receives: leave
+// the attached interface without addresses, or its kernel answers too.
+package link

@@ -1,0 +1,223 @@
+package link
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"netyard/netdev"
+	"netyard/pkt"
+)
+
+// Kind names a backend, as the daemon's configuration spells it
+// (`dev add eth0 type afpacket link veth-m0`).
+type Kind string
+
+const (
+	// KindAFPacket attaches to an existing interface with AF_PACKET
+	// sockets and TPACKET_V3 memory-mapped rings (afpacket_linux.go).
+	KindAFPacket Kind = "afpacket"
+	// KindTAP creates a TAP device (tap_linux.go).
+	KindTAP Kind = "tap"
+)
+
+// Spec says which real interface a netyard device moves frames through.
+type Spec struct {
+	Kind Kind
+	// Link is, for afpacket, the existing interface to attach to; for
+	// tap, the name of the TAP device to create (default: the netyard
+	// device's name).
+	Link string
+	// Queues is the number of backend queues: AF_PACKET socket pairs or
+	// TAP file descriptors. 0 means the device's TxQueues.
+	Queues int
+}
+
+// Options are what a backend needs from the daemon.
+type Options struct {
+	// Pool gives the buffers received frames are copied into. Required.
+	Pool *pkt.Pool
+	// Now is the datapath clock in nanoseconds; received frames are
+	// stamped with it. nil means wall-clock time.
+	Now func() int64
+	// Logger receives the rare, rate-limited reports of the receive
+	// goroutines (a backend that lost its interface). nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// forceTxV2 makes the AF_PACKET backend take its pre-4.11 path (a
+	// TPACKET_V2 TX ring on a socket of its own) on any kernel, so that
+	// tests cover the fallback.
+	forceTxV2 bool
+}
+
+// ErrNotSupported is returned by Open on systems without the backend (any
+// system but Linux), and on Linux kernels that lack what it needs
+// (AF_PACKET, TPACKET_V3, /dev/net/tun). Test it with errors.Is.
+var ErrNotSupported = errors.New("link: not supported")
+
+// ErrBadSpec is wrapped by the errors of a Spec or Options that cannot
+// work: an unknown kind, a queue count out of range, a missing interface,
+// an interface that is down or not Ethernet.
+var ErrBadSpec = errors.New("link: bad spec")
+
+// ifNameSize is IFNAMSIZ less the terminating NUL (include/uapi/linux/if.h).
+const ifNameSize = 15
+
+// Stats are what a backend saw, summed over its queues or for one queue.
+// The device's own counters (netdev.Counters) count what the datapath
+// handed over; these say what became of it at the kernel boundary.
+type Stats struct {
+	// RxPackets and RxBytes count the frames handed to the device
+	// (netdev.Device.Receive), bytes as on the wire (VLAN tag included).
+	RxPackets, RxBytes uint64
+	// RxDropped counts frames the backend dropped before the device: no
+	// buffer (the pool's memory limit), longer than the device's MTU
+	// allows or than a buffer holds, or cut short by the ring.
+	RxDropped uint64
+	// RxKernelDrops counts frames the kernel dropped because the receive
+	// ring was full: the backend fell behind (AF_PACKET tp_drops, read
+	// with PACKET_STATISTICS).
+	RxKernelDrops uint64
+	// RxCsumCompleted counts frames whose TCP/UDP checksum the backend
+	// filled in because the kernel handed them over with the checksum
+	// left to offload (TP_STATUS_CSUMNOTREADY; see completeChecksum).
+	RxCsumCompleted uint64
+	// TxPackets and TxBytes count the frames handed to the kernel.
+	TxPackets, TxBytes uint64
+	// TxDropped counts frames not handed to the kernel: TX ring full
+	// (AF_PACKET) or a write that would block (TAP), longer than the
+	// link's MTU allows, shorter than an Ethernet header, or sent after
+	// Close.
+	TxDropped uint64
+	// TxErrors counts failed kicks and writes for other reasons: the
+	// interface went down or away.
+	TxErrors uint64
+}
+
+func (s *Stats) add(o Stats) {
+	s.RxPackets += o.RxPackets
+	s.RxBytes += o.RxBytes
+	s.RxDropped += o.RxDropped
+	s.RxKernelDrops += o.RxKernelDrops
+	s.RxCsumCompleted += o.RxCsumCompleted
+	s.TxPackets += o.TxPackets
+	s.TxBytes += o.TxBytes
+	s.TxDropped += o.TxDropped
+	s.TxErrors += o.TxErrors
+}
+
+// backend is what a kind implements. Its netdev.TxPort side is what the
+// device calls per packet; it is set on the device directly (SetTxPort)
+// so that a transmit costs one interface call, not two.
+type backend interface {
+	netdev.TxPort
+	start()
+	close() error
+	queueStats(q int) Stats
+	numQueues() int
+}
+
+// Port is a netyard device's attachment to a real interface: Open makes
+// it, Start starts its receive goroutines, Close ends them and releases
+// the kernel resources. The device transmits through it (Open sets the
+// backend as the device's TxPort); Port's own Transmit and Flush do the
+// same for callers that hold the Port.
+type Port struct {
+	kind Kind
+	link string
+	dev  *netdev.Device
+	b    backend
+}
+
+// Kind is the backend's kind.
+func (p *Port) Kind() Kind { return p.kind }
+
+// Link is the name of the kernel interface the port moves frames through.
+func (p *Port) Link() string { return p.link }
+
+// Queues is the number of backend queues.
+func (p *Port) Queues() int { return p.b.numQueues() }
+
+// Start starts the receive goroutines, one per queue. Frames the kernel
+// delivered before Start wait in the rings (AF_PACKET) or the TAP queues.
+// Calls after the first, and after Close, do nothing.
+func (p *Port) Start() { p.b.start() }
+
+// Close stops the receive goroutines, waits for them, and closes the
+// sockets or files and unmaps the rings. It is idempotent. The datapath
+// must have stopped transmitting on the device first; a Transmit that
+// comes later anyway is dropped and counted, never a fault.
+func (p *Port) Close() error { return p.b.close() }
+
+// Transmit implements netdev.TxPort.
+func (p *Port) Transmit(q int, b *pkt.Buffer, now int64) { p.b.Transmit(q, b, now) }
+
+// Flush implements netdev.TxPort.
+func (p *Port) Flush(q int) { p.b.Flush(q) }
+
+// Stats sums the queues' counters.
+func (p *Port) Stats() Stats {
+	var s Stats
+	for q := range p.b.numQueues() {
+		s.add(p.b.queueStats(q))
+	}
+	return s
+}
+
+// QueueStats returns queue q's counters (the zero Stats for a queue that
+// does not exist).
+func (p *Port) QueueStats(q int) Stats {
+	if q < 0 || q >= p.b.numQueues() {
+		return Stats{}
+	}
+	return p.b.queueStats(q)
+}
+
+var _ netdev.TxPort = (*Port)(nil)
+
+// check validates s and o for d and fills in the defaults: the queue count
+// and, for a tap, its name. It makes no system call, so a bad spec fails
+// the same way on every system.
+func check(d *netdev.Device, s Spec, o *Options) (Spec, error) {
+	if d == nil {
+		return s, fmt.Errorf("%w: no device", ErrBadSpec)
+	}
+	switch s.Kind {
+	case KindAFPacket:
+		if s.Link == "" {
+			return s, fmt.Errorf("%w: %s: afpacket needs the interface to attach to (link NAME)", ErrBadSpec, d.Name())
+		}
+	case KindTAP:
+		if s.Link == "" {
+			s.Link = d.Name()
+		}
+		if strings.Contains(s.Link, "%") {
+			// TUNSETIFF would pick a name from a "%d" template; the
+			// user would not know which.
+			return s, fmt.Errorf("%w: %s: tap name %q: no %% templates", ErrBadSpec, d.Name(), s.Link)
+		}
+	case "":
+		return s, fmt.Errorf("%w: %s: no kind (want %s or %s)", ErrBadSpec, d.Name(), KindAFPacket, KindTAP)
+	default:
+		return s, fmt.Errorf("%w: %s: unknown kind %q (want %s or %s)", ErrBadSpec, d.Name(), s.Kind, KindAFPacket, KindTAP)
+	}
+	if len(s.Link) > ifNameSize || strings.ContainsAny(s.Link, "/ \t\n:") || s.Link == "." || s.Link == ".." {
+		// The kernel's dev_valid_name rules.
+		return s, fmt.Errorf("%w: %s: interface name %q: must be 1..%d bytes without '/', ':' or spaces", ErrBadSpec, d.Name(), s.Link, ifNameSize)
+	}
+	if s.Queues == 0 {
+		s.Queues = d.TxQueues()
+	}
+	if s.Queues < 1 || s.Queues > netdev.MaxTxQueues {
+		return s, fmt.Errorf("%w: %s: %d queues: must be 1..%d", ErrBadSpec, d.Name(), s.Queues, netdev.MaxTxQueues)
+	}
+	if o.Pool == nil {
+		return s, fmt.Errorf("%w: %s: no packet pool (Options.Pool)", ErrBadSpec, d.Name())
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return s, nil
+}

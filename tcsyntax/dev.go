@@ -1,0 +1,188 @@
+package tcsyntax
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// "dev" is netyard's object for the devices themselves: which real
+// interface a datapath device moves frames through. A daemon's
+// configuration starts with them, and `netyard tc dev add` adds one while
+// it runs:
+//
+//	dev add NAME type afpacket link IFNAME [queues N]
+//	dev add NAME type tap [link TAPNAME] [queues N]
+//	dev add NAME type memory [txqueues N]
+//	dev show [dev NAME]
+//
+// afpacket attaches to an existing interface (one end of a veth pair, a
+// NIC) with AF_PACKET sockets and memory-mapped TPACKET_V3 rings; tap
+// creates a TAP device (TAPNAME, default NAME) that the host's stack sees;
+// memory is a device with no wire, as `netyard daemon --dev NAME` makes.
+// queues is the number of backend queues, which is also the device's TX
+// queue count: the stack's TX queue q is the backend's queue q (AF_PACKET
+// socket q, TAP file q with IFF_MULTI_QUEUE).
+
+// DevSpec is what "dev add" asks for.
+type DevSpec struct {
+	Name string
+	// Type is "afpacket", "tap" or "memory".
+	Type string
+	// Link is the interface afpacket attaches to, or the TAP's name.
+	Link string
+	// Queues is the backend's (and the device's TX) queue count; 0
+	// means 1.
+	Queues int
+}
+
+// DevView is a device as "dev show" shows it.
+type DevView struct {
+	DevSpec
+	// Counters from the backend: frames handed in and out, and what it
+	// dropped (including the kernel's ring drops).
+	RxPackets, RxBytes, RxDropped uint64
+	TxPackets, TxBytes, TxDropped uint64
+}
+
+// DevTarget is a Target that adds devices with backends (the daemon).
+type DevTarget interface {
+	AddDev(s DevSpec) error
+	Devs(name string) ([]DevView, error)
+}
+
+// DevTypes are the device types "dev add" knows.
+var DevTypes = []string{"afpacket", "tap", "memory"}
+
+func parseDevCmd(a *Args) (*Command, error) {
+	verb, err := parseVerb(a, []verbRule{{"add", VerbAdd}, {"show", VerbShow}, {"list", VerbShow}, {"ls", VerbShow}})
+	if err != nil {
+		return nil, err
+	}
+	c := &Command{Object: ObjDev, Verb: verb}
+	if verb == VerbShow {
+		if a.More() {
+			if w := a.Next(); w != "dev" {
+				return nil, unknownWord("dev", w, "word", []string{"dev"})
+			}
+			v, err := a.Value("dev", "a device name")
+			if err != nil {
+				return nil, err
+			}
+			c.Select.Dev = v
+		}
+		if a.More() {
+			return nil, syntaxErr("dev", a.Peek(), "unexpected word (one command a line)")
+		}
+		return c, nil
+	}
+	s := &DevSpec{}
+	name, err := a.Value("dev add", "a device name")
+	if err != nil {
+		return nil, err
+	}
+	if len(name) > 15 {
+		return nil, badValue("dev", "add", name, "a device name is 1..15 bytes (IFNAMSIZ)")
+	}
+	s.Name = name
+	for a.More() {
+		w := a.Next()
+		switch w {
+		case "type":
+			v, err := a.Value("type", "a device type")
+			if err != nil {
+				return nil, err
+			}
+			known := false
+			for _, t := range DevTypes {
+				known = known || v == t
+			}
+			if !known {
+				return nil, unknownWord("dev", v, "device type", DevTypes)
+			}
+			s.Type = v
+		case "link":
+			v, err := a.Value("link", "an interface name")
+			if err != nil {
+				return nil, err
+			}
+			if len(v) > 15 {
+				return nil, badValue("dev", "link", v, "an interface name is 1..15 bytes (IFNAMSIZ)")
+			}
+			s.Link = v
+		case "queues", "txqueues":
+			v, err := a.Value(w, "a number of queues")
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 256 {
+				return nil, badValue("dev", w, v, "expected 1..256")
+			}
+			s.Queues = n
+		default:
+			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues"})
+		}
+	}
+	switch {
+	case s.Type == "":
+		return nil, syntaxErr("dev", "", "dev add needs type %v", DevTypes)
+	case s.Type == "afpacket" && s.Link == "":
+		return nil, syntaxErr("dev", "", "type afpacket needs link IFNAME: the interface to attach to")
+	case s.Type == "memory" && s.Link != "":
+		return nil, syntaxErr("dev", "link", "a memory device has no link")
+	}
+	c.Dev = s
+	return c, nil
+}
+
+func formatDev(s *DevSpec) []string {
+	w := []string{s.Name, "type", s.Type}
+	if s.Link != "" {
+		w = append(w, "link", s.Link)
+	}
+	if s.Queues != 0 {
+		w = append(w, "queues", itoa(uint64(s.Queues)))
+	}
+	return w
+}
+
+func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
+	dt, ok := t.(DevTarget)
+	if !ok {
+		return fmt.Errorf("dev: this target adds no devices (the daemon does; replay and the lab make their own)")
+	}
+	if cmd.Verb == VerbAdd {
+		return dt.AddDev(*cmd.Dev)
+	}
+	views, err := dt.Devs(cmd.Select.Dev)
+	if err != nil {
+		return err
+	}
+	p := &Printer{opts}
+	w := p.writer()
+	for _, v := range views {
+		w.Open("")
+		w.String(PrintAny, "dev", "dev %s ", v.Name)
+		w.String(PrintAny, "type", "type %s ", v.Type)
+		if v.Link != "" {
+			w.String(PrintAny, "link", "link %s ", v.Link)
+		}
+		w.Uint(PrintAny, "queues", "queues %d", uint64(max(v.Queues, 1)))
+		w.NL()
+		if opts.Stats > 0 {
+			w.Open("stats")
+			w.Uint(PrintAny, "rx_packets", "    RX: %d packets", v.RxPackets)
+			w.Uint(PrintAny, "rx_bytes", " %d bytes", v.RxBytes)
+			w.Uint(PrintAny, "rx_dropped", " %d dropped", v.RxDropped)
+			w.NL()
+			w.Uint(PrintAny, "tx_packets", "    TX: %d packets", v.TxPackets)
+			w.Uint(PrintAny, "tx_bytes", " %d bytes", v.TxBytes)
+			w.Uint(PrintAny, "tx_dropped", " %d dropped", v.TxDropped)
+			w.NL()
+			w.Close()
+		}
+		w.Close()
+	}
+	return p.flush(w, out)
+}
