@@ -59,6 +59,8 @@ type Entry struct {
 	Index       uint32
 	Action      Action
 	Refs, Binds int
+	// Cell is the action's counters (Action.Stats()).
+	Cell stats.Cell
 }
 
 // AppendObject appends e's attributes to b, with its counters as read
@@ -69,7 +71,7 @@ func AppendObject(b []byte, e Entry, terse bool, now int64) []byte {
 	sp := e.Action.(liver).live()
 	b = appendStr(b, AttrKind, sp.Kind())
 	b = appendU32(b, AttrIndex, e.Index)
-	st := e.Action.Stats().Read()
+	st := e.Cell.Read()
 	if !terse {
 		c := sp.Common()
 		b = appendU32(b, AttrRefs, uint32(e.Refs))
@@ -451,6 +453,12 @@ func (d *Decoder) intern(s []byte) string {
 // order, under the table's read lock, until fn returns false. It returns
 // the table's structural generation as that walk saw it. fn must not call
 // into the table.
+//
+// The walk goes in runs of walkRun entries: it first reads every action of
+// the run (its counters' handle), then calls fn for each. The actions are
+// objects of their own on the heap; read one at a time, each costs a full
+// memory latency (about 100 ns a dump of 6,000,000 gact actions measured),
+// read as a run the loads overlap (BenchmarkActionDump in datapath).
 func (t *Table) Walk(kind string, after uint32, fn func(Entry) bool) (uint64, error) {
 	id := kindID(kind)
 	if id < 0 {
@@ -459,12 +467,39 @@ func (t *Table) Walk(kind string, after uint32, fn func(Entry) bool) (uint64, er
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if k := t.kinds[id]; k != nil {
+		var run [walkRun]Entry
+		n := 0
+		stopped := false
+		flush := func() bool {
+			for i := range run[:n] {
+				run[i].Cell = run[i].Action.Stats()
+			}
+			for i := range run[:n] {
+				if !fn(run[i]) {
+					stopped = true
+					break
+				}
+			}
+			clear(run[:n])
+			n = 0
+			return !stopped
+		}
 		k.walk(after, func(index uint32, e *entry) bool {
-			return fn(Entry{Index: index, Action: e.a, Refs: int(e.refs), Binds: int(e.binds)})
+			run[n] = Entry{Index: index, Action: e.a, Refs: int(e.refs), Binds: int(e.binds)}
+			if n++; n == walkRun {
+				return flush()
+			}
+			return true
 		})
+		if !stopped && n > 0 {
+			flush()
+		}
 	}
 	return t.structGen, nil
 }
+
+// walkRun is how many actions Walk reads ahead.
+const walkRun = 32
 
 // WalkIndices is Walk over the given indices only (sorted, without
 // duplicates): those above after that still exist.
@@ -485,7 +520,7 @@ func (t *Table) WalkIndices(kind string, indices []uint32, after uint32, fn func
 	}
 	for _, index := range indices[i:] {
 		if e := k.get(index); e != nil {
-			if !fn(Entry{Index: index, Action: e.a, Refs: int(e.refs), Binds: int(e.binds)}) {
+			if !fn(Entry{Index: index, Action: e.a, Refs: int(e.refs), Binds: int(e.binds), Cell: e.a.Stats()}) {
 				break
 			}
 		}

@@ -2,6 +2,7 @@ package act
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"netyard/pkt"
@@ -12,18 +13,21 @@ import (
 // (tcf_gact_act, net/sched/act_gact.c). The kernel's random mode
 // (TCA_GACT_PROB) is not part of the Spec and is left out.
 type gact struct {
-	cell stats.Cell
-	p    atomic.Pointer[gactParams]
-	// first holds the parameters the action was made with, in the same
-	// allocation: a table of millions of gact actions is read (dumped)
-	// with one cache miss per action instead of two. A replace
-	// publishes new parameters elsewhere; first is never written again.
-	first gactParams
+	cell  stats.Cell
+	p     atomic.Pointer[gactParams]
+	index uint32
 }
 
+// gactParams hold the verdict and cookie, without the index (the action
+// keeps its own): actions without a cookie share one gactParams per
+// verdict (gactShared), so a table of millions of gact actions costs 32
+// bytes an action, and reading them (a dump, the data path) finds the
+// parameters in cache.
 type gactParams struct {
 	spec Gact
 }
+
+var gactShared sync.Map // Verdict -> *gactParams
 
 var _ Action = (*gact)(nil)
 
@@ -32,8 +36,8 @@ func newGact(s *Gact, cell stats.Cell) (*gact, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gact{cell: cell, first: *prm}
-	g.p.Store(&g.first)
+	g := &gact{cell: cell, index: s.C.Index}
+	g.p.Store(prm)
 	return g, nil
 }
 
@@ -45,7 +49,15 @@ func gactConfig(s *Gact) (*gactParams, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gact: %w", err)
 	}
-	return &gactParams{spec: Gact{C: c}}, nil
+	c.Index = 0
+	if len(c.Cookie) > 0 {
+		return &gactParams{spec: Gact{C: c}}, nil
+	}
+	if p, ok := gactShared.Load(c.Control); ok {
+		return p.(*gactParams), nil
+	}
+	p, _ := gactShared.LoadOrStore(c.Control, &gactParams{spec: Gact{C: c}})
+	return p.(*gactParams), nil
 }
 
 func (g *gact) Exec(c *Ctx, p *pkt.Buffer) Verdict {
@@ -57,9 +69,14 @@ func (g *gact) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	return v
 }
 
-func (g *gact) Spec() Spec { s := g.p.Load().spec; return cloneSpec(&s) }
+func (g *gact) Spec() Spec {
+	s := g.p.Load().spec
+	s.C.Index = g.index
+	return cloneSpec(&s)
+}
 
-// live is the running spec itself: shared, never to be changed.
+// live is the running spec itself: shared, never to be changed, and
+// without the index (AppendObject takes it from the table).
 func (g *gact) live() Spec        { return &g.p.Load().spec }
 func (g *gact) Stats() stats.Cell { return g.cell }
 

@@ -68,7 +68,7 @@ func (d *actionDumper) Dump(q ctl.DumpQuery, yield func(ctl.Object) bool) (ctl.G
 		buf = make([]byte, 0, 512)
 	)
 	emit := func(e act.Entry) bool {
-		c := e.Action.Stats()
+		c := e.Cell
 		gen := c.Gen()
 		if q.Since != 0 && gen <= q.Since {
 			return true

@@ -128,8 +128,8 @@ type Selector struct {
 	// used in that time, as tc's "since" (TCA_ROOT_TIME_DELTA). 0: all.
 	Since uint32
 	// SinceGen, when HasSinceGen ("since gen G"), restricts "tc actions
-	// ls" to the actions changed after generation G, and the listing
-	// ends with the generation to ask for next time.
+	// ls" and "tc filter show" to the objects changed after generation
+	// G, and the listing ends with the generation to ask for next time.
 	SinceGen    uint64
 	HasSinceGen bool
 }

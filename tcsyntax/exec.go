@@ -127,6 +127,14 @@ func execFilter(t Target, cmd *Command, opts Options, out io.Writer) error {
 		if sel.HasChain {
 			chain = &sel.Chain
 		}
+		var next uint64
+		if sel.HasSinceGen {
+			gt, ok := t.(Generations)
+			if !ok {
+				return fmt.Errorf("since gen: this target keeps no generations")
+			}
+			next = gt.CloseGeneration() // before the read, as for actions
+		}
 		views, err := t.Filters(sel.Dev, sel.Parent, chain)
 		if err != nil {
 			return err
@@ -140,10 +148,16 @@ func execFilter(t Target, cmd *Command, opts Options, out io.Writer) error {
 			if cmd.Verb == VerbGet && (f.Handle != sel.Handle || f.Classifier == nil || f.Classifier.Kind() != sel.Kind) {
 				continue
 			}
+			if sel.HasSinceGen && v.Stats.Gen <= sel.SinceGen {
+				continue
+			}
 			kept = append(kept, v)
 		}
 		p := &Printer{opts}
 		if cmd.Verb == VerbShow {
+			if sel.HasSinceGen {
+				return p.filtersSince(out, kept, sel, next)
+			}
 			return p.Filters(out, kept, sel)
 		}
 		if len(kept) == 0 {
@@ -327,6 +341,9 @@ func formatFilterSelect(c *Command) []string {
 	}
 	if c.Verb == VerbGet {
 		words = append(words, s.Kind)
+	}
+	if s.HasSinceGen {
+		words = append(words, "since", "gen", itoa(s.SinceGen))
 	}
 	return words
 }

@@ -1,6 +1,7 @@
 package tcsyntax
 
 import (
+	"strconv"
 	"slices"
 	"strings"
 
@@ -235,6 +236,17 @@ func parseFilterModify(a *Args, verb Verb) (*Command, error) {
 
 // parseFilterShow is tc_filter_list.
 func parseFilterShow(a *Args) (*Command, error) {
+	// netyard's "since gen G" ends a listing (as for actions).
+	var sinceGen uint64
+	hasSinceGen := false
+	if w := a.words[a.pos:]; len(w) >= 3 && w[len(w)-3] == "since" && (w[len(w)-2] == "gen" || w[len(w)-2] == "generation") {
+		g, err := strconv.ParseUint(w[len(w)-1], 10, 64)
+		if err != nil {
+			return nil, badValue(a.Context, "since gen", w[len(w)-1], "expected a generation (a decimal number, from the \"generation\" line of an earlier listing; 0 for all)")
+		}
+		sinceGen, hasSinceGen = g, true
+		a.words = a.words[:len(a.words)-3]
+	}
 	fw := &filterWords{}
 	if _, err := parseFilterWords(a, fw, true); err != nil {
 		return nil, err
@@ -256,6 +268,7 @@ func parseFilterShow(a *Args) (*Command, error) {
 		}
 		sel.Handle = h
 	}
+	sel.SinceGen, sel.HasSinceGen = sinceGen, hasSinceGen
 	return &Command{Object: ObjFilter, Verb: VerbShow, Select: sel}, nil
 }
 

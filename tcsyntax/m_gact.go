@@ -3,6 +3,7 @@ package tcsyntax
 import (
 	"netyard/act"
 	"netyard/stats"
+	"strconv"
 )
 
 // The generic action (tc/m_gact.c): "gact VERDICT [index N]", or just
@@ -68,6 +69,27 @@ func printGact(w *Writer, s act.Spec, v *ActionView, o *Options) {
 // printIndexLine writes the "index N ref R bind B" line the action kinds
 // end with, in the kind's own format, and with -s the times (print_tm).
 func printIndexLine(w *Writer, indexFormat string, index uint32, v *ActionView, o *Options) {
+	if pre, post, ok := w.split(indexFormat, "%d"); ok && w.js == nil {
+		// The text below in one go: every action of a listing of
+		// millions prints it.
+		b := strconv.AppendUint(append(w.text, pre...), uint64(index), 10)
+		b = strconv.AppendInt(append(append(b, post...), " ref "...), int64(v.Refs), 10)
+		b = strconv.AppendInt(append(b, " bind "...), int64(v.Binds), 10)
+		if o.Stats > 0 {
+			install, lastUse, firstUse := tmTicks(v.Stats, o.Now)
+			if install != 0 {
+				b = append(strconv.AppendUint(append(b, " installed "...), install/userHZ, 10), " sec"...)
+			}
+			if lastUse != 0 {
+				b = append(strconv.AppendUint(append(b, " used "...), lastUse/userHZ, 10), " sec"...)
+			}
+			if firstUse != 0 {
+				b = append(strconv.AppendUint(append(b, " firstused "...), firstUse/userHZ, 10), " sec"...)
+			}
+		}
+		w.text = append(b, '\n')
+		return
+	}
 	w.Uint(PrintAny, "index", indexFormat, uint64(index))
 	w.Int(PrintAny, "ref", " ref %d", int64(v.Refs))
 	w.Int(PrintAny, "bind", " bind %d", int64(v.Binds))
@@ -88,20 +110,25 @@ func ticks(d int64) uint64 {
 	return uint64(d / (1e9 / userHZ))
 }
 
-// printTM is tc_util.c's print_tm: seconds since the action was
-// installed, last used and first used. As in the kernel an action never
-// used counts as last used when it was installed, and has no first use.
-func printTM(w *Writer, s stats.Snapshot, now int64) {
-	install := ticks(now - s.Installed)
+// tmTicks are print_tm's three ages in ticks.
+func tmTicks(s stats.Snapshot, now int64) (install, lastUse, firstUse uint64) {
+	install = ticks(now - s.Installed)
 	last := s.LastUsed
 	if last == 0 {
 		last = s.Installed
 	}
-	lastUse := ticks(now - last)
-	var firstUse uint64
+	lastUse = ticks(now - last)
 	if s.FirstUsed != 0 {
 		firstUse = ticks(now - s.FirstUsed)
 	}
+	return install, lastUse, firstUse
+}
+
+// printTM is tc_util.c's print_tm: seconds since the action was
+// installed, last used and first used. As in the kernel an action never
+// used counts as last used when it was installed, and has no first use.
+func printTM(w *Writer, s stats.Snapshot, now int64) {
+	install, lastUse, firstUse := tmTicks(s, now)
 	if install != 0 {
 		w.Uint(PrintAny, "installed", " installed %d sec", install/userHZ)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 
 	"netyard/act"
 	"netyard/qdisc"
@@ -81,9 +82,24 @@ func (p *Printer) Classes(out io.Writer, views []ClassView, sel Selector) error 
 // Filters prints filters as "tc filter show": a line for each priority
 // (the kernel's tcf_proto) and then its filters. The selectors the command
 // gave (dev, parent, pref, protocol, chain) are not repeated on each line.
+// A long listing streams to out.
 func (p *Printer) Filters(out io.Writer, views []FilterView, sel Selector) error {
 	w := p.writer()
+	w.sink = out
 	printFilters(w, views, sel, &p.Options, true)
+	return p.flush(w, out)
+}
+
+// filtersSince is Filters with the closing "generation N" of a "since
+// gen" listing.
+func (p *Printer) filtersSince(out io.Writer, views []FilterView, sel Selector, gen uint64) error {
+	w := p.writer()
+	w.sink = out
+	printFilters(w, views, sel, &p.Options, true)
+	w.Open("")
+	w.Uint(PrintAny, "generation", "generation %d", gen)
+	w.NL()
+	w.Close()
 	return p.flush(w, out)
 }
 
@@ -125,6 +141,17 @@ func (p *Printer) ListActions(out io.Writer) *ActionLister {
 	w := p.writer()
 	w.sink = out
 	return &ActionLister{p: p, w: w, out: out}
+}
+
+// Reset points the lister at out for another listing, keeping its
+// buffers: a client that prints messages on several goroutines keeps one
+// lister each and resets it for every message. Text only: a JSON listing
+// is one array and is printed in order by one lister.
+func (l *ActionLister) Reset(out io.Writer) {
+	l.out = out
+	l.w.sink = out
+	l.w.sinkErr = nil
+	l.w.text = l.w.text[:0]
 }
 
 // Message prints one message's actions; an empty one prints nothing, as
@@ -342,6 +369,22 @@ func printQueueStats(w *Writer, prefix string, s *qdisc.Stats) {
 }
 
 func printStats2(w *Writer, prefix string, bytes, packets, drops, overlimits, requeues, backlog, qlen uint64) {
+	if w.js == nil {
+		// The text below in one go, without a call per field: a
+		// listing of millions of actions prints it for each one.
+		b := append(w.text, prefix...)
+		b = strconv.AppendUint(append(b, "Sent "...), bytes, 10)
+		b = strconv.AppendUint(append(b, " bytes "...), packets, 10)
+		b = strconv.AppendUint(append(b, " pkt (dropped "...), drops, 10)
+		b = strconv.AppendUint(append(b, ", overlimits "...), overlimits, 10)
+		b = strconv.AppendUint(append(b, " requeues "...), requeues, 10)
+		b = append(append(append(b, ") \n"...), prefix...), "backlog "...)
+		b = appendSize(b, backlog)
+		b = strconv.AppendUint(append(b, ' '), qlen, 10)
+		b = strconv.AppendUint(append(b, "p requeues "...), requeues, 10)
+		w.text = b
+		return
+	}
 	w.Text(prefix)
 	w.Uint(PrintAny, "bytes", "Sent %d bytes", bytes)
 	w.Uint(PrintAny, "packets", " %d pkt", packets)
@@ -372,6 +415,7 @@ func printFilters(w *Writer, views []FilterView, sel Selector, o *Options, heade
 			printFilter(w, v, sel, o, true)
 		}
 		printFilter(w, v, sel, o, false)
+		w.Drain()
 	}
 }
 

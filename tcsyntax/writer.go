@@ -160,6 +160,16 @@ func simpleVerb(format, verb string) (pre, post string, ok bool) {
 	return format[:i], post, true
 }
 
+// appendSize appends FormatSize(bytes); below a KiB, where it is the
+// number and "b" (the "backlog 0b" of every action's statistics), without
+// making a string.
+func appendSize(b []byte, bytes uint64) []byte {
+	if bytes < 1024 {
+		return append(strconv.AppendUint(b, bytes, 10), 'b')
+	}
+	return append(b, FormatSize(bytes)...)
+}
+
 // Int is Uint for signed values.
 func (w *Writer) Int(o Out, key, format string, v int64) {
 	if w.inText(o) {
@@ -218,13 +228,8 @@ func (w *Writer) Size(o Out, key, format string, bytes uint64) {
 	if w.inText(o) {
 		pre, post, ok := w.split(format, "%s")
 		switch {
-		case ok && bytes < 1024:
-			// Below a KiB FormatSize is the number and "b": the
-			// "backlog 0b" of every action's statistics, without fmt.
-			w.text = append(strconv.AppendUint(append(w.text, pre...), bytes, 10), 'b')
-			w.text = append(w.text, post...)
 		case ok:
-			w.text = append(append(append(w.text, pre...), FormatSize(bytes)...), post...)
+			w.text = append(appendSize(append(w.text, pre...), bytes), post...)
 		default:
 			w.text = fmt.Appendf(w.text, format, FormatSize(bytes))
 		}

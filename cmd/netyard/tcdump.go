@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,15 +39,13 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 		sink = held
 	}
 	printer := &tcsyntax.Printer{Options: opts}
-	lister := printer.ListActions(sink)
-	var (
-		dec   act.Decoder
-		views []tcsyntax.ActionView
-	)
-	flush := func() {
-		lister.Message(views)
-		views = views[:0]
+	newPrinter := func(out io.Writer) messagePrinter {
+		if opts.JSON {
+			return newSerialPrinter(printer, out)
+		}
+		return newParallelPrinter(printer, out, runtime.GOMAXPROCS(0))
 	}
+	mp := newPrinter(sink)
 	size := f.msgSize
 	if size == 0 {
 		size = defaultDumpMessage
@@ -60,36 +59,33 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 		UsedWithin: time.Duration(cmd.Select.Since) * time.Millisecond,
 		Since:      cmd.Select.SinceGen,
 		OnMessage: func(n int) error {
-			flush()
-			dec.Reset(n)
-			return nil
+			return mp.begin(n)
 		},
 		OnRestart: func() error {
+			if err := mp.finish(nil); err != nil {
+				return err
+			}
 			held.Reset()
-			lister = printer.ListActions(held)
-			views = views[:0]
+			mp = newPrinter(held)
 			prog.restart()
 			return nil
 		},
 	}
 	res, err := c.Dump(ctx, req, func(o ctl.Object) error {
-		views = append(views, tcsyntax.ActionView{})
-		if err := dec.Decode(o.Data, &views[len(views)-1]); err != nil {
-			return fmt.Errorf("action %x: %w", o.Key, err)
-		}
 		prog.add(1)
-		return nil
+		return mp.add(o)
 	})
 	inconsistent := errors.Is(err, ctl.ErrDumpInconsistent)
-	if err != nil && !inconsistent {
-		return err
-	}
-	flush()
 	var next *uint64
 	if cmd.Select.HasSinceGen {
 		next = &res.NextSince
 	}
-	if err := lister.Close(next); err != nil {
+	if ferr := mp.finish(next); err == nil || inconsistent {
+		if ferr != nil {
+			return ferr
+		}
+	}
+	if err != nil && !inconsistent {
 		return err
 	}
 	if held != nil {
@@ -106,6 +102,184 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 		return errReported
 	}
 	return nil
+}
+
+// messagePrinter prints a dump message by message: begin starts a message
+// of n objects, add gives it one, finish prints what is left and the
+// closing generation line (gen, when not nil).
+type messagePrinter interface {
+	begin(n int) error
+	add(o ctl.Object) error
+	finish(gen *uint64) error
+}
+
+// serialPrinter decodes and prints on the dump's goroutine: JSON, which
+// is one array across messages.
+type serialPrinter struct {
+	l     *tcsyntax.ActionLister
+	dec   act.Decoder
+	views []tcsyntax.ActionView
+}
+
+func newSerialPrinter(p *tcsyntax.Printer, out io.Writer) *serialPrinter {
+	return &serialPrinter{l: p.ListActions(out)}
+}
+
+func (s *serialPrinter) begin(n int) error {
+	s.l.Message(s.views)
+	s.views = s.views[:0]
+	s.dec.Reset(n)
+	return nil
+}
+
+func (s *serialPrinter) add(o ctl.Object) error {
+	s.views = append(s.views, tcsyntax.ActionView{})
+	if err := s.dec.Decode(o.Data, &s.views[len(s.views)-1]); err != nil {
+		return fmt.Errorf("action %x: %w", o.Key, err)
+	}
+	return nil
+}
+
+func (s *serialPrinter) finish(gen *uint64) error {
+	s.l.Message(s.views)
+	s.views = s.views[:0]
+	return s.l.Close(gen)
+}
+
+// parallelPrinter prints text on several goroutines: a message's text
+// depends on that message alone (its own "total acts N", actions numbered
+// from 0), so each formatter decodes and prints whole messages, and a
+// writer puts them out in order. The dump's goroutine only copies each
+// object's bytes into the message's batch, so what crosses cores is a
+// stream of bytes, not decoded views. With the daemon on one core, a
+// listing of millions of actions spreads over both (bench/dump.sh).
+type parallelPrinter struct {
+	p          *tcsyntax.Printer
+	out        io.Writer
+	free, work chan *rawBatch
+	done       chan *rawBatch
+	formatters sync.WaitGroup
+	written    chan error
+	cur        *rawBatch
+	seq        int
+}
+
+// rawBatch is one message: its objects' bytes back to back, then its
+// text.
+type rawBatch struct {
+	seq, n int
+	data   []byte
+	ends   []int
+	text   bytes.Buffer
+	err    error
+}
+
+func newParallelPrinter(p *tcsyntax.Printer, out io.Writer, workers int) *parallelPrinter {
+	workers = max(workers, 1)
+	pp := &parallelPrinter{p: p, out: out,
+		free: make(chan *rawBatch, 2*workers+2), work: make(chan *rawBatch, 2*workers+2),
+		done: make(chan *rawBatch, 2*workers+2), written: make(chan error, 1)}
+	for range 2*workers + 2 {
+		pp.free <- new(rawBatch)
+	}
+	for range workers {
+		pp.formatters.Go(pp.format)
+	}
+	go pp.write()
+	return pp
+}
+
+func (pp *parallelPrinter) format() {
+	var (
+		dec   act.Decoder
+		views []tcsyntax.ActionView
+	)
+	l := pp.p.ListActions(io.Discard)
+	for b := range pp.work {
+		dec.Reset(b.n)
+		views = views[:0]
+		start := 0
+		for _, end := range b.ends {
+			views = append(views, tcsyntax.ActionView{})
+			if err := dec.Decode(b.data[start:end], &views[len(views)-1]); err != nil {
+				b.err = err
+				break
+			}
+			start = end
+		}
+		b.text.Reset()
+		l.Reset(&b.text)
+		l.Message(views)
+		if err := l.Close(nil); err != nil && b.err == nil {
+			b.err = err
+		}
+		clear(views)
+		pp.done <- b
+	}
+}
+
+// write puts the messages out in order and hands their batches back.
+func (pp *parallelPrinter) write() {
+	var first error
+	pending := make(map[int]*rawBatch)
+	next := 0
+	for b := range pp.done {
+		pending[b.seq] = b
+		for {
+			b, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			if first == nil {
+				first = b.err
+			}
+			if first == nil {
+				_, first = pp.out.Write(b.text.Bytes())
+			}
+			pp.free <- b
+		}
+	}
+	pp.written <- first
+}
+
+func (pp *parallelPrinter) dispatch() {
+	if pp.cur != nil {
+		pp.work <- pp.cur
+		pp.cur = nil
+	}
+}
+
+func (pp *parallelPrinter) begin(n int) error {
+	pp.dispatch()
+	b := <-pp.free
+	b.seq, b.n, b.err = pp.seq, n, nil
+	b.data, b.ends = b.data[:0], b.ends[:0]
+	pp.seq++
+	pp.cur = b
+	return nil
+}
+
+func (pp *parallelPrinter) add(o ctl.Object) error {
+	b := pp.cur
+	b.data = append(b.data, o.Data...)
+	b.ends = append(b.ends, len(b.data))
+	return nil
+}
+
+func (pp *parallelPrinter) finish(gen *uint64) error {
+	pp.dispatch()
+	close(pp.work)
+	pp.formatters.Wait()
+	close(pp.done)
+	if err := <-pp.written; err != nil {
+		return err
+	}
+	if gen == nil {
+		return nil
+	}
+	return pp.p.ListActions(pp.out).Close(gen)
 }
 
 // progress shows a long dump's progress on a terminal: after a second, a

@@ -180,3 +180,28 @@ func TestActionDumpSinceGen(t *testing.T) {
 		t.Fatalf("exec since gen 0:\n%s", out)
 	}
 }
+
+// TestFilterShowSinceGen: "tc -s filter show ... since gen G" lists the
+// filters whose counters or configuration changed after G.
+func TestFilterShowSinceGen(t *testing.T) {
+	r := newDumpRig(t)
+	var errb bytes.Buffer
+	if err := (&tcsyntax.CLI{Target: r.ns, Stdout: io.Discard, Stderr: &errb, Stdin: strings.NewReader(dumpRules + "filter add dev eth0 ingress pref 20 protocol ip flower ip_proto tcp action drop\n")}).Run([]string{"-b", "-"}); err != nil {
+		t.Fatalf("rules: %v: %s", err, errb.String())
+	}
+	out := r.exec(t, "-s", "filter", "show", "dev", "eth0", "ingress", "since", "gen", "0")
+	if !strings.Contains(out, "pref 10 matchall") || !strings.Contains(out, "pref 20 flower") {
+		t.Fatalf("since gen 0 lists both filters:\n%s", out)
+	}
+	i := strings.LastIndex(out, "generation ")
+	g := strings.TrimSpace(out[i+len("generation "):])
+	r.send(t, 2) // UDP: the matchall at pref 10 counts, not the TCP flower
+	out = r.exec(t, "-s", "filter", "show", "dev", "eth0", "ingress", "since", "gen", g)
+	if !strings.Contains(out, "pref 10 matchall") || strings.Contains(out, "pref 20") || !strings.Contains(out, "generation ") {
+		t.Fatalf("since gen %s after UDP traffic:\n%s", g, out)
+	}
+	js := r.exec(t, "-j", "filter", "show", "dev", "eth0", "ingress", "since", "gen", g)
+	if !strings.Contains(js, `{"generation":`) {
+		t.Fatalf("JSON without the generation: %s", js)
+	}
+}
