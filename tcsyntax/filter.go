@@ -1,8 +1,8 @@
 package tcsyntax
 
 import (
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 
 	"netyard/cls"
