@@ -25,7 +25,7 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(args) == 0 {
-		return fmt.Errorf("%w: netyard tc [--socket PATH] [--retry N] [--msg-size BYTES] [ OPTIONS ] OBJECT COMMAND ... (tc's grammar; see docs/TC.md)", errUsage)
+		return fmt.Errorf("%w: netyard tc [--socket PATH] [--retry N] [--msg-size BYTES] [--time] [ OPTIONS ] OBJECT COMMAND ... (tc's grammar; see docs/TC.md)", errUsage)
 	}
 	c, err := ctl.Dial(f.socket, ctl.WithDumpRetries(f.retries))
 	if err != nil {
@@ -75,6 +75,9 @@ type tcFlags struct {
 	msgSize int
 	// progress shows a dump's progress on stderr (a terminal).
 	progress bool
+	// timing reports a dump's time on stderr, from the request to the
+	// last line written: what bench/dump.sh compares.
+	timing bool
 }
 
 func (f *tcFlags) parse(args []string) ([]string, error) {
@@ -82,6 +85,10 @@ func (f *tcFlags) parse(args []string) ([]string, error) {
 		name, val, hasVal := strings.Cut(args[0], "=")
 		switch name {
 		case "--socket", "--retry", "--msg-size":
+		case "--time":
+			f.timing = true
+			args = args[1:]
+			continue
 		default:
 			return args, nil
 		}

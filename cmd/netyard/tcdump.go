@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,10 +18,12 @@ import (
 	"netyard/tcsyntax"
 )
 
-// defaultDumpMessage is the reply size netyard tc asks for: 256 KiB, eight
-// times the kernel's 32 KiB cap, about 1,400 actions with statistics per
-// message (fewer system calls; the daemon's buffer is per session).
-const defaultDumpMessage = 256 << 10
+// defaultDumpMessage is the reply size netyard tc asks for: 1 MiB, the
+// largest ctl allows and 32 times the kernel's cap, about 9,700 gact
+// actions with statistics per message. Against 256 KiB it takes a dump of
+// 6,000,000 actions from 3.0-3.6 s to 2.7 s on a 2-core machine: fewer
+// system calls and walks (bench/dump.sh).
+const defaultDumpMessage = 1 << 20
 
 // dumpActions lists actions through the daemon's dump ("action/KIND"),
 // printing each reply message as it arrives, as tc prints the kernel's.
@@ -71,6 +74,7 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 			return nil
 		},
 	}
+	start := time.Now()
 	res, err := c.Dump(ctx, req, func(o ctl.Object) error {
 		prog.add(1)
 		return mp.add(o)
@@ -97,6 +101,9 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 		return err
 	}
 	prog.stop()
+	if f.timing {
+		fmt.Fprintf(stderr, "netyard tc: %d actions in %d messages, %.3f ms\n", res.Objects, res.Messages, float64(time.Since(start))/1e6)
+	}
 	if inconsistent {
 		fmt.Fprintf(stderr, "Warning: actions were added or deleted during the dump (NLM_F_DUMP_INTR, %d restarts): those may be missing or listed; every action that existed throughout is listed once. Run it again, or use --retry N.\n", res.Restarts)
 		return errReported
@@ -208,6 +215,10 @@ func (pp *parallelPrinter) format() {
 			start = end
 		}
 		b.text.Reset()
+		// About 250 bytes of text an action: grown once, not doubled
+		// from nothing (the doublings cost more than the printing in a
+		// dump of a thousand actions).
+		b.text.Grow(b.n * 256)
 		l.Reset(&b.text)
 		l.Message(views)
 		if err := l.Close(nil); err != nil && b.err == nil {
@@ -255,7 +266,8 @@ func (pp *parallelPrinter) begin(n int) error {
 	pp.dispatch()
 	b := <-pp.free
 	b.seq, b.n, b.err = pp.seq, n, nil
-	b.data, b.ends = b.data[:0], b.ends[:0]
+	b.data, b.ends = b.data[:0], slices.Grow(b.ends[:0], n)
+	b.data = slices.Grow(b.data, n*128)
 	pp.seq++
 	pp.cur = b
 	return nil

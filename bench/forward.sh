@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Small-UDP forwarding from namespace A to namespace B through a middle
+# namespace M, three ways, with the same generator in the same run:
+#
+#   A veth-a 10.99.0.1 <-> ma  M  mb <-> veth-b 10.99.0.2 B
+#
+#   bridge   M bridges ma and mb (br0)
+#   mirred   M redirects ma <-> mb with kernel tc (clsact, mirred)
+#   netyard  netyard runs in M, attached to ma and mb (afpacket), and
+#            redirects between them with the same tc rules
+#
+# The generator is iperf3 (UDP, 18-byte payload: 64-byte frames with the
+# FCS, -b 0), client in A, server in B. The figure is what reached B:
+# veth-b's rx_packets over the run, counted by the kernel, whatever the
+# generator reports. The loss inside M (frames in at ma minus frames out at
+# mb) and netyard's own drop counters are printed for netyard, since the
+# issue wants no packet lost inside netyard below its capacity.
+#
+# Needs root, iproute2 and iperf3 (apt-get install -y iperf3). Traffic
+# stays inside the namespaces, which are named after this shell's PID and
+# deleted on exit, as is the daemon.
+#
+# Environment: DURATION seconds per way (5), WORKERS netyard workers (1),
+# RUNS runs of each way, reported as the median (1), PARALLEL iperf3
+# clients at once (1), RATE each client's iperf3 -b (0: as fast as it
+# can; 7.2M is 50000 pps of 18-byte payloads), NETYARD a prebuilt binary
+# (else built from this tree).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+
+DURATION=${DURATION:-5}
+WORKERS=${WORKERS:-1}
+RUNS=${RUNS:-1}
+PARALLEL=${PARALLEL:-1}
+RATE=${RATE:-0}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "forward: needs root (network namespaces, veth pairs); run it with sudo" >&2
+	exit 1
+fi
+for tool in ip tc iperf3; do
+	if ! command -v "$tool" >/dev/null; then
+		case $tool in
+		iperf3) echo "forward: iperf3 is missing: apt-get install -y iperf3" >&2 ;;
+		*) echo "forward: $tool is missing: apt-get install -y iproute2" >&2 ;;
+		esac
+		exit 1
+	fi
+done
+case $RATE in *[!0-9.KMGkmg]*) echo "forward: RATE is iperf3 -b: 0, 7200K, 7.2M..." >&2; exit 1 ;; esac
+case $DURATION$WORKERS$RUNS$PARALLEL in *[!0-9]*)
+	echo "forward: DURATION, WORKERS, RUNS and PARALLEL are whole numbers" >&2; exit 1 ;;
+esac
+
+A=nyfA$$ M=nyfM$$ B=nyfB$$
+tmp=$(mktemp -d)
+daemon=
+cleanup() {
+	if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
+	# Deleting a namespace ends the iperf3 in it only when its last
+	# process is gone: kill them by PID first (ip netns pids).
+	for n in $A $M $B; do
+		pids=$(ip netns pids "$n" 2>/dev/null || true)
+		[ -n "$pids" ] && kill $pids 2>/dev/null || true
+		ip netns del "$n" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bin=${NETYARD:-}
+if [ -z "$bin" ]; then
+	bin=$tmp/netyard
+	CGO_ENABLED=0 go build -o "$bin" ./cmd/netyard
+fi
+
+# ip -n NS ...: "ip link set dev ma" needs "dev": a bare "ma" reads as
+# "master".
+setup() {
+	for n in $A $M $B; do
+		ip netns add "$n"
+		ip -n "$n" link set dev lo up
+		# No IPv6: no router solicitations or DAD crossing M during a run.
+		ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	done
+	ip link add veth-a netns "$A" type veth peer name ma netns "$M"
+	ip link add veth-b netns "$B" type veth peer name mb netns "$M"
+	ip -n "$A" addr add 10.99.0.1/24 dev veth-a
+	ip -n "$B" addr add 10.99.0.2/24 dev veth-b
+	for l in "$A veth-a" "$M ma" "$M mb" "$B veth-b"; do
+		set -- $l
+		ip -n "$1" link set dev "$2" up
+	done
+	# Static neighbours: no ARP through M, which is not forwarding yet
+	# when they would be resolved.
+	local mac_a mac_b
+	mac_a=$(ip netns exec "$A" cat /sys/class/net/veth-a/address)
+	mac_b=$(ip netns exec "$B" cat /sys/class/net/veth-b/address)
+	ip -n "$A" neigh replace 10.99.0.2 lladdr "$mac_b" dev veth-a nud permanent
+	ip -n "$B" neigh replace 10.99.0.1 lladdr "$mac_a" dev veth-b nud permanent
+}
+
+# The kernel may lack cls_matchall; u32 matching zero bits of the first
+# word is the classic equivalent (every packet).
+kernel_match=
+mirred_on() {
+	ip netns exec "$M" tc qdisc add dev ma clsact
+	ip netns exec "$M" tc qdisc add dev mb clsact
+	if [ -z "$kernel_match" ]; then
+		if ip netns exec "$M" tc filter add dev ma ingress matchall action mirred egress redirect dev mb 2>/dev/null; then
+			kernel_match=matchall
+		else
+			kernel_match="u32 match u32 0 0"
+			ip netns exec "$M" tc filter add dev ma ingress protocol all $kernel_match action mirred egress redirect dev mb
+		fi
+	else
+		ip netns exec "$M" tc filter add dev ma ingress protocol all $kernel_match action mirred egress redirect dev mb
+	fi
+	ip netns exec "$M" tc filter add dev mb ingress protocol all $kernel_match action mirred egress redirect dev ma
+}
+mirred_off() {
+	ip netns exec "$M" tc qdisc del dev ma clsact
+	ip netns exec "$M" tc qdisc del dev mb clsact
+}
+
+bridge_on() {
+	ip -n "$M" link add br0 type bridge
+	# Forwarding from the first frame: no STP listening/learning delay.
+	ip -n "$M" link set dev br0 type bridge stp_state 0 forward_delay 0
+	ip -n "$M" link set dev ma master br0
+	ip -n "$M" link set dev mb master br0
+	ip -n "$M" link set dev br0 up
+}
+bridge_off() { ip -n "$M" link del br0; }
+
+sock=$tmp/ctl.sock
+nytc() { NETYARD_SOCKET=$sock "$bin" tc "$@"; }
+netyard_on() {
+	cat >"$tmp/rules.tc" <<-EOF
+	dev add a type afpacket link ma
+	dev add b type afpacket link mb
+	qdisc add dev a clsact
+	qdisc add dev b clsact
+	filter add dev a ingress matchall action mirred egress redirect dev b
+	filter add dev b ingress matchall action mirred egress redirect dev a
+	EOF
+	ip netns exec "$M" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --workers "$WORKERS" \
+		--metrics 127.0.0.1:9465 >"$tmp/daemon.log" 2>&1 &
+	daemon=$!
+	for _ in $(seq 50); do
+		[ -S "$sock" ] && nytc dev show >/dev/null 2>&1 && return 0
+		kill -0 "$daemon" 2>/dev/null || break
+		sleep 0.1
+	done
+	local rc=0
+	kill -0 "$daemon" 2>/dev/null || wait "$daemon" || rc=$?
+	echo "forward: netyard daemon did not start (exit status $rc):" >&2
+	cat "$tmp/daemon.log" >&2
+	exit 1
+}
+netyard_off() {
+	kill "$daemon"
+	wait "$daemon" 2>/dev/null || true
+	daemon=
+}
+
+# pkts NS DEV rx|tx: the interface's packet counter (sysfs is per
+# namespace: read it from inside).
+pkts() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3_packets"; }
+
+# run: one generator run, PARALLEL iperf3 clients at once (iperf3 3.12
+# sends from one thread); prints "received_pps offered_pps lost_in_M".
+run() {
+	local i port srv=() cli=() b0 b1 a0 a1 mi0 mi1 mo0 mo1
+	for i in $(seq 0 $((PARALLEL - 1))); do
+		port=$((5201 + i))
+		ip netns exec "$B" timeout $((DURATION + 20)) iperf3 -s -1 -p $port >"$tmp/server.$i" 2>&1 &
+		srv+=($!)
+		for _ in $(seq 50); do
+			ip netns exec "$B" ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && break
+			sleep 0.1
+		done
+	done
+	b0=$(pkts "$B" veth-b rx); a0=$(pkts "$A" veth-a tx)
+	mi0=$(pkts "$M" ma rx); mo0=$(pkts "$M" mb tx)
+	for i in $(seq 0 $((PARALLEL - 1))); do
+		ip netns exec "$A" timeout $((DURATION + 15)) \
+			iperf3 -c 10.99.0.2 -p $((5201 + i)) -u -l 18 -b "$RATE" -t "$DURATION" >"$tmp/client.$i" 2>&1 &
+		cli+=($!)
+	done
+	for i in "${!cli[@]}"; do
+		if ! wait "${cli[$i]}"; then
+			echo "forward: iperf3 client $i failed:" >&2
+			cat "$tmp/client.$i" "$tmp/server.$i" >&2
+			exit 1
+		fi
+	done
+	b1=$(pkts "$B" veth-b rx); a1=$(pkts "$A" veth-a tx)
+	mi1=$(pkts "$M" ma rx); mo1=$(pkts "$M" mb tx)
+	for i in "${srv[@]}"; do wait "$i" 2>/dev/null || true; done
+	awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) -v l=$(((mi1 - mi0) - (mo1 - mo0))) -v d="$DURATION" \
+		'BEGIN { printf "%d %d %d\n", b / d, a / d, l }'
+}
+
+# median [FIELD]: the median of a field (default 1) of the lines on stdin.
+median() {
+	awk -v f="${1:-1}" '{ print $f }' | sort -n |
+		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR+1)/2] : int((v[NR/2] + v[NR/2+1]) / 2) }'
+}
+
+# scrape: the datapath's drop counters from the daemon's metrics: its
+# device RX rings (between a backend's receive goroutine and the worker),
+# backlogs (a redirect to a device another worker owns), loops.
+scrape() {
+	ip netns exec "$M" curl -s --max-time 2 http://127.0.0.1:9465/metrics 2>/dev/null |
+		awk '/^netyard_device_(rx_dropped|tx_dropped|backlog_drops|loop_drops)_total/' || true
+}
+
+setup
+# The ways take turns within a round, so that a change in the machine's
+# load during the run falls on all three alike.
+: >"$tmp/devs.all"; : >"$tmp/metrics.all"
+for _ in $(seq "$RUNS"); do
+	for way in bridge mirred netyard; do
+		"${way}_on"
+		run >>"$tmp/pps.$way"
+		if [ $way = netyard ]; then
+			nytc -s dev show >"$tmp/devs"
+			scrape >"$tmp/metrics"
+			cat "$tmp/devs" >>"$tmp/devs.all"
+			cat "$tmp/metrics" >>"$tmp/metrics.all"
+		fi
+		"${way}_off"
+	done
+done
+
+br=$(median <"$tmp/pps.bridge"); mi=$(median <"$tmp/pps.mirred"); ny=$(median <"$tmp/pps.netyard")
+# netyard's own drops, all runs: the backends' (pool empty, kernel
+# tp_drops: its AF_PACKET ring full, TX ring full) from "tc -s dev show",
+# and the datapath's from its metrics.
+dev_drops=$(awk '{ for (i = 2; i <= NF; i++) if ($i == "dropped") s += $(i-1) } END { print s + 0 }' "$tmp/devs.all")
+dp_drops=$(awk '{ s += $NF } END { print s + 0 }' "$tmp/metrics.all")
+lost=$(awk '{ s += $3 } END { print s + 0 }' "$tmp/pps.netyard")
+
+runs="one run"; [ "$RUNS" -gt 1 ] && runs="median of $RUNS runs"
+echo "forward: 64-byte UDP frames (iperf3 -u -l 18 -b $RATE), A -> M -> B, ${DURATION} s each, $runs, netyard --workers $WORKERS"
+echo "kernel filter for mirred: $kernel_match"
+for way in bridge mirred netyard; do
+	printf '%-8s %8d pps received, %d offered\n' "$way:" "$(median <"$tmp/pps.$way")" "$(median 2 <"$tmp/pps.$way")"
+done
+echo "netyard: lost in M (in at ma - out at mb, all runs) $lost; netyard's drop counters (all runs): backends $dev_drops, datapath $dp_drops"
+echo "netyard counters, last run:"
+sed 's/^/  /' "$tmp/devs"
+sed -e '/ 0$/d' -e 's/^/  /' "$tmp/metrics"
+echo "ratio netyard/bridge = $(ratio "$ny" "$br") (the issue asks >= 0.8)"
+echo "ratio netyard/mirred = $(ratio "$ny" "$mi")"
