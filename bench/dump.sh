@@ -47,11 +47,16 @@ wall() {
 		awk -v a="$a" -v b="$b" 'BEGIN { print b - a }'
 	done | median
 }
-# the --time figure (ms) of a netyard tc dump, RUNS times, median
+# the --time figure (ms) of a netyard tc dump: fresh processes (RUNS of
+# them, median), and warm (one process, --repeat RUNS+1, the first dropped,
+# median)
 dumptime() {
 	for _ in $(seq "$RUNS"); do
 		"$tmp/netyard" tc --time "$@" 2>&1 >/dev/null | awk '/ ms$/ { print $(NF-1) }'
 	done | median
+}
+warmtime() {
+	"$tmp/netyard" tc --time --repeat $((RUNS + 1)) "$@" 2>&1 >/dev/null | awk '/ ms$/ { print $(NF-1) }' | tail -n +2 | median
 }
 
 # 1. The kernel.
@@ -79,6 +84,7 @@ add() {
 add 1 "$N"
 nt=$(wall "$tmp/netyard" tc -s actions ls action gact)
 full_ms=$(dumptime -s actions ls action gact)
+full_warm=$(warmtime -s actions ls action gact)
 
 # 3. Deltas.
 gen=$("$tmp/netyard" tc actions ls action gact since gen 0 | awk '$1 == "generation" { print $2 }')
@@ -86,6 +92,7 @@ awk -v n="$N" -v c="$CHANGED" 'BEGIN { for (i = 1; i <= c; i++) printf "actions 
 "$tmp/netyard" tc -b "$tmp/r.batch"
 got=$("$tmp/netyard" tc -s actions ls action gact since gen "$gen" | grep -c "action order" || true)
 since_ms=$(dumptime -s actions ls action gact since gen "$gen")
+since_warm=$(warmtime -s actions ls action gact since gen "$gen")
 
 # 4. Big.
 if [ "$BIG" -gt "$N" ]; then
@@ -100,8 +107,10 @@ awk -v k="$K" -v n="$N" -v kt="$kt" -v nt="$nt" -v runs="$RUNS" 'BEGIN {
 	printf "netyard: netyard tc -s actions ls action gact, %d actions: %.3f s, %.2f us/entry\n", n, nt, nt / n * 1e6
 	printf "per-entry speed, netyard / kernel = %.1f (the issue asks >= 10)\n", (kt / k) / (nt / n)
 }'
-awk -v n="$N" -v c="$CHANGED" -v got="$got" -v f="$full_ms" -v s="$since_ms" 'BEGIN {
-	printf "since gen: %d of %d actions replaced, %d listed; %.1f ms against %.1f ms for all: %.2f%% (the issue asks exactly %d and <= 1%%)\n", c, n, got, s, f, 100 * s / f, c
+awk -v n="$N" -v c="$CHANGED" -v got="$got" -v f="$full_ms" -v s="$since_ms" -v fw="$full_warm" -v sw="$since_warm" 'BEGIN {
+	printf "since gen: %d of %d actions replaced, %d listed (the issue asks exactly %d)\n", c, n, got, c
+	printf "  in a running client (--repeat): %.2f ms against %.1f ms for all: %.2f%% (the issue asks <= 1%%)\n", sw, fw, 100 * sw / fw
+	printf "  in a fresh process each:       %.2f ms against %.1f ms for all: %.2f%%\n", s, f, 100 * s / f
 }'
 if [ "$BIG" -gt "$N" ]; then
 	awk -v b="$BIG" -v bt="$bt" -v rss="$rss" 'BEGIN {

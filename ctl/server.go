@@ -231,7 +231,22 @@ func (s *Server) Close() error {
 func (s *Server) serveStream(ctx context.Context, r io.Reader, w io.Writer) error {
 	ss := &session{srv: s, w: w, rd: NewReader(r, s.maxRequest)}
 	ss.yield = ss.yieldObject
+	defer ss.release()
 	return ss.serve(ctx)
+}
+
+// outBuffers keeps dump message buffers (up to MaxMessageSize each) from
+// one session to the next: `netyard tc` opens a session per command, and
+// a fresh megabyte for each (zeroed, faulted in page by page) cost more
+// than a small "since" dump itself.
+var outBuffers sync.Pool
+
+func (ss *session) release() {
+	if cap(ss.out) >= MinMessageSize {
+		b := ss.out[:0]
+		ss.out = nil
+		outBuffers.Put(&b)
+	}
 }
 
 // session is one connection's state. Its buffers live as long as the
@@ -638,7 +653,11 @@ func (ss *session) runDump(ctx context.Context, req netlink.Header, d Dumper, r 
 	dc.haveCursor = len(r.after) > 0
 	dc.err = nil
 	if cap(ss.out) < dc.max {
-		ss.out = make([]byte, 0, dc.max)
+		if p, _ := outBuffers.Get().(*[]byte); p != nil && cap(*p) >= dc.max {
+			ss.out = (*p)[:0]
+		} else {
+			ss.out = make([]byte, 0, dc.max)
+		}
 	}
 	q := DumpQuery{
 		Since:      r.since,

@@ -295,6 +295,11 @@ func (s *Set) Cell(slot uint32) (Cell, bool) {
 // table instead). A slot may be passed more than once (an object changed
 // in several generations); the caller removes duplicates. Call it after
 // Domain.Advance so that the generations it reads are closed.
+//
+// Each call leaves a mark in every log: the generation then open and the
+// segment it reached. A later query from that generation on starts at the
+// mark, so it reads the segments written since, not the whole log: its
+// cost is in proportion to the changes.
 func (s *Set) Changes(since uint64, fn func(slot uint32)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -303,8 +308,23 @@ func (s *Set) Changes(since uint64, fn func(slot uint32)) bool {
 		return false
 	}
 	g := uint32(since)
+	open := uint32(s.dom.gen.Load())
 	for _, l := range s.logs {
-		for seg := l.head.Load(); seg != nil; seg = seg.next.Load() {
+		head := l.head.Load()
+		if head == nil {
+			continue
+		}
+		start := head
+		for i := len(l.marks) - 1; i >= 0; i-- {
+			m := l.marks[i]
+			if m.seg.seq >= head.seq && (m.gen == g || olderThan(m.gen, g)) {
+				start = m.seg
+				break
+			}
+		}
+		last := start
+		for seg := start; seg != nil; seg = seg.next.Load() {
+			last = seg
 			n := seg.n.Load()
 			if n == 0 || !olderThan(g, seg.e[n-1].gen) {
 				continue // nothing in it after since
@@ -318,16 +338,27 @@ func (s *Set) Changes(since uint64, fn func(slot uint32)) bool {
 				}
 			}
 		}
+		// Every entry before last was written before now, so it is
+		// stamped at or before the generation open now.
+		if k := len(l.marks); k == 0 || l.marks[k-1].seg != last {
+			if k == maxMarks {
+				l.marks = append(l.marks[:0], l.marks[1:]...)
+			}
+			l.marks = append(l.marks, logMark{gen: open, seg: last})
+		}
 	}
 	return true
 }
+
+// maxMarks bounds a log's marks: one per dump, the oldest go first.
+const maxMarks = 64
 
 // trimLocked drops the oldest log segments while the logs hold more than
 // four entries per live object (and at least 64 Ki entries).
 func (s *Set) trimLocked() {
 	total := 0
 	for _, l := range s.logs {
-		total += l.len()
+		total += int(l.segs.Load()-l.dropped) * logSegLen
 	}
 	limit := max(4*s.live, 1<<16)
 	for total > limit {
@@ -348,6 +379,7 @@ func (s *Set) trimLocked() {
 		}
 		h := oldest.head.Load()
 		oldest.head.Store(h.next.Load())
+		oldest.dropped++
 		total -= logSegLen
 		if w := s.dom.widen(og); w > s.trimmed {
 			s.trimmed = w
@@ -361,7 +393,18 @@ func (s *Set) trimLocked() {
 type changeLog struct {
 	tail *changeSeg // the writer's
 	head atomic.Pointer[changeSeg]
-	_    [cacheLine - 16]byte
+	// segs counts the segments the writer made; dropped and marks are
+	// the reader's (under Set.mu).
+	segs    atomic.Int64
+	dropped int64
+	marks   []logMark
+	_       [cacheLine - 56]byte
+}
+
+// logMark says that every entry before seg is stamped at or before gen.
+type logMark struct {
+	gen uint32
+	seg *changeSeg
 }
 
 const logSegLen = 1024
@@ -370,6 +413,7 @@ type changeSeg struct {
 	e    [logSegLen]logEntry
 	n    atomic.Uint32
 	next atomic.Pointer[changeSeg]
+	seq  uint64 // the segment's number in its log, set before it is published
 }
 
 type logEntry struct{ slot, gen uint32 }
@@ -382,11 +426,13 @@ func (l *changeLog) add(slot, gen uint32) {
 	if t == nil {
 		t = new(changeSeg)
 		l.tail = t
+		l.segs.Add(1)
 		l.head.Store(t)
 	}
 	n := t.n.Load()
 	if n == logSegLen {
-		nt := new(changeSeg)
+		nt := &changeSeg{seq: t.seq + 1}
+		l.segs.Add(1)
 		t.next.Store(nt)
 		l.tail, t, n = nt, nt, 0
 	}
@@ -394,13 +440,6 @@ func (l *changeLog) add(slot, gen uint32) {
 	t.n.Store(n + 1)
 }
 
-func (l *changeLog) len() int {
-	n := 0
-	for seg := l.head.Load(); seg != nil; seg = seg.next.Load() {
-		n += int(seg.n.Load())
-	}
-	return n
-}
 
 func newChunk(s *Set, k int) *chunk {
 	start, size := chunkShape(k)

@@ -134,6 +134,7 @@ type ActionLister struct {
 	p   *Printer
 	w   *Writer
 	out io.Writer
+	n   int // actions of the message so far (Add)
 }
 
 // ListActions starts a listing on out.
@@ -160,6 +161,31 @@ func (l *ActionLister) Message(views []ActionView) {
 	if len(views) > 0 {
 		printActionMessage(l.w, views, uint64(len(views)), 0, &l.p.Options)
 	}
+}
+
+// Start begins a message of total actions printed one at a time with Add
+// and ended with End: Message without holding the message's views (a
+// client that decodes an action and prints it at once).
+func (l *ActionLister) Start(total int) {
+	l.n = 0
+	l.w.Open("")
+	l.w.Uint(PrintAny, "total acts", "total acts %d", uint64(total))
+	l.w.NL()
+	l.w.Close()
+	l.w.Open("")
+	l.w.OpenArray("actions")
+}
+
+// Add prints the message's next action.
+func (l *ActionLister) Add(v *ActionView) {
+	printListedAction(l.w, v, l.n, &l.p.Options)
+	l.n++
+}
+
+// End ends the message Start began.
+func (l *ActionLister) End() {
+	l.w.CloseArray()
+	l.w.Close()
 }
 
 // Close ends the listing. gen, when not nil, is the generation to pass to
@@ -474,14 +500,20 @@ func printFilterActions(w *Writer, views []ActionView, o *Options) {
 func printActionList(w *Writer, views []ActionView, first int, o *Options) {
 	w.OpenArray("actions")
 	for i := range views {
-		w.Open("")
-		w.NL()
-		w.Uint(PrintAny, "order", "\taction order %d: ", uint64(first+i))
-		printAction(w, &views[i], o)
-		w.Close()
-		w.Drain()
+		printListedAction(w, &views[i], first+i, o)
 	}
 	w.CloseArray()
+}
+
+// printListedAction is one action of a listing: "action order N:" and the
+// action.
+func printListedAction(w *Writer, v *ActionView, order int, o *Options) {
+	w.Open("")
+	w.NL()
+	w.Uint(PrintAny, "order", "\taction order %d: ", uint64(order))
+	printAction(w, v, o)
+	w.Close()
+	w.Drain()
 }
 
 // printAction is tc_print_one_action: the kind's own part, then with -s

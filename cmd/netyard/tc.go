@@ -25,7 +25,7 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(args) == 0 {
-		return fmt.Errorf("%w: netyard tc [--socket PATH] [--retry N] [--msg-size BYTES] [--time] [ OPTIONS ] OBJECT COMMAND ... (tc's grammar; see docs/TC.md)", errUsage)
+		return fmt.Errorf("%w: netyard tc [--socket PATH] [--retry N] [--msg-size BYTES] [--time] [--repeat N] [ OPTIONS ] OBJECT COMMAND ... (tc's grammar; see docs/TC.md)", errUsage)
 	}
 	c, err := ctl.Dial(f.socket, ctl.WithDumpRetries(f.retries))
 	if err != nil {
@@ -38,7 +38,12 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// the daemon too, which reports it as tc would.
 	if opts, batch, cmd, perr := tcsyntax.ParseLine(args); perr == nil && batch == "" &&
 		cmd.Object == tcsyntax.ObjAction && cmd.Verb == tcsyntax.VerbShow {
-		return dumpActions(context.Background(), c, opts, cmd, &f, stdout, stderr)
+		for i := range max(f.repeat, 1) {
+			if err := dumpActions(context.Background(), c, opts, cmd, &f, stdout, stderr); err != nil || i == f.repeat-1 {
+				return err
+			}
+		}
+		return nil
 	}
 	req := ctl.ExecRequest{Words: append([]string(nil), args...)}
 	for i := 0; i+1 < len(req.Words); i++ {
@@ -78,13 +83,17 @@ type tcFlags struct {
 	// timing reports a dump's time on stderr, from the request to the
 	// last line written: what bench/dump.sh compares.
 	timing bool
+	// repeat runs a listing that many times on one connection (with
+	// timing: the cost of a dump in a warm client, without a process's
+	// start-up).
+	repeat int
 }
 
 func (f *tcFlags) parse(args []string) ([]string, error) {
 	for len(args) > 0 {
 		name, val, hasVal := strings.Cut(args[0], "=")
 		switch name {
-		case "--socket", "--retry", "--msg-size":
+		case "--socket", "--retry", "--msg-size", "--repeat":
 		case "--time":
 			f.timing = true
 			args = args[1:]
@@ -108,6 +117,12 @@ func (f *tcFlags) parse(args []string) ([]string, error) {
 				return nil, fmt.Errorf("%w: --retry %q: a count from 0 to 100", errUsage, val)
 			}
 			f.retries = n
+		case "--repeat":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > 1000 {
+				return nil, fmt.Errorf("%w: --repeat %q: a count from 1 to 1000", errUsage, val)
+			}
+			f.repeat = n
 		case "--msg-size":
 			n, err := strconv.Atoi(val)
 			if err != nil || n < ctl.MinMessageSize || n > ctl.MaxMessageSize {

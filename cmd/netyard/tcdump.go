@@ -31,7 +31,7 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 	// Times arrive as ages; printed against act.DecodeNow they read
 	// "installed N sec" as the daemon's clock has it.
 	opts.Now = act.DecodeNow
-	out := bufio.NewWriterSize(stdout, 256<<10)
+	out := bufio.NewWriterSize(stdout, 64<<10)
 	// A dump that may restart (--retry) is held until it is consistent,
 	// so that a restart does not print the table twice; otherwise it
 	// streams.
@@ -46,11 +46,17 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 		if opts.JSON {
 			return newSerialPrinter(printer, out)
 		}
-		return newParallelPrinter(printer, out, runtime.GOMAXPROCS(0))
+		return &choosingPrinter{p: printer, out: out}
 	}
 	mp := newPrinter(sink)
 	size := f.msgSize
-	if size == 0 {
+	switch {
+	case size != 0:
+	case cmd.Select.HasSinceGen:
+		// A delta is small, and the client's fresh buffers cost more
+		// than a few more messages would.
+		size = ctl.MinMessageSize
+	default:
 		size = defaultDumpMessage
 	}
 	prog := startProgress(stderr, f.progress, "actions")
@@ -120,12 +126,13 @@ type messagePrinter interface {
 	finish(gen *uint64) error
 }
 
-// serialPrinter decodes and prints on the dump's goroutine: JSON, which
-// is one array across messages.
+// serialPrinter decodes and prints on the dump's goroutine, one action at
+// a time: JSON (one array across messages), and small dumps.
 type serialPrinter struct {
-	l     *tcsyntax.ActionLister
-	dec   act.Decoder
-	views []tcsyntax.ActionView
+	l       *tcsyntax.ActionLister
+	dec     act.Decoder
+	v       tcsyntax.ActionView
+	started bool
 }
 
 func newSerialPrinter(p *tcsyntax.Printer, out io.Writer) *serialPrinter {
@@ -133,24 +140,62 @@ func newSerialPrinter(p *tcsyntax.Printer, out io.Writer) *serialPrinter {
 }
 
 func (s *serialPrinter) begin(n int) error {
-	s.l.Message(s.views)
-	s.views = s.views[:0]
-	s.dec.Reset(n)
+	if s.started {
+		s.l.End()
+	}
+	s.started = true
+	s.l.Start(n)
 	return nil
 }
 
 func (s *serialPrinter) add(o ctl.Object) error {
-	s.views = append(s.views, tcsyntax.ActionView{})
-	if err := s.dec.Decode(o.Data, &s.views[len(s.views)-1]); err != nil {
+	s.dec.Reset(1) // the view is printed before the next is decoded
+	if err := s.dec.Decode(o.Data, &s.v); err != nil {
 		return fmt.Errorf("action %x: %w", o.Key, err)
 	}
+	s.l.Add(&s.v)
 	return nil
 }
 
 func (s *serialPrinter) finish(gen *uint64) error {
-	s.l.Message(s.views)
-	s.views = s.views[:0]
+	if s.started {
+		s.l.End()
+	}
 	return s.l.Close(gen)
+}
+
+// choosingPrinter picks the text printer by the first message: a dump
+// whose first message is small is small (every message but the last is
+// full), and is printed on the dump's goroutine with buffers of its size;
+// a big one is printed on every core. Fresh memory is what a small dump
+// costs most (a page fault is some 13 us in this project's CI VM), and the
+// parallel printer holds several messages' worth.
+type choosingPrinter struct {
+	p   *tcsyntax.Printer
+	out io.Writer
+	messagePrinter
+}
+
+// parallelFrom is the first message's size from which printing goes
+// parallel.
+const parallelFrom = 4096
+
+func (c *choosingPrinter) begin(n int) error {
+	if c.messagePrinter == nil {
+		if n >= parallelFrom {
+			c.messagePrinter = newParallelPrinter(c.p, c.out, runtime.GOMAXPROCS(0))
+		} else {
+			c.messagePrinter = newSerialPrinter(c.p, c.out)
+		}
+	}
+	return c.messagePrinter.begin(n)
+}
+
+func (c *choosingPrinter) finish(gen *uint64) error {
+	if c.messagePrinter == nil {
+		c.messagePrinter = newSerialPrinter(c.p, c.out)
+	}
+	return c.messagePrinter.finish(gen)
 }
 
 // parallelPrinter prints text on several goroutines: a message's text
