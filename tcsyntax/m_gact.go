@@ -54,6 +54,16 @@ func formatGact(s act.Spec) []string {
 // built with CONFIG_GACT_PROB, as distributions build it.
 func printGact(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	g := s.(*act.Gact)
+	_, chain := g.C.Control.Chain()
+	_, jump := g.C.Control.JumpCount()
+	if w.js == nil && !chain && !jump {
+		// The lines below in one go, for a listing of millions.
+		b := append(w.text, "gact action "...)
+		b = append(append(b, controlName(g.C.Control)...), "\n\t random type none pass val 0\n"...)
+		w.text = b
+		printIndexLine(w, "\t index %d", g.C.Index, v, o)
+		return
+	}
 	w.String(PrintAny, "kind", "%s ", "gact")
 	printControl(w, "control_action", "action ", g.C.Control, "")
 	w.Open("prob")

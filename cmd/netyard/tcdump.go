@@ -228,10 +228,15 @@ type rawBatch struct {
 
 func newParallelPrinter(p *tcsyntax.Printer, out io.Writer, workers int) *parallelPrinter {
 	workers = max(workers, 1)
+	// One batch more than formatters: one fills while the others are
+	// formatted. Each holds a message and its text (about 3.5 MB for a
+	// 1 MiB message), and memory touched for the first time is what a
+	// fresh process pays most for.
+	batches := workers + 1
 	pp := &parallelPrinter{p: p, out: out,
-		free: make(chan *rawBatch, 2*workers+2), work: make(chan *rawBatch, 2*workers+2),
-		done: make(chan *rawBatch, 2*workers+2), written: make(chan error, 1)}
-	for range 2*workers + 2 {
+		free: make(chan *rawBatch, batches), work: make(chan *rawBatch, batches),
+		done: make(chan *rawBatch, batches), written: make(chan error, 1)}
+	for range batches {
 		pp.free <- new(rawBatch)
 	}
 	for range workers {
