@@ -440,7 +440,6 @@ func (l *changeLog) add(slot, gen uint32) {
 	t.n.Store(n + 1)
 }
 
-
 func newChunk(s *Set, k int) *chunk {
 	start, size := chunkShape(k)
 	ch := &chunk{set: s, start: start}
