@@ -66,13 +66,23 @@ esac
 A=nyfA$$ M=nyfM$$ B=nyfB$$
 tmp=$(mktemp -d)
 daemon=
+# stop PID: SIGTERM, and SIGKILL if it has not ended within 5 s.
+stop() {
+	kill "$1" 2>/dev/null || return 0
+	for _ in $(seq 50); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
 cleanup() {
-	if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
-	# Deleting a namespace ends the iperf3 in it only when its last
-	# process is gone: kill them by PID first (ip netns pids).
+	[ -z "$daemon" ] || stop "$daemon"
+	# A namespace's veths go with it only once no process is left in
+	# it: kill what is (the iperf3s of an interrupted run) by PID.
 	for n in $A $M $B; do
 		pids=$(ip netns pids "$n" 2>/dev/null || true)
-		[ -n "$pids" ] && kill $pids 2>/dev/null || true
+		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
 		ip netns del "$n" 2>/dev/null || true
 	done
 	rm -rf "$tmp"
@@ -146,7 +156,7 @@ bridge_on() {
 bridge_off() { ip -n "$M" link del br0; }
 
 sock=$tmp/ctl.sock
-nytc() { NETYARD_SOCKET=$sock "$bin" tc "$@"; }
+nytc() { NETYARD_SOCKET=$sock timeout 10 "$bin" tc "$@"; }
 netyard_on() {
 	cat >"$tmp/rules.tc" <<-EOF
 	dev add a type afpacket link ma
@@ -171,8 +181,7 @@ netyard_on() {
 	exit 1
 }
 netyard_off() {
-	kill "$daemon"
-	wait "$daemon" 2>/dev/null || true
+	stop "$daemon"
 	daemon=
 }
 
@@ -199,11 +208,14 @@ snap() {
 # second of warm-up; the loss over the whole run, after the last frame
 # has drained. iperf3's own end-of-test exchange is not waited for: its
 # report is not the measure, and its TCP control connection crosses M.
+# The iperf3s end by SIGKILL: iperf3 3.12 can hang in its SIGTERM handler
+# (seen here: a client killed mid-stream stuck for minutes). "ip netns
+# exec" execs, so $! is iperf3 itself.
 run() {
 	local i port srv=() cli=() t0 t1 a0 a1 b0 b1 mi0 mi1 mo0 mo1
 	for i in $(seq 0 $((PARALLEL - 1))); do
 		port=$((5201 + i))
-		ip netns exec "$B" timeout $((DURATION + 10)) iperf3 -s -1 -p $port >"$tmp/server.$i" 2>&1 &
+		ip netns exec "$B" iperf3 -s -1 -p $port >"$tmp/server.$i" 2>&1 &
 		srv+=($!)
 		for _ in $(seq 50); do
 			ip netns exec "$B" ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && break
@@ -212,7 +224,7 @@ run() {
 	done
 	read -r mi0 mo0 < <(inout)
 	for i in $(seq 0 $((PARALLEL - 1))); do
-		ip netns exec "$A" timeout $((DURATION + 10)) iperf3 -c 10.99.0.2 -p $((5201 + i)) \
+		ip netns exec "$A" iperf3 -c 10.99.0.2 -p $((5201 + i)) \
 			-u -l 18 -b "$RATE" -t $((DURATION + 2)) >"$tmp/client.$i" 2>&1 &
 		cli+=($!)
 	done
@@ -227,7 +239,7 @@ run() {
 			exit 1
 		fi
 	done
-	kill "${cli[@]}" "${srv[@]}" 2>/dev/null || true
+	kill -KILL "${cli[@]}" "${srv[@]}" 2>/dev/null || true
 	wait "${cli[@]}" "${srv[@]}" 2>/dev/null || true
 	sleep 0.2 # frames still in M's queues and rings
 	read -r mi1 mo1 < <(inout)
