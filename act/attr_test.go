@@ -104,4 +104,3 @@ func FuzzDecodeObject(f *testing.F) {
 		}
 	})
 }
-
