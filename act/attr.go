@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"netyard/stats"
 )
@@ -514,8 +515,10 @@ func (t *Table) WalkIndices(kind string, indices []uint32, after uint32, fn func
 	if k == nil {
 		return t.structGen, nil
 	}
-	i := 0
-	for i < len(indices) && indices[i] <= after {
+	// Each batch of a dump resumes here: a search, not a walk from the
+	// first index.
+	i, found := slices.BinarySearch(indices, after)
+	if found {
 		i++
 	}
 	for _, index := range indices[i:] {

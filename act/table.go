@@ -83,6 +83,10 @@ type Table struct {
 	// structGen counts adds and deletes (not replaces): a dump whose
 	// batches see different values saw different sets of actions.
 	structGen uint64
+	// unbound are the counters of actions that left the table with
+	// their last filter: the data path may still run them until the
+	// hook's new block is published (ReleaseUnbound).
+	unbound []stats.Cell
 }
 
 // kindNames are the kinds in tag order: a cell's tag is the kind's
@@ -355,11 +359,26 @@ func (t *Table) replace(e *entry, index uint32, spec Spec) error {
 	return nil
 }
 
-// drop removes an entry whose references are gone.
+// drop removes an entry whose references are gone and frees its
+// counters. It is for actions no published block holds (standalone ones).
 func (t *Table) drop(k *kindTable, index uint32, e *entry) {
 	t.cells.Free(e.a.Stats())
 	k.remove(index)
 	t.structGen++
+}
+
+// ReleaseUnbound frees the counters of the actions that left the table
+// with their last filter. The datapath calls it once the blocks without
+// those filters are published: until then a worker may still count into
+// them, and a freed slot must not be handed to a new action before (the
+// counters' grace period starts at the free).
+func (t *Table) ReleaseUnbound() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.unbound {
+		t.cells.Free(c)
+	}
+	t.unbound = t.unbound[:0]
 }
 
 // Bind gives a filter an action: a *Ref binds the existing action it names
@@ -410,7 +429,9 @@ func (t *Table) Unbind(b Binding) {
 	e.binds--
 	e.refs--
 	if e.refs == 0 {
-		t.drop(k, b.Index, e)
+		t.unbound = append(t.unbound, e.a.Stats())
+		k.remove(b.Index)
+		t.structGen++
 	}
 }
 

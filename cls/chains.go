@@ -41,6 +41,9 @@ type Chains struct {
 
 	mu     sync.Mutex
 	chains map[uint32][]*filter // each in prio, then handle order
+	// dead are deleted filters' counters, freed by ReleaseDead once the
+	// block without them is published.
+	dead []stats.Cell
 }
 
 // NewChains returns an empty hook whose filters bind actions in table and
@@ -283,10 +286,25 @@ func (c *Chains) unbindAll(bs []act.Binding) {
 
 func (c *Chains) unbind(f *filter) { c.unbindAll(f.bindings) }
 
-// remove lets go of a deleted filter's actions and counters.
+// remove lets go of a deleted filter's actions and, once the data path
+// can no longer run it, its counters (ReleaseDead).
 func (c *Chains) remove(f *filter) {
 	c.unbind(f)
-	c.cells.Free(f.cell)
+	c.dead = append(c.dead, f.cell)
+}
+
+// ReleaseDead frees the counters of the filters deleted since the last
+// call, and those of the actions that went with them. The datapath calls
+// it after publishing the hook's new block: a worker may run the old one
+// until then, and a freed slot's grace period starts at the free.
+func (c *Chains) ReleaseDead() {
+	c.mu.Lock()
+	for _, cell := range c.dead {
+		c.cells.Free(cell)
+	}
+	c.dead = c.dead[:0]
+	c.mu.Unlock()
+	c.table.ReleaseUnbound()
 }
 
 // Delete removes filters as tc_del_tfilter does, selected by sel's Chain,

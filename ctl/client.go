@@ -520,6 +520,12 @@ func (c *Client) dumpOnce(ctx context.Context, msg netlink.Message, limit int, f
 				case AttrCount:
 					count, ok = a.u32()
 					haveCount = ok
+					// The count sizes the caller's buffers before the
+					// objects are counted: it cannot be more than the
+					// message can hold.
+					if ok && int64(count) > int64(len(m.Data)/objectSize(1, 0)) {
+						return false, protoErr("MsgObjects says it holds %d objects in %d bytes", count, len(m.Data))
+					}
 					if ok && onMsg != nil {
 						if err := onMsg(int(count)); err != nil {
 							return false, err

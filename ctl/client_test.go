@@ -156,6 +156,9 @@ func TestClientMalformedReplies(t *testing.T) {
 		{name: "count too high", replies: func(req netlink.Message) []netlink.Message {
 			return reply(req, objects(2, 1, object([]byte{1}, 1, nil)), doneMsg(0))
 		}, want: ctl.ErrProtocol, frag: "says it holds 2 objects"},
+		{name: "count beyond what the message holds", replies: func(req netlink.Message) []netlink.Message {
+			return reply(req, objects(0xffffffff, 1), doneMsg(0))
+		}, want: ctl.ErrProtocol, frag: "says it holds 4294967295 objects in"},
 		{name: "count missing", replies: func(req netlink.Message) []netlink.Message {
 			return reply(req, netlink.Message{Header: netlink.Header{Type: ctl.MsgObjects}, Data: attrs(object([]byte{1}, 1, nil))}, doneMsg(0))
 		}, want: ctl.ErrProtocol, frag: "count present: false"},

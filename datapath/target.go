@@ -434,8 +434,13 @@ func (d *Device) hook(parent uint32) (*cls.Chains, *atomicBlock, error) {
 		d.nd.Name(), parent>>16, parent&0xffff)
 }
 
-// publish makes the hook's current filters the ones the data path runs.
-func publish(c *cls.Chains, b *atomicBlock) { b.Store(c.Block()) }
+// publish makes the hook's current filters the ones the data path runs,
+// then frees the counters of what the old block held and the new one does
+// not (deleted filters, actions that went with them).
+func publish(c *cls.Chains, b *atomicBlock) {
+	b.Store(c.Block())
+	c.ReleaseDead()
+}
 
 func (d *Device) flushHook(parent uint32) {
 	c, b, err := d.hook(parent)
@@ -444,6 +449,7 @@ func (d *Device) flushHook(parent uint32) {
 	}
 	c.Flush()
 	b.Store(nil)
+	c.ReleaseDead()
 }
 
 // filterHookLocked finds the device and hook a filter command names.

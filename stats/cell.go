@@ -95,15 +95,15 @@ func (c Cell) Overlimit(w int) {
 // in it, and logs it in w's change log.
 func (c Cell) touch(w int) {
 	s := c.c.set
-	g := uint32(s.dom.stamp(w))
-	if c.c.base[c.i].gen.Load() == g {
+	g := s.dom.stamp(w)
+	if c.c.base[c.i].gen.Load() >= g {
 		return
 	}
 	if c.c.stampIf(c.i, g) {
 		if uint(w) >= uint(len(s.logs)-1) {
 			w = 0
 		}
-		s.logs[w].add(c.Slot(), g)
+		s.logs[w].add(c.Slot(), uint32(g))
 	}
 }
 
@@ -186,7 +186,7 @@ func (c Cell) Read() Snapshot {
 			Installed: b.inst.Load(),
 			FirstUsed: b.first.Load(),
 			LastUsed:  b.last.Load(),
-			Gen:       ch.set.dom.widen(b.gen.Load()),
+			Gen:       b.gen.Load(),
 		}
 		if b.flags.Load()&flagWide != 0 {
 			wd := &(*ch.wide.Load())[c.i]
@@ -212,7 +212,7 @@ func (c Cell) Gen() uint64 {
 	if c.c == nil {
 		return 0
 	}
-	return c.c.set.dom.widen(c.c.base[c.i].gen.Load())
+	return c.c.base[c.i].gen.Load()
 }
 
 // LastUsed is the last use time, 0 before the first.

@@ -31,6 +31,9 @@ type Domain struct {
 	// (and stamped with a later generation).
 	ctl     sync.RWMutex
 	workers []workerGen
+	// sets are the domain's Sets, whose change logs Advance trims.
+	setsMu sync.Mutex
+	sets   []*Set
 }
 
 type workerGen struct {
@@ -101,13 +104,16 @@ func (d *Domain) stamp(w int) uint64 {
 func (d *Domain) Advance() uint64 {
 	d.ctl.Lock()
 	closed := d.gen.Add(1) - 1
-	if uint32(closed+1) == 0 {
-		// Stamps keep 32 bits and 0 means "never": skip the
-		// generation whose low bits are 0.
-		d.gen.Add(1)
-	}
 	d.ctl.Unlock()
 	d.waitQuiet(closed + 1)
+	// Logs grow by what changes in each generation: bound them here,
+	// whether or not anyone asks what changed.
+	d.setsMu.Lock()
+	sets := d.sets
+	d.setsMu.Unlock()
+	for _, s := range sets {
+		s.trim()
+	}
 	return closed
 }
 
@@ -135,12 +141,12 @@ func (d *Domain) waitQuiet(g uint64) {
 }
 
 // olderThan reports whether generation stamp a (32 bits of it, as the
-// counters keep it) is before b, in serial-number arithmetic (RFC 1982):
+// change logs keep it) is before b, in serial-number arithmetic (RFC 1982):
 // correct while the two are less than 2^31 generations apart.
 func olderThan(a, b uint32) bool { return int32(a-b) < 0 }
 
-// widen turns a 32-bit stamp back into a generation, relative to the
-// current one.
+// widen turns a log's 32-bit stamp back into a generation, relative to
+// the current one.
 func (d *Domain) widen(s uint32) uint64 {
 	if s == 0 {
 		return 0

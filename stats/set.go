@@ -3,6 +3,7 @@ package stats
 import (
 	"math/bits"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -76,11 +77,10 @@ const (
 // base is the shared part of an object's counters.
 type base struct {
 	// ver is a sequence lock around folds: odd while one runs.
-	ver atomic.Uint32
-	// gen is the low 32 bits of the generation of the last change.
-	gen   atomic.Uint32
+	ver   atomic.Uint32
 	flags atomic.Uint32
-	_     uint32
+	// gen is the generation of the last change, 0 for never.
+	gen   atomic.Uint64
 	first atomic.Int64
 	last  atomic.Int64
 	inst  atomic.Int64
@@ -134,7 +134,8 @@ func chunkShape(k int) (start, size uint32) {
 	return smallSlots + uint32(k-chunkSteps)*chunkMax, chunkMax
 }
 
-// NewSet returns an empty set in domain d.
+// NewSet returns an empty set in domain d. The domain trims its change
+// logs at every Advance.
 func NewSet(d *Domain) *Set {
 	s := &Set{dom: d, logs: make([]*changeLog, d.Workers()+1)}
 	for i := range s.logs {
@@ -142,7 +143,21 @@ func NewSet(d *Domain) *Set {
 	}
 	empty := []*chunk{}
 	s.chunks.Store(&empty)
+	d.setsMu.Lock()
+	d.sets = append(d.sets, s)
+	d.setsMu.Unlock()
 	return s
+}
+
+// trim bounds the change logs (Domain.Advance calls it). A set that is
+// busy is left for the next time: Advance may come from the set's own
+// Alloc, under its lock.
+func (s *Set) trim() {
+	if !s.mu.TryLock() {
+		return
+	}
+	defer s.mu.Unlock()
+	s.trimLocked()
 }
 
 // Domain is the set's generation clock.
@@ -255,9 +270,9 @@ func (s *Set) Changed(c Cell) {
 
 func (s *Set) changedLocked(c Cell) {
 	s.dom.ctl.RLock()
-	g := uint32(s.dom.gen.Load())
+	g := s.dom.gen.Load()
 	if c.c.stampIf(c.i, g) {
-		s.logs[len(s.logs)-1].add(c.Slot(), g)
+		s.logs[len(s.logs)-1].add(c.Slot(), uint32(g))
 	}
 	s.dom.ctl.RUnlock()
 }
@@ -265,11 +280,11 @@ func (s *Set) changedLocked(c Cell) {
 // stampIf moves the object's generation forward to g; it reports whether
 // it did (the first change of the object in generation g, which is the
 // one logged).
-func (ch *chunk) stampIf(i uint32, g uint32) bool {
+func (ch *chunk) stampIf(i uint32, g uint64) bool {
 	b := &ch.base[i]
 	for {
 		old := b.gen.Load()
-		if old != 0 && !olderThan(old, g) {
+		if old >= g {
 			return false
 		}
 		if b.gen.CompareAndSwap(old, g) {
@@ -304,11 +319,13 @@ func (s *Set) Changes(since uint64, fn func(slot uint32)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.trimLocked()
-	if since < s.trimmed {
+	// The logs keep 32 bits of each stamp, compared in serial-number
+	// arithmetic: from 2^31 generations back they cannot tell, and the
+	// caller walks.
+	if since < s.trimmed || s.dom.gen.Load()-since >= 1<<31 {
 		return false
 	}
 	g := uint32(since)
-	open := uint32(s.dom.gen.Load())
 	for _, l := range s.logs {
 		head := l.head.Load()
 		if head == nil {
@@ -333,13 +350,15 @@ func (s *Set) Changes(since uint64, fn func(slot uint32)) bool {
 				if !olderThan(g, e.gen) {
 					continue
 				}
-				if c, ok := s.Cell(e.slot); ok && olderThan(g, c.c.base[c.i].gen.Load()) {
+				if c, ok := s.Cell(e.slot); ok && c.c.base[c.i].gen.Load() > since {
 					fn(e.slot)
 				}
 			}
 		}
 		// Every entry before last was written before now, so it is
-		// stamped at or before the generation open now.
+		// stamped at or before the generation open now: read after the
+		// walk, since another dump may have closed one meanwhile.
+		open := uint32(s.dom.gen.Load())
 		if k := len(l.marks); k == 0 || l.marks[k-1].seg != last {
 			if k == maxMarks {
 				l.marks = append(l.marks[:0], l.marks[1:]...)
@@ -380,6 +399,9 @@ func (s *Set) trimLocked() {
 		h := oldest.head.Load()
 		oldest.head.Store(h.next.Load())
 		oldest.dropped++
+		// Marks into the dropped segment would keep it (and all after
+		// it) reachable.
+		oldest.marks = slices.DeleteFunc(oldest.marks, func(m logMark) bool { return m.seg == h })
 		total -= logSegLen
 		if w := s.dom.widen(og); w > s.trimmed {
 			s.trimmed = w

@@ -133,6 +133,8 @@ type serialPrinter struct {
 	dec     act.Decoder
 	v       tcsyntax.ActionView
 	started bool
+	done    bool
+	err     error
 }
 
 func newSerialPrinter(p *tcsyntax.Printer, out io.Writer) *serialPrinter {
@@ -158,10 +160,15 @@ func (s *serialPrinter) add(o ctl.Object) error {
 }
 
 func (s *serialPrinter) finish(gen *uint64) error {
+	if s.done {
+		return s.err
+	}
+	s.done = true
 	if s.started {
 		s.l.End()
 	}
-	return s.l.Close(gen)
+	s.err = s.l.Close(gen)
+	return s.err
 }
 
 // choosingPrinter picks the text printer by the first message: a dump
@@ -214,6 +221,8 @@ type parallelPrinter struct {
 	written    chan error
 	cur        *rawBatch
 	seq        int
+	finished   bool
+	err        error // finish's result, for a second call
 }
 
 // rawBatch is one message: its objects' bytes back to back, then its
@@ -330,18 +339,22 @@ func (pp *parallelPrinter) add(o ctl.Object) error {
 	return nil
 }
 
+// finish may be called again (a restart's error path): it ends the
+// goroutines once and repeats its answer.
 func (pp *parallelPrinter) finish(gen *uint64) error {
+	if pp.finished {
+		return pp.err
+	}
+	pp.finished = true
 	pp.dispatch()
 	close(pp.work)
 	pp.formatters.Wait()
 	close(pp.done)
-	if err := <-pp.written; err != nil {
-		return err
+	if pp.err = <-pp.written; pp.err != nil || gen == nil {
+		return pp.err
 	}
-	if gen == nil {
-		return nil
-	}
-	return pp.p.ListActions(pp.out).Close(gen)
+	pp.err = pp.p.ListActions(pp.out).Close(gen)
+	return pp.err
 }
 
 // progress shows a long dump's progress on a terminal: after a second, a
