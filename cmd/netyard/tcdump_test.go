@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,5 +204,53 @@ func TestFilterShowSinceGen(t *testing.T) {
 	js := r.exec(t, "-j", "filter", "show", "dev", "eth0", "ingress", "since", "gen", g)
 	if !strings.Contains(js, `{"generation":`) {
 		t.Fatalf("JSON without the generation: %s", js)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer the progress goroutine and the test
+// share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestProgress: a dump that takes over a second shows a counting line on
+// the terminal and erases it at the end; a shorter one shows nothing.
+func TestProgress(t *testing.T) {
+	var quick lockedBuffer
+	p := startProgress(&quick, true, "actions")
+	p.add(10)
+	p.stop()
+	if quick.String() != "" {
+		t.Errorf("a dump under a second printed %q", quick.String())
+	}
+	var slow lockedBuffer
+	p = startProgress(&slow, true, "actions")
+	p.add(2500)
+	time.Sleep(1300 * time.Millisecond)
+	p.stop()
+	p.stop() // twice is harmless
+	out := slow.String()
+	if !strings.Contains(out, "\rnetyard tc: 2500 actions, ") || !strings.HasSuffix(out, "\r\033[K") {
+		t.Errorf("progress of a slow dump: %q", out)
+	}
+	var off lockedBuffer
+	p = startProgress(&off, false, "actions")
+	p.add(1)
+	p.stop()
+	if off.String() != "" {
+		t.Errorf("progress off printed %q", off.String())
 	}
 }
