@@ -144,6 +144,10 @@ type txRing struct {
 	frames    int
 	head      int // the next slot to fill
 	last      int // the slot filled last, -1 before the first
+	// tail is the oldest slot that may still be marked: the kernel's
+	// position. stuck counts the Flushes that left it marked.
+	tail  int
+	stuck int
 	statusOff int // tp_status in the frame header
 	lenOff    int // tp_len
 	dataOff   int
@@ -626,7 +630,53 @@ func (a *afpacket) Flush(q int) {
 	if t.kick && !t.closed && e != 0 && e != unix.EAGAIN && e != unix.ENOBUFS && e != unix.EINTR {
 		t.c.errors.add(1) // ENETDOWN, ENXIO: the frames wait for the link
 	}
+	if t.kick && !t.closed {
+		t.unwedge()
+	}
 	t.mu.Unlock()
+}
+
+// stuckFlushes is how many Flushes in a row may leave the same frame at
+// the kernel's position before it is given up.
+const stuckFlushes = 3
+
+// unwedge gives up a frame the device keeps refusing. The kernel sends a
+// TX ring in order and, when the device refuses a frame (a veth peer that
+// is down, has a smaller MTU, or a full backlog: ENOBUFS), leaves it marked
+// and stops there: one frame that can never go would hold every later one.
+// After stuckFlushes Flushes at the same frame, its length is made
+// invalid, which PACKET_LOSS (set at Open) has the kernel skip at the
+// next kick; it is counted as dropped. The kernel only reads the ring
+// inside our sendto, under t.mu, so the frame can be changed here.
+func (t *txRing) unwedge() {
+	// Move the tail past what the kernel has taken.
+	for t.tail != t.head {
+		st := (*uint32)(unsafe.Pointer(&t.ring[t.tail*t.frameSize+t.statusOff]))
+		if atomic.LoadUint32(st)&(unix.TP_STATUS_SEND_REQUEST|unix.TP_STATUS_SENDING) != 0 {
+			break
+		}
+		t.stuck = 0
+		if t.tail++; t.tail == t.frames {
+			t.tail = 0
+		}
+	}
+	if t.tail == t.head {
+		return
+	}
+	if t.stuck++; t.stuck < stuckFlushes {
+		return
+	}
+	t.stuck = 0
+	tpLen := (*uint32)(unsafe.Pointer(&t.ring[t.tail*t.frameSize+t.lenOff]))
+	// It was counted as sent at Transmit: now it is a drop.
+	t.c.packets.add(^uint64(0))
+	t.c.bytes.add(-uint64(*tpLen))
+	t.c.dropped.add(1)
+	*tpLen = uint32(t.frameSize) // beyond the slot: invalid
+	_, _, _ = unix.Syscall6(unix.SYS_SENDTO, uintptr(t.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	if t.sent() {
+		t.kick = false
+	}
 }
 
 // sent reports whether the kernel has taken every marked frame: it takes

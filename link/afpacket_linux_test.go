@@ -257,6 +257,34 @@ func TestAFPacketTxRingFull(t *testing.T) {
 	}
 }
 
+// TestAFPacketTxUnwedge: a frame the veth peer keeps refusing (its MTU is
+// smaller) does not hold the frames behind it for good: after a few
+// Flushes it is given up and counted as dropped, and the rest go out.
+func TestAFPacketTxUnwedge(t *testing.T) {
+	ns := newNS(t)
+	ns.veth(t, "ny0", "ny1")
+	ns.ip(t, "link", "set", "dev", "ny1", "mtu", "1000")
+	pool := testPool(t)
+	td := newTestDev(t, "eth0", 1)
+	p := ns.open(t, td.Device, Spec{Kind: KindAFPacket, Link: "ny0"}, Options{Pool: pool})
+	peer := ns.rawSocket(t, "ny1")
+	p.Transmit(0, bufferOf(t, pool, testFrame(nil, 1, 1514)), 0) // fits ny0, not ny1
+	p.Flush(0)
+	small := testFrame(nil, 2, 60)
+	var got []byte
+	for i := 0; i < 2*stuckFlushes && got == nil; i++ {
+		p.Transmit(0, bufferOf(t, pool, small), 0)
+		p.Flush(0)
+		got = peer.recv(t, 50*time.Millisecond)
+	}
+	if !bytes.Equal(got, small) {
+		t.Fatalf("the frames behind a refused one never arrived (got % x); stats %+v", got, p.Stats())
+	}
+	if s := p.Stats(); s.TxDropped != 1 {
+		t.Errorf("stats %+v: want the refused frame counted as dropped", s)
+	}
+}
+
 // bufferOf returns a pool buffer holding a copy of frame.
 func bufferOf(tb testing.TB, pool *pkt.Pool, frame []byte) *pkt.Buffer {
 	b, err := pool.Get()
