@@ -146,8 +146,8 @@ type txRing struct {
 	last      int // the slot filled last, -1 before the first
 	// tail is the oldest slot that may still be marked: the kernel's
 	// position. stuck counts the Flushes that left it marked.
-	tail  int
-	stuck int
+	tail      int
+	stuck     int
 	statusOff int // tp_status in the frame header
 	lenOff    int // tp_len
 	dataOff   int
