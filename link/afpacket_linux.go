@@ -105,6 +105,10 @@ type afpacket struct {
 	closing atomic.Bool
 	done    chan struct{}
 	wg      sync.WaitGroup
+	// retry takes the queues whose Flush left frames marked: the retry
+	// goroutine kicks them again a millisecond later, so the tail of a
+	// burst does not wait for the next transmission.
+	retry chan int
 
 	statsMu   sync.Mutex // the queues' kernDrop, fdsClosed
 	fdsClosed bool
@@ -166,6 +170,7 @@ func openAFPacket(d *netdev.Device, s Spec, o Options) (_ *afpacket, err error) 
 		link:    s.Link,
 		maxRx:   maxRxLen(d, o.Pool.DataSize()),
 		done:    make(chan struct{}),
+		retry:   make(chan int, max(s.Queues, 1)),
 	}
 	defer func() {
 		if err != nil {
@@ -446,6 +451,34 @@ func (a *afpacket) start() {
 		a.wg.Add(1)
 		go q.RoutineReceive()
 	}
+	a.wg.Add(1)
+	go a.routineRetry()
+}
+
+// retryDelay is how long frames a Flush left marked wait for another kick
+// when nothing else is sent.
+const retryDelay = time.Millisecond
+
+// routineRetry kicks the queues Flush could not empty (a congested or
+// refusing device), until Close.
+func (a *afpacket) routineRetry() {
+	defer a.wg.Done()
+	t := time.NewTimer(retryDelay)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.done:
+			return
+		case q := <-a.retry:
+			t.Reset(retryDelay)
+			select {
+			case <-a.done:
+				return
+			case <-t.C:
+			}
+			a.Flush(q)
+		}
+	}
 }
 
 // RoutineReceive reads the queue's RX ring until Close. It waits in the
@@ -633,7 +666,14 @@ func (a *afpacket) Flush(q int) {
 	if t.kick && !t.closed {
 		t.unwedge()
 	}
+	pending := t.kick && !t.closed
 	t.mu.Unlock()
+	if pending {
+		select {
+		case a.retry <- q:
+		default: // a retry is on its way
+		}
+	}
 }
 
 // stuckFlushes is how many Flushes in a row may leave the same frame at

@@ -702,3 +702,37 @@ func sendUDP(dst netip.Addr, port int, payload []byte) error {
 	defer unix.Close(fd)
 	return unix.Sendto(fd, payload, 0, &unix.SockaddrInet4{Port: port, Addr: dst.As4()})
 }
+
+// TestAFPacketTxRetry: a Flush that leaves frames in the ring (the peer
+// is down) is retried without another transmission: the retries give the
+// stuck frame up (counted) and the queue is free when the peer is back.
+func TestAFPacketTxRetry(t *testing.T) {
+	ns := newNS(t)
+	ns.veth(t, "ny0", "ny1")
+	pool := testPool(t)
+	td := newTestDev(t, "eth0", 1)
+	p := ns.open(t, td.Device, Spec{Kind: KindAFPacket, Link: "ny0"}, Options{Pool: pool})
+	p.Start()
+	ns.ip(t, "link", "set", "dev", "ny1", "down")
+	p.Transmit(0, bufferOf(t, pool, testFrame(nil, 5, 60)), 0)
+	p.Flush(0)
+	deadline := time.Now().Add(2 * time.Second)
+	for p.Stats().TxDropped == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := p.Stats(); s.TxDropped != 1 {
+		t.Fatalf("stats %+v: the frame the down peer refused was not given up by the retries", s)
+	}
+	ns.ip(t, "link", "set", "dev", "ny1", "up")
+	peer := ns.rawSocket(t, "ny1")
+	frame := testFrame(nil, 6, 60)
+	var got []byte
+	for time.Now().Before(deadline) && got == nil {
+		p.Transmit(0, bufferOf(t, pool, frame), 0)
+		p.Flush(0)
+		got = peer.recv(t, 50*time.Millisecond)
+	}
+	if !bytes.Equal(got, frame) {
+		t.Fatalf("after the peer came back: % x; stats %+v", got, p.Stats())
+	}
+}
