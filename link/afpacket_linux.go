@@ -152,8 +152,9 @@ type txRing struct {
 	// position. stuck counts the Flushes that left it marked.
 	tail      int
 	stuck     int
-	statusOff int // tp_status in the frame header
-	lenOff    int // tp_len
+	givenUp   bool // the frame at tail is already given up (counted)
+	statusOff int  // tp_status in the frame header
+	lenOff    int  // tp_len
 	dataOff   int
 	mtu       int
 	kick      bool // frames wait for a sendto
@@ -695,7 +696,7 @@ func (t *txRing) unwedge() {
 		if atomic.LoadUint32(st)&(unix.TP_STATUS_SEND_REQUEST|unix.TP_STATUS_SENDING) != 0 {
 			break
 		}
-		t.stuck = 0
+		t.stuck, t.givenUp = 0, false
 		if t.tail++; t.tail == t.frames {
 			t.tail = 0
 		}
@@ -703,10 +704,13 @@ func (t *txRing) unwedge() {
 	if t.tail == t.head {
 		return
 	}
-	if t.stuck++; t.stuck < stuckFlushes {
+	if t.stuck++; t.stuck < stuckFlushes || t.givenUp {
+		// A given-up frame the kernel has not skipped yet (the link
+		// is down: it sends nothing) is kicked again, not counted
+		// again.
 		return
 	}
-	t.stuck = 0
+	t.stuck, t.givenUp = 0, true
 	tpLen := (*uint32)(unsafe.Pointer(&t.ring[t.tail*t.frameSize+t.lenOff]))
 	// It was counted as sent at Transmit: now it is a drop.
 	t.c.packets.add(^uint64(0))
