@@ -40,6 +40,16 @@
 // TP_STATUS_WRONG_FORMAT), and Transmit itself refuses what packet_snd
 // would (see txFits) so that every drop is counted.
 //
+// The kernel sends a TX ring in order and stops at a frame the device
+// refuses (a veth peer that is down, has a smaller MTU or a full backlog:
+// ENOBUFS), leaving it marked. So a Flush that leaves frames marked has a
+// retry goroutine kick the queue again a millisecond later, and a frame
+// still at the kernel's position after three Flushes is given up (its
+// length made invalid, which PACKET_LOSS skips) and counted as dropped:
+// one frame that can never go does not hold the queue, and the tail of a
+// burst does not wait for the next transmission. While the link itself
+// is down nothing is sent; what is queued then goes when it is back.
+//
 // # Ring sizing
 //
 //   - RX: 16 blocks of 128 KiB = 2 MiB per queue, retire timeout 2 ms.
