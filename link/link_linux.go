@@ -163,3 +163,19 @@ func pollFile(fd int, name string) (*os.File, error) {
 // enough not to spin, short enough that traffic resumes quickly when the
 // interface comes back.
 const errorBackoff = 100 * time.Millisecond
+
+// MTU returns the MTU of interface name in the calling thread's network
+// namespace, for a device that attaches to it to have the same (a frame
+// the link carries must fit the device).
+func MTU(name string) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, sysErr(name, "socket", err)
+	}
+	defer unix.Close(fd)
+	info, err := lookupLink(fd, name, name)
+	if err != nil {
+		return 0, err
+	}
+	return info.mtu, nil
+}

@@ -19,3 +19,8 @@ func Open(d *netdev.Device, s Spec, o Options) (*Port, error) {
 	}
 	return nil, fmt.Errorf("%w: %s backend on %s", ErrNotSupported, s.Kind, runtime.GOOS)
 }
+
+// MTU is not supported off Linux.
+func MTU(name string) (int, error) {
+	return 0, fmt.Errorf("%w: %s: interface MTU", ErrNotSupported, name)
+}

@@ -11,9 +11,9 @@ import (
 // configuration starts with them, and `netyard tc dev add` adds one while
 // it runs:
 //
-//	dev add NAME type afpacket link IFNAME [queues N]
-//	dev add NAME type tap [link TAPNAME] [queues N]
-//	dev add NAME type memory [txqueues N]
+//	dev add NAME type afpacket link IFNAME [queues N] [mtu N]
+//	dev add NAME type tap [link TAPNAME] [queues N] [mtu N]
+//	dev add NAME type memory [queues N] [mtu N]
 //	dev show [dev NAME]
 //
 // afpacket attaches to an existing interface (one end of a veth pair, a
@@ -34,6 +34,9 @@ type DevSpec struct {
 	// Queues is the backend's (and the device's TX) queue count; 0
 	// means 1.
 	Queues int
+	// MTU is the device's MTU; 0 means the attached interface's
+	// (afpacket) or 1500.
+	MTU int
 }
 
 // DevView is a device as "dev show" shows it.
@@ -120,8 +123,18 @@ func parseDevCmd(a *Args) (*Command, error) {
 				return nil, badValue("dev", w, v, "expected 1..256")
 			}
 			s.Queues = n
+		case "mtu":
+			v, err := a.Value("mtu", "an MTU")
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 68 || n > 65535 {
+				return nil, badValue("dev", "mtu", v, "expected 68..65535")
+			}
+			s.MTU = n
 		default:
-			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues"})
+			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu"})
 		}
 	}
 	switch {
@@ -143,6 +156,9 @@ func formatDev(s *DevSpec) []string {
 	}
 	if s.Queues != 0 {
 		w = append(w, "queues", itoa(uint64(s.Queues)))
+	}
+	if s.MTU != 0 {
+		w = append(w, "mtu", itoa(uint64(s.MTU)))
 	}
 	return w
 }
@@ -169,6 +185,9 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 			w.String(PrintAny, "link", "link %s ", v.Link)
 		}
 		w.Uint(PrintAny, "queues", "queues %d", uint64(max(v.Queues, 1)))
+		if v.MTU != 0 {
+			w.Uint(PrintAny, "mtu", " mtu %d", uint64(v.MTU))
+		}
 		w.NL()
 		if opts.Stats > 0 {
 			w.Open("stats")

@@ -36,7 +36,16 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.Engine()
-	cfg := netdev.Config{Name: s.Name, TxQueues: max(s.Queues, 1)}
+	if s.MTU == 0 && s.Type == "afpacket" {
+		// The device takes the interface's MTU: what the link carries
+		// must fit the device (a 9000-byte link's frames would be
+		// dropped by a 1500-byte device). An error here is Open's to
+		// report.
+		if mtu, err := link.MTU(s.Link); err == nil {
+			s.MTU = mtu
+		}
+	}
+	cfg := netdev.Config{Name: s.Name, TxQueues: max(s.Queues, 1), MTU: s.MTU}
 	if s.Type != "memory" {
 		// A backend hands over a whole TPACKET block (some 800 small
 		// frames) at a time: the device's ring must take a few blocks

@@ -38,7 +38,7 @@ func TestEndToEndNetns(t *testing.T) {
 	m.IP("link", "add", "name", "nyma", "type", "veth", "peer", "name", "nyva", "netns", a.Name)
 	m.IP("link", "add", "name", "nymb", "type", "veth", "peer", "name", "nyvb", "netns", b.Name)
 	m.IP("link", "set", "dev", "nyma", "up")
-	m.IP("link", "set", "dev", "nymb", "up")
+	m.IP("link", "set", "dev", "nymb", "mtu", "4000", "up")
 	a.IP("addr", "add", "10.98.0.1/24", "dev", "nyva")
 	a.IP("link", "set", "dev", "nyva", "up")
 	b.IP("addr", "add", "10.98.0.2/24", "dev", "nyvb")
@@ -95,6 +95,11 @@ filter add dev b ingress pref 20 matchall action mirred egress redirect dev a
 			t.Fatalf("netyard tc %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
 		}
 		return out.String()
+	}
+
+	// A device takes its interface's MTU.
+	if out := tc("dev", "show", "dev", "b"); !strings.Contains(out, "link nymb queues 1 mtu 4000") {
+		t.Errorf("dev show dev b: %q, want the link's MTU 4000", out)
 	}
 
 	// Ping: ARP and ICMP both ways through netyard.
