@@ -555,6 +555,3 @@ func (t *Table) ChangedSince(kind string, since uint64) (indices []uint32, ok bo
 	slicesSortCompact(&indices)
 	return indices, true
 }
-
-// Counters is the set the table's actions count in.
-func (t *Table) Counters() *stats.Set { return t.cells }

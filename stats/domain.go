@@ -57,9 +57,6 @@ func NewDomain(workers int) *Domain {
 // Workers is the number of workers, the shards of every counter.
 func (d *Domain) Workers() int { return len(d.workers) }
 
-// Gen is the current generation.
-func (d *Domain) Gen() uint64 { return d.gen.Load() }
-
 // Enter marks worker w as running a batch in the current generation and
 // returns it. The store is checked against a racing Advance: a worker that
 // published an old generation after Advance looked for it would stamp

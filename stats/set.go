@@ -163,13 +163,6 @@ func (s *Set) trim() {
 // Domain is the set's generation clock.
 func (s *Set) Domain() *Domain { return s.dom }
 
-// Len is the number of live objects.
-func (s *Set) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.live
-}
-
 // Alloc gives a new object its counters, installed at now, with the
 // owner's tag (which Changes' callers use to find the object a slot
 // belongs to). Its creation is a change in the current generation.

@@ -168,12 +168,7 @@ func (l *ActionLister) Message(views []ActionView) {
 // client that decodes an action and prints it at once).
 func (l *ActionLister) Start(total int) {
 	l.n = 0
-	l.w.Open("")
-	l.w.Uint(PrintAny, "total acts", "total acts %d", uint64(total))
-	l.w.NL()
-	l.w.Close()
-	l.w.Open("")
-	l.w.OpenArray("actions")
+	startActionMessage(l.w, uint64(total))
 }
 
 // Add prints the message's next action.
@@ -183,10 +178,7 @@ func (l *ActionLister) Add(v *ActionView) {
 }
 
 // End ends the message Start began.
-func (l *ActionLister) End() {
-	l.w.CloseArray()
-	l.w.Close()
-}
+func (l *ActionLister) End() { endActionMessage(l.w) }
 
 // Close ends the listing. gen, when not nil, is the generation to pass to
 // "since gen" next time (netyard's incremental dumps): a last line
@@ -202,12 +194,26 @@ func (l *ActionLister) Close(gen *uint64) error {
 }
 
 func printActionMessage(w *Writer, views []ActionView, total uint64, first int, o *Options) {
+	startActionMessage(w, total)
+	for i := range views {
+		printListedAction(w, &views[i], first+i, o)
+	}
+	endActionMessage(w)
+}
+
+// startActionMessage is what tc prints before a message's actions: its
+// "total acts N", then the actions array opens.
+func startActionMessage(w *Writer, total uint64) {
 	w.Open("")
 	w.Uint(PrintAny, "total acts", "total acts %d", total)
 	w.NL()
 	w.Close()
 	w.Open("")
-	printActionList(w, views, first, o)
+	w.OpenArray("actions")
+}
+
+func endActionMessage(w *Writer) {
+	w.CloseArray()
 	w.Close()
 }
 

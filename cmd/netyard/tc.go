@@ -38,8 +38,8 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	// the daemon too, which reports it as tc would.
 	if opts, batch, cmd, perr := tcsyntax.ParseLine(args); perr == nil && batch == "" &&
 		cmd.Object == tcsyntax.ObjAction && cmd.Verb == tcsyntax.VerbShow {
-		for i := range max(f.repeat, 1) {
-			if err := dumpActions(context.Background(), c, opts, cmd, &f, stdout, stderr); err != nil || i == f.repeat-1 {
+		for range max(f.repeat, 1) {
+			if err := dumpActions(context.Background(), c, opts, cmd, &f, stdout, stderr); err != nil {
 				return err
 			}
 		}
