@@ -73,4 +73,13 @@ func TestTotalActsAsDocumented(t *testing.T) {
 	if orders := strings.Count(out.String(), "action order 0:"); orders != lines {
 		t.Errorf("%d messages but %d listings starting at order 0", lines, orders)
 	}
+	// JSON: the same pair, {"total acts":N} then the actions, per message.
+	opts.JSON = true
+	out.Reset()
+	if err := dumpActions(context.Background(), r.c, opts, cmd, &tcFlags{msgSize: ctl.MinMessageSize}, &out, &errb); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	if got := strings.Count(out.String(), `{"total acts":`); got != lines {
+		t.Errorf("JSON: %d counts, want one per message (%d)", got, lines)
+	}
 }
