@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -214,6 +215,16 @@ func TestReplayCutCapture(t *testing.T) {
 				t.Errorf("an accepted cut was not logged: %q", logb.String())
 			}
 		})
+	}
+	// Cut inside the file header: nothing can be replayed, not even
+	// with AcceptTruncated, and the error says so.
+	for _, data := range [][]byte{pcap[:10], pcapng[:20]} {
+		in := filepath.Join(dir, "short.pcap")
+		os.WriteFile(in, data, 0o644)
+		_, err := Run(Config{Rules: rules, In: []Port{{"eth0", in}}, Devices: []string{"eth1"}, AcceptTruncated: true})
+		if err == nil || !strings.Contains(err.Error(), "cut short") || !strings.Contains(err.Error(), fmt.Sprintf("%d bytes", len(data))) {
+			t.Errorf("a %d-byte capture: %v", len(data), err)
+		}
 	}
 	// A whole capture is not cut.
 	sum, err := Run(Config{Rules: rules, In: []Port{{"eth0", whole}}, Devices: []string{"eth1"}})

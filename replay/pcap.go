@@ -66,6 +66,9 @@ func openSource(dev, path string) (*source, error) {
 		r, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
 			f.Close()
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: pcapng: cut short before its first packet (the file is %d bytes)", path, cr.n)
+			}
 			return nil, fmt.Errorf("%s: pcapng: %w", path, err)
 		}
 		s.r, s.nanos = r, true
@@ -73,6 +76,9 @@ func openSource(dev, path string) (*source, error) {
 		r, err := pcapgo.NewReader(br)
 		if err != nil {
 			f.Close()
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: cut short inside the 24-byte pcap file header (the file is %d bytes)", path, cr.n)
+			}
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		s.r, s.nanos = r, r.Resolution() == gopacket.TimestampResolutionNanosecond

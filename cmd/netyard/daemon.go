@@ -73,6 +73,9 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	if set["workers"] && c.workers < 1 {
 		return fmt.Errorf("%w: --workers %d: must be at least 1 (leave it out for one per core)", errUsage, c.workers)
 	}
+	if len(c.socket) > ctl.MaxSocketPath {
+		return fmt.Errorf("%w: --socket %s: %d bytes, over the kernel's limit of %d for a unix socket path", errUsage, c.socket, len(c.socket), ctl.MaxSocketPath)
+	}
 	for _, n := range c.devs {
 		if err := netdev.ValidName(n); err != nil {
 			return fmt.Errorf("%w: --dev: %v", errUsage, err)

@@ -51,6 +51,7 @@ func TestDaemonArgs(t *testing.T) {
 		{[]string{"--dev", "eth0:1"}, `"eth0:1"`},
 		{[]string{"--dev", ".."}, `".."`},
 		{[]string{"--dev", "sixteen-bytes-xx"}, "at most 15"},
+		{[]string{"--socket", "/tmp/" + strings.Repeat("s", 110)}, "limit of 107"},
 	} {
 		var out, errb strings.Builder
 		code := run(append([]string{"daemon", "--socket", sock}, c.args...), &out, &errb)
@@ -106,6 +107,10 @@ func TestTCDialErrors(t *testing.T) {
 		if !strings.Contains(got, c.says) || strings.Contains(got, c.not) {
 			t.Errorf("%v: %q, want %q without %q", c.err, got, c.says, c.not)
 		}
+	}
+	long := filepath.Join(dir, strings.Repeat("s", 110))
+	if got := dialError(long, dialErr(syscall.EINVAL)).Error(); !strings.Contains(got, "limit of 107") {
+		t.Errorf("a %d-byte path: %q", len(long), got)
 	}
 	if os.Geteuid() != 0 {
 		// The real thing: a socket nobody may write to.

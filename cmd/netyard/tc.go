@@ -82,6 +82,9 @@ const tcUsage = "netyard tc [--socket PATH] [--retry N] [--msg-size BYTES] [--ti
 
 // dialError says why the daemon could not be reached, and what to do.
 func dialError(socket string, err error) error {
+	if len(socket) > ctl.MaxSocketPath {
+		return fmt.Errorf("%s: %d bytes, over the kernel's limit of %d for a unix socket path", socket, len(socket), ctl.MaxSocketPath)
+	}
 	if errors.Is(err, fs.ErrPermission) {
 		mode := "0600"
 		if fi, serr := os.Stat(socket); serr == nil {
