@@ -157,8 +157,12 @@ func TestDaemonSocket(t *testing.T) {
 		t.Fatalf("the second daemon touched the first's socket: %v", err)
 	}
 	var out, errb strings.Builder
-	if code := run([]string{"tc", "--socket", sock, "dev", "show"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "m2") {
+	if code := run([]string{"tc", "--socket", sock, "-s", "dev", "show"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "m2") {
 		t.Errorf("the first daemon after a second tried: exit %d %q %q", code, out.String(), errb.String())
+	}
+	// Runts are counted apart from drops (item 6).
+	if !strings.Contains(out.String(), "RX: 0 packets 0 bytes 0 dropped 0 errors") {
+		t.Errorf("dev show -s lacks the RX errors:\n%s", out.String())
 	}
 
 	long := filepath.Join(dir, strings.Repeat("x", 120))
