@@ -98,7 +98,7 @@ func printSummary(w io.Writer, s *replay.Summary) {
 		fmt.Fprintf(w, "out %-15s %d packets\n", d, s.Written[d])
 	}
 	if s.Truncated > 0 {
-		fmt.Fprintf(w, "%d packets were cut short in the capture and replayed as captured\n", s.Truncated)
+		fmt.Fprintf(w, "%d packets were captured shorter than they were on the wire (the snap length) and replayed as captured\n", s.Truncated)
 	}
 	if s.Denied > 0 {
 		fmt.Fprintf(w, "%d packets could not be injected (see the warnings above)\n", s.Denied)
