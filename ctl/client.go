@@ -169,10 +169,19 @@ func (c *Client) roundTrip(ctx context.Context, req netlink.Message, limit int, 
 }
 
 func exchange(t transport, b []byte, seq uint32, limit int, on func(netlink.Message) (bool, error)) (bool, error) {
+	rd := t.reader()
 	if _, err := t.Write(b); err != nil {
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			// The daemon refused the request before reading it all
+			// and closed: its reason is waiting to be read.
+			if m, rerr := rd.Next(); rerr == nil && m.Header.Type == netlink.Error && m.Header.Sequence == seq {
+				if e, perr := parseError(m); perr == nil && e.Errno != 0 {
+					return false, e
+				}
+			}
+		}
 		return false, fmt.Errorf("ctl: sending request: %w", err)
 	}
-	rd := t.reader()
 	rd.SetLimit(limit)
 	for {
 		m, err := rd.Next()

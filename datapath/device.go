@@ -120,6 +120,7 @@ func (d *Device) Namespace() *Namespace { return d.ns }
 // Counters is a snapshot of a device's datapath counters.
 type Counters struct {
 	RxPackets, RxBytes, RxDropped uint64
+	RxErrors                      uint64 // shorter than an Ethernet header, dropped on receive
 	TxPackets, TxBytes, TxDropped uint64
 	Delivered                     uint64 // passed to the host side
 	IngressDrops, EgressDrops     uint64 // dropped by a filter verdict
@@ -131,7 +132,7 @@ type Counters struct {
 func (d *Device) Counters() Counters {
 	c := &d.nd.Counters
 	return Counters{
-		RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(), RxDropped: c.RxDropped.Load(),
+		RxPackets: c.RxPackets.Load(), RxBytes: c.RxBytes.Load(), RxDropped: c.RxDropped.Load(), RxErrors: c.RxErrors.Load(),
 		TxPackets: c.TxPackets.Load(), TxBytes: c.TxBytes.Load(), TxDropped: c.TxDropped.Load(),
 		Delivered:    d.stats.delivered.Load(),
 		IngressDrops: d.stats.ingressDrops.Load(),

@@ -54,7 +54,7 @@ type counterDesc[S any] struct {
 
 var deviceLabels = []string{"namespace", "device"}
 
-// deviceMetrics mirror datapath.Counters: the first six are "ip -s link"'s,
+// deviceMetrics mirror datapath.Counters: the first seven are "ip -s link"'s,
 // the rest are where the datapath dropped or delivered a packet.
 var deviceMetrics = []counterDesc[datapath.Counters]{
 	{desc("device_rx_packets_total", "Packets the device received from its wire.", deviceLabels...),
@@ -63,6 +63,8 @@ var deviceMetrics = []counterDesc[datapath.Counters]{
 		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.RxBytes }},
 	{desc("device_rx_dropped_total", "Received packets dropped before the ingress hook: RX ring full, packet memory limit, frame too large.", deviceLabels...),
 		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.RxDropped }},
+	{desc("device_rx_errors_total", "Received frames dropped as malformed: shorter than an Ethernet header.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.RxErrors }},
 	{desc("device_tx_packets_total", "Packets the device transmitted on its wire.", deviceLabels...),
 		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.TxPackets }},
 	{desc("device_tx_bytes_total", "Bytes the device transmitted on its wire.", deviceLabels...),

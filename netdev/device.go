@@ -94,6 +94,35 @@ type Device struct {
 type Counters struct {
 	RxPackets, RxBytes, RxDropped atomic.Uint64
 	TxPackets, TxBytes, TxDropped atomic.Uint64
+	// RxErrors counts frames dropped on receive as malformed: shorter
+	// than an Ethernet header (a NIC's runts, the kernel's
+	// eth_type_trans refusing them).
+	RxErrors atomic.Uint64
+}
+
+// MinFrame is the shortest frame a device receives: an Ethernet header.
+const MinFrame = 14
+
+// ValidName reports whether name is an interface name the kernel accepts
+// (net/core/dev.c dev_valid_name): 1..15 bytes (IFNAMSIZ with its NUL),
+// not "." or "..", and no '/', ':', whitespace or NUL, which would make
+// it an unusable path in /sys/class/net or an alias ("eth0:1").
+func ValidName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("name is empty")
+	case len(name) > 15:
+		return fmt.Errorf("name %q: %d bytes, at most 15 (IFNAMSIZ)", name, len(name))
+	case name == "." || name == "..":
+		return fmt.Errorf("name %q is not a name", name)
+	}
+	for _, c := range []byte(name) {
+		switch c {
+		case '/', ':', ' ', '\t', '\n', '\v', '\f', '\r', 0:
+			return fmt.Errorf("name %q: %q is not allowed in an interface name (nor '/', ':' or white space)", name, c)
+		}
+	}
+	return nil
 }
 
 // ErrBadConfig is wrapped by configuration errors.
@@ -101,8 +130,8 @@ var ErrBadConfig = errors.New("netdev: bad configuration")
 
 // New returns a datapath device with an RX ring.
 func New(index int32, c Config) (*Device, error) {
-	if c.Name == "" || len(c.Name) > 15 {
-		return nil, fmt.Errorf("%w: name %q: must be 1..15 bytes (IFNAMSIZ)", ErrBadConfig, c.Name)
+	if err := ValidName(c.Name); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
 	}
 	if c.MTU == 0 {
 		c.MTU = DefaultMTU
@@ -175,8 +204,15 @@ func (d *Device) RxRing() *Ring { return d.rx }
 
 // Receive delivers a frame to the device as if it came off the wire: onto
 // its RX ring (counted as an rx drop when the ring is full) or to its
-// endpoint. It takes ownership of p.
+// endpoint. It takes ownership of p. A frame shorter than an Ethernet
+// header is counted as an RX error and dropped here, before anything
+// reads its header.
 func (d *Device) Receive(p *pkt.Buffer, now int64) {
+	if p.Len() < MinFrame {
+		d.Counters.RxErrors.Add(1)
+		p.Release()
+		return
+	}
 	if d.endpoint != nil {
 		d.Counters.RxPackets.Add(1)
 		d.Counters.RxBytes.Add(uint64(p.Len()))

@@ -89,10 +89,10 @@ func TestPairDelivers(t *testing.T) {
 		t.Fatal("pairing a paired device: no error")
 	}
 	p, _ := pool.Get()
-	_ = p.SetData([]byte("hi"))
+	_ = p.SetData([]byte("hi, an Ethernet frame"))
 	p.Priority = 3
 	a.Transmit(0, p, 10)
-	if len(got) != 1 || got[0] != "hi" || a.Counters.TxPackets.Load() != 1 || b.Counters.RxPackets.Load() != 1 {
+	if len(got) != 1 || got[0] != "hi, an Ethernet frame" || a.Counters.TxPackets.Load() != 1 || b.Counters.RxPackets.Load() != 1 {
 		t.Fatalf("got %q, tx %d rx %d", got, a.Counters.TxPackets.Load(), b.Counters.RxPackets.Load())
 	}
 	lone, _ := New(2, Config{Name: "lone"})

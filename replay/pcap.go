@@ -27,6 +27,15 @@ type source struct {
 	f     *os.File
 	r     packetReader
 	nanos bool
+	// Where the reader is in the file: the bytes read from it less
+	// those buffered (pcapgo reads through br itself, bufio.NewReader
+	// of a large enough *bufio.Reader being that reader), to say where
+	// a cut capture ends.
+	cr *countReader
+	br *bufio.Reader
+	gz bool
+	// cut is set when the capture ends inside a record.
+	cut *Cut
 
 	// The packet read ahead: a copy, because the zero-copy read reuses
 	// its buffer on the next call.
@@ -45,17 +54,21 @@ func openSource(dev, path string) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(f, 1<<16)
+	cr := &countReader{r: f}
+	br := bufio.NewReaderSize(cr, 1<<16)
 	magic, err := br.Peek(4)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: not a capture file: %w", path, err)
 	}
-	s := &source{dev: dev, path: path, f: f}
+	s := &source{dev: dev, path: path, f: f, cr: cr, br: br, gz: magic[0] == 0x1f && magic[1] == 0x8b}
 	if string(magic) == string(pcapngMagic) {
 		r, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
 			f.Close()
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: pcapng: cut short before its first packet (the file is %d bytes)", path, cr.n)
+			}
 			return nil, fmt.Errorf("%s: pcapng: %w", path, err)
 		}
 		s.r, s.nanos = r, true
@@ -63,6 +76,9 @@ func openSource(dev, path string) (*source, error) {
 		r, err := pcapgo.NewReader(br)
 		if err != nil {
 			f.Close()
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: cut short inside the 24-byte pcap file header (the file is %d bytes)", path, cr.n)
+			}
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		s.r, s.nanos = r, r.Resolution() == gopacket.TimestampResolutionNanosecond
@@ -79,11 +95,20 @@ func openSource(dev, path string) (*source, error) {
 }
 
 // advance reads the next packet into s.next, or sets s.done at the end.
+// A capture cut inside a record (a killed tcpdump) ends at its last whole
+// record, as tcpdump -r reads it, and s.cut says where.
 func (s *source) advance() error {
+	at := s.cr.n - int64(s.br.Buffered())
 	data, ci, err := s.r.ZeroCopyReadPacketData()
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		// A capture cut short mid-packet (a killed tcpdump) ends at the
-		// last whole packet, as tcpdump -r reads it.
+	// pcapgo gives io.EOF at a clean end, and also when a record's
+	// header is whole but none of its data is there (io.ReadFull
+	// read nothing): then the header said how much to expect.
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) && ci.CaptureLength > 0 {
+		s.done = true
+		s.cut = &Cut{Dev: s.dev, Path: s.path, Records: s.n, Offset: at, Size: s.cr.n, Compressed: s.gz}
+		return nil
+	}
+	if errors.Is(err, io.EOF) {
 		s.done = true
 		return nil
 	}
@@ -98,6 +123,18 @@ func (s *source) advance() error {
 }
 
 func (s *source) close() { s.f.Close() }
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
 
 // sink is one --out capture.
 type sink struct {

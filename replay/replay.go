@@ -12,12 +12,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"netyard/datapath"
 	"netyard/netdev"
 	"netyard/pkt"
+	"netyard/qdisc"
 	"netyard/tcsyntax"
 )
 
@@ -46,8 +48,19 @@ type Config struct {
 	// Devices are more devices to create, beyond those In and Out name.
 	Devices []string
 	// Stats is the path of a JSON statistics file to write ("" for none).
-	Stats  string
-	Logger *slog.Logger
+	Stats string
+	// Show receives what show commands in the rules file print
+	// (qdisc show, loops show, actions ls...), where they stand in the
+	// file, before the first packet; nil discards it. ShowPath, when
+	// set, is a file created for it instead (and removed if the run
+	// fails).
+	Show     io.Writer
+	ShowPath string
+	// AcceptTruncated lets a capture that ends inside a record (a killed
+	// tcpdump) replay up to its last whole record without failing the
+	// run; it is still reported in Summary.Cut and logged.
+	AcceptTruncated bool
+	Logger          *slog.Logger
 	// Pool is the buffer pool (nil: a default one). Tests pass a
 	// leak-checking pool.
 	Pool *pkt.Pool
@@ -57,17 +70,120 @@ type Config struct {
 type Summary struct {
 	Injected  map[string]int // packets injected per --in device
 	Written   map[string]int // packets written per --out device
-	Truncated int            // injected packets that the capture had cut short
+	Truncated int            // injected packets that the capture had cut short (snaplen)
 	Denied    int            // packets that could not be injected (memory limit, too large)
+	// Late counts, per --in device, packets timestamped before the
+	// packet replayed before them: they enter at that earlier packet's
+	// time (virtual time does not go back).
+	Late map[string]int
+	// Cut lists the captures that end inside a record.
+	Cut []Cut
+	// Devices are every device's counters and queues at the end.
+	Devices map[string]DeviceSummary
+}
+
+// Cut is a capture that ends inside a record: its Records whole records
+// were replayed, and the incomplete one starts at byte Offset of a file of
+// Size bytes.
+type Cut struct {
+	Dev, Path    string
+	Records      int
+	Offset, Size int64
+	Compressed   bool // Offset counts the gzip file's bytes, roughly
+}
+
+func (c Cut) String() string {
+	gz := ""
+	if c.Compressed {
+		gz = " (compressed; offsets are approximate)"
+	}
+	return fmt.Sprintf("%s (--in %s) is cut short: %d whole records replayed; record %d starts at byte %d and the file ends at byte %d%s",
+		c.Path, c.Dev, c.Records, c.Records+1, c.Offset, c.Size, gz)
+}
+
+// ErrTruncated is returned (wrapped, with the Summary) when a capture is
+// cut short and Config.AcceptTruncated is not set: what could be read was
+// replayed and the outputs were written.
+var ErrTruncated = errors.New("a capture is cut short")
+
+// DeviceSummary is a device at the end of the run: its counters, and
+// each of its qdiscs with tc's statistics (backlog and qlen are what was
+// still queued at the end).
+type DeviceSummary struct {
+	datapath.Counters
+	Qdiscs []QdiscSummary
+}
+
+// QdiscSummary is one qdisc of a device.
+type QdiscSummary struct {
+	Kind   string
+	Handle uint32
+	Parent uint32
+	qdisc.Stats
+}
+
+// checkFiles refuses, before anything runs, outputs that would collide:
+// one device twice, two outputs (captures, statistics, shows) in one
+// file, an output that is an input.
+func checkFiles(cfg Config) error {
+	type out struct{ what, path string }
+	var outs []out
+	for _, p := range cfg.Out {
+		outs = append(outs, out{"--out " + p.Dev + "=" + p.Path, p.Path})
+	}
+	if cfg.Stats != "" {
+		outs = append(outs, out{"--stats " + cfg.Stats, cfg.Stats})
+	}
+	if cfg.ShowPath != "" {
+		outs = append(outs, out{"--show " + cfg.ShowPath, cfg.ShowPath})
+	}
+	for i, p := range cfg.Out {
+		for _, q := range cfg.Out[:i] {
+			if q.Dev == p.Dev {
+				return fmt.Errorf("replay: --out %s given twice", p.Dev)
+			}
+		}
+	}
+	for i, o := range outs {
+		for _, in := range cfg.In {
+			if samePath(in.Path, o.path) {
+				return fmt.Errorf("replay: %s is also an input: it would be overwritten while read", o.what)
+			}
+		}
+		if cfg.Rules != "" && samePath(cfg.Rules, o.path) {
+			return fmt.Errorf("replay: %s is the rules file: it would be overwritten", o.what)
+		}
+		for _, q := range outs[:i] {
+			if samePath(q.path, o.path) {
+				return fmt.Errorf("replay: %s and %s name one file: each output needs its own", q.what, o.what)
+			}
+		}
+	}
+	return nil
 }
 
 // Run replays. It stops at the first error in the rules, opening the files,
 // or writing the outputs; a packet that cannot be injected (too large for a
 // buffer) is counted in Summary.Denied and the replay goes on.
-func Run(cfg Config) (*Summary, error) {
+//
+// Files are created only once the arguments, inputs and rules have been
+// checked, and removed again when the run fails, so that an error leaves
+// no empty or partial outputs; a cut capture (ErrTruncated) keeps them.
+func Run(cfg Config) (sum *Summary, err error) {
 	if len(cfg.In) == 0 {
 		return nil, errors.New("replay: no --in capture")
 	}
+	if err := checkFiles(cfg); err != nil {
+		return nil, err
+	}
+	var created []string
+	defer func() {
+		if err != nil && !errors.Is(err, ErrTruncated) {
+			for _, p := range created {
+				_ = os.Remove(p)
+			}
+		}
+	}()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -133,26 +249,37 @@ func Run(cfg Config) (*Summary, error) {
 	}
 
 	if cfg.Rules != "" {
+		show := cfg.Show
+		if show == nil {
+			show = io.Discard
+		}
+		if cfg.ShowPath != "" {
+			f, err := os.Create(cfg.ShowPath)
+			if err != nil {
+				return nil, fmt.Errorf("replay: --show: %w", err)
+			}
+			created = append(created, cfg.ShowPath)
+			defer f.Close()
+			show = f
+		}
 		var stderr strings.Builder
-		if err := tcsyntax.Run(ns, []string{"-b", cfg.Rules}, io.Discard, &stderr); err != nil {
+		if err := tcsyntax.Run(ns, []string{"-b", cfg.Rules}, show, &stderr); err != nil {
 			return nil, fmt.Errorf("replay: %s: %w", cfg.Rules, err)
+		}
+		// What succeeded with a warning (a filter closing a redirect
+		// cycle) is said, not dropped.
+		for line := range strings.Lines(stderr.String()) {
+			log.Warn("replay: " + cfg.Rules + ": " + strings.TrimSpace(strings.TrimPrefix(line, "Warning: ")))
 		}
 	}
 
 	sinks := map[string]*sink{}
 	for _, p := range cfg.Out {
-		for _, in := range cfg.In {
-			if sameFile(in.Path, p.Path) {
-				return nil, fmt.Errorf("replay: --out %s=%s is also an input: it would be overwritten while read", p.Dev, p.Path)
-			}
-		}
-		if _, dup := sinks[p.Dev]; dup {
-			return nil, fmt.Errorf("replay: --out %s given twice", p.Dev)
-		}
 		s, err := createSink(p.Dev, p.Path, nanos)
 		if err != nil {
 			return nil, fmt.Errorf("replay: --out %s: %w", p.Dev, err)
 		}
+		created = append(created, p.Path)
 		sinks[p.Dev] = s
 		devs[p.Dev].Netdev().SetTxSink(netdev.EndpointFunc(func(b *pkt.Buffer, now int64) {
 			s.write(b.Data(), now)
@@ -167,7 +294,10 @@ func Run(cfg Config) (*Summary, error) {
 		}
 	}()
 
-	sum := &Summary{Injected: map[string]int{}, Written: map[string]int{}}
+	sum = &Summary{Injected: map[string]int{}, Written: map[string]int{}, Late: map[string]int{}, Devices: map[string]DeviceSummary{}}
+	for _, p := range cfg.In {
+		sum.Injected[p.Dev] += 0 // listed even when nothing could be read
+	}
 	// Merge the inputs by timestamp; ties go to the input named first.
 	for {
 		var s *source
@@ -184,6 +314,15 @@ func Run(cfg Config) (*Summary, error) {
 		for w := e.NextWake(); w > 0 && w <= s.ts; w = e.NextWake() {
 			clk.Set(w)
 			e.Run()
+		}
+		if now := clk.Now(); s.ts < now {
+			// Virtual time does not go back: the packet enters now,
+			// at the time of the packet replayed before it.
+			if sum.Late[s.dev] == 0 {
+				log.Warn("replay: timestamps go backwards; such packets enter at the previous packet's time (warned once per capture, counted in the summary)",
+					"dev", s.dev, "file", s.path, "packet", s.n, "behind_ns", now-s.ts)
+			}
+			sum.Late[s.dev]++
 		}
 		clk.Set(s.ts)
 		if s.origLen > len(s.next) {
@@ -212,10 +351,36 @@ func Run(cfg Config) (*Summary, error) {
 	for dev, s := range sinks {
 		sum.Written[dev] = s.n
 	}
+	for _, d := range ns.Devices() {
+		ds := DeviceSummary{Counters: d.Counters()}
+		qs, err := ns.Qdiscs(d.Name())
+		if err != nil {
+			return nil, err
+		}
+		for _, q := range qs {
+			switch q.Spec.Params.(type) {
+			case qdisc.Clsact, qdisc.Ingress:
+				// Its counters are the device's (Counters).
+				continue
+			}
+			ds.Qdiscs = append(ds.Qdiscs, QdiscSummary{Kind: q.Spec.Params.Kind(), Handle: q.Spec.Handle, Parent: q.Spec.Parent, Stats: q.Stats})
+		}
+		sum.Devices[d.Name()] = ds
+	}
+	for _, s := range srcs {
+		if s.cut != nil {
+			sum.Cut = append(sum.Cut, *s.cut)
+			if cfg.AcceptTruncated {
+				// Accepted, but said (else the error says it).
+				log.Warn("replay: " + s.cut.String())
+			}
+		}
+	}
 	if cfg.Stats != "" {
 		if err := writeStats(cfg.Stats, ns, clk.Now()); err != nil {
 			return nil, err
 		}
+		created = append(created, cfg.Stats)
 	}
 	for _, s := range sinks {
 		if err := s.close(); err != nil {
@@ -223,11 +388,20 @@ func Run(cfg Config) (*Summary, error) {
 		}
 	}
 	clear(sinks)
+	if len(sum.Cut) > 0 && !cfg.AcceptTruncated {
+		return sum, fmt.Errorf("replay: %w (%s); what it holds was replayed and the outputs written; --accept-truncated accepts it", ErrTruncated, sum.Cut[0])
+	}
 	return sum, nil
 }
 
-// sameFile reports whether two paths name one existing file.
-func sameFile(a, b string) bool {
+// samePath reports whether two paths name one file: the same path once
+// made absolute and clean, or one existing file (links, bind mounts).
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == ab {
+		return true
+	}
 	fa, err := os.Stat(a)
 	if err != nil {
 		return false
@@ -279,11 +453,19 @@ func StatsJSON(ns *datapath.Namespace, now int64) (map[string]any, error) {
 			}
 			counters[h.name] = fc
 		}
+		// Every qdisc of the device, as "tc -s -j qdisc show dev D"
+		// prints them: drops, overlimits, requeues, and the backlog
+		// still queued at the end.
+		qs, err := ns.Qdiscs(d.Name())
+		if err != nil {
+			return nil, err
+		}
 		devices[d.Name()] = map[string]any{
+			"qdiscs":          tcsyntax.QdiscsJSON(qs, tcsyntax.Options{Stats: 1, Now: now}),
 			"filters":         hooks,
 			"filter_counters": counters,
 			"stats": map[string]uint64{
-				"rx_packets": c.RxPackets, "rx_bytes": c.RxBytes, "rx_dropped": c.RxDropped,
+				"rx_packets": c.RxPackets, "rx_bytes": c.RxBytes, "rx_dropped": c.RxDropped, "rx_errors": c.RxErrors,
 				"tx_packets": c.TxPackets, "tx_bytes": c.TxBytes, "tx_dropped": c.TxDropped,
 				"delivered": c.Delivered, "ingress_drops": c.IngressDrops, "egress_drops": c.EgressDrops,
 				"backlog_drops": c.BacklogDrops,

@@ -144,7 +144,7 @@ type ActionID struct {
 // OBJECT VERB ...).
 func Parse(args []string) (*Command, error) {
 	if len(args) == 0 {
-		return nil, syntaxErr("tc", "", "missing object; expected qdisc, class, filter or actions")
+		return nil, syntaxErr("tc", "", "missing object; expected one of %s", strings.Join(Objects, ", "))
 	}
 	obj, rest := args[0], NewArgs("", args[1:])
 	// The order is tc.c's do_cmd(), so abbreviations resolve as there
@@ -174,8 +174,12 @@ func Parse(args []string) (*Command, error) {
 		rest.Context = "dev"
 		return parseDevCmd(rest)
 	}
-	return nil, unknownWord("tc", obj, "object", []string{"qdisc", "class", "filter", "actions"})
+	return nil, unknownWord("tc", obj, "object", Objects)
 }
+
+// Objects are the objects Parse knows: tc's, then netyard's own (written
+// out in full), for the usage and "unknown object" errors.
+var Objects = []string{"qdisc", "class", "filter", "actions", "dev", "link", "loops"}
 
 // verbRule maps a verb keyword to a Verb; rules are tried in order with
 // matches(), so each object's table is in the order of its tc source.

@@ -45,6 +45,9 @@ type DevView struct {
 	// Counters from the backend: frames handed in and out, and what it
 	// dropped (including the kernel's ring drops).
 	RxPackets, RxBytes, RxDropped uint64
+	// RxErrors counts frames dropped as malformed on receive (shorter
+	// than an Ethernet header).
+	RxErrors                      uint64
 	TxPackets, TxBytes, TxDropped uint64
 }
 
@@ -194,6 +197,7 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 			w.Uint(PrintAny, "rx_packets", "    RX: %d packets", v.RxPackets)
 			w.Uint(PrintAny, "rx_bytes", " %d bytes", v.RxBytes)
 			w.Uint(PrintAny, "rx_dropped", " %d dropped", v.RxDropped)
+			w.Uint(PrintAny, "rx_errors", " %d errors", v.RxErrors)
 			w.NL()
 			w.Uint(PrintAny, "tx_packets", "    TX: %d packets", v.TxPackets)
 			w.Uint(PrintAny, "tx_bytes", " %d bytes", v.TxBytes)

@@ -72,6 +72,11 @@ func parseLinkCmd(a *Args) (*Command, error) {
 				if r, err = ParseRate(v); err != nil {
 					return nil, syntaxErr("link", v, "%v", err)
 				}
+				// A rate is held in bytes a second: below 8bit it
+				// would be 0, which means "none" (line speed).
+				if r == 0 {
+					return nil, syntaxErr("link", v, "rate below 8bit (1 byte a second), the smallest a device holds; 0 is none")
+				}
 			}
 			c.Link.Rate, c.Link.HasRate = r, true
 		case w == "txqueues" && verb == VerbChange:
@@ -156,8 +161,11 @@ func execLink(t Target, cmd *Command, opts Options, out io.Writer) error {
 	for _, v := range views {
 		w.Open("")
 		w.String(PrintAny, "dev", "dev %s ", v.Dev)
+		// JSON's rate is always a number (bytes a second, as tc's
+		// JSON gives rates), 0 for none; the text says "unlimited".
 		if v.Rate == 0 {
-			w.String(PrintAny, "rate", "rate %s ", "unlimited")
+			w.String(PrintText, "rate", "rate %s ", "unlimited")
+			w.Uint(PrintJSON, "rate", "", 0)
 		} else {
 			w.Rate(PrintAny, "rate", "rate %s ", v.Rate, opts.IEC)
 		}

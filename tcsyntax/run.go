@@ -40,7 +40,7 @@ func Run(t Target, args []string, stdout, stderr io.Writer) error {
 // usage is tc's usage text, limited to what netyard accepts.
 const usage = `Usage:	tc [ OPTIONS ] OBJECT { COMMAND | help }
 	tc [-force] -batch filename
-where  OBJECT := { qdisc | class | filter | actions }
+where  OBJECT := { qdisc | class | filter | actions | dev | link | loops }
        OPTIONS := { -s[tatistics] | -d[etails] | -j[son] | -p[retty] |
                     -iec | -b[atch] [filename] | -force }
 See docs/TC.md for the grammar.
@@ -74,6 +74,14 @@ func (c *CLI) Run(args []string) error {
 }
 
 var errHelp = errors.New("help")
+
+// IsHelp reports whether args ask only for the usage (-h[elp] among the
+// global options, or no command at all), which Run prints without
+// touching its Target: `netyard tc -h` needs no daemon.
+func IsHelp(args []string) bool {
+	_, batch, _, rest, err := parseGlobalOptions(args)
+	return errors.Is(err, errHelp) || err == nil && batch == "" && len(rest) == 0
+}
 
 func (c *CLI) now() int64 {
 	if c.Now != nil {

@@ -7,22 +7,28 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
 	"netyard/ctl"
 	"netyard/datapath"
 	"netyard/metrics"
+	"netyard/netdev"
 	"netyard/tcsyntax"
 )
 
 // daemonConfig is what `netyard daemon` runs with.
 type daemonConfig struct {
-	socket  string
+	socket string
+	// makeDir: the socket is the default one, whose directory the
+	// daemon creates when it is missing.
+	makeDir bool
 	group   string
 	rules   string
 	devs    nameList
@@ -60,6 +66,24 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	if c.metricsActions < 0 {
 		return fmt.Errorf("%w: --metrics-actions %d: must be >= 0", errUsage, c.metricsActions)
 	}
+	// 0 (the default) is one worker per core; said explicitly, or
+	// negative, it is a mistake.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["workers"] && c.workers < 1 {
+		return fmt.Errorf("%w: --workers %d: must be at least 1 (leave it out for one per core)", errUsage, c.workers)
+	}
+	if len(c.socket) > ctl.MaxSocketPath {
+		return fmt.Errorf("%w: --socket %s: %d bytes, over the kernel's limit of %d for a unix socket path", errUsage, c.socket, len(c.socket), ctl.MaxSocketPath)
+	}
+	for _, n := range c.devs {
+		if err := netdev.ValidName(n); err != nil {
+			return fmt.Errorf("%w: --dev: %v", errUsage, err)
+		}
+	}
+	// The default socket's directory is the daemon's to make, as a
+	// service's RuntimeDirectory would be.
+	c.makeDir = !set["socket"] && os.Getenv(ctl.SocketEnv) == ""
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -103,6 +127,9 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 			return fmt.Errorf("%s: %s", c.rules, bytes.TrimSpace(errb.Bytes()))
 		}
 	}
+	if err := socketDir(c.socket, c.makeDir); err != nil {
+		return err
+	}
 	l, err := ctl.Listen(c.socket, perm, gid)
 	if err != nil {
 		return err
@@ -139,7 +166,8 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	log.Info("netyard daemon ready", "socket", c.socket, "workers", e.Workers(), "devices", len(c.devs), "metrics", c.metrics)
+	// Devices from --dev and from the rules file (dev add) alike.
+	log.Info("netyard daemon ready", "socket", c.socket, "workers", e.Workers(), "devices", len(ns.Devices()), "metrics", c.metrics)
 	if ready != nil {
 		close(ready)
 	}
@@ -154,12 +182,34 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	if merr := waitMetrics(); merr != nil {
 		log.Warn("metrics server", "err", merr)
 	}
-	_ = os.Remove(c.socket)
+	// The listener removed the socket (srv.Close), if it was still
+	// ours: a daemon never removes another daemon's socket.
 	log.Info("netyard daemon stopped")
 	if errors.Is(err, ctl.ErrClosed) {
 		err = nil
 	}
 	return err
+}
+
+// socketDir makes sure the socket's directory exists: the default one
+// (create) is created, 0755 as /run's directories are (the socket in it is
+// 0600); for another, or when that fails, it says what to do.
+func socketDir(path string, create bool) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or Listen says what is wrong with it
+	}
+	if !create {
+		return fmt.Errorf("--socket %s: the directory %s does not exist: create it, or choose another path", path, dir)
+	}
+	err := os.Mkdir(dir, 0o755)
+	if err == nil {
+		err = os.Chmod(dir, 0o755) // whatever the umask
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("cannot create %s for the control socket (%v): run the daemon as root, or give --socket PATH (or $%s) in a directory you can write", dir, err, ctl.SocketEnv)
+	}
+	return nil
 }
 
 func lookupGroup(g string) (int, error) {

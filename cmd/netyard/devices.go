@@ -102,6 +102,7 @@ func (t *daemonTarget) Devs(name string) ([]tcsyntax.DevView, error) {
 		if d, err := t.Device(s.Name); err == nil {
 			c := d.Counters()
 			v.RxPackets, v.RxBytes, v.RxDropped = c.RxPackets, c.RxBytes, c.RxDropped+c.BacklogDrops
+			v.RxErrors = c.RxErrors
 			v.TxPackets, v.TxBytes, v.TxDropped = c.TxPackets, c.TxBytes, c.TxDropped
 		}
 		if p := t.ports[s.Name]; p != nil {

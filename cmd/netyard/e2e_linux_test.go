@@ -25,11 +25,7 @@ import (
 // `netyard tc` stops both. Traffic stays on the veths the test makes.
 func TestEndToEndNetns(t *testing.T) {
 	testutil.NeedRoot(t, "network namespaces and veth pairs")
-	for _, tool := range []string{"ip", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (.ci/setup installs iproute2 and iputils-ping)", tool)
-		}
-	}
+	testutil.NeedTools(t, "ip", "ping", "sysctl")
 	a := testutil.NewNetns(t, "nyA")
 	m := testutil.NewNetns(t, "nyM")
 	b := testutil.NewNetns(t, "nyB")

@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"sort"
 
+	"netyard/netdev"
+	"netyard/qdisc"
 	"netyard/replay"
+	"netyard/tcsyntax"
 )
 
 // portList is a repeatable DEV=FILE flag.
@@ -39,10 +42,12 @@ func cmdReplay(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&in, "in", "`DEV=FILE`: replay the capture FILE into device DEV's receive path (repeatable)")
 	fs.Var(&out, "out", "`DEV=FILE`: write what device DEV transmits to the capture FILE (repeatable)")
 	fs.Var(&devs, "dev", "create one more device `NAME` (repeatable; --in and --out devices exist anyway)")
-	fs.StringVar(&cfg.Stats, "stats", "", "write per-filter and per-action statistics as JSON to `FILE`")
-	quiet := fs.Bool("q", false, "print nothing but errors")
+	fs.StringVar(&cfg.Stats, "stats", "", "write per-device, per-qdisc, per-filter and per-action statistics as JSON to `FILE`")
+	fs.StringVar(&cfg.ShowPath, "show", "", "write what show commands in the rules file print (qdisc show, loops show, actions ls) to `FILE` instead of stderr")
+	fs.BoolVar(&cfg.AcceptTruncated, "accept-truncated", false, "a capture that ends inside a record replays up to its last whole record without failing (it is still reported)")
+	quiet := fs.Bool("q", false, "print nothing but errors, warnings and what show commands print")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netyard replay -c rules.tc --in eth0=in.pcap [--in DEV=FILE ...] --out eth1=out.pcap [--out DEV=FILE ...] [--stats stats.json]")
+		fmt.Fprintln(stderr, "usage: netyard replay -c rules.tc --in eth0=in.pcap [--in DEV=FILE ...] --out eth1=out.pcap [--out DEV=FILE ...] [--dev NAME ...] [--stats stats.json] [--show FILE] [--accept-truncated] [-q]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -57,16 +62,24 @@ func cmdReplay(args []string, stdout, stderr io.Writer) error {
 	if len(in) == 0 {
 		return fmt.Errorf("%w: give at least one --in DEV=FILE", errUsage)
 	}
+	for _, n := range devs {
+		if err := netdev.ValidName(n); err != nil {
+			return fmt.Errorf("%w: --dev: %v", errUsage, err)
+		}
+	}
+	for _, p := range append(in[:len(in):len(in)], out...) {
+		if err := netdev.ValidName(p.Dev); err != nil {
+			return fmt.Errorf("%w: %s=%s: %v", errUsage, p.Dev, p.Path, err)
+		}
+	}
 	cfg.In, cfg.Out, cfg.Devices = in, out, devs
+	cfg.Show = stderr
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sum, err := replay.Run(cfg)
-	if err != nil {
-		return err
-	}
-	if !*quiet {
+	if sum != nil && !*quiet {
 		printSummary(stdout, sum)
 	}
-	return nil
+	return err
 }
 
 func printSummary(w io.Writer, s *replay.Summary) {
@@ -85,9 +98,36 @@ func printSummary(w io.Writer, s *replay.Summary) {
 		fmt.Fprintf(w, "out %-15s %d packets\n", d, s.Written[d])
 	}
 	if s.Truncated > 0 {
-		fmt.Fprintf(w, "%d packets were cut short in the capture and replayed as captured\n", s.Truncated)
+		fmt.Fprintf(w, "%d packets were captured shorter than they were on the wire (the snap length) and replayed as captured\n", s.Truncated)
 	}
 	if s.Denied > 0 {
 		fmt.Fprintf(w, "%d packets could not be injected (see the warnings above)\n", s.Denied)
+	}
+	for _, d := range keys(s.Late) {
+		fmt.Fprintf(w, "%d packets of --in %s were timestamped before the packet replayed before them and entered at its time\n", s.Late[d], d)
+	}
+	for _, c := range s.Cut {
+		fmt.Fprintf(w, "%s\n", c)
+	}
+	// Every device, and every place on a packet's way where it can be
+	// dropped: the receive path, the filters, the backlog, the loops,
+	// each qdisc, the wire.
+	names := make([]string, 0, len(s.Devices))
+	for n := range s.Devices {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d := s.Devices[n]
+		fmt.Fprintf(w, "dev %s: rx %d packets (dropped %d, errors %d), tx %d packets (dropped %d); filters dropped %d at ingress, %d at egress; backlog drops %d, loop drops %d\n",
+			n, d.RxPackets, d.RxDropped, d.RxErrors, d.TxPackets, d.TxDropped, d.IngressDrops, d.EgressDrops, d.BacklogDrops, d.LoopDrops)
+		for _, q := range d.Qdiscs {
+			parent := "root"
+			if q.Parent != qdisc.HandleRoot {
+				parent = "parent " + tcsyntax.FormatClassID(q.Parent)
+			}
+			fmt.Fprintf(w, "  qdisc %s %s %s: sent %d packets (dropped %d, overlimits %d, requeues %d), backlog %db %dp at the end\n",
+				q.Kind, fmt.Sprintf("%x:", q.Handle>>16), parent, q.Packets, q.Drops, q.Overlimits, q.Requeues, q.Backlog, q.Qlen)
+		}
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"netyard/ctl"
 	"netyard/tcsyntax"
@@ -25,11 +27,16 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(args) == 0 {
-		return fmt.Errorf("%w: netyard tc [--socket PATH] [--retry N] [--msg-size BYTES] [--time] [--repeat N] [ OPTIONS ] OBJECT COMMAND ... (tc's grammar; see docs/TC.md)", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, tcUsage)
+	}
+	if tcsyntax.IsHelp(args) {
+		// Help needs no daemon.
+		fmt.Fprintf(stdout, "usage: %s\n\n", tcUsage)
+		return tcsyntax.Run(nil, []string{"-help"}, stdout, stderr)
 	}
 	c, err := ctl.Dial(f.socket, ctl.WithDumpRetries(f.retries))
 	if err != nil {
-		return fmt.Errorf("%s: %w (is netyard daemon running? --socket or $%s)", f.socket, err, ctl.SocketEnv)
+		return dialError(f.socket, err)
 	}
 	defer c.Close()
 	// A listing of actions travels as a dump (millions of actions, in
@@ -69,6 +76,26 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return errReported
 	}
 	return err
+}
+
+const tcUsage = "netyard tc [--socket PATH] [--retry N] [--msg-size BYTES] [--time] [--repeat N] [ OPTIONS ] OBJECT COMMAND ... (tc's grammar; see docs/TC.md)"
+
+// dialError says why the daemon could not be reached, and what to do.
+func dialError(socket string, err error) error {
+	if len(socket) > ctl.MaxSocketPath {
+		return fmt.Errorf("%s: %d bytes, over the kernel's limit of %d for a unix socket path", socket, len(socket), ctl.MaxSocketPath)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		mode := "0600"
+		if fi, serr := os.Stat(socket); serr == nil {
+			mode = fmt.Sprintf("%04o", fi.Mode().Perm())
+		}
+		return fmt.Errorf("%s: permission denied: the socket is mode %s (see --group)", socket, mode)
+	}
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%s: %w (is netyard daemon running? --socket or $%s)", socket, err, ctl.SocketEnv)
+	}
+	return fmt.Errorf("%s: %w", socket, err)
 }
 
 // tcFlags are netyard tc's own flags, before tc's options.

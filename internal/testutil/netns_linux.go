@@ -25,6 +25,29 @@ func NeedRoot(tb testing.TB, why string) {
 	tb.Skipf("needs root: %s", why)
 }
 
+// NeedTools skips a test whose programs (ip, ping, sysctl) are not
+// installed, saying which and how to get them, except in CI (CI=true),
+// where .ci/setup installs them: there a skip would hide a broken setup,
+// so it fails. bash test.sh runs .ci/setup itself when root.
+func NeedTools(tb testing.TB, tools ...string) {
+	tb.Helper()
+	var missing []string
+	for _, t := range tools {
+		if _, err := exec.LookPath(t); err != nil {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("%s not installed (.ci/setup installs iproute2, iputils-ping and procps; bash test.sh runs it as root)", strings.Join(missing, ", "))
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("CI must have every tool: %s", msg)
+	} else {
+		tb.Skipf("%s", msg)
+	}
+}
+
 var netnsSeq atomic.Int32
 
 // Netns is a network namespace a test made; it is deleted when the test
@@ -39,6 +62,7 @@ type Netns struct {
 // test's links).
 func NewNetns(tb testing.TB, prefix string) *Netns {
 	tb.Helper()
+	NeedTools(tb, "ip", "sysctl")
 	ns := &Netns{Name: fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), netnsSeq.Add(1)), tb: tb}
 	Cmd(tb, "ip", "netns", "add", ns.Name)
 	tb.Cleanup(func() {
