@@ -19,11 +19,29 @@ import (
 
 // TestEndToEndNetns moves real packets through netyard: namespaces A and B
 // are joined through a middle namespace M, where netyard attaches to the
-// two veth ends (AF_PACKET) and forwards between them by tc rules. Ping
-// and a bounded UDP stream from A reach B; netyard's counters match what
-// was sent and its drop counters stay 0; a drop rule added through
-// `netyard tc` stops both. Traffic stays on the veths the test makes.
+// two veth ends and forwards between them by tc rules, once per backend
+// (AF_PACKET, AF_XDP). Ping and a bounded UDP stream from A reach B;
+// netyard's counters match what was sent and its drop counters stay 0; a
+// drop rule added through `netyard tc` stops both. Traffic stays on the
+// veths the test makes.
 func TestEndToEndNetns(t *testing.T) {
+	for _, tc := range []struct {
+		typ string
+		// mtuB is nymb's MTU, which device b takes: AF_XDP frames
+		// are at most a page less the kernel's headroom, so xdp's
+		// is smaller than afpacket's.
+		mtuB string
+		// show is what `dev show dev b` must say.
+		show string
+	}{
+		{"afpacket", "4000", "link nymb queues 1 mtu 4000"},
+		{"xdp", "3000", "link nymb queues 1 mtu 3000 backend native copy"},
+	} {
+		t.Run(tc.typ, func(t *testing.T) { testEndToEnd(t, tc.typ, tc.mtuB, tc.show) })
+	}
+}
+
+func testEndToEnd(t *testing.T, typ, mtuB, show string) {
 	testutil.NeedRoot(t, "network namespaces and veth pairs")
 	for _, tool := range []string{"ip", "ping"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -38,7 +56,7 @@ func TestEndToEndNetns(t *testing.T) {
 	m.IP("link", "add", "name", "nyma", "type", "veth", "peer", "name", "nyva", "netns", a.Name)
 	m.IP("link", "add", "name", "nymb", "type", "veth", "peer", "name", "nyvb", "netns", b.Name)
 	m.IP("link", "set", "dev", "nyma", "up")
-	m.IP("link", "set", "dev", "nymb", "mtu", "4000", "up")
+	m.IP("link", "set", "dev", "nymb", "mtu", mtuB, "up")
 	a.IP("addr", "add", "10.98.0.1/24", "dev", "nyva")
 	a.IP("link", "set", "dev", "nyva", "up")
 	b.IP("addr", "add", "10.98.0.2/24", "dev", "nyvb")
@@ -50,8 +68,8 @@ func TestEndToEndNetns(t *testing.T) {
 	// UDP to port 9999 goes through a mirred of its own (index 10), so
 	// its counter is the stream's; everything else (ARP, ping) through
 	// catch-alls.
-	os.WriteFile(rules, []byte(`dev add a type afpacket link nyma
-dev add b type afpacket link nymb
+	os.WriteFile(rules, []byte(`dev add a type `+typ+` link nyma
+dev add b type `+typ+` link nymb
 qdisc add dev a clsact
 qdisc add dev b clsact
 filter add dev a ingress pref 10 protocol ip flower ip_proto udp dst_port 9999 action mirred egress redirect dev b index 10
@@ -98,8 +116,8 @@ filter add dev b ingress pref 20 matchall action mirred egress redirect dev a
 	}
 
 	// A device takes its interface's MTU.
-	if out := tc("dev", "show", "dev", "b"); !strings.Contains(out, "link nymb queues 1 mtu 4000") {
-		t.Errorf("dev show dev b: %q, want the link's MTU 4000", out)
+	if out := tc("dev", "show", "dev", "b"); !strings.Contains(out, show) {
+		t.Errorf("dev show dev b: %q, want %q (the link's MTU)", out, show)
 	}
 
 	// Ping: ARP and ICMP both ways through netyard.
