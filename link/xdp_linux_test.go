@@ -2,6 +2,7 @@ package link
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -37,6 +38,24 @@ func (ns *testNS) xdpState(tb testing.TB, ifname string) string {
 		}
 	}
 	return strings.Join(xdp, " ")
+}
+
+// txDropped is the kernel's count of frames ifname could not pass on (a
+// veth: its peer's backlog was full).
+func (ns *testNS) txDropped(tb testing.TB, ifname string) int {
+	tb.Helper()
+	var ls []struct {
+		Stats struct {
+			TX struct {
+				Dropped int `json:"dropped"`
+			} `json:"tx"`
+		} `json:"stats64"`
+	}
+	out := testutil.Cmd(tb, "ip", "-netns", ns.name, "-s", "-j", "link", "show", "dev", ifname)
+	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 {
+		tb.Fatalf("ip -s link show %s: %v: %s", ifname, err, out)
+	}
+	return ls[0].Stats.TX.Dropped
 }
 
 // TestXDPReceive: what the peer puts on the wire reaches the device byte
@@ -75,21 +94,29 @@ func TestXDPReceive(t *testing.T) {
 				peer.send(t, testFrame(nil, uint32(1000+i), 60+i%1400))
 			}
 			got := 0
+			last := uint32(999)
 			for f := td.next(wait); f != nil; f = td.next(200 * time.Millisecond) {
-				if seq, _ := testSeq(f.Data()); seq != uint32(1000+got) {
-					t.Errorf("frame %d has seq %d: out of order or lost", got, seq)
+				if seq, _ := testSeq(f.Data()); seq <= last {
+					t.Errorf("frame %d has seq %d after %d: out of order", got, seq, last)
+				} else {
+					last = seq
 				}
 				f.Release()
 				got++
 			}
+			// What the peer's veth could not pass on (ny0's backlog
+			// or, native, its NAPI ring full: a loaded machine) the
+			// kernel counts as ny1's TX dropped; everything else
+			// arrives, in order.
 			s := p.Stats()
-			if got != n || s.RxDropped != 0 || s.RxKernelDrops != 0 {
-				t.Errorf("received %d of %d; stats %+v", got, n, s)
+			dropped := ns.txDropped(t, "ny1")
+			if got+dropped != n || s.RxDropped != 0 || s.RxKernelDrops != 0 {
+				t.Errorf("received %d of %d, the veth dropped %d; stats %+v", got, n, dropped, s)
 			}
 			// The kernel may send frames of its own; ours are all
 			// counted.
-			if s.RxPackets < uint64(n+len(wireSet)) {
-				t.Errorf("RxPackets %d, want >= %d", s.RxPackets, n+len(wireSet))
+			if s.RxPackets < uint64(got+len(wireSet)) {
+				t.Errorf("RxPackets %d, want >= %d", s.RxPackets, got+len(wireSet))
 			}
 		})
 	}
@@ -134,11 +161,20 @@ func TestXDPTransmit(t *testing.T) {
 					time.Sleep(2 * time.Millisecond)
 				}
 			}
-			if k := <-got; k != n {
-				t.Errorf("peer received %d of %d; stats %+v", k, n, p.Stats())
+			// On a loaded machine the peer's backlog may overflow
+			// (veth_xmit returns NET_XMIT_DROP): the kernel counts
+			// it as ny0's TX dropped, and the kick reports EBUSY,
+			// a TxError. Every frame is either received or there.
+			k := <-got
+			dropped := ns.txDropped(t, "ny0")
+			if k+dropped != n {
+				t.Errorf("peer received %d of %d, the veth dropped %d; stats %+v", k, n, dropped, p.Stats())
 			}
-			if s := p.Stats(); s.TxPackets != uint64(n+len(wireSet)) || s.TxDropped != 0 || s.TxErrors != 0 {
-				t.Errorf("stats %+v: want %d sent, no drops", s, n+len(wireSet))
+			if dropped > 0 {
+				t.Logf("the veth dropped %d (a loaded machine)", dropped)
+			}
+			if s := p.Stats(); s.TxPackets != uint64(n+len(wireSet)) || s.TxDropped != 0 || (s.TxErrors == 0) != (dropped == 0) {
+				t.Errorf("stats %+v: want %d sent, no drops, a TxError only with the veth's drops (%d)", s, n+len(wireSet), dropped)
 			}
 		})
 	}
@@ -300,6 +336,17 @@ func TestXDPFallback(t *testing.T) {
 		f.Release()
 	}
 
+	// A link whose frames do not fit an AF_XDP frame falls back too.
+	ns.ip(t, "link", "add", "name", "nyj0", "mtu", "9000", "type", "veth", "peer", "name", "nyj1", "mtu", "9000")
+	ns.ip(t, "link", "set", "nyj0", "up")
+	ns.ip(t, "link", "set", "nyj1", "up")
+	tdj := newTestDev(t, "jumbo", 1)
+	pj := ns.open(t, tdj.Device, Spec{Kind: KindXDP, Link: "nyj0"}, Options{Pool: pool, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if pj.Kind() != KindAFPacket || !strings.Contains(logs.String(), "link nyj0 has MTU 9000") {
+		t.Errorf("xdp on a 9000-byte link: port %s, log %q; want the afpacket fallback and the MTU as reason", pj.Kind(), logs.String())
+	}
+	t.Logf("fallback log:\n%s", logs.String())
+
 	td2 := newTestDev(t, "eth1", 1)
 	err := ns.do(func() error {
 		p, err := Open(td2.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: XDPModeNative}, Options{Pool: pool})
@@ -312,6 +359,7 @@ func TestXDPFallback(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `without "mode native"`) {
 		t.Errorf("Open with mode native on a held link: %v, want an error saying so", err)
 	}
+	t.Logf("explicit mode: %v", err)
 }
 
 // TestXDPTeardown: Close detaches the program (ip link show no longer
@@ -490,6 +538,15 @@ func BenchmarkXDPForward(b *testing.B) {
 						return
 					}
 				}
+			}
+			// The buffers in flight are the pool's working set, not a
+			// per-frame cost.
+			warm := make([]*pkt.Buffer, 2*window)
+			for i := range warm {
+				warm[i], _ = pool.Get()
+			}
+			for _, p := range warm {
+				p.Release()
 			}
 			b.ReportAllocs()
 			start := time.Now()
