@@ -194,8 +194,11 @@
 //     zero-copy into pkt.Buffer (see AF_XDP).
 //   - Segmentation offload: a local TCP sender with TSO/GSO on (a veth's
 //     default) hands the link frames of up to 64 KiB; they are longer
-//     than the MTU and counted in RxDropped. Turn it off on the sender
-//     (ethtool -K DEV tso off gso off). UDP and ICMP are not affected.
+//     than the MTU and counted in RxDropped (AF_XDP generic: in
+//     RxKernelDrops). Turn it off on the sender (ethtool -K DEV tso off
+//     gso off), or on a veth use xdp in native mode, which turns the
+//     peer's software GSO off itself (veth_xdp_set). UDP and ICMP are
+//     not affected.
 //     No PACKET_VNET_HDR, no IFF_VNET_HDR: no GSO/GRO through netyard.
 //   - Completing an SCTP CRC32c left to offload.
 //   - Links that are not Ethernet (loopback, IP tunnels, TUN): refused.

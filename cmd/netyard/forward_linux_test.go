@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -301,4 +302,116 @@ func TestForwardGenerator(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkForwardTCP measures one TCP stream from A to B through M with
+// the veths' offloads as they come (TSO, GSO, GRO on): a Linux bridge in
+// M (the reference), netyard over afpacket, over xdp native and generic.
+// Bounded: FORWARD_TCP_MB megabytes (default 1000) or 5 s.
+//
+//	go test ./cmd/netyard -run '^$' -bench BenchmarkForwardTCP -benchtime 1x
+func BenchmarkForwardTCP(b *testing.B) {
+	testutil.NeedRoot(b, "network namespaces and veth pairs")
+	size := int64(envInt(b, "FORWARD_TCP_MB", 1000)) << 20
+	for _, way := range []struct{ name, typ, mode string }{
+		{"bridge", "", ""},
+		{"afpacket", "afpacket", ""},
+		{"xdp-native", "xdp", "native"},
+		{"xdp-generic", "xdp", "generic"},
+	} {
+		b.Run(way.name, func(b *testing.B) {
+			topo := newForwardTopo(b)
+			if way.typ == "" {
+				topo.m.IP("link", "add", "nybr", "type", "bridge")
+				topo.m.IP("link", "set", "nyma", "master", "nybr")
+				topo.m.IP("link", "set", "nymb", "master", "nybr")
+				topo.m.IP("link", "set", "nybr", "up")
+			} else {
+				words := ""
+				if way.mode != "" {
+					words = " mode " + way.mode
+				}
+				topo.startDaemon(b, fmt.Sprintf(`dev add a type %s link nyma%s
+dev add b type %s link nymb%s
+qdisc add dev a clsact
+qdisc add dev b clsact
+filter add dev a ingress matchall action mirred egress redirect dev b
+filter add dev b ingress matchall action mirred egress redirect dev a
+`, way.typ, words, way.typ, words))
+			}
+			var bytes int64
+			var elapsed time.Duration
+			for b.Loop() {
+				n, e := tcpTransfer(b, topo.a, topo.b, "10.98.0.2", size, 5*time.Second)
+				bytes += n
+				elapsed += e
+			}
+			b.ReportMetric(float64(bytes)*8/elapsed.Seconds()/1e6, "Mbit/s")
+		})
+	}
+}
+
+// tcpTransfer sends up to size bytes over one TCP connection from a to
+// dst:7000 in b, for at most limit, and returns what b received and how
+// long it took.
+func tcpTransfer(tb testing.TB, a, b *testutil.Netns, dst string, size int64, limit time.Duration) (int64, time.Duration) {
+	tb.Helper()
+	lc := make(chan net.Listener, 1)
+	errc := make(chan error, 1)
+	got := make(chan int64, 1)
+	go func() {
+		if err := b.Enter(); err != nil {
+			errc <- err
+			lc <- nil
+			return
+		}
+		l, err := net.Listen("tcp4", dst+":7000")
+		if err != nil {
+			errc <- err
+			lc <- nil
+			return
+		}
+		lc <- l
+		c, err := l.Accept()
+		if err != nil {
+			got <- 0
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(limit + time.Second))
+		n, _ := io.Copy(io.Discard, c)
+		got <- n
+	}()
+	l := <-lc
+	if l == nil {
+		tb.Fatalf("listener in B: %v", <-errc)
+	}
+	defer l.Close()
+	start := time.Now()
+	sent := make(chan error, 1)
+	go func() {
+		if err := a.Enter(); err != nil {
+			sent <- err
+			return
+		}
+		c, err := net.DialTimeout("tcp4", dst+":7000", 3*time.Second)
+		if err != nil {
+			sent <- err
+			return
+		}
+		defer c.Close()
+		c.SetWriteDeadline(start.Add(limit))
+		buf := make([]byte, 1<<20)
+		for left := size; left > 0; left -= int64(len(buf)) {
+			if _, err := c.Write(buf[:min(int64(len(buf)), left)]); err != nil {
+				break // the time limit
+			}
+		}
+		sent <- nil
+	}()
+	if err := <-sent; err != nil {
+		tb.Fatalf("sender in A: %v", err)
+	}
+	n := <-got
+	return n, time.Since(start)
 }
