@@ -627,9 +627,8 @@ func (q *xdpQueue) readRing(uintptr) bool {
 		if n == 0 {
 			return false
 		}
-		// The fill ring holds every frame of the queue, so it has
-		// room for the n coming back.
-		q.fill.freeSlots(n)
+		// The fill ring can hold every frame of the queue, so it has
+		// room for the n coming back: no need to look.
 		now := x.now()
 		for range n {
 			d := &q.rx.descs[q.rx.cached&q.rx.mask]
