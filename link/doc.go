@@ -153,7 +153,10 @@
 // nothing on the peer. The peer needs an XDP program (or GRO) only for
 // frames redirected *into* a veth with XDP_REDIRECT/XDP_TX
 // (ndo_xdp_xmit); AF_XDP in copy mode transmits ordinary skbs, so it
-// does not. Measured (docs/PERFORMANCE.md): over one veth hop native is
+// does not. The kernel refuses native XDP on a veth whose peer's MTU
+// exceeds a page less headroom (~3500 bytes) or that has fewer RX queues
+// than its peer has TX queues; without mode, Open then uses generic and
+// logs why. Measured (docs/PERFORMANCE.md): over one veth hop native is
 // ~25% cheaper than generic; forwarding through a namespace they are
 // within the noise (the sender has built an skb either way).
 //

@@ -369,9 +369,16 @@ func (x *xdpBackend) attach(name string, mode XDPMode) error {
 		l, err := ebpflink.AttachXDP(ebpflink.XDPOptions{Program: x.prog, Interface: x.info.index, Flags: flags})
 		if err == nil {
 			x.xlink, x.mode = l, m
+			if len(errs) > 0 {
+				// Generic works, at a price the user may not
+				// expect (on a veth: the peer's GSO frames do not
+				// fit and are dropped): say why native did not.
+				x.log.Warn("xdp: the driver refused native XDP; using generic",
+					"dev", name, "link", x.link, "reason", errors.Join(errs...))
+			}
 			return nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %w%s", m, err, privHint(err)))
+		errs = append(errs, fmt.Errorf("%s: %w%s%s", m, err, privHint(err), attachHint(err)))
 	}
 	err := fmt.Errorf("%s: the XDP program could not be attached to %s (another XDP program there, or a driver without XDP): %w", name, x.link, errors.Join(errs...))
 	if mode != XDPModeAuto {
@@ -379,6 +386,22 @@ func (x *xdpBackend) attach(name string, mode XDPMode) error {
 		return fmt.Errorf("link: %w (without \"mode %s\" netyard picks what the driver offers)", err, mode)
 	}
 	return fmt.Errorf("%w: %w", errXDPUnavailable, err)
+}
+
+// attachHint explains the errors drivers give for an XDP program they
+// will not run (veth's veth_xdp_set, dev_xdp_attach).
+func attachHint(err error) string {
+	switch {
+	case errors.Is(err, unix.ERANGE):
+		return " (a veth takes native XDP only while its peer's MTU is below a page less headroom, ~3500)"
+	case errors.Is(err, unix.ENOSPC):
+		return " (a veth takes native XDP only with as many RX queues as its peer has TX queues)"
+	case errors.Is(err, unix.EOPNOTSUPP):
+		return " (the driver has no native XDP)"
+	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EEXIST):
+		return " (another XDP program is attached)"
+	}
+	return ""
 }
 
 // setsockopt and getsockopt pass structures x/sys/unix has no helper for.

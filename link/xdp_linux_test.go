@@ -697,3 +697,46 @@ func TestXDPLinkFlap(t *testing.T) {
 		t.Errorf("%d receive goroutines, want 1", n)
 	}
 }
+
+// TestXDPNativeRefused: a veth whose peer's MTU is above what native XDP
+// takes (a page less headroom) refuses the driver's hook; without mode
+// the port runs generic and the log says why, with mode native Open
+// fails and says so.
+func TestXDPNativeRefused(t *testing.T) {
+	ns := newNS(t)
+	ns.ip(t, "link", "add", "name", "ny0", "mtu", "3000", "type", "veth", "peer", "name", "ny1", "mtu", "4000")
+	ns.ip(t, "link", "set", "ny0", "up")
+	ns.ip(t, "link", "set", "ny1", "up")
+	pool := testPool(t)
+	td := newTestDev(t, "eth0", 1)
+	var logs logBuffer
+	p := ns.open(t, td.Device, Spec{Kind: KindXDP, Link: "ny0"}, Options{Pool: pool, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if p.Kind() != KindXDP || p.XDPMode() != "generic copy" || !strings.Contains(logs.String(), "refused native XDP; using generic") ||
+		!strings.Contains(logs.String(), "peer's MTU") {
+		t.Errorf("port %s %q, log %q: want generic and the reason native was refused", p.Kind(), p.XDPMode(), logs.String())
+	}
+	t.Logf("log: %s", logs.String())
+	p.Start()
+	peer := ns.rawSocket(t, "ny1")
+	peer.send(t, testFrame(nil, 1, 1000))
+	if f := td.next(wait); f == nil {
+		t.Errorf("nothing received in generic mode: %+v", p.Stats())
+	} else {
+		f.Release()
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	td2 := newTestDev(t, "eth1", 1)
+	err := ns.do(func() error {
+		p, err := Open(td2.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: XDPModeNative}, Options{Pool: pool})
+		if err == nil {
+			p.Close()
+			return errors.New("Open succeeded")
+		}
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), `without "mode native"`) {
+		t.Errorf("Open with mode native: %v, want an error saying so", err)
+	}
+}
