@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"netyard/internal/testutil"
+	"netyard/netdev"
 	"netyard/pkt"
 	"netyard/wire"
 )
@@ -56,6 +57,19 @@ func (ns *testNS) txDropped(tb testing.TB, ifname string) int {
 		tb.Fatalf("ip -s link show %s: %v: %s", ifname, err, out)
 	}
 	return ls[0].Stats.TX.Dropped
+}
+
+// xdpPort is the usual setup: a veth pair ny0-ny1 in a namespace of its
+// own, a device eth0 with an xdp port on ny0 in mode (started).
+func xdpPort(t *testing.T, mode XDPMode) (*testNS, *pkt.Pool, *testDev, *Port) {
+	t.Helper()
+	ns := newNS(t)
+	ns.veth(t, "ny0", "ny1")
+	pool := testPool(t)
+	td := newTestDev(t, "eth0", 1)
+	p := ns.open(t, td.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: mode}, Options{Pool: pool})
+	p.Start()
+	return ns, pool, td, p
 }
 
 // TestXDPReceive: what the peer puts on the wire reaches the device byte
@@ -127,12 +141,7 @@ func TestXDPReceive(t *testing.T) {
 func TestXDPTransmit(t *testing.T) {
 	for _, mode := range xdpModes {
 		t.Run(string(mode), func(t *testing.T) {
-			ns := newNS(t)
-			ns.veth(t, "ny0", "ny1")
-			pool := testPool(t)
-			td := newTestDev(t, "eth0", 1)
-			p := ns.open(t, td.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: mode}, Options{Pool: pool})
-			p.Start()
+			ns, pool, td, p := xdpPort(t, mode)
 			peer := ns.rawSocket(t, "ny1")
 			for _, tc := range wireSet {
 				td.TransmitBatch(0, []*pkt.Buffer{bufferOf(t, pool, tc.frame)}, 0)
@@ -210,6 +219,19 @@ func TestXDPTxFull(t *testing.T) {
 	t.Errorf("the queue does not flow after it was full: %+v", p.Stats())
 }
 
+// openErr is Open's error in the namespace; an Open that succeeds is
+// closed and reported as an error.
+func (ns *testNS) openErr(d *netdev.Device, s Spec, o Options) error {
+	return ns.do(func() error {
+		p, err := Open(d, s, o)
+		if err == nil {
+			p.Close()
+			return errors.New("Open succeeded")
+		}
+		return err
+	})
+}
+
 // TestXDPErrors: what cannot work gets an error that says what to do, and
 // nothing is left attached.
 func TestXDPErrors(t *testing.T) {
@@ -233,14 +255,7 @@ func TestXDPErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			td := newTestDev(t, "eth0", 1)
 			fds := fdCount(t)
-			err := ns.do(func() error {
-				p, err := Open(td.Device, tc.spec, Options{Pool: pool})
-				if err == nil {
-					p.Close()
-					return errors.New("Open succeeded")
-				}
-				return err
-			})
+			err := ns.openErr(td.Device, tc.spec, Options{Pool: pool})
 			if err == nil || !strings.Contains(err.Error(), tc.message) || errors.Is(err, ErrBadSpec) != tc.bad {
 				t.Errorf("Open: %v; want an error with %q (bad spec: %v)", err, tc.message, tc.bad)
 			}
@@ -348,14 +363,7 @@ func TestXDPFallback(t *testing.T) {
 	t.Logf("fallback log:\n%s", logs.String())
 
 	td2 := newTestDev(t, "eth1", 1)
-	err := ns.do(func() error {
-		p, err := Open(td2.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: XDPModeNative}, Options{Pool: pool})
-		if err == nil {
-			p.Close()
-			return errors.New("Open succeeded")
-		}
-		return err
-	})
+	err := ns.openErr(td2.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: XDPModeNative}, Options{Pool: pool})
 	if err == nil || !strings.Contains(err.Error(), `without "mode native"`) {
 		t.Errorf("Open with mode native on a held link: %v, want an error saying so", err)
 	}
@@ -620,12 +628,7 @@ func TestXDPChecksumOffload(t *testing.T) {
 // counted error, and the frames come back through the completion ring, so
 // the queue is not held; it flows when the peer is back.
 func TestXDPTxPeerDown(t *testing.T) {
-	ns := newNS(t)
-	ns.veth(t, "ny0", "ny1")
-	pool := testPool(t)
-	td := newTestDev(t, "eth0", 1)
-	p := ns.open(t, td.Device, Spec{Kind: KindXDP, Link: "ny0"}, Options{Pool: pool})
-	p.Start()
+	ns, pool, _, p := xdpPort(t, XDPModeAuto)
 	ns.ip(t, "link", "set", "dev", "ny1", "down")
 	const n = 20
 	for i := range n {
@@ -667,12 +670,7 @@ func TestXDPTxPeerDown(t *testing.T) {
 // TestXDPLinkFlap: with the link down a kick fails (counted) and nothing
 // spins; once it is back, frames flow both ways again.
 func TestXDPLinkFlap(t *testing.T) {
-	ns := newNS(t)
-	ns.veth(t, "ny0", "ny1")
-	pool := testPool(t)
-	td := newTestDev(t, "eth0", 1)
-	p := ns.open(t, td.Device, Spec{Kind: KindXDP, Link: "ny0"}, Options{Pool: pool})
-	p.Start()
+	ns, pool, td, p := xdpPort(t, XDPModeAuto)
 	peer := ns.rawSocket(t, "ny1")
 	ns.ip(t, "link", "set", "ny0", "down")
 	td.TransmitBatch(0, []*pkt.Buffer{bufferOf(t, pool, testFrame(nil, 1, 60))}, 0)
@@ -728,14 +726,7 @@ func TestXDPNativeRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	td2 := newTestDev(t, "eth1", 1)
-	err := ns.do(func() error {
-		p, err := Open(td2.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: XDPModeNative}, Options{Pool: pool})
-		if err == nil {
-			p.Close()
-			return errors.New("Open succeeded")
-		}
-		return err
-	})
+	err := ns.openErr(td2.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: XDPModeNative}, Options{Pool: pool})
 	if err == nil || !strings.Contains(err.Error(), `without "mode native"`) {
 		t.Errorf("Open with mode native: %v, want an error saying so", err)
 	}

@@ -70,17 +70,7 @@ func forwardWay(b *testing.B, name, typ, mode string, frames, rate int) {
 					"action", "mirred", "egress", "redirect", "dev", d[1])
 			}
 		} else {
-			words := ""
-			if mode != "" {
-				words = " mode " + mode
-			}
-			topo.startDaemon(b, fmt.Sprintf(`dev add a type %s link nyma%s
-dev add b type %s link nymb%s
-qdisc add dev a clsact
-qdisc add dev b clsact
-filter add dev a ingress matchall action mirred egress redirect dev b
-filter add dev b ingress matchall action mirred egress redirect dev a
-`, typ, words, typ, words))
+			topo.startForwarder(b, typ, mode)
 		}
 		var offered, delivered, elapsed, cpu float64
 		for b.Loop() {
@@ -161,6 +151,22 @@ func linkCount(tb testing.TB, ns *testutil.Netns, dev, dir string) float64 {
 		tb.Fatalf("ip -s link show %s: %v: %s", dev, err, out)
 	}
 	return ls[0].Stats[dir]["packets"]
+}
+
+// startForwarder starts a daemon in M that forwards between nyma and nymb
+// over devices of type typ (mode: xdp's, "" for the default).
+func (t *forwardTopo) startForwarder(tb testing.TB, typ, mode string) {
+	words := ""
+	if mode != "" {
+		words = " mode " + mode
+	}
+	t.startDaemon(tb, fmt.Sprintf(`dev add a type %s link nyma%s
+dev add b type %s link nymb%s
+qdisc add dev a clsact
+qdisc add dev b clsact
+filter add dev a ingress matchall action mirred egress redirect dev b
+filter add dev b ingress matchall action mirred egress redirect dev a
+`, typ, words, typ, words))
 }
 
 func (t *forwardTopo) startDaemon(tb testing.TB, rules string) {
@@ -327,17 +333,7 @@ func BenchmarkForwardTCP(b *testing.B) {
 				topo.m.IP("link", "set", "nymb", "master", "nybr")
 				topo.m.IP("link", "set", "nybr", "up")
 			} else {
-				words := ""
-				if way.mode != "" {
-					words = " mode " + way.mode
-				}
-				topo.startDaemon(b, fmt.Sprintf(`dev add a type %s link nyma%s
-dev add b type %s link nymb%s
-qdisc add dev a clsact
-qdisc add dev b clsact
-filter add dev a ingress matchall action mirred egress redirect dev b
-filter add dev b ingress matchall action mirred egress redirect dev a
-`, way.typ, words, way.typ, words))
+				topo.startForwarder(b, way.typ, way.mode)
 			}
 			var bytes int64
 			var elapsed time.Duration
