@@ -160,6 +160,13 @@
 // ~25% cheaper than generic; forwarding through a namespace they are
 // within the noise (the sender has built an skb either way).
 //
+// Queues: AF_XDP socket q serves the interface's RX queue q, so how
+// frames spread is the driver's (RSS on a NIC). On a veth created with
+// numrxqueues N, native XDP runs on the RX queue numbered like the TX
+// queue the peer's stack picked (by flow hash): the sockets share the
+// flows. Generic XDP runs on the queue the skb recorded, which a veth
+// does not: everything arrives on queue 0 (TestXDPMultiQueue).
+//
 // AF_XDP does not pass CHECKSUM_PARTIAL (the AF_PACKET
 // TP_STATUS_CSUMNOTREADY): the backend recognises a partial TCP or UDP
 // checksum by its field, which then holds exactly the pseudo-header sum

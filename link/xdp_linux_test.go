@@ -435,42 +435,56 @@ func TestXDPTeardown(t *testing.T) {
 }
 
 // TestXDPMultiQueue: a device with two queues on a two-queue veth shares
-// one UMEM (XDP_SHARED_UMEM), receives, and transmits on each queue.
+// one UMEM (XDP_SHARED_UMEM), receives everything, and transmits on each
+// queue. In native mode a veth hands a frame to the XDP program of the RX
+// queue numbered like the peer's TX queue, which the peer's stack picks
+// by flow hash: both sockets receive. In generic mode the kernel runs the
+// program on the queue the skb recorded, which a veth does not: all on
+// queue 0.
 func TestXDPMultiQueue(t *testing.T) {
-	ns := newNS(t)
-	ns.ip(t, "link", "add", "name", "ny0", "numtxqueues", "2", "numrxqueues", "2", "type", "veth",
-		"peer", "name", "ny1", "numtxqueues", "2", "numrxqueues", "2")
-	ns.ip(t, "link", "set", "ny0", "up")
-	ns.ip(t, "link", "set", "ny1", "up")
-	pool := testPool(t)
-	td := newTestDev(t, "eth0", 2)
-	p := ns.open(t, td.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: XDPModeGeneric}, Options{Pool: pool})
-	if p.Queues() != 2 {
-		t.Fatalf("%d queues, want 2", p.Queues())
-	}
-	p.Start()
-	peer := ns.rawSocket(t, "ny1")
-	const n = 200
-	for i := range n {
-		peer.send(t, udpFrame(uint16(1000+i), uint32(i)))
-	}
-	got := 0
-	for f := td.next(wait); f != nil; f = td.next(200 * time.Millisecond) {
-		f.Release()
-		got++
-	}
-	if got != n {
-		t.Errorf("received %d of %d; stats %+v", got, n, p.Stats())
-	}
-	for q := range 2 {
-		td.TransmitBatch(q, []*pkt.Buffer{bufferOf(t, pool, testFrame(nil, uint32(10+q), 60))}, 0)
-		f := peer.recv(t, wait)
-		if seq, ok := testSeq(f); !ok || seq != uint32(10+q) {
-			t.Errorf("queue %d: peer received seq %d (%v), want %d", q, seq, ok, 10+q)
-		}
-		if s := p.QueueStats(q); s.TxPackets != 1 {
-			t.Errorf("queue %d stats %+v: want 1 sent", q, s)
-		}
+	for _, mode := range xdpModes {
+		t.Run(string(mode), func(t *testing.T) {
+			ns := newNS(t)
+			ns.ip(t, "link", "add", "name", "ny0", "numtxqueues", "2", "numrxqueues", "2", "type", "veth",
+				"peer", "name", "ny1", "numtxqueues", "2", "numrxqueues", "2")
+			ns.ip(t, "link", "set", "ny0", "up")
+			ns.ip(t, "link", "set", "ny1", "up")
+			pool := testPool(t)
+			td := newTestDev(t, "eth0", 2)
+			p := ns.open(t, td.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: mode}, Options{Pool: pool})
+			if p.Queues() != 2 {
+				t.Fatalf("%d queues, want 2", p.Queues())
+			}
+			p.Start()
+			peer := ns.rawSocket(t, "ny1")
+			const n = 200
+			for i := range n {
+				peer.send(t, udpFrame(uint16(1000+i), uint32(i)))
+			}
+			got := 0
+			for f := td.next(wait); f != nil; f = td.next(200 * time.Millisecond) {
+				f.Release()
+				got++
+			}
+			q0, q1 := p.QueueStats(0).RxPackets, p.QueueStats(1).RxPackets
+			t.Logf("%s: queue 0 received %d, queue 1 %d", mode, q0, q1)
+			if got != n {
+				t.Errorf("received %d of %d; stats %+v", got, n, p.Stats())
+			}
+			if mode == XDPModeNative && (q0 == 0 || q1 == 0) {
+				t.Errorf("native: queue 0 received %d, queue 1 %d: want both to receive", q0, q1)
+			}
+			for q := range 2 {
+				td.TransmitBatch(q, []*pkt.Buffer{bufferOf(t, pool, testFrame(nil, uint32(10+q), 60))}, 0)
+				f := peer.recv(t, wait)
+				if seq, ok := testSeq(f); !ok || seq != uint32(10+q) {
+					t.Errorf("queue %d: peer received seq %d (%v), want %d", q, seq, ok, 10+q)
+				}
+				if s := p.QueueStats(q); s.TxPackets != 1 {
+					t.Errorf("queue %d stats %+v: want 1 sent", q, s)
+				}
+			}
+		})
 	}
 }
 
