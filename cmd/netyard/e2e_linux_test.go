@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"netyard/internal/testutil"
 )
 
@@ -129,7 +131,8 @@ filter add dev b ingress pref 20 matchall action mirred egress redirect dev a
 
 	const n = 2000
 	if got := udpStream(t, a, b, n); got != n {
-		t.Fatalf("UDP: %d of %d datagrams reached B\n%s", got, n, tc("-s", "dev", "show"))
+		t.Fatalf("UDP: %d of %d datagrams reached B\n%s\nB's UDP counters:\n%s", got, n, tc("-s", "dev", "show"),
+			b.Exec("grep", "^Udp:", "/proc/net/snmp"))
 	}
 	act := tc("-s", "actions", "get", "action", "mirred", "index", "10")
 	if p := sentPackets(t, act); p != n {
@@ -201,6 +204,13 @@ func udpStream(t *testing.T, a, b *testutil.Netns, n int) int {
 		if err != nil {
 			got <- result{err: err}
 			return
+		}
+		// Room for the whole stream (the default 208 KiB holds a
+		// few hundred datagrams): on a loaded machine this goroutine
+		// may be kept off the CPU for a while, and what the socket
+		// then drops is not netyard's.
+		if rc, err := c.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) })
 		}
 		defer c.Close()
 		buf := make([]byte, 2048)
