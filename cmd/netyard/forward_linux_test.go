@@ -143,6 +143,12 @@ func linkMAC(tb testing.TB, ns *testutil.Netns, dev string) string {
 // linkCount reads a veth's packet counter ("rx" or "tx") through netlink
 // in its namespace.
 func linkCount(tb testing.TB, ns *testutil.Netns, dev, dir string) float64 {
+	return linkStat(tb, ns, dev, dir, "packets")
+}
+
+// linkStat reads one of a link's counters (dir "rx" or "tx", field
+// "packets", "dropped"...) through netlink in its namespace.
+func linkStat(tb testing.TB, ns *testutil.Netns, dev, dir, field string) float64 {
 	var ls []struct {
 		Stats map[string]map[string]float64 `json:"stats64"`
 	}
@@ -150,11 +156,9 @@ func linkCount(tb testing.TB, ns *testutil.Netns, dev, dir string) float64 {
 	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 {
 		tb.Fatalf("ip -s link show %s: %v: %s", dev, err, out)
 	}
-	return ls[0].Stats[dir]["packets"]
+	return ls[0].Stats[dir][field]
 }
 
-// startForwarder starts a daemon in M that forwards between nyma and nymb
-// over devices of type typ (mode: xdp's, "" for the default).
 func (t *forwardTopo) startForwarder(tb testing.TB, typ, mode string) {
 	words := ""
 	if mode != "" {
