@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,7 +28,7 @@ import (
 // middle namespace M, A -> M -> B on veth pairs: the kernel's own tc mirred
 // (the reference), netyard over afpacket, over xdp in native and in
 // generic mode. The generator is a separate process in A (this test binary
-// again, TestForwardGenerator) that sends prebuilt 60-byte UDP frames
+// again: TestMain) that sends prebuilt 60-byte UDP frames
 // (64 on a wire with FCS) with sendmmsg on an AF_PACKET socket, 64 flows,
 // FORWARD_FRAMES of them (default 500000) at FORWARD_RATE frames a second
 // (default 0: as fast as it can). B counts what arrives on its veth
@@ -219,7 +220,7 @@ func (t *forwardTopo) run(tb testing.TB, frames, rate int) (offered, delivered f
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", t.a.Name, os.Args[0], "-test.run=^TestForwardGenerator$")
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", t.a.Name, os.Args[0])
 	cmd.Env = append(os.Environ(), "NY_GEN=nyva,"+t.macA+","+t.macB+","+strconv.Itoa(frames)+","+strconv.Itoa(rate))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("generator: %v\n%s", err, out)
@@ -243,37 +244,46 @@ func (t *forwardTopo) run(tb testing.TB, frames, rate int) (offered, delivered f
 	return linkCount(tb, t.a, "nyva", "tx") - tx0, last - rx0, lastAt.Sub(start), cpu
 }
 
-// TestForwardGenerator is BenchmarkForward's generator when NY_GEN is set
-// (IFNAME,SRCMAC,DSTMAC,FRAMES,RATE); otherwise it does nothing.
-func TestForwardGenerator(t *testing.T) {
-	spec := os.Getenv("NY_GEN")
-	if spec == "" {
-		t.Skip("the generator of BenchmarkForward (NY_GEN unset)")
+// TestMain runs BenchmarkForward's generator instead of the tests when
+// NY_GEN is set (the benchmark starts this binary again in namespace A).
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("NY_GEN"); spec != "" {
+		if err := generate(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "generator:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// generate sends FRAMES 60-byte UDP frames from IFNAME at RATE a second
+// (0: as fast as it can), spec being IFNAME,SRCMAC,DSTMAC,FRAMES,RATE.
+func generate(spec string) error {
 	f := strings.Split(spec, ",")
 	if len(f) != 5 {
-		t.Fatalf("NY_GEN=%q", spec)
+		return fmt.Errorf("NY_GEN=%q: want IFNAME,SRCMAC,DSTMAC,FRAMES,RATE", spec)
 	}
 	src, err1 := net.ParseMAC(f[1])
 	dst, err2 := net.ParseMAC(f[2])
 	frames, err3 := strconv.Atoi(f[3])
 	rate, err4 := strconv.Atoi(f[4])
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
-		t.Fatalf("NY_GEN=%q", spec)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return fmt.Errorf("NY_GEN=%q: %w", spec, err)
 	}
 	ifi, err := net.InterfaceByName(f[0])
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer unix.Close(fd)
 	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20)
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	// 64 flows: source ports 10000..10063, to an address B does not
 	// have.
@@ -301,7 +311,7 @@ func TestForwardGenerator(t *testing.T) {
 		n := min(batch, frames-sent)
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(n), 0, 0, 0)
 		if e != 0 && e != unix.ENOBUFS && e != unix.EAGAIN && e != unix.EINTR {
-			t.Fatalf("sendmmsg: %v", e)
+			return fmt.Errorf("sendmmsg: %w", e)
 		}
 		if e == 0 {
 			sent += int(r)
@@ -312,6 +322,7 @@ func TestForwardGenerator(t *testing.T) {
 			}
 		}
 	}
+	return nil
 }
 
 // BenchmarkForwardTCP measures one TCP stream from A to B through M with
