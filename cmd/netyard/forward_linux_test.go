@@ -38,7 +38,7 @@ import (
 // this process (the daemon; the generator is another process) per
 // delivered frame. Bounded: FORWARD_FRAMES per iteration, 60 s at most.
 //
-//	go test ./cmd/netyard -run '^$' -bench BenchmarkForward -benchtime 1x
+//	go test ./cmd/netyard -run '^$' -bench '^BenchmarkForward$' -benchtime 1x
 func BenchmarkForward(b *testing.B) {
 	testutil.NeedRoot(b, "network namespaces and veth pairs")
 	frames := envInt(b, "FORWARD_FRAMES", 500000)
