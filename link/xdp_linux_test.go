@@ -1,10 +1,14 @@
 package link
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -785,5 +789,80 @@ func TestXDPNativeRefused(t *testing.T) {
 	err := ns.openErr(td2.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: XDPModeNative}, Options{Pool: pool})
 	if err == nil || !strings.Contains(err.Error(), `without "mode native"`) {
 		t.Errorf("Open with mode native: %v, want an error saying so", err)
+	}
+}
+
+// TestMain lets TestXDPKilled start this binary again as a process that
+// holds an xdp port (NY_XDP_HOLD=IFNAME) until it is killed.
+func TestMain(m *testing.M) {
+	if ifname := os.Getenv("NY_XDP_HOLD"); ifname != "" {
+		os.Exit(holdXDP(ifname))
+	}
+	os.Exit(m.Run())
+}
+
+// holdXDP opens an xdp port on ifname, says "ready" and waits to be
+// killed.
+func holdXDP(ifname string) int {
+	d, err := netdev.New(1, netdev.Config{Name: "hold0"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	p, err := Open(d, Spec{Kind: KindXDP, Link: ifname}, Options{Pool: pkt.NewPool(pkt.PoolConfig{})})
+	if err != nil || p.Kind() != KindXDP {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		return 1
+	}
+	p.Start()
+	fmt.Println("ready")
+	select {}
+}
+
+// TestXDPKilled: a netyard killed with SIGKILL leaves no XDP program on
+// the interface (the program is attached as a bpf_link, which the kernel
+// detaches when the process's descriptors close), and the interface
+// passes frames to the stack again.
+func TestXDPKilled(t *testing.T) {
+	ns := newNS(t)
+	ns.veth(t, "ny0", "ny1")
+	cmd := exec.Command("ip", "netns", "exec", ns.name, os.Args[0])
+	cmd.Env = append(os.Environ(), "NY_XDP_HOLD=ny0")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("holder: %q, %v", line, err)
+	}
+	if st := ns.xdpState(t, "ny0"); st == "" {
+		t.Fatal("no XDP program attached by the holder")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	deadline := time.Now().Add(wait)
+	st := ns.xdpState(t, "ny0")
+	for st != "" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		st = ns.xdpState(t, "ny0")
+	}
+	if st != "" {
+		t.Fatalf("after SIGKILL ip link show still says %q", st)
+	}
+	own := ns.rawSocket(t, "ny0")
+	ns.rawSocket(t, "ny1").inject(t, testFrame(nil, 1, 60))
+	if f := own.recv(t, wait); f == nil {
+		t.Error("after the kill frames do not reach the stack")
 	}
 }
