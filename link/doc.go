@@ -2,6 +2,8 @@
 // backends that move frames between a netdev.Device and the kernel.
 //
 //	dev add eth0 type afpacket link veth-m0 [queues N]   AF_PACKET on an existing interface
+//	dev add eth0 type xdp link veth-m0 [queues N] [mode native|generic] [zerocopy]
+//	                                                     AF_XDP on an existing interface
 //	dev add tap0 type tap [queues N]                     a TAP device netyard creates
 //
 // Open sets up the sockets or files and makes the backend the device's
@@ -102,6 +104,91 @@
 // no OS thread is held per queue, and Close wakes them by closing the
 // files, so it returns at once.
 //
+// # AF_XDP
+//
+// xdp_linux.go. An XDP program of five instructions, assembled at Open
+// with cilium/ebpf (no C compiler, no object file), redirects each frame
+// to the AF_XDP socket of the queue it arrived on through an XSKMAP
+// (bpf_redirect_map(xsks, ctx->rx_queue_index, XDP_PASS): a queue with
+// no socket passes to the stack). It is attached as a bpf_link, which
+// the kernel detaches when its descriptor closes, at Close or when the
+// process dies: no program outlives netyard. mode native attaches at the
+// driver's hook, generic at the stack's (every driver); without mode
+// Open tries native, then generic. An explicit mode, and zerocopy, are
+// not traded for something else: Open fails and says why.
+//
+// One UMEM (an anonymous mapping the kernel pins) is registered on queue
+// 0's socket and shared by the others (XDP_SHARED_UMEM, each with its own
+// fill and completion ring, as the kernel requires on other queue ids).
+// Each queue owns a region of it: 16384 receive frames that circulate
+// fill ring -> kernel -> RX ring -> back to the fill ring, and 1024
+// transmit frames that circulate free stack -> TX ring -> kernel ->
+// completion ring -> free stack. Frames are 2 KiB, or 4 KiB when the
+// link's MTU needs it (the kernel keeps XDP_PACKET_HEADROOM, 256 bytes,
+// in front of received data): 34 MiB of pinned memory per queue at
+// 2 KiB (16384 frames hold 80 ms of 200k pps while the receive goroutine
+// is kept off the CPU, as AF_PACKET's ring does; OVS has as many). A
+// link whose frames do not fit 4 KiB (MTU above 3818) falls back to
+// afpacket: AF_XDP's multi-buffer mode is not used.
+//
+// The receive goroutine copies each frame into a pool buffer and puts
+// its UMEM frame straight back on the fill ring, one ring update per
+// batch. It does not hand the UMEM frame itself to the datapath: a
+// pkt.Buffer owns its memory (headroom for pushed tags, Clone, the
+// pool's accounting and recycling), and a frame held by a qdisc or a
+// mirror for long would starve the fill ring; the copy of 64–1500 bytes
+// is small beside the rest of a packet's way. Transmit copies into a
+// free transmit frame and writes a descriptor; Flush publishes the batch
+// and calls sendto only when the kernel sets need_wakeup on the TX ring
+// (XDP_USE_NEED_WAKEUP). In copy mode the kernel transmits inside that
+// call, so it always asks, as AF_PACKET's kick; XDP_MAX_TX_SKB_BUDGET
+// (6.17) lets one call send a whole ring. The receive side makes no
+// system call at all unless the fill ring asks (zero-copy drivers).
+//
+// Zero-copy (zerocopy) lets the driver DMA into the UMEM; veth has no
+// zero-copy support, so the bind fails (EOPNOTSUPP) and Open says so.
+//
+// Native XDP on a veth (Linux 6.18): attaching a program to a veth makes
+// it receive through its NAPI (veth_poll), so native mode works with
+// nothing on the peer. The peer needs an XDP program (or GRO) only for
+// frames redirected *into* a veth with XDP_REDIRECT/XDP_TX
+// (ndo_xdp_xmit); AF_XDP in copy mode transmits ordinary skbs, so it
+// does not. The kernel refuses native XDP on a veth whose peer's MTU
+// exceeds a page less headroom (~3500 bytes) or that has fewer RX queues
+// than its peer has TX queues; without mode, Open then uses generic and
+// logs why. Measured (docs/PERFORMANCE.md): over one veth hop native is
+// ~25% cheaper than generic; forwarding through a namespace they are
+// within the noise (the sender has built an skb either way).
+//
+// Queues: AF_XDP socket q serves the interface's RX queue q, so how
+// frames spread is the driver's (RSS on a NIC). On a veth created with
+// numrxqueues N, native XDP runs on the RX queue numbered like the TX
+// queue the peer's stack picked (by flow hash): the sockets share the
+// flows. Generic XDP runs on the queue the skb recorded, which a veth
+// does not: everything arrives on queue 0 (TestXDPMultiQueue).
+//
+// AF_XDP does not pass CHECKSUM_PARTIAL (the AF_PACKET
+// TP_STATUS_CSUMNOTREADY): the backend recognises a partial TCP or UDP
+// checksum by its field, which then holds exactly the pseudo-header sum
+// of a segment that does not verify, and completes it
+// (completePartialChecksum).
+//
+// Open falls back to the AF_PACKET backend, and logs a warning with the
+// reason, where AF_XDP is not available: a kernel without AF_XDP or XDP
+// (socket or program refused), missing privileges (EPERM), a UMEM the
+// kernel will not pin, another XDP program on the interface or a driver
+// that refuses both hooks, a queue another AF_XDP socket holds, an MTU
+// too large. Port.Kind then says afpacket. A queue count beyond the
+// interface's queues is an error (ErrBadSpec), not a fallback.
+//
+// XDP_STATISTICS gives the kernel's drops: rx_dropped (no fill frame,
+// frame too long) and rx_ring_full are RxKernelDrops. A kick that reports
+// EBUSY (the device dropped frames: a veth peer down or its backlog full)
+// counts one TxError; how many frames it dropped the kernel does not say
+// (the interface's own TX dropped counter has them). While the link
+// itself is down a kick fails with ENETDOWN (counted) and nothing
+// retries until the next Flush; queued frames go when it is back.
+//
 // # TAP
 //
 // A TAP device is created with IFF_TAP|IFF_NO_PI (plus IFF_MULTI_QUEUE for
@@ -113,11 +200,15 @@
 //
 // # Not supported
 //
-//   - AF_XDP.
+//   - AF_XDP multi-buffer (frames above 4 KiB less headroom) and
+//     zero-copy into pkt.Buffer (see AF_XDP).
 //   - Segmentation offload: a local TCP sender with TSO/GSO on (a veth's
 //     default) hands the link frames of up to 64 KiB; they are longer
-//     than the MTU and counted in RxDropped. Turn it off on the sender
-//     (ethtool -K DEV tso off gso off). UDP and ICMP are not affected.
+//     than the MTU and counted in RxDropped (AF_XDP generic: in
+//     RxKernelDrops). Turn it off on the sender (ethtool -K DEV tso off
+//     gso off), or on a veth use xdp in native mode, which turns the
+//     peer's software GSO off itself (veth_xdp_set). UDP and ICMP are
+//     not affected.
 //     No PACKET_VNET_HDR, no IFF_VNET_HDR: no GSO/GRO through netyard.
 //   - Completing an SCTP CRC32c left to offload.
 //   - Links that are not Ethernet (loopback, IP tunnels, TUN): refused.

@@ -156,6 +156,77 @@ func FuzzCompleteChecksum(f *testing.F) {
 	})
 }
 
+// TestCompletePartialChecksum: without the kernel's word that a checksum
+// is partial (AF_XDP), a field holding the pseudo-header sum of a segment
+// that does not verify is completed; complete checksums, UDP's "no
+// checksum" and wrong checksums that are not a pseudo-header sum are left
+// alone.
+func TestCompletePartialChecksum(t *testing.T) {
+	ctag := wire.Tag{TPID: wire.EtherTypeVLAN, TCI: 100}
+	zeroUDP := l4Frame(t, nil, false, wire.ProtoUDP, 18, false)
+	binary.BigEndian.PutUint16(zeroUDP[14+20+6:], 0)
+	wrong := l4Frame(t, nil, false, wire.ProtoUDP, 18, false)
+	wrong[len(wrong)-1] ^= 0xff
+	for _, tc := range []struct {
+		name      string
+		got, want []byte // want nil: must not change
+	}{
+		{"ipv4 udp", l4Frame(t, nil, false, wire.ProtoUDP, 18, true), l4Frame(t, nil, false, wire.ProtoUDP, 18, false)},
+		{"ipv4 tcp", l4Frame(t, nil, false, wire.ProtoTCP, 100, true), l4Frame(t, nil, false, wire.ProtoTCP, 100, false)},
+		{"ipv6 udp", l4Frame(t, nil, true, wire.ProtoUDP, 31, true), l4Frame(t, nil, true, wire.ProtoUDP, 31, false)},
+		{"ipv6 tcp behind options", l4Frame(t, nil, true, wire.ProtoTCP, 9, true, wire.ProtoHopOpts),
+			l4Frame(t, nil, true, wire.ProtoTCP, 9, false, wire.ProtoHopOpts)},
+		{"802.1Q", l4Frame(t, []wire.Tag{ctag}, false, wire.ProtoUDP, 18, true), l4Frame(t, []wire.Tag{ctag}, false, wire.ProtoUDP, 18, false)},
+		{"complete udp", l4Frame(t, nil, false, wire.ProtoUDP, 18, false), nil},
+		{"complete tcp v6", l4Frame(t, nil, true, wire.ProtoTCP, 40, false), nil},
+		{"udp without checksum", zeroUDP, nil},
+		{"wrong checksum", wrong, nil},
+		{"arp", append(wire.AppendEthernet(nil, macB, macA, nil, wire.EtherTypeARP), make([]byte, 28)...), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := bytes.Clone(tc.got)
+			changed := completePartialChecksum(f)
+			want := tc.want
+			if want == nil {
+				want = tc.got
+			}
+			if changed != (tc.want != nil) || !bytes.Equal(f, want) {
+				t.Errorf("changed %v\n got % x\nwant % x", changed, f, want)
+			}
+		})
+	}
+}
+
+func FuzzCompletePartialChecksum(f *testing.F) {
+	f.Add(l4Frame(f, nil, false, wire.ProtoUDP, 18, true))
+	f.Add(l4Frame(f, nil, true, wire.ProtoTCP, 5, true, wire.ProtoRouting))
+	f.Add(l4Frame(f, nil, false, wire.ProtoTCP, 5, false))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		orig := bytes.Clone(frame)
+		changed := completePartialChecksum(frame)
+		if !changed && !bytes.Equal(frame, orig) {
+			t.Fatal("frame changed without a completed checksum")
+		}
+		if !changed {
+			return
+		}
+		// The oracle: a completed segment verifies with wire's
+		// independent pseudo-header checksum.
+		l, _ := transportOf(frame)
+		var src, dst netip.Addr
+		if l.v6 {
+			src, _ = netip.AddrFromSlice(frame[l.ip+8 : l.ip+24])
+			dst, _ = netip.AddrFromSlice(frame[l.ip+24 : l.ip+40])
+		} else {
+			src, _ = netip.AddrFromSlice(frame[l.ip+12 : l.ip+16])
+			dst, _ = netip.AddrFromSlice(frame[l.ip+16 : l.ip+20])
+		}
+		if c := wire.TransportChecksum(l.proto, src, dst, frame[l.off:l.end]); c != 0 && !(c == 0xffff && binary.BigEndian.Uint16(frame[l.off+l.field:]) == 0xffff) {
+			t.Fatalf("completed checksum does not verify: %#04x", c)
+		}
+	})
+}
+
 func TestTxFits(t *testing.T) {
 	tagged := func(n int) []byte {
 		f := make([]byte, n)

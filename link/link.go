@@ -20,6 +20,27 @@ const (
 	KindAFPacket Kind = "afpacket"
 	// KindTAP creates a TAP device (tap_linux.go).
 	KindTAP Kind = "tap"
+	// KindXDP attaches to an existing interface with AF_XDP sockets and
+	// an XDP program that redirects to them (xdp_linux.go). Where the
+	// kernel, the privileges or the driver do not allow it, Open falls
+	// back to KindAFPacket and logs why.
+	KindXDP Kind = "xdp"
+)
+
+// XDPMode is the XDP hook an AF_XDP device's program is attached to.
+type XDPMode string
+
+const (
+	// XDPModeAuto tries the driver's hook and then the generic one.
+	XDPModeAuto XDPMode = ""
+	// XDPModeNative is the driver's hook (XDP_FLAGS_DRV_MODE): frames
+	// are redirected before the kernel builds an skb. Needed for
+	// zero-copy.
+	XDPModeNative XDPMode = "native"
+	// XDPModeGeneric is the hook in the stack's receive path
+	// (XDP_FLAGS_SKB_MODE), which every driver has: the kernel builds
+	// the skb first, then runs the program on it.
+	XDPModeGeneric XDPMode = "generic"
 )
 
 // Spec says which real interface a netyard device moves frames through.
@@ -29,9 +50,17 @@ type Spec struct {
 	// tap, the name of the TAP device to create (default: the netyard
 	// device's name).
 	Link string
-	// Queues is the number of backend queues: AF_PACKET socket pairs or
-	// TAP file descriptors. 0 means the device's TxQueues.
+	// Queues is the number of backend queues: AF_PACKET socket pairs,
+	// AF_XDP sockets (one per queue of the interface, from 0) or TAP
+	// file descriptors. 0 means the device's TxQueues.
 	Queues int
+	// XDPMode is the XDP hook (xdp only): "" for the driver's where it
+	// has one, else the generic one.
+	XDPMode XDPMode
+	// ZeroCopy asks for AF_XDP zero-copy (xdp only): the driver moves
+	// frames in and out of the UMEM itself. Open fails when the driver
+	// cannot.
+	ZeroCopy bool
 }
 
 // Options are what a backend needs from the daemon.
@@ -131,8 +160,18 @@ type Port struct {
 	b    backend
 }
 
-// Kind is the backend's kind.
+// Kind is the backend's kind: KindAFPacket for an xdp device that fell
+// back to it.
 func (p *Port) Kind() Kind { return p.kind }
+
+// XDPMode says how an AF_XDP port runs: its XDP hook and copy or zero-copy
+// ("generic copy", "native zerocopy"); "" for other kinds.
+func (p *Port) XDPMode() string {
+	if x, ok := p.b.(interface{ xdpMode() string }); ok {
+		return x.xdpMode()
+	}
+	return ""
+}
 
 // Link is the name of the kernel interface the port moves frames through.
 func (p *Port) Link() string { return p.link }
@@ -189,6 +228,18 @@ func check(d *netdev.Device, s Spec, o *Options) (Spec, error) {
 		if s.Link == "" {
 			return s, fmt.Errorf("%w: %s: afpacket needs the interface to attach to (link NAME)", ErrBadSpec, d.Name())
 		}
+	case KindXDP:
+		if s.Link == "" {
+			return s, fmt.Errorf("%w: %s: xdp needs the interface to attach to (link NAME)", ErrBadSpec, d.Name())
+		}
+		switch s.XDPMode {
+		case XDPModeAuto, XDPModeNative, XDPModeGeneric:
+		default:
+			return s, fmt.Errorf("%w: %s: xdp mode %q (want %s or %s)", ErrBadSpec, d.Name(), s.XDPMode, XDPModeNative, XDPModeGeneric)
+		}
+		if s.ZeroCopy && s.XDPMode == XDPModeGeneric {
+			return s, fmt.Errorf("%w: %s: zerocopy needs the driver's XDP hook, not mode generic (where the kernel has copied the frame into an skb already)", ErrBadSpec, d.Name())
+		}
 	case KindTAP:
 		if s.Link == "" {
 			s.Link = d.Name()
@@ -199,9 +250,12 @@ func check(d *netdev.Device, s Spec, o *Options) (Spec, error) {
 			return s, fmt.Errorf("%w: %s: tap name %q: no %% templates", ErrBadSpec, d.Name(), s.Link)
 		}
 	case "":
-		return s, fmt.Errorf("%w: %s: no kind (want %s or %s)", ErrBadSpec, d.Name(), KindAFPacket, KindTAP)
+		return s, fmt.Errorf("%w: %s: no kind (want %s, %s or %s)", ErrBadSpec, d.Name(), KindAFPacket, KindXDP, KindTAP)
 	default:
-		return s, fmt.Errorf("%w: %s: unknown kind %q (want %s or %s)", ErrBadSpec, d.Name(), s.Kind, KindAFPacket, KindTAP)
+		return s, fmt.Errorf("%w: %s: unknown kind %q (want %s, %s or %s)", ErrBadSpec, d.Name(), s.Kind, KindAFPacket, KindXDP, KindTAP)
+	}
+	if s.Kind != KindXDP && (s.XDPMode != XDPModeAuto || s.ZeroCopy) {
+		return s, fmt.Errorf("%w: %s: mode and zerocopy are for type xdp, not %s", ErrBadSpec, d.Name(), s.Kind)
 	}
 	if len(s.Link) > ifNameSize || strings.ContainsAny(s.Link, "/ \t\n:") || s.Link == "." || s.Link == ".." {
 		// The kernel's dev_valid_name rules.

@@ -27,9 +27,24 @@ func Open(d *netdev.Device, s Spec, o Options) (*Port, error) {
 		o.Now = wallClock
 	}
 	var b backend
+	kind := s.Kind
 	switch s.Kind {
 	case KindAFPacket:
 		b, err = openAFPacket(d, s, o)
+	case KindXDP:
+		b, err = openXDP(d, s, o)
+		if errors.Is(err, errXDPUnavailable) {
+			// The user asked for xdp: say which backend they got
+			// and why.
+			o.Logger.Warn("xdp: AF_XDP is not available here; falling back to afpacket",
+				"dev", d.Name(), "link", s.Link, "reason", err)
+			kind = KindAFPacket
+			xerr := err
+			s.XDPMode, s.ZeroCopy = XDPModeAuto, false
+			if b, err = openAFPacket(d, s, o); err != nil {
+				err = fmt.Errorf("%w (the afpacket fallback, after %v)", err, xerr)
+			}
+		}
 	case KindTAP:
 		b, err = openTAP(d, s, o)
 	}
@@ -37,7 +52,7 @@ func Open(d *netdev.Device, s Spec, o Options) (*Port, error) {
 		return nil, err
 	}
 	d.SetTxPort(b)
-	return &Port{kind: s.Kind, link: s.Link, dev: d, b: b}, nil
+	return &Port{kind: kind, link: s.Link, dev: d, b: b}, nil
 }
 
 func wallClock() int64 { return time.Now().UnixNano() }

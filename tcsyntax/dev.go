@@ -12,6 +12,7 @@ import (
 // it runs:
 //
 //	dev add NAME type afpacket link IFNAME [queues N] [mtu N]
+//	dev add NAME type xdp link IFNAME [queues N] [mode native|generic] [zerocopy] [mtu N]
 //	dev add NAME type tap [link TAPNAME] [queues N] [mtu N]
 //	dev add NAME type memory [queues N] [mtu N]
 //	dev show [dev NAME]
@@ -19,6 +20,11 @@ import (
 // afpacket attaches to an existing interface (one end of a veth pair, a
 // NIC) with AF_PACKET sockets and memory-mapped TPACKET_V3 rings; tap
 // creates a TAP device (TAPNAME, default NAME) that the host's stack sees;
+// xdp attaches to an existing interface with AF_XDP sockets and an XDP
+// program (mode picks the driver's hook or the generic one, default: the
+// driver's where it has one; zerocopy asks the driver to move frames in
+// and out of netyard's memory itself), falling back to afpacket, with a
+// logged reason, where the kernel or the driver does not allow AF_XDP;
 // memory is a device with no wire, as `netyard daemon --dev NAME` makes.
 // queues is the number of backend queues, which is also the device's TX
 // queue count: the stack's TX queue q is the backend's queue q (AF_PACKET
@@ -27,16 +33,22 @@ import (
 // DevSpec is what "dev add" asks for.
 type DevSpec struct {
 	Name string
-	// Type is "afpacket", "tap" or "memory".
+	// Type is "afpacket", "xdp", "tap" or "memory".
 	Type string
-	// Link is the interface afpacket attaches to, or the TAP's name.
+	// Link is the interface afpacket or xdp attaches to, or the TAP's
+	// name.
 	Link string
 	// Queues is the backend's (and the device's TX) queue count; 0
 	// means 1.
 	Queues int
 	// MTU is the device's MTU; 0 means the attached interface's
-	// (afpacket) or 1500.
+	// (afpacket, xdp) or 1500.
 	MTU int
+	// Mode is xdp's XDP hook: "native", "generic", or "" for the
+	// driver's where it has one.
+	Mode string
+	// ZeroCopy asks xdp for AF_XDP zero-copy.
+	ZeroCopy bool
 }
 
 // DevView is a device as "dev show" shows it.
@@ -49,6 +61,9 @@ type DevView struct {
 	// than an Ethernet header).
 	RxErrors                      uint64
 	TxPackets, TxBytes, TxDropped uint64
+	// Backend says how an xdp device runs: its XDP hook and copy or
+	// zero-copy ("native copy"), or "afpacket" where it fell back.
+	Backend string
 }
 
 // DevTarget is a Target that adds devices with backends (the daemon).
@@ -58,7 +73,10 @@ type DevTarget interface {
 }
 
 // DevTypes are the device types "dev add" knows.
-var DevTypes = []string{"afpacket", "tap", "memory"}
+var DevTypes = []string{"afpacket", "xdp", "tap", "memory"}
+
+// XDPModes are the values of xdp's mode.
+var XDPModes = []string{"native", "generic"}
 
 func parseDevCmd(a *Args) (*Command, error) {
 	verb, err := parseVerb(a, []verbRule{{"add", VerbAdd}, {"show", VerbShow}, {"list", VerbShow}, {"ls", VerbShow}})
@@ -136,15 +154,32 @@ func parseDevCmd(a *Args) (*Command, error) {
 				return nil, badValue("dev", "mtu", v, "expected 68..65535")
 			}
 			s.MTU = n
+		case "mode":
+			v, err := a.Value("mode", "an XDP mode")
+			if err != nil {
+				return nil, err
+			}
+			if v != XDPModes[0] && v != XDPModes[1] {
+				return nil, unknownWord("dev", v, "XDP mode", XDPModes)
+			}
+			s.Mode = v
+		case "zerocopy":
+			s.ZeroCopy = true
 		default:
-			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu"})
+			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu", "mode", "zerocopy"})
 		}
 	}
 	switch {
 	case s.Type == "":
 		return nil, syntaxErr("dev", "", "dev add needs type %v", DevTypes)
-	case s.Type == "afpacket" && s.Link == "":
-		return nil, syntaxErr("dev", "", "type afpacket needs link IFNAME: the interface to attach to")
+	case (s.Type == "afpacket" || s.Type == "xdp") && s.Link == "":
+		return nil, syntaxErr("dev", "", "type %s needs link IFNAME: the interface to attach to", s.Type)
+	case s.Type != "xdp" && s.Mode != "":
+		return nil, syntaxErr("dev", "mode", "mode is for type xdp")
+	case s.Type != "xdp" && s.ZeroCopy:
+		return nil, syntaxErr("dev", "zerocopy", "zerocopy is for type xdp")
+	case s.ZeroCopy && s.Mode == "generic":
+		return nil, syntaxErr("dev", "zerocopy", "zerocopy needs the driver's XDP hook: not with mode generic")
 	case s.Type == "memory" && s.Link != "":
 		return nil, syntaxErr("dev", "link", "a memory device has no link")
 	}
@@ -159,6 +194,12 @@ func formatDev(s *DevSpec) []string {
 	}
 	if s.Queues != 0 {
 		w = append(w, "queues", itoa(uint64(s.Queues)))
+	}
+	if s.Mode != "" {
+		w = append(w, "mode", s.Mode)
+	}
+	if s.ZeroCopy {
+		w = append(w, "zerocopy")
 	}
 	if s.MTU != 0 {
 		w = append(w, "mtu", itoa(uint64(s.MTU)))
@@ -188,8 +229,17 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 			w.String(PrintAny, "link", "link %s ", v.Link)
 		}
 		w.Uint(PrintAny, "queues", "queues %d", uint64(max(v.Queues, 1)))
+		if v.Mode != "" {
+			w.String(PrintAny, "mode", " mode %s", v.Mode)
+		}
+		if v.ZeroCopy {
+			w.Bool(PrintAny, "zerocopy", " zerocopy", true)
+		}
 		if v.MTU != 0 {
 			w.Uint(PrintAny, "mtu", " mtu %d", uint64(v.MTU))
+		}
+		if v.Backend != "" {
+			w.String(PrintAny, "backend", " backend %s", v.Backend)
 		}
 		w.NL()
 		if opts.Stats > 0 {

@@ -13,7 +13,8 @@ import (
 )
 
 // daemonTarget is the daemon's tc Target: the default namespace, plus
-// devices with real backends ("dev add NAME type afpacket link IFNAME").
+// devices with real backends ("dev add NAME type afpacket link IFNAME",
+// "type xdp", "type tap").
 // The namespace does the tc work; this adds what only a daemon has.
 type daemonTarget struct {
 	*datapath.Namespace
@@ -36,7 +37,7 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.Engine()
-	if s.MTU == 0 && s.Type == "afpacket" {
+	if s.MTU == 0 && (s.Type == "afpacket" || s.Type == "xdp") {
 		// The device takes the interface's MTU: what the link carries
 		// must fit the device (a 9000-byte link's frames would be
 		// dropped by a 1500-byte device). An error here is Open's to
@@ -59,8 +60,9 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 			return nil
 		}
 		var err error
-		port, err = link.Open(nd, link.Spec{Kind: link.Kind(s.Type), Link: s.Link, Queues: s.Queues},
-			link.Options{Pool: e.Pool(), Now: e.Clock().Now, Logger: t.log})
+		spec := link.Spec{Kind: link.Kind(s.Type), Link: s.Link, Queues: s.Queues,
+			XDPMode: link.XDPMode(s.Mode), ZeroCopy: s.ZeroCopy}
+		port, err = link.Open(nd, spec, link.Options{Pool: e.Pool(), Now: e.Clock().Now, Logger: t.log})
 		if errors.Is(err, link.ErrNotSupported) {
 			return fmt.Errorf("dev %s: type %s: %w on this system", s.Name, s.Type, err)
 		}
@@ -77,8 +79,20 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 		t.ports[s.Name] = port
 	}
 	t.devs = append(t.devs, s)
-	t.log.Info("device added", "dev", s.Name, "type", s.Type, "link", s.Link, "queues", cfg.TxQueues)
+	t.log.Info("device added", "dev", s.Name, "type", s.Type, "link", s.Link, "queues", cfg.TxQueues, "backend", backendOf(s, port))
 	return nil
+}
+
+// backendOf says how an xdp device runs ("native copy"), or that it fell
+// back to afpacket; "" for the other types, whose type says it all.
+func backendOf(s tcsyntax.DevSpec, p *link.Port) string {
+	if s.Type != string(link.KindXDP) || p == nil {
+		return ""
+	}
+	if p.Kind() != link.KindXDP {
+		return string(p.Kind())
+	}
+	return p.XDPMode()
 }
 
 // backendRxRing is the RX ring of a device with a backend: 16 TPACKET
@@ -106,6 +120,7 @@ func (t *daemonTarget) Devs(name string) ([]tcsyntax.DevView, error) {
 			v.TxPackets, v.TxBytes, v.TxDropped = c.TxPackets, c.TxBytes, c.TxDropped
 		}
 		if p := t.ports[s.Name]; p != nil {
+			v.Backend = backendOf(s, p)
 			st := p.Stats()
 			v.RxDropped += st.RxDropped + st.RxKernelDrops
 			v.TxDropped += st.TxDropped + st.TxErrors
