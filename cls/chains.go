@@ -280,7 +280,7 @@ func (c *Chains) install(index uint32, ch *chainIdx, g *group, nf, old *filter) 
 	if newChain {
 		c.chains[index] = ch
 		cowSlice(&c.block.chains, func(cs []*chainIdx) []*chainIdx {
-			i, _ := slices.BinarySearchFunc(cs, index, func(c *chainIdx, idx uint32) int { return cmpU32(c.index, idx) })
+			i, _ := searchChain(cs, index)
 			return slices.Insert(cs, i, ch)
 		})
 	}
@@ -491,21 +491,29 @@ type Pos struct {
 	Handle uint32
 }
 
+// Select narrows a walk to one chain and one prio (nil, 0: all).
+type Select struct {
+	Chain *uint32
+	Prio  uint16
+}
+
 // walkLocked calls fn for the filters after pos (from the first when pos
-// is nil), in chain, prio, handle order, until fn returns false. Resuming
-// costs three binary searches, not a walk from the first filter.
-func (c *Chains) walkLocked(after *Pos, chain *uint32, fn func(*filter) bool) {
+// is nil) that sel selects, in chain, prio, handle order, until fn returns
+// false. Resuming costs three binary searches, not a walk from the first
+// filter.
+func (c *Chains) walkLocked(after *Pos, sel Select, fn func(*filter) bool) {
 	cs := *c.block.chains.Load()
 	i := 0
-	if after != nil {
-		i, _ = slices.BinarySearchFunc(cs, after.Chain, func(c *chainIdx, idx uint32) int { return cmpU32(c.index, idx) })
+	switch {
+	case sel.Chain != nil && (after == nil || after.Chain < *sel.Chain):
+		after = &Pos{Chain: *sel.Chain}
+		i, _ = searchChain(cs, *sel.Chain)
+	case after != nil:
+		i, _ = searchChain(cs, after.Chain)
 	}
 	for _, ch := range cs[i:] {
-		if chain != nil && ch.index != *chain {
-			if ch.index > *chain {
-				return
-			}
-			continue
+		if sel.Chain != nil && ch.index != *sel.Chain {
+			return
 		}
 		groups := groupsOf(ch)
 		j := 0
@@ -513,7 +521,17 @@ func (c *Chains) walkLocked(after *Pos, chain *uint32, fn func(*filter) bool) {
 		if resume {
 			j, _ = searchPrio(groups, after.Prio)
 		}
+		if sel.Prio != 0 {
+			k, ok := searchPrio(groups, sel.Prio)
+			if !ok || k < j {
+				continue
+			}
+			j = k
+		}
 		for _, g := range groups[j:] {
+			if sel.Prio != 0 && g.prio != sel.Prio {
+				break
+			}
 			from := uint32(0)
 			if resume && g.prio == after.Prio {
 				from = after.Handle
@@ -525,13 +543,27 @@ func (c *Chains) walkLocked(after *Pos, chain *uint32, fn func(*filter) bool) {
 	}
 }
 
+func searchChain(cs []*chainIdx, index uint32) (int, bool) {
+	return slices.BinarySearchFunc(cs, index, func(c *chainIdx, idx uint32) int { return cmpU32(c.index, idx) })
+}
+
+// get returns the filter at p, nil for none.
+func (c *Chains) getLocked(p Pos) *filter {
+	ch := c.chains[p.Chain]
+	groups := groupsOf(ch)
+	if i, ok := searchPrio(groups, p.Prio); ok {
+		return groups[i].handles.get(p.Handle)
+	}
+	return nil
+}
+
 // List returns the filters of one chain, or of all chains when chain is
 // nil, in chain, prio, handle order.
 func (c *Chains) List(chain *uint32) []FilterView {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []FilterView
-	c.walkLocked(nil, chain, func(f *filter) bool {
+	c.walkLocked(nil, Select{Chain: chain}, func(f *filter) bool {
 		out = append(out, c.view(f))
 		return true
 	})

@@ -22,7 +22,7 @@ func referenceClassify(ch *Chains, c *act.Ctx, p *pkt.Buffer) Result {
 	defer ch.mu.Unlock()
 	list := func(index uint32) []*filter {
 		var out []*filter
-		ch.walkLocked(nil, &index, func(f *filter) bool { out = append(out, f); return true })
+		ch.walkLocked(nil, Select{Chain: &index}, func(f *filter) bool { out = append(out, f); return true })
 		return out
 	}
 	var (

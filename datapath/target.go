@@ -489,7 +489,25 @@ func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 		d.clsact, d.clsactKind = true, "clsact"
 	}
 	publish(c, b)
+	// Only a redirect adds an edge to the graph of hooks; any other
+	// filter can only end paths, never close a loop. So the redirect
+	// check (which walks the graph) runs for filters that redirect, and
+	// a million plain filters install without it.
+	if !redirects(f.Actions) {
+		return nil
+	}
 	return ns.cycleWarning(hookNode{d, b == &d.ingress})
+}
+
+// redirects reports whether an action list holds a mirred (inline or
+// bound by index).
+func redirects(specs []act.Spec) bool {
+	for _, s := range specs {
+		if s != nil && s.Kind() == "mirred" {
+			return true
+		}
+	}
+	return false
 }
 
 // DelFilter implements tcsyntax.Target.

@@ -31,6 +31,33 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 	// Times arrive as ages; printed against act.DecodeNow they read
 	// "installed N sec" as the daemon's clock has it.
 	opts.Now = act.DecodeNow
+	printer := &tcsyntax.Printer{Options: opts}
+	newPrinter := func(out io.Writer) messagePrinter {
+		if opts.JSON {
+			return newSerialPrinter(printer, out)
+		}
+		return &choosingPrinter{p: printer, out: out}
+	}
+	req := ctl.DumpRequest{
+		Kind:       "action/" + cmd.Select.Kind,
+		Terse:      opts.Brief,
+		UsedWithin: time.Duration(cmd.Select.Since) * time.Millisecond,
+		Since:      cmd.Select.SinceGen,
+	}
+	return runDump(ctx, c, req, dumpOutput{what: "actions", sinceGen: cmd.Select.HasSinceGen, newPrinter: newPrinter}, f, stdout, stderr)
+}
+
+// dumpOutput is what a dump prints and how.
+type dumpOutput struct {
+	what       string // "actions", "filters"
+	sinceGen   bool   // the listing ends with the generation line
+	newPrinter func(io.Writer) messagePrinter
+}
+
+// runDump runs a dump request and prints it: streaming, or held until it
+// is consistent when it may restart (--retry), with the progress line,
+// the --time line, and the NLM_F_DUMP_INTR warning.
+func runDump(ctx context.Context, c *ctl.Client, req ctl.DumpRequest, o dumpOutput, f *tcFlags, stdout, stderr io.Writer) error {
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	// A dump that may restart (--retry) is held until it is consistent,
 	// so that a restart does not print the table twice; otherwise it
@@ -41,44 +68,31 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 		held = new(bytes.Buffer)
 		sink = held
 	}
-	printer := &tcsyntax.Printer{Options: opts}
-	newPrinter := func(out io.Writer) messagePrinter {
-		if opts.JSON {
-			return newSerialPrinter(printer, out)
-		}
-		return &choosingPrinter{p: printer, out: out}
-	}
-	mp := newPrinter(sink)
+	mp := o.newPrinter(sink)
 	size := f.msgSize
 	switch {
 	case size != 0:
-	case cmd.Select.HasSinceGen:
+	case o.sinceGen:
 		// A delta is small, and the client's fresh buffers cost more
 		// than a few more messages would.
 		size = ctl.MinMessageSize
 	default:
 		size = defaultDumpMessage
 	}
-	prog := startProgress(stderr, f.progress, "actions")
+	prog := startProgress(stderr, f.progress, o.what)
 	defer prog.stop()
-	req := ctl.DumpRequest{
-		Kind:       "action/" + cmd.Select.Kind,
-		MaxMessage: size,
-		Terse:      opts.Brief,
-		UsedWithin: time.Duration(cmd.Select.Since) * time.Millisecond,
-		Since:      cmd.Select.SinceGen,
-		OnMessage: func(n int) error {
-			return mp.begin(n)
-		},
-		OnRestart: func() error {
-			if err := mp.finish(nil); err != nil {
-				return err
-			}
-			held.Reset()
-			mp = newPrinter(held)
-			prog.restart()
-			return nil
-		},
+	req.MaxMessage = size
+	req.OnMessage = func(n int) error {
+		return mp.begin(n)
+	}
+	req.OnRestart = func() error {
+		if err := mp.finish(nil); err != nil {
+			return err
+		}
+		held.Reset()
+		mp = o.newPrinter(held)
+		prog.restart()
+		return nil
 	}
 	start := time.Now()
 	res, err := c.Dump(ctx, req, func(o ctl.Object) error {
@@ -87,7 +101,7 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 	})
 	inconsistent := errors.Is(err, ctl.ErrDumpInconsistent)
 	var next *uint64
-	if cmd.Select.HasSinceGen {
+	if o.sinceGen {
 		next = &res.NextSince
 	}
 	if ferr := mp.finish(next); err == nil || inconsistent {
@@ -108,10 +122,10 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 	}
 	prog.stop()
 	if f.timing {
-		fmt.Fprintf(stderr, "netyard tc: %d actions in %d messages, %.3f ms\n", res.Objects, res.Messages, float64(time.Since(start))/1e6)
+		fmt.Fprintf(stderr, "netyard tc: %d %s in %d messages, %.3f ms\n", res.Objects, o.what, res.Messages, float64(time.Since(start))/1e6)
 	}
 	if inconsistent {
-		fmt.Fprintf(stderr, "Warning: actions were added or deleted during the dump (NLM_F_DUMP_INTR, %d restarts): those may be missing or listed; every action that existed throughout is listed once. Run it again, or use --retry N.\n", res.Restarts)
+		fmt.Fprintf(stderr, "Warning: %s were added or deleted during the dump (NLM_F_DUMP_INTR, %d restarts): those may be missing or listed; every one that existed throughout is listed once. Run it again, or use --retry N.\n", o.what, res.Restarts)
 		return errReported
 	}
 	return nil
