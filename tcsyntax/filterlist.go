@@ -24,6 +24,26 @@ func (p *Printer) ListFilters(out io.Writer, sel Selector) *FilterLister {
 	return &FilterLister{p: p, w: w, out: out, sel: sel}
 }
 
+// Reset points the lister at out for another part of a listing, keeping
+// its buffers (a client that prints messages on several goroutines keeps
+// one lister each). Text only. After says where the part begins.
+func (l *FilterLister) Reset(out io.Writer) {
+	l.out = out
+	l.w.sink = out
+	l.w.sinkErr = nil
+	l.w.text = l.w.text[:0]
+	l.have = false
+}
+
+// After tells the lister that the filter printed before the next one
+// (in an earlier part) was at dev, parent, chain, prio: a prio's header
+// line is printed only before its first filter.
+func (l *FilterLister) After(dev string, parent, chain uint32, prio uint16) {
+	l.have = true
+	pf := &l.prev.Spec
+	pf.Dev, pf.Parent, pf.Chain, pf.Prio = dev, parent, chain, prio
+}
+
 // Add prints the next filter.
 func (l *FilterLister) Add(v *FilterView) {
 	f, pf := &v.Spec, &l.prev.Spec
@@ -32,8 +52,7 @@ func (l *FilterLister) Add(v *FilterView) {
 	}
 	printFilter(l.w, v, l.sel, &l.p.Options, false)
 	l.w.Drain()
-	l.have = true
-	pf.Dev, pf.Parent, pf.Chain, pf.Prio = f.Dev, f.Parent, f.Chain, f.Prio
+	l.After(f.Dev, f.Parent, f.Chain, f.Prio)
 }
 
 // Close ends the listing; gen, when not nil, is the generation to ask

@@ -36,7 +36,10 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 		if opts.JSON {
 			return newSerialPrinter(printer, out)
 		}
-		return &choosingPrinter{p: printer, out: out}
+		return &choosingPrinter{
+			serial:   func() messagePrinter { return newSerialPrinter(printer, out) },
+			parallel: func() messagePrinter { return newParallelPrinter(printer, out, runtime.GOMAXPROCS(0)) },
+		}
 	}
 	req := ctl.DumpRequest{
 		Kind:       "action/" + cmd.Select.Kind,
@@ -192,8 +195,10 @@ func (s *serialPrinter) finish(gen *uint64) error {
 // costs most (a page fault is some 13 us in this project's CI VM), and the
 // parallel printer holds several messages' worth.
 type choosingPrinter struct {
-	p   *tcsyntax.Printer
-	out io.Writer
+	serial, parallel func() messagePrinter
+	// from is the first message's size from which printing goes
+	// parallel; 0 means parallelFrom.
+	from int
 	messagePrinter
 }
 
@@ -203,10 +208,14 @@ const parallelFrom = 4096
 
 func (c *choosingPrinter) begin(n int) error {
 	if c.messagePrinter == nil {
-		if n >= parallelFrom {
-			c.messagePrinter = newParallelPrinter(c.p, c.out, runtime.GOMAXPROCS(0))
+		from := c.from
+		if from == 0 {
+			from = parallelFrom
+		}
+		if n >= from {
+			c.messagePrinter = c.parallel()
 		} else {
-			c.messagePrinter = newSerialPrinter(c.p, c.out)
+			c.messagePrinter = c.serial()
 		}
 	}
 	return c.messagePrinter.begin(n)
@@ -214,7 +223,7 @@ func (c *choosingPrinter) begin(n int) error {
 
 func (c *choosingPrinter) finish(gen *uint64) error {
 	if c.messagePrinter == nil {
-		c.messagePrinter = newSerialPrinter(c.p, c.out)
+		c.messagePrinter = c.serial()
 	}
 	return c.messagePrinter.finish(gen)
 }
@@ -227,16 +236,23 @@ func (c *choosingPrinter) finish(gen *uint64) error {
 // stream of bytes, not decoded views. With the daemon on one core, a
 // listing of millions of actions spreads over both (bench/dump.sh).
 type parallelPrinter struct {
-	p          *tcsyntax.Printer
-	out        io.Writer
-	free, work chan *rawBatch
-	done       chan *rawBatch
-	formatters sync.WaitGroup
-	written    chan error
-	cur        *rawBatch
-	seq        int
-	finished   bool
-	err        error // finish's result, for a second call
+	// newFormatter makes one formatter's function, with its own decoder
+	// and printer state: it decodes a batch and puts its text in
+	// b.text.
+	newFormatter func() func(b *rawBatch)
+	out          io.Writer
+	free, work   chan *rawBatch
+	done         chan *rawBatch
+	formatters   sync.WaitGroup
+	written      chan error
+	cur          *rawBatch
+	seq          int
+	finished     bool
+	err          error // finish's result, for a second call
+	lastKey      []byte
+	// closing prints the end of the listing (its generation line) after
+	// the last message.
+	closing func(out io.Writer, gen *uint64) error
 }
 
 // rawBatch is one message: its objects' bytes back to back, then its
@@ -245,18 +261,28 @@ type rawBatch struct {
 	seq, n int
 	data   []byte
 	ends   []int
-	text   bytes.Buffer
-	err    error
+	// prevKey is the key of the previous message's last object (nil for
+	// the first message): a filter listing prints a prio's header line
+	// only before its first filter, which may be in an earlier message.
+	prevKey []byte
+	text    bytes.Buffer
+	err     error
 }
 
 func newParallelPrinter(p *tcsyntax.Printer, out io.Writer, workers int) *parallelPrinter {
+	pp := newParallelPrinterWith(func() func(*rawBatch) { return actionFormatter(p) }, out, workers)
+	pp.closing = func(out io.Writer, gen *uint64) error { return p.ListActions(out).Close(gen) }
+	return pp
+}
+
+func newParallelPrinterWith(newFormatter func() func(*rawBatch), out io.Writer, workers int) *parallelPrinter {
 	workers = max(workers, 1)
 	// One batch more than formatters: one fills while the others are
 	// formatted. Each holds a message and its text (about 3.5 MB for a
 	// 1 MiB message), and memory touched for the first time is what a
 	// fresh process pays most for.
 	batches := workers + 1
-	pp := &parallelPrinter{p: p, out: out,
+	pp := &parallelPrinter{newFormatter: newFormatter, out: out,
 		free: make(chan *rawBatch, batches), work: make(chan *rawBatch, batches),
 		done: make(chan *rawBatch, batches), written: make(chan error, 1)}
 	for range batches {
@@ -270,12 +296,22 @@ func newParallelPrinter(p *tcsyntax.Printer, out io.Writer, workers int) *parall
 }
 
 func (pp *parallelPrinter) format() {
+	f := pp.newFormatter()
+	for b := range pp.work {
+		f(b)
+		pp.done <- b
+	}
+}
+
+// actionFormatter decodes a message of actions and prints it as tc prints
+// one message of "tc actions ls".
+func actionFormatter(p *tcsyntax.Printer) func(*rawBatch) {
 	var (
 		dec   act.Decoder
 		views []tcsyntax.ActionView
 	)
-	l := pp.p.ListActions(io.Discard)
-	for b := range pp.work {
+	l := p.ListActions(io.Discard)
+	return func(b *rawBatch) {
 		dec.Reset(b.n)
 		views = views[:0]
 		start := 0
@@ -298,7 +334,6 @@ func (pp *parallelPrinter) format() {
 			b.err = err
 		}
 		clear(views)
-		pp.done <- b
 	}
 }
 
@@ -339,6 +374,7 @@ func (pp *parallelPrinter) begin(n int) error {
 	pp.dispatch()
 	b := <-pp.free
 	b.seq, b.n, b.err = pp.seq, n, nil
+	b.prevKey = append(b.prevKey[:0], pp.lastKey...)
 	b.data, b.ends = b.data[:0], slices.Grow(b.ends[:0], n)
 	b.data = slices.Grow(b.data, n*128)
 	pp.seq++
@@ -350,6 +386,7 @@ func (pp *parallelPrinter) add(o ctl.Object) error {
 	b := pp.cur
 	b.data = append(b.data, o.Data...)
 	b.ends = append(b.ends, len(b.data))
+	pp.lastKey = append(pp.lastKey[:0], o.Key...)
 	return nil
 }
 
@@ -367,7 +404,7 @@ func (pp *parallelPrinter) finish(gen *uint64) error {
 	if pp.err = <-pp.written; pp.err != nil || gen == nil {
 		return pp.err
 	}
-	pp.err = pp.p.ListActions(pp.out).Close(gen)
+	pp.err = pp.closing(pp.out, gen)
 	return pp.err
 }
 

@@ -1,6 +1,14 @@
 package main
 
 import (
+	"net/netip"
+	"netyard/act"
+	"netyard/cls"
+	"netyard/ctl"
+	"netyard/stats"
+	"netyard/wire"
+	"strconv"
+
 	"bytes"
 	"io"
 	"strings"
@@ -90,5 +98,73 @@ func TestFilterDumpSinceGen(t *testing.T) {
 	if !strings.Contains(out, `"pref":20`) || !strings.Contains(out, `"pref":50`) || strings.Contains(out, `"pref":10`) ||
 		strings.Contains(out, `"pref":40`) || !strings.Contains(out, `{"generation":`) {
 		t.Fatalf("since gen %s after a replace, an add and a delete:\n%s", g2, out)
+	}
+}
+
+// benchEnv is an act.Env for a hook built outside a datapath.
+type benchEnv struct{ cells *stats.Set }
+
+func (benchEnv) DeviceIndex(string) (int32, bool) { return 0, false }
+func (e benchEnv) Counters() *stats.Set           { return e.cells }
+func (benchEnv) Now() int64                       { return 1 }
+
+// BenchmarkFilterPrint is the client's side of a filter dump: decoding
+// and printing `tc -s filter show` text for flower filters with one gact
+// each, per filter (the daemon's side is datapath's BenchmarkFilterDump).
+func BenchmarkFilterPrint(b *testing.B) {
+	env := benchEnv{cells: stats.NewSet(stats.NewDomain(1))}
+	ch := cls.NewChains(act.NewTable(env), env)
+	const n = 4096
+	for i := range n {
+		dst := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 32)
+		if err := ch.Add(&cls.Filter{Prio: 1, Protocol: wire.EtherTypeIPv4, Classifier: &cls.Flower{DstIP: &dst},
+			Actions: []act.Spec{&act.Gact{C: act.Common{Control: act.OK}}}}, act.ModeAdd); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var objs [][]byte
+	ch.Walk(nil, cls.Select{}, func(e cls.DumpEntry) bool {
+		objs = append(objs, e.Append(nil, false, 0))
+		return true
+	})
+	opts, _, cmd, err := tcsyntax.ParseLine([]string{"-s", "filter", "show", "dev", "eth0", "ingress"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts.Now = act.DecodeNow
+	p := &filterPrinter{l: (&tcsyntax.Printer{Options: opts}).ListFilters(io.Discard, cmd.Select), sel: cmd.Select}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := p.add(ctl.Object{Data: objs[i%n]}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// TestFilterDumpParallel: a listing big enough to be printed on every
+// core (messages of thousands of filters, prios spanning message
+// boundaries) prints the same as the one printer on the filters.
+func TestFilterDumpParallel(t *testing.T) {
+	r := newDumpRig(t)
+	var b strings.Builder
+	const n = 12000
+	for i := range n {
+		prio := 1 + i/3001 // the fourth prio starts inside a message
+		b.WriteString("filter add dev eth0 ingress pref " + strconv.Itoa(prio) + " protocol ip flower dst_ip 10.0." +
+			strconv.Itoa(i>>8) + "." + strconv.Itoa(i&255) + " action gact pass\n")
+	}
+	r.rules(t, b.String())
+	for _, o := range [][]string{{}, {"-s"}} {
+		args := append(append([]string{}, o...), "filter", "show", "dev", "eth0", "ingress")
+		want := r.exec(t, args...)
+		got := r.dumpFilters(t, args...)
+		if got != want {
+			t.Errorf("tc %s: the dump's listing (%d bytes) differs from the printer's (%d bytes)", strings.Join(args, " "), len(got), len(want))
+		}
+		if c := strings.Count(got, "flower chain 0 \n"); c != 4 {
+			t.Errorf("%d prio header lines, want 4", c)
+		}
 	}
 }
