@@ -96,61 +96,41 @@ func (c *Chains) appendObject(b []byte, f *filter, terse bool, now int64) []byte
 }
 
 func appendFlower(b []byte, f *Flower) []byte {
+	// One test per key, no tables of them: this runs for every filter of
+	// a dump.
 	if f.Indev != "" {
 		b = nlattr.AppendStr(b, 1, f.Indev)
 	}
-	for _, m := range []struct {
-		typ uint16
-		m   *MACMask
-	}{{2, f.DstMAC}, {3, f.SrcMAC}} {
-		if m.m != nil {
-			b = nlattr.AppendHdr(b, m.typ, 12)
-			b = append(append(b, m.m.Addr[:]...), m.m.Mask[:]...)
-		}
+	if f.DstMAC != nil {
+		b = appendMAC(b, 2, f.DstMAC)
 	}
-	u16s := []struct {
-		typ uint16
-		v   *uint16
-	}{{4, f.VlanID}, {6, f.VlanEthType}, {7, f.CVlanID}, {9, f.CVlanEthType}}
-	for _, x := range u16s {
-		if x.v != nil {
-			b = nlattr.AppendU32(b, x.typ, uint32(*x.v))
-		}
+	if f.SrcMAC != nil {
+		b = appendMAC(b, 3, f.SrcMAC)
 	}
-	u8s := []struct {
-		typ uint16
-		v   *uint8
-	}{{5, f.VlanPrio}, {8, f.CVlanPrio}, {10, f.IPProto}, {19, f.ICMPType}, {20, f.ICMPCode}}
-	for _, x := range u8s {
-		if x.v != nil {
-			b = nlattr.AppendU32(b, x.typ, uint32(*x.v))
-		}
+	b = appendOpt16(b, 4, f.VlanID)
+	b = appendOpt8(b, 5, f.VlanPrio)
+	b = appendOpt16(b, 6, f.VlanEthType)
+	b = appendOpt16(b, 7, f.CVlanID)
+	b = appendOpt8(b, 8, f.CVlanPrio)
+	b = appendOpt16(b, 9, f.CVlanEthType)
+	b = appendOpt8(b, 10, f.IPProto)
+	if f.SrcIP != nil {
+		b = appendPrefix(b, 11, *f.SrcIP)
 	}
-	for _, x := range []struct {
-		typ uint16
-		p   *netip.Prefix
-	}{{11, f.SrcIP}, {12, f.DstIP}} {
-		if x.p != nil {
-			a := x.p.Addr().AsSlice()
-			b = nlattr.AppendHdr(b, x.typ, 1+len(a))
-			b = nlattr.Pad(append(append(b, byte(x.p.Bits())), a...))
-		}
+	if f.DstIP != nil {
+		b = appendPrefix(b, 12, *f.DstIP)
 	}
-	for _, x := range []struct {
-		typ uint16
-		r   *PortRange
-	}{{13, f.SrcPort}, {14, f.DstPort}} {
-		if x.r != nil {
-			b = nlattr.AppendU32(b, x.typ, uint32(x.r.Min)<<16|uint32(x.r.Max))
-		}
+	if r := f.SrcPort; r != nil {
+		b = nlattr.AppendU32(b, 13, uint32(r.Min)<<16|uint32(r.Max))
 	}
-	for _, x := range []struct {
-		typ uint16
-		m   *Masked[uint8]
-	}{{15, f.TOS}, {16, f.TTL}} {
-		if x.m != nil {
-			b = nlattr.AppendU32(b, x.typ, uint32(x.m.Value)<<8|uint32(x.m.Mask))
-		}
+	if r := f.DstPort; r != nil {
+		b = nlattr.AppendU32(b, 14, uint32(r.Min)<<16|uint32(r.Max))
+	}
+	if m := f.TOS; m != nil {
+		b = nlattr.AppendU32(b, 15, uint32(m.Value)<<8|uint32(m.Mask))
+	}
+	if m := f.TTL; m != nil {
+		b = nlattr.AppendU32(b, 16, uint32(m.Value)<<8|uint32(m.Mask))
 	}
 	if f.TCPFlags != nil {
 		b = nlattr.AppendU32(b, 17, uint32(f.TCPFlags.Value)<<16|uint32(f.TCPFlags.Mask))
@@ -158,24 +138,83 @@ func appendFlower(b []byte, f *Flower) []byte {
 	if f.IPFlags != nil {
 		b = nlattr.AppendU64(b, 18, uint64(f.IPFlags.Value)<<32|uint64(f.IPFlags.Mask))
 	}
-	return b
+	b = appendOpt8(b, 19, f.ICMPType)
+	return appendOpt8(b, 20, f.ICMPCode)
 }
 
-// Decoder turns dumped filter objects back into FilterViews. The actions'
-// specs come from an act.Decoder and are valid until the next Reset, as
-// its are; the rest of a view is the caller's.
+func appendMAC(b []byte, typ uint16, m *MACMask) []byte {
+	b = nlattr.AppendHdr(b, typ, 12)
+	return append(append(b, m.Addr[:]...), m.Mask[:]...)
+}
+
+func appendOpt8(b []byte, typ uint16, v *uint8) []byte {
+	if v == nil {
+		return b
+	}
+	return nlattr.AppendU32(b, typ, uint32(*v))
+}
+
+func appendOpt16(b []byte, typ uint16, v *uint16) []byte {
+	if v == nil {
+		return b
+	}
+	return nlattr.AppendU32(b, typ, uint32(*v))
+}
+
+func appendPrefix(b []byte, typ uint16, p netip.Prefix) []byte {
+	a := p.Addr()
+	if a.Is4() {
+		v := a.As4()
+		b = nlattr.AppendHdr(b, typ, 5)
+		return nlattr.Pad(append(append(b, byte(p.Bits())), v[:]...))
+	}
+	v := a.As16()
+	b = nlattr.AppendHdr(b, typ, 17)
+	return nlattr.Pad(append(append(b, byte(p.Bits())), v[:]...))
+}
+
+// Decoder turns dumped filter objects back into FilterViews. It reuses
+// its storage as act.Decoder does: the flower specs (and their addresses)
+// and the actions' specs of one batch (between two Resets) share it, so
+// that a listing of a million filters does not allocate each anew; they
+// are valid until the next Reset.
 type Decoder struct {
-	acts  act.Decoder
-	names map[string]string
+	acts     act.Decoder
+	names    map[string]string
+	flowers  []Flower
+	prefixes []netip.Prefix
 }
 
 // Reset starts a batch of at most n filters (of about one action each).
-func (d *Decoder) Reset(n int) { d.acts.Reset(n) }
+func (d *Decoder) Reset(n int) {
+	d.acts.Reset(n)
+	d.flowers = reserve(d.flowers, n)
+	d.prefixes = reserve(d.prefixes, n)
+}
+
+func reserve[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, 0, n)
+	}
+	clear(s[:cap(s)])
+	return s[:0]
+}
+
+// take returns a zeroed element at the end of *s; its address stays
+// valid until Reset (more than Reset announced: a fresh array keeps the
+// pointers handed out so far valid).
+func take[T any](s *[]T) *T {
+	if len(*s) == cap(*s) {
+		*s = make([]T, 0, 2*cap(*s)+8)
+	}
+	*s = (*s)[:len(*s)+1]
+	return &(*s)[len(*s)-1]
+}
 
 // Decode reads one object into v. The view's Dev and Parent are the
 // dump's selection, which the caller knows.
 func (d *Decoder) Decode(b []byte, v *FilterView) error {
-	acts := v.Actions[:0]
+	acts, specs := v.Actions[:0], v.Spec.Actions[:0]
 	*v = FilterView{}
 	var kind []byte
 	a := nlattr.Iter{B: b, Base: errAttr}
@@ -217,12 +256,13 @@ func (d *Decoder) Decode(b []byte, v *FilterView) error {
 	}
 	v.Actions = acts
 	for i := range acts {
-		v.Spec.Actions = append(v.Spec.Actions, acts[i].Spec)
+		specs = append(specs, acts[i].Spec)
 	}
+	v.Spec.Actions = specs
 	switch string(kind) {
 	case "flower":
 		if v.Spec.Classifier == nil {
-			v.Spec.Classifier = &Flower{}
+			v.Spec.Classifier = take(&d.flowers)
 		}
 	case "matchall":
 		v.Spec.Classifier = &Matchall{}
@@ -233,7 +273,7 @@ func (d *Decoder) Decode(b []byte, v *FilterView) error {
 }
 
 func (d *Decoder) decodeFlower(b []byte) (*Flower, error) {
-	f := &Flower{}
+	f := take(&d.flowers)
 	a := nlattr.Iter{B: b, Base: errAttr}
 	for a.Next() {
 		switch a.Typ {
@@ -292,14 +332,15 @@ func (d *Decoder) decodeFlower(b []byte) (*Flower, error) {
 				return nil, fmt.Errorf("%w: flower address of %d bytes", errAttr, len(a.Val))
 			}
 			addr, _ := netip.AddrFromSlice(a.Val[1:])
-			p, err := addr.Prefix(int(a.Val[0]))
-			if err != nil {
+			p := take(&d.prefixes)
+			var err error
+			if *p, err = addr.Prefix(int(a.Val[0])); err != nil {
 				return nil, fmt.Errorf("%w: flower prefix: %v", errAttr, err)
 			}
 			if a.Typ == 11 {
-				f.SrcIP = &p
+				f.SrcIP = p
 			} else {
-				f.DstIP = &p
+				f.DstIP = p
 			}
 		case 13, 14:
 			v := a.U32()
