@@ -10,9 +10,10 @@
 #     `since gen G` (G from a listing before): it must list exactly those
 #     1000, in <= 1% of the full dump's time; and the daemon's resident
 #     memory per filter.
-#  in-process (inproc_*): the per-packet and add-rate benchmarks of cls
-#     (BenchmarkClassifyMany, BenchmarkAddMany) and the daemon-side dump
-#     benchmarks of datapath (BenchmarkFilterDump, BenchmarkFilterDumpSince).
+#  in-process (inproc): the per-packet and add-rate benchmarks of cls
+#     (BenchmarkClassifyMany, BenchmarkAddMany), the in-process path with 1
+#     and 1M filters (datapath BenchmarkPathFilters) and the daemon-side dump
+#     benchmarks (BenchmarkFilterDump, BenchmarkFilterDumpSince).
 #
 # PARTS picks parts (default "dump inproc"). Each timing is the median of
 # RUNS runs (default 3): the machine is noisy. Cleans up the daemon on
@@ -108,6 +109,8 @@ inproc() {
 	go test -run XXX -bench 'AddMany' -benchtime 1x -count "$RUNS" ./cls/ >>"$tmp/cls.txt"
 	go test -run XXX -bench 'FilterDump$' -benchtime 1000000x -count "$RUNS" ./datapath/ >"$tmp/dp.txt"
 	go test -run XXX -bench 'FilterDumpSince' -benchtime 20x -count "$RUNS" ./datapath/ >>"$tmp/dp.txt"
+	go test -run XXX -bench 'PathFilters' -benchtime 20000x -count "$RUNS" ./datapath/ >"$tmp/path.txt"
+	median_by_name "$tmp/path.txt" ns/pkt >"$tmp/pathm.txt"
 	median_by_name "$tmp/cls.txt" ns/op >"$tmp/m.txt"
 	median_by_name "$tmp/cls.txt" filters/s >"$tmp/rate.txt"
 	median_by_name "$tmp/cls.txt" heapB/filter >"$tmp/heap.txt"
@@ -122,6 +125,7 @@ inproc() {
 	echo "  classify, 1 filter: $one ns; 1M filters, 1 mask: $m1 ns ($(ratio "$m1" "$one")x, asks <= 2); 16 masks: $m16 ns ($(ratio "$m16" "$m1")x one mask, asks <= 16)"
 	echo "  the same, 64 packets to 64 filters in turn: 1 mask $s1 ns, 16 masks $s16 ns"
 	echo "  Chains.Add of 1M filters: $(value BenchmarkAddMany "$tmp/rate.txt") filters/s, $(value BenchmarkAddMany "$tmp/heap.txt") heap bytes a filter"
+	echo "  in-process path (BenchmarkPathFilters, batches of 64): 1 filter $(value BenchmarkPathFilters/filters=1 "$tmp/pathm.txt") ns/pkt, 1M filters $(value BenchmarkPathFilters/filters=1000000 "$tmp/pathm.txt") ns/pkt"
 	echo "  daemon-side dump: $(value BenchmarkFilterDump "$tmp/dpm.txt") ns a filter; since gen after 1000 changes: $(value BenchmarkFilterDumpSince "$tmp/dpm.txt") ns a dump"
 }
 
