@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"netyard/internal/nlattr"
 	"netyard/stats"
 )
 
@@ -48,12 +49,6 @@ const (
 	AttrTimes
 )
 
-const (
-	nlaHdr    = 4
-	nlaNested = 1 << 15
-	nlaTypeM  = 1<<14 - 1
-)
-
 // Entry is what Table.Walk shows of an action: enough to encode it
 // without copying its Spec.
 type Entry struct {
@@ -70,36 +65,65 @@ type Entry struct {
 // without knowing the daemon's clock.
 func AppendObject(b []byte, e Entry, terse bool, now int64) []byte {
 	sp := e.Action.(liver).live()
-	b = appendStr(b, AttrKind, sp.Kind())
-	b = appendU32(b, AttrIndex, e.Index)
+	b = nlattr.AppendStr(b, AttrKind, sp.Kind())
+	b = nlattr.AppendU32(b, AttrIndex, e.Index)
 	st := e.Cell.Read()
 	if !terse {
 		c := sp.Common()
-		b = appendU32(b, AttrRefs, uint32(e.Refs))
-		b = appendU32(b, AttrBinds, uint32(e.Binds))
-		b = appendU32(b, AttrControl, uint32(c.Control))
+		b = nlattr.AppendU32(b, AttrRefs, uint32(e.Refs))
+		b = nlattr.AppendU32(b, AttrBinds, uint32(e.Binds))
+		b = nlattr.AppendU32(b, AttrControl, uint32(c.Control))
 		if _, isGact := sp.(*Gact); !isGact {
 			at := len(b)
-			b = appendHdr(b, AttrParams|nlaNested, 0)
+			b = nlattr.AppendHdr(b, AttrParams|nlattr.Nested, 0)
 			b = appendParams(b, sp)
 			binary.NativeEndian.PutUint16(b[at:], uint16(len(b)-at))
 		}
 		if len(c.Cookie) > 0 {
-			b = appendBytes(b, AttrCookie, c.Cookie)
+			b = nlattr.AppendBytes(b, AttrCookie, c.Cookie)
 		}
 	}
-	b = appendHdr(b, AttrStats, 32)
+	return AppendCounters(b, &st, !terse, now)
+}
+
+// AppendCounters appends a snapshot as AttrStats and, with times,
+// AttrTimes (ages at now): the counters of an action, and of a filter in
+// a filter dump, which uses the same two attributes.
+func AppendCounters(b []byte, st *stats.Snapshot, times bool, now int64) []byte {
+	b = nlattr.AppendHdr(b, AttrStats, 32)
 	b = binary.NativeEndian.AppendUint64(b, st.Bytes)
 	b = binary.NativeEndian.AppendUint64(b, st.Packets)
 	b = binary.NativeEndian.AppendUint64(b, st.Drops)
 	b = binary.NativeEndian.AppendUint64(b, st.Overlimits)
-	if !terse {
-		b = appendHdr(b, AttrTimes, 24)
+	if times {
+		b = nlattr.AppendHdr(b, AttrTimes, 24)
 		b = binary.NativeEndian.AppendUint64(b, uint64(age(now, st.Installed)))
 		b = binary.NativeEndian.AppendUint64(b, uint64(age(now, st.FirstUsed)))
 		b = binary.NativeEndian.AppendUint64(b, uint64(age(now, st.LastUsed)))
 	}
 	return b
+}
+
+// DecodeCounter reads an AttrStats or AttrTimes value into st.
+func DecodeCounter(typ uint16, val []byte, st *stats.Snapshot) error {
+	switch typ {
+	case AttrStats:
+		if len(val) != 32 {
+			return fmt.Errorf("%w: statistics of %d bytes, want 32", errAttr, len(val))
+		}
+		st.Bytes = binary.NativeEndian.Uint64(val)
+		st.Packets = binary.NativeEndian.Uint64(val[8:])
+		st.Drops = binary.NativeEndian.Uint64(val[16:])
+		st.Overlimits = binary.NativeEndian.Uint64(val[24:])
+	case AttrTimes:
+		if len(val) != 24 {
+			return fmt.Errorf("%w: times of %d bytes, want 24", errAttr, len(val))
+		}
+		st.Installed = unage(int64(binary.NativeEndian.Uint64(val)))
+		st.FirstUsed = unage(int64(binary.NativeEndian.Uint64(val[8:])))
+		st.LastUsed = unage(int64(binary.NativeEndian.Uint64(val[16:])))
+	}
+	return nil
 }
 
 type liver interface{ live() Spec }
@@ -128,7 +152,7 @@ func unage(a int64) int64 {
 func appendParams(b []byte, sp Spec) []byte {
 	switch s := sp.(type) {
 	case *Mirred:
-		b = appendStr(b, 1, s.Dev)
+		b = nlattr.AppendStr(b, 1, s.Dev)
 		var f uint32
 		if s.Ingress {
 			f |= 1
@@ -136,124 +160,40 @@ func appendParams(b []byte, sp Spec) []byte {
 		if s.Mirror {
 			f |= 2
 		}
-		return appendU32(b, 2, f)
+		return nlattr.AppendU32(b, 2, f)
 	case *Vlan:
-		b = appendU32(b, 1, uint32(s.Op))
-		b = appendU32(b, 2, uint32(s.ID))
-		b = appendU32(b, 3, uint32(s.Proto))
+		b = nlattr.AppendU32(b, 1, uint32(s.Op))
+		b = nlattr.AppendU32(b, 2, uint32(s.ID))
+		b = nlattr.AppendU32(b, 3, uint32(s.Proto))
 		if s.HasPriority {
-			b = appendU32(b, 4, uint32(s.Priority))
+			b = nlattr.AppendU32(b, 4, uint32(s.Priority))
 		}
 		return b
 	case *Skbedit:
 		if s.HasPriority {
-			b = appendU32(b, 1, s.Priority)
+			b = nlattr.AppendU32(b, 1, s.Priority)
 		}
 		if s.HasMark {
-			b = appendU32(b, 2, s.Mark)
-			b = appendU32(b, 3, s.MarkMask)
+			b = nlattr.AppendU32(b, 2, s.Mark)
+			b = nlattr.AppendU32(b, 3, s.MarkMask)
 		}
 		if s.HasQueueMapping {
-			b = appendU32(b, 4, uint32(s.QueueMapping))
+			b = nlattr.AppendU32(b, 4, uint32(s.QueueMapping))
 		}
 		return b
 	case *Police:
-		b = appendU64(b, 1, s.Rate)
-		b = appendU32(b, 2, s.Burst)
-		b = appendU64(b, 3, s.PeakRate)
-		b = appendU32(b, 4, s.MTU)
-		return appendU32(b, 5, uint32(s.Exceed))
+		b = nlattr.AppendU64(b, 1, s.Rate)
+		b = nlattr.AppendU32(b, 2, s.Burst)
+		b = nlattr.AppendU64(b, 3, s.PeakRate)
+		b = nlattr.AppendU32(b, 4, s.MTU)
+		return nlattr.AppendU32(b, 5, uint32(s.Exceed))
 	}
 	return b
-}
-
-func appendHdr(b []byte, typ uint16, n int) []byte {
-	b = binary.NativeEndian.AppendUint16(b, uint16(nlaHdr+n))
-	return binary.NativeEndian.AppendUint16(b, typ)
-}
-
-func pad(b []byte) []byte {
-	for len(b)%4 != 0 {
-		b = append(b, 0)
-	}
-	return b
-}
-
-func appendU32(b []byte, typ uint16, v uint32) []byte {
-	return binary.NativeEndian.AppendUint32(appendHdr(b, typ, 4), v)
-}
-
-func appendU64(b []byte, typ uint16, v uint64) []byte {
-	return binary.NativeEndian.AppendUint64(appendHdr(b, typ, 8), v)
-}
-
-func appendStr(b []byte, typ uint16, s string) []byte {
-	b = append(appendHdr(b, typ, len(s)+1), s...)
-	return pad(append(b, 0))
-}
-
-func appendBytes(b []byte, typ uint16, v []byte) []byte {
-	return pad(append(appendHdr(b, typ, len(v)), v...))
 }
 
 // errAttr is the one error a malformed object gives; the message says
 // where.
 var errAttr = errors.New("malformed action attributes")
-
-// attrs iterates over the attributes in b.
-type attrs struct {
-	b   []byte
-	typ uint16
-	val []byte
-	err error
-}
-
-func (a *attrs) next() bool {
-	if a.err != nil || len(a.b) == 0 {
-		return false
-	}
-	if len(a.b) < nlaHdr {
-		a.err = fmt.Errorf("%w: %d trailing bytes", errAttr, len(a.b))
-		return false
-	}
-	n := int(binary.NativeEndian.Uint16(a.b))
-	if n < nlaHdr || n > len(a.b) {
-		a.err = fmt.Errorf("%w: attribute length %d of %d bytes left", errAttr, n, len(a.b))
-		return false
-	}
-	a.typ = binary.NativeEndian.Uint16(a.b[2:]) & nlaTypeM
-	a.val = a.b[nlaHdr:n]
-	adv := (n + 3) &^ 3
-	if adv > len(a.b) {
-		adv = len(a.b)
-	}
-	a.b = a.b[adv:]
-	return true
-}
-
-func (a *attrs) u32() uint32 {
-	if len(a.val) != 4 {
-		a.err = fmt.Errorf("%w: attribute %d: %d bytes, want 4", errAttr, a.typ, len(a.val))
-		return 0
-	}
-	return binary.NativeEndian.Uint32(a.val)
-}
-
-func (a *attrs) u64() uint64 {
-	if len(a.val) != 8 {
-		a.err = fmt.Errorf("%w: attribute %d: %d bytes, want 8", errAttr, a.typ, len(a.val))
-		return 0
-	}
-	return binary.NativeEndian.Uint64(a.val)
-}
-
-func (a *attrs) str() []byte {
-	if len(a.val) == 0 || a.val[len(a.val)-1] != 0 {
-		a.err = fmt.Errorf("%w: attribute %d: not a NUL-terminated string", errAttr, a.typ)
-		return nil
-	}
-	return a.val[:len(a.val)-1]
-}
 
 // Decoder turns dumped objects back into Views. It reuses its storage:
 // the Views of one batch (between two Resets) share it, so decoding
@@ -312,42 +252,31 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 		cookie   []byte
 		haveKind bool
 	)
-	a := attrs{b: b}
-	for a.next() {
-		switch a.typ {
+	a := nlattr.Iter{B: b, Base: errAttr}
+	for a.Next() {
+		switch a.Typ {
 		case AttrKind:
-			kind, haveKind = a.str(), true
+			kind, haveKind = a.Str(), true
 		case AttrIndex:
-			index = a.u32()
+			index = a.U32()
 		case AttrRefs:
-			v.Refs = int(a.u32())
+			v.Refs = int(a.U32())
 		case AttrBinds:
-			v.Binds = int(a.u32())
+			v.Binds = int(a.U32())
 		case AttrControl:
-			control, hasCtl = a.u32(), true
+			control, hasCtl = a.U32(), true
 		case AttrParams:
-			params = a.val
+			params = a.Val
 		case AttrCookie:
-			cookie = bytes.Clone(a.val) // rare; the message buffer is reused
-		case AttrStats:
-			if len(a.val) != 32 {
-				return fmt.Errorf("%w: statistics of %d bytes, want 32", errAttr, len(a.val))
+			cookie = bytes.Clone(a.Val) // rare; the message buffer is reused
+		case AttrStats, AttrTimes:
+			if err := DecodeCounter(a.Typ, a.Val, &v.Stats); err != nil {
+				return err
 			}
-			v.Stats.Bytes = binary.NativeEndian.Uint64(a.val)
-			v.Stats.Packets = binary.NativeEndian.Uint64(a.val[8:])
-			v.Stats.Drops = binary.NativeEndian.Uint64(a.val[16:])
-			v.Stats.Overlimits = binary.NativeEndian.Uint64(a.val[24:])
-		case AttrTimes:
-			if len(a.val) != 24 {
-				return fmt.Errorf("%w: times of %d bytes, want 24", errAttr, len(a.val))
-			}
-			v.Stats.Installed = unage(int64(binary.NativeEndian.Uint64(a.val)))
-			v.Stats.FirstUsed = unage(int64(binary.NativeEndian.Uint64(a.val[8:])))
-			v.Stats.LastUsed = unage(int64(binary.NativeEndian.Uint64(a.val[16:])))
 		}
 	}
-	if a.err != nil {
-		return a.err
+	if a.Err != nil {
+		return a.Err
 	}
 	if !haveKind {
 		return fmt.Errorf("%w: no kind", errAttr)
@@ -359,7 +288,7 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 		v.Spec = r
 		return nil
 	}
-	p := attrs{b: params}
+	p := nlattr.Iter{B: params, Base: errAttr}
 	switch string(kind) {
 	case "gact":
 		g := take(&d.gact)
@@ -368,12 +297,12 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 	case "mirred":
 		m := take(&d.mirred)
 		m.C = c
-		for p.next() {
-			switch p.typ {
+		for p.Next() {
+			switch p.Typ {
 			case 1:
-				m.Dev = d.intern(p.str())
+				m.Dev = d.intern(p.Str())
 			case 2:
-				f := p.u32()
+				f := p.U32()
 				m.Ingress, m.Mirror = f&1 != 0, f&2 != 0
 			}
 		}
@@ -381,57 +310,57 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 	case "vlan":
 		x := take(&d.vlan)
 		x.C = c
-		for p.next() {
-			switch p.typ {
+		for p.Next() {
+			switch p.Typ {
 			case 1:
-				x.Op = VlanOp(p.u32())
+				x.Op = VlanOp(p.U32())
 			case 2:
-				x.ID = uint16(p.u32())
+				x.ID = uint16(p.U32())
 			case 3:
-				x.Proto = uint16(p.u32())
+				x.Proto = uint16(p.U32())
 			case 4:
-				x.Priority, x.HasPriority = uint8(p.u32()), true
+				x.Priority, x.HasPriority = uint8(p.U32()), true
 			}
 		}
 		v.Spec = x
 	case "skbedit":
 		x := take(&d.skbedit)
 		x.C = c
-		for p.next() {
-			switch p.typ {
+		for p.Next() {
+			switch p.Typ {
 			case 1:
-				x.Priority, x.HasPriority = p.u32(), true
+				x.Priority, x.HasPriority = p.U32(), true
 			case 2:
-				x.Mark, x.HasMark = p.u32(), true
+				x.Mark, x.HasMark = p.U32(), true
 			case 3:
-				x.MarkMask = p.u32()
+				x.MarkMask = p.U32()
 			case 4:
-				x.QueueMapping, x.HasQueueMapping = uint16(p.u32()), true
+				x.QueueMapping, x.HasQueueMapping = uint16(p.U32()), true
 			}
 		}
 		v.Spec = x
 	case "police":
 		x := take(&d.police)
 		x.C = c
-		for p.next() {
-			switch p.typ {
+		for p.Next() {
+			switch p.Typ {
 			case 1:
-				x.Rate = p.u64()
+				x.Rate = p.U64()
 			case 2:
-				x.Burst = p.u32()
+				x.Burst = p.U32()
 			case 3:
-				x.PeakRate = p.u64()
+				x.PeakRate = p.U64()
 			case 4:
-				x.MTU = p.u32()
+				x.MTU = p.U32()
 			case 5:
-				x.Exceed = Verdict(p.u32())
+				x.Exceed = Verdict(p.U32())
 			}
 		}
 		v.Spec = x
 	default:
 		return fmt.Errorf("%w: unknown kind %q", errAttr, kind)
 	}
-	return p.err
+	return p.Err
 }
 
 // intern returns s as a string, allocated once per distinct value.
@@ -554,4 +483,24 @@ func (t *Table) ChangedSince(kind string, since uint64) (indices []uint32, ok bo
 	}
 	slicesSortCompact(&indices)
 	return indices, true
+}
+
+// Entry returns what Walk would show of one action (a filter dump encodes
+// the actions a filter binds this way). It takes the table's read lock.
+func (t *Table) Entry(kind string, index uint32) (Entry, bool) {
+	id := kindID(kind)
+	if id < 0 {
+		return Entry{}, false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	k := t.kinds[id]
+	if k == nil {
+		return Entry{}, false
+	}
+	e := k.get(index)
+	if e == nil {
+		return Entry{}, false
+	}
+	return Entry{Index: index, Action: e.a, Refs: int(e.refs), Binds: int(e.binds), Cell: e.a.Stats()}, true
 }

@@ -1,6 +1,8 @@
 package cls
 
 import (
+	"sync/atomic"
+
 	"netyard/act"
 	"netyard/pkt"
 	"netyard/stats"
@@ -22,21 +24,20 @@ type filter struct {
 	actions  []act.Action
 	classID  uint32
 	cell     stats.Cell
+	handle   uint32
 
+	mask     *mask  // the mask it sits in (control plane)
 	spec     Filter // the stored copy: chosen Prio, Handle, Protocol; Actions nil
 	bindings []act.Binding
 }
 
-// Block is one hook's filters (a device's ingress or egress), immutable,
-// as the datapath publishes it behind an atomic pointer. The control plane
-// (Chains) builds a new Block for every change.
+// Block is one hook's filters (a device's ingress or egress) as the data
+// path runs them: the index of index.go, read without locks. Chains owns
+// one Block per hook for its whole life and changes it in place, RCU-style
+// (index.go says how); Block() returns it, and the datapath publishes the
+// pointer.
 type Block struct {
-	chains []blockChain // in chain index order
-}
-
-type blockChain struct {
-	index   uint32
-	filters []*filter // in prio, then handle order
+	chains atomic.Pointer[[]*chainIdx] // sorted by index
 }
 
 // Result is what Classify decides.
@@ -55,14 +56,25 @@ type Result struct {
 	Matched bool
 }
 
-// chain returns the filters of chain index, nil when it has none.
-func (b *Block) chain(index uint32) []*filter {
-	lo, hi := 0, len(b.chains)
+// groups returns the groups of chain index, nil when it has none.
+func (b *Block) groups(index uint32) []*group {
+	cs := b.chains.Load()
+	if cs == nil {
+		return nil
+	}
+	if c := findChain(*cs, index); c != nil {
+		return *c.groups.Load()
+	}
+	return nil
+}
+
+func findChain(cs []*chainIdx, index uint32) *chainIdx {
+	lo, hi := 0, len(cs)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		switch c := &b.chains[m]; {
+		switch c := cs[m]; {
 		case c.index == index:
-			return c.filters
+			return c
 		case c.index < index:
 			lo = m + 1
 		default:
@@ -75,7 +87,8 @@ func (b *Block) chain(index uint32) []*filter {
 // Classify runs p through the block as tcf_classify and __tcf_classify do
 // (net/sched/cls_api.c):
 //
-//   - classification starts at chain 0, filters in prio then handle order;
+//   - classification starts at chain 0, filters in prio then handle order
+//     (each prio looked up through its masks' hash tables, index.go);
 //   - a filter whose protocol is neither "all" nor p's outer EtherType
 //     (p.Hdr.OuterType: on a tagged frame the TPID) is skipped;
 //   - a filter that matches counts p and runs its actions (act.Exec); a
@@ -99,17 +112,24 @@ func (b *Block) Classify(c *act.Ctx, p *pkt.Buffer) Result {
 		fresh bool
 		loops int
 	)
-	filters := b.chain(0)
-restart:
-	for _, f := range filters {
-		if f.protocol != wire.EtherTypeAll && f.protocol != p.Hdr.OuterType {
+	groups := b.groups(0)
+	// after is the handle of the filter that said "continue" in
+	// groups[gi]: the lookup resumes above it, as the list walk goes on
+	// with the next filter.
+	after := uint32(0)
+	for gi := 0; gi < len(groups); {
+		g := groups[gi]
+		if g.protocol != wire.EtherTypeAll && g.protocol != p.Hdr.OuterType {
+			gi, after = gi+1, 0
 			continue
 		}
 		if !fresh {
 			key.fill(p)
 			fresh = true
 		}
-		if !f.cls.match(&key) {
+		f := g.lookup(&key, after)
+		if f == nil {
+			gi, after = gi+1, 0
 			continue
 		}
 		f.cell.Use(c.Worker, p.Len(), c.Now)
@@ -117,23 +137,27 @@ restart:
 		if len(f.actions) > 0 {
 			fresh = false
 		}
-		next, restarts := uint32(0), false
-		if v == act.Reclassify {
-			restarts = true
-		} else if n, ok := v.Chain(); ok {
-			next, restarts = n, true
-		}
-		if restarts {
+		if next, ok := restartAt(v); ok {
 			if loops >= maxReclassifyLoop {
 				return Result{Verdict: act.Shot, ClassID: f.classID, Matched: true}
 			}
 			loops++
-			filters = b.chain(next)
-			goto restart
+			groups, gi, after = b.groups(next), 0, 0
+			continue
 		}
 		if v >= 0 {
 			return Result{Verdict: v, ClassID: f.classID, Matched: true}
 		}
+		after = f.handle
 	}
 	return Result{Verdict: act.Unspec}
+}
+
+// restartAt reports whether verdict v restarts classification
+// (reclassify: chain 0; goto chain N), and at which chain.
+func restartAt(v act.Verdict) (uint32, bool) {
+	if v == act.Reclassify {
+		return 0, true
+	}
+	return v.Chain()
 }

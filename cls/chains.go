@@ -2,6 +2,7 @@ package cls
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 
@@ -30,26 +31,39 @@ const maxChain = 1<<28 - 1
 
 // Chains is the control plane of one hook's filters: it adds, changes,
 // deletes and lists them, binds their actions in the namespace's action
-// table, and builds the immutable Block the data path runs. A mutex
-// guards it; the data path never touches it.
+// table, and keeps the Block the data path runs up to date as it goes
+// (index.go): one change touches only the parts of the index it changes.
+// A mutex serialises changes and listings; the data path never takes it.
 type Chains struct {
 	table *act.Table
 	env   act.Env
 	// cells holds the filters' counters: a set per hook, in the
 	// namespace's generation domain.
 	cells *stats.Set
+	seed  uint64
+	block Block
 
 	mu     sync.Mutex
-	chains map[uint32][]*filter // each in prio, then handle order
+	chains map[uint32]*chainIdx // the same chains as block's
 	// dead are deleted filters' counters, freed by ReleaseDead once the
-	// block without them is published.
+	// data path no longer reaches them.
 	dead []stats.Cell
+	// bySlot finds a filter from its counters' slot, for the filters
+	// changed since a generation (the counters' change logs name slots).
+	bySlot []*filter
+	// structGen counts adds and deletes (not replaces), for dumps'
+	// consistency flag.
+	structGen uint64
+	n         int
 }
 
 // NewChains returns an empty hook whose filters bind actions in table and
 // resolve device names with env.
 func NewChains(table *act.Table, env act.Env) *Chains {
-	return &Chains{table: table, env: env, cells: stats.NewSet(env.Counters().Domain()), chains: make(map[uint32][]*filter)}
+	c := &Chains{table: table, env: env, cells: stats.NewSet(env.Counters().Domain()),
+		chains: make(map[uint32]*chainIdx), seed: rand.Uint64()}
+	c.block.chains.Store(&[]*chainIdx{})
+	return c
 }
 
 // FilterView is a filter as "tc filter show" shows it.
@@ -86,6 +100,12 @@ type FilterView struct {
 //
 // The chosen prio, handle and protocol, and the actions' indexes, are
 // written back into f.
+//
+// Cost: a binary search among the chain's prios, a probe of the filter's
+// mask for the same keys, an insertion in the mask's hash table and in
+// the prio's handle index; the lowest free handle is found from a hint
+// (O(1) when handles are added in order). A new prio or mask copies that
+// level's list (prios of a chain, masks of a prio), which is short.
 func (c *Chains) Add(f *Filter, m act.Mode) error {
 	if f == nil {
 		return fmt.Errorf("filter: no configuration")
@@ -114,7 +134,8 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	list := c.chains[f.Chain]
+	ch := c.chains[f.Chain]
+	groups := groupsOf(ch)
 
 	prio := f.Prio
 	if prio == 0 {
@@ -126,22 +147,21 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		// first filter at or above it, or 0xc000 when there is none;
 		// a filter at exactly 0x8000 makes it fail with EINVAL.
 		prio = autoPrioFirst
-		for _, g := range list {
-			if g.spec.Prio >= autoPrioSearch {
-				if g.spec.Prio == autoPrioSearch {
-					return fmt.Errorf("filter: chain %d has a filter at prio %d, where the kernel looks for a free one: give a prio", f.Chain, autoPrioSearch)
-				}
-				prio = g.spec.Prio - 1
-				break
+		if i, _ := searchPrio(groups, autoPrioSearch); i < len(groups) {
+			if groups[i].prio == autoPrioSearch {
+				return fmt.Errorf("filter: chain %d has a filter at prio %d, where the kernel looks for a free one: give a prio", f.Chain, autoPrioSearch)
 			}
+			prio = groups[i].prio - 1
 		}
 	}
-	group := prioGroup(list, prio)
+	var g *group
+	if i, ok := searchPrio(groups, prio); ok {
+		g = groups[i]
+	}
 	protocol := f.Protocol
-	if len(group) > 0 {
-		g := group[0]
-		if g.cls.kind != kind {
-			return fmt.Errorf("filter: chain %d prio %d holds %s filters, not %s", f.Chain, prio, g.cls.kind, kind)
+	if g != nil {
+		if g.kind != kind {
+			return fmt.Errorf("filter: chain %d prio %d holds %s filters, not %s", f.Chain, prio, g.kind, kind)
 		}
 		if protocol != 0 && protocol != g.protocol {
 			return fmt.Errorf("filter: chain %d prio %d is for protocol %#04x, not %#04x", f.Chain, prio, g.protocol, protocol)
@@ -150,13 +170,8 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	}
 
 	var old *filter
-	if f.Handle != 0 {
-		for _, g := range group {
-			if g.spec.Handle == f.Handle {
-				old = g
-				break
-			}
-		}
+	if f.Handle != 0 && g != nil {
+		old = g.handles.get(f.Handle)
 	}
 	where := fmt.Sprintf("chain %d prio %d handle %#x", f.Chain, prio, f.Handle)
 	switch {
@@ -166,23 +181,28 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		return fmt.Errorf("filter %s: %w", where, ErrNotFound)
 	case old == nil && protocol == 0:
 		return fmt.Errorf("filter: protocol: give one (all, ip, ipv6, 802.1Q, ...) for the new prio %d", prio)
-	case old == nil && kind == "matchall" && len(group) > 0:
+	case old == nil && kind == "matchall" && g != nil && g.handles.n > 0:
 		// mall_change: a matchall tcf_proto holds one filter.
-		return fmt.Errorf("filter: chain %d prio %d already holds a matchall filter (handle %#x): %w", f.Chain, prio, group[0].spec.Handle, ErrExists)
+		return fmt.Errorf("filter: chain %d prio %d already holds a matchall filter (handle %#x): %w", f.Chain, prio, g.handles.first().handle, ErrExists)
 	}
 
 	handle := f.Handle
 	if old == nil && handle == 0 {
-		handle = freeHandle(group)
+		handle = 1
+		if g != nil {
+			if handle = g.handles.free(); handle == 0 {
+				return fmt.Errorf("filter: chain %d prio %d: no free handle", f.Chain, prio)
+			}
+		}
 	}
 	cl, err := NewClassifier(f.Classifier, protocol, c.env)
 	if err != nil {
 		return err
 	}
-	if kind == "flower" {
-		for _, g := range group {
-			if g != old && g.cls.sameKeys(cl) {
-				return fmt.Errorf("flower: chain %d prio %d: handle %#x has the same keys: %w", f.Chain, prio, g.spec.Handle, ErrExists)
+	if kind == "flower" && g != nil {
+		if mk := g.byShape[shapeOf(cl)]; mk != nil {
+			if d := mk.sameKeys(cl, old); d != nil {
+				return fmt.Errorf("flower: chain %d prio %d: handle %#x has the same keys: %w", f.Chain, prio, d.handle, ErrExists)
 			}
 		}
 	}
@@ -195,6 +215,7 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		protocol: protocol,
 		cls:      cl,
 		classID:  f.ClassID,
+		handle:   handle,
 		bindings: bindings,
 		spec:     *f,
 	}
@@ -208,56 +229,111 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	if old != nil {
 		nf.cell = old.cell
 		c.cells.Changed(nf.cell)
-		i := slices.Index(list, old)
-		list[i] = nf
-		c.unbind(old)
 	} else {
 		nf.cell = c.cells.Alloc(c.env.Now(), 0)
-		i, _ := slices.BinarySearchFunc(list, nf, cmpFilter)
-		c.chains[f.Chain] = slices.Insert(list, i, nf)
+		c.structGen++
+		c.n++
+	}
+	c.setSlot(nf)
+	c.install(f.Chain, ch, g, nf, old)
+	if old != nil {
+		c.unbind(old)
 	}
 	f.Prio, f.Handle, f.Protocol = prio, handle, protocol
 	return nil
 }
 
-func cmpFilter(a, b *filter) int {
-	if a.spec.Prio != b.spec.Prio {
-		return int(a.spec.Prio) - int(b.spec.Prio)
+// install publishes nf in group g of chain ch (either nil: new), in place
+// of old when that is not nil. The new filter is in the index before the
+// old one leaves it, so that a packet meanwhile finds one or the other.
+func (c *Chains) install(index uint32, ch *chainIdx, g *group, nf, old *filter) {
+	newChain, newGroup := ch == nil, g == nil
+	if newChain {
+		ch = &chainIdx{index: index}
+		ch.groups.Store(&[]*group{})
 	}
+	if newGroup {
+		g = &group{prio: nf.spec.Prio, protocol: nf.protocol, kind: nf.cls.kind, byShape: make(map[shape]*mask)}
+		g.masks.Store(&[]*mask{})
+	}
+	s := shapeOf(nf.cls)
+	mk := g.byShape[s]
+	if mk == nil {
+		mk = newMask(s, c.seed)
+		mk.insert(nf)
+		g.byShape[s] = mk
+		cowSlice(&g.masks, func(ms []*mask) []*mask { return append(ms, mk) })
+	} else {
+		mk.insert(nf)
+	}
+	nf.mask = mk
+	g.handles.put(nf)
+	if old != nil {
+		c.unlink(g, old)
+	}
+	if newGroup {
+		cowSlice(&ch.groups, func(gs []*group) []*group {
+			i, _ := searchPrio(gs, g.prio)
+			return slices.Insert(gs, i, g)
+		})
+	}
+	if newChain {
+		c.chains[index] = ch
+		cowSlice(&c.block.chains, func(cs []*chainIdx) []*chainIdx {
+			i, _ := searchChain(cs, index)
+			return slices.Insert(cs, i, ch)
+		})
+	}
+}
+
+// unlink takes f out of its mask's hash table, and the mask out of the
+// group when it was its last filter.
+func (c *Chains) unlink(g *group, f *filter) {
+	mk := f.mask
+	mk.remove(f)
+	if mk.n == 0 {
+		for s, x := range g.byShape {
+			if x == mk {
+				delete(g.byShape, s)
+				break
+			}
+		}
+		cowSlice(&g.masks, func(ms []*mask) []*mask {
+			return slices.DeleteFunc(ms, func(x *mask) bool { return x == mk })
+		})
+	}
+}
+
+func (c *Chains) setSlot(f *filter) {
+	s := int(f.cell.Slot())
+	if s >= len(c.bySlot) {
+		c.bySlot = slices.Grow(c.bySlot, s+1-len(c.bySlot))[:max(s+1, len(c.bySlot))]
+	}
+	c.bySlot[s] = f
+}
+
+func cmpU32(a, b uint32) int {
 	switch {
-	case a.spec.Handle < b.spec.Handle:
+	case a < b:
 		return -1
-	case a.spec.Handle > b.spec.Handle:
+	case a > b:
 		return 1
 	}
 	return 0
 }
 
-// prioGroup returns the filters of list at prio (a sub-slice).
-func prioGroup(list []*filter, prio uint16) []*filter {
-	i := 0
-	for i < len(list) && list[i].spec.Prio < prio {
-		i++
+// groupsOf returns the chain's groups (nil chain: none).
+func groupsOf(ch *chainIdx) []*group {
+	if ch == nil {
+		return nil
 	}
-	j := i
-	for j < len(list) && list[j].spec.Prio == prio {
-		j++
-	}
-	return list[i:j]
+	return *ch.groups.Load()
 }
 
-// freeHandle is the lowest handle from 1 that no filter of the prio uses:
-// flower's idr_alloc_u32 from 1, and matchall's default handle 1.
-func freeHandle(group []*filter) uint32 {
-	h := uint32(1)
-	for _, g := range group { // in handle order
-		if g.spec.Handle == h {
-			h++
-		} else if g.spec.Handle > h {
-			break
-		}
-	}
-	return h
+// searchPrio finds prio in groups (sorted): its position, or where it
+// would go.
+func searchPrio(groups []*group, prio uint16) (int, bool) {
+	return slices.BinarySearchFunc(groups, prio, func(g *group, p uint16) int { return int(g.prio) - int(p) })
 }
 
 // bind binds specs in order; on failure it lets go of what it bound.
@@ -287,16 +363,24 @@ func (c *Chains) unbindAll(bs []act.Binding) {
 func (c *Chains) unbind(f *filter) { c.unbindAll(f.bindings) }
 
 // remove lets go of a deleted filter's actions and, once the data path
-// can no longer run it, its counters (ReleaseDead).
+// can no longer run it, its counters (ReleaseDead). The caller has taken
+// it out of the index.
 func (c *Chains) remove(f *filter) {
 	c.unbind(f)
+	if s := int(f.cell.Slot()); s < len(c.bySlot) && c.bySlot[s] == f {
+		c.bySlot[s] = nil
+	}
 	c.dead = append(c.dead, f.cell)
+	c.structGen++
+	c.n--
 }
 
 // ReleaseDead frees the counters of the filters deleted since the last
 // call, and those of the actions that went with them. The datapath calls
-// it after publishing the hook's new block: a worker may run the old one
-// until then, and a freed slot's grace period starts at the free.
+// it after the change that deleted them: a worker may still be running
+// them, and a freed slot is reused only after a grace period that starts
+// at the free (stats.Set.Free), when every worker has left the batch in
+// which it could have reached them.
 func (c *Chains) ReleaseDead() {
 	c.mu.Lock()
 	for _, cell := range c.dead {
@@ -317,48 +401,70 @@ func (c *Chains) ReleaseDead() {
 //
 // The chain is sel.Chain exactly, 0 when not given, as the kernel reads a
 // missing TCA_CHAIN. A Classifier in sel must be the prio's kind. Deleted
-// filters let go of their actions.
+// filters let go of their actions. Deleting one filter costs O(1) (its
+// bucket, its handle page); a whole prio or chain goes in one step and
+// costs its filters' release.
 func (c *Chains) Delete(sel *Filter) error {
 	if sel == nil {
 		return fmt.Errorf("filter: no selector")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	list := c.chains[sel.Chain]
+	ch := c.chains[sel.Chain]
 	if sel.Prio == 0 {
-		for _, f := range list {
-			c.remove(f)
+		if ch != nil {
+			c.dropChain(ch)
 		}
-		delete(c.chains, sel.Chain)
 		return nil
 	}
-	group := prioGroup(list, sel.Prio)
-	if len(group) == 0 || sel.Protocol != 0 && group[0].protocol != sel.Protocol {
+	groups := groupsOf(ch)
+	i, ok := searchPrio(groups, sel.Prio)
+	if !ok || sel.Protocol != 0 && groups[i].protocol != sel.Protocol {
 		return fmt.Errorf("filter chain %d prio %d protocol %#04x: %w", sel.Chain, sel.Prio, sel.Protocol, ErrNotFound)
 	}
-	if sel.Classifier != nil && sel.Classifier.Kind() != group[0].cls.kind {
-		return fmt.Errorf("filter chain %d prio %d: holds %s filters, not %s", sel.Chain, sel.Prio, group[0].cls.kind, sel.Classifier.Kind())
+	g := groups[i]
+	if sel.Classifier != nil && sel.Classifier.Kind() != g.kind {
+		return fmt.Errorf("filter chain %d prio %d: holds %s filters, not %s", sel.Chain, sel.Prio, g.kind, sel.Classifier.Kind())
 	}
-	start := slices.Index(list, group[0])
-	end := start + len(group)
 	if sel.Handle != 0 {
-		i := slices.IndexFunc(group, func(f *filter) bool { return f.spec.Handle == sel.Handle })
-		if i < 0 {
+		f := g.handles.get(sel.Handle)
+		if f == nil {
 			return fmt.Errorf("filter chain %d prio %d handle %#x: %w", sel.Chain, sel.Prio, sel.Handle, ErrNotFound)
 		}
-		start += i
-		end = start + 1
-	}
-	for _, f := range list[start:end] {
+		c.unlink(g, f)
+		g.handles.delete(f.handle)
 		c.remove(f)
-	}
-	list = slices.Delete(list, start, end)
-	if len(list) == 0 {
-		delete(c.chains, sel.Chain)
+		if g.handles.n > 0 {
+			return nil
+		}
 	} else {
-		c.chains[sel.Chain] = list
+		g.handles.walk(0, func(f *filter) bool { c.remove(f); return true })
 	}
+	// The prio is empty: it leaves the chain, and an empty chain the
+	// block.
+	if len(groups) == 1 {
+		c.unpublishChain(ch)
+		return nil
+	}
+	cowSlice(&ch.groups, func(gs []*group) []*group {
+		return slices.DeleteFunc(gs, func(x *group) bool { return x == g })
+	})
 	return nil
+}
+
+// dropChain deletes every filter of ch and takes it out of the block.
+func (c *Chains) dropChain(ch *chainIdx) {
+	c.unpublishChain(ch)
+	for _, g := range groupsOf(ch) {
+		g.handles.walk(0, func(f *filter) bool { c.remove(f); return true })
+	}
+}
+
+func (c *Chains) unpublishChain(ch *chainIdx) {
+	delete(c.chains, ch.index)
+	cowSlice(&c.block.chains, func(cs []*chainIdx) []*chainIdx {
+		return slices.DeleteFunc(cs, func(x *chainIdx) bool { return x == ch })
+	})
 }
 
 // Flush deletes every filter of every chain, as when the hook's qdisc
@@ -366,12 +472,89 @@ func (c *Chains) Delete(sel *Filter) error {
 func (c *Chains) Flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for idx, list := range c.chains {
-		for _, f := range list {
-			c.remove(f)
-		}
-		delete(c.chains, idx)
+	for _, ch := range *c.block.chains.Load() {
+		c.dropChain(ch)
 	}
+}
+
+// Len is the number of filters of the hook.
+func (c *Chains) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// Pos is where a filter sits in a hook's order: chain, prio, handle.
+type Pos struct {
+	Chain  uint32
+	Prio   uint16
+	Handle uint32
+}
+
+// Select narrows a walk to one chain and one prio (nil, 0: all).
+type Select struct {
+	Chain *uint32
+	Prio  uint16
+}
+
+// walkLocked calls fn for the filters after pos (from the first when pos
+// is nil) that sel selects, in chain, prio, handle order, until fn returns
+// false. Resuming costs three binary searches, not a walk from the first
+// filter.
+func (c *Chains) walkLocked(after *Pos, sel Select, fn func(*filter) bool) {
+	cs := *c.block.chains.Load()
+	i := 0
+	switch {
+	case sel.Chain != nil && (after == nil || after.Chain < *sel.Chain):
+		after = &Pos{Chain: *sel.Chain}
+		i, _ = searchChain(cs, *sel.Chain)
+	case after != nil:
+		i, _ = searchChain(cs, after.Chain)
+	}
+	for _, ch := range cs[i:] {
+		if sel.Chain != nil && ch.index != *sel.Chain {
+			return
+		}
+		groups := groupsOf(ch)
+		j := 0
+		resume := after != nil && ch.index == after.Chain
+		if resume {
+			j, _ = searchPrio(groups, after.Prio)
+		}
+		if sel.Prio != 0 {
+			k, ok := searchPrio(groups, sel.Prio)
+			if !ok || k < j {
+				continue
+			}
+			j = k
+		}
+		for _, g := range groups[j:] {
+			if sel.Prio != 0 && g.prio != sel.Prio {
+				break
+			}
+			from := uint32(0)
+			if resume && g.prio == after.Prio {
+				from = after.Handle
+			}
+			if !g.handles.walk(from, fn) {
+				return
+			}
+		}
+	}
+}
+
+func searchChain(cs []*chainIdx, index uint32) (int, bool) {
+	return slices.BinarySearchFunc(cs, index, func(c *chainIdx, idx uint32) int { return cmpU32(c.index, idx) })
+}
+
+// get returns the filter at p, nil for none.
+func (c *Chains) getLocked(p Pos) *filter {
+	ch := c.chains[p.Chain]
+	groups := groupsOf(ch)
+	if i, ok := searchPrio(groups, p.Prio); ok {
+		return groups[i].handles.get(p.Handle)
+	}
+	return nil
 }
 
 // List returns the filters of one chain, or of all chains when chain is
@@ -380,24 +563,11 @@ func (c *Chains) List(chain *uint32) []FilterView {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []FilterView
-	for _, idx := range c.indexes() {
-		if chain != nil && idx != *chain {
-			continue
-		}
-		for _, f := range c.chains[idx] {
-			out = append(out, c.view(f))
-		}
-	}
+	c.walkLocked(nil, Select{Chain: chain}, func(f *filter) bool {
+		out = append(out, c.view(f))
+		return true
+	})
 	return out
-}
-
-func (c *Chains) indexes() []uint32 {
-	idx := make([]uint32, 0, len(c.chains))
-	for i := range c.chains {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
-	return idx
 }
 
 func (c *Chains) view(f *filter) FilterView {
@@ -415,17 +585,9 @@ func (c *Chains) view(f *filter) FilterView {
 	return v
 }
 
-// Block builds the immutable Block of the hook's current filters, for the
-// data path to publish.
-func (c *Chains) Block() *Block {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := &Block{chains: make([]blockChain, 0, len(c.chains))}
-	for _, idx := range c.indexes() {
-		b.chains = append(b.chains, blockChain{index: idx, filters: slices.Clone(c.chains[idx])})
-	}
-	return b
-}
+// Block returns the hook's Block, which Chains keeps current: the data
+// path publishes it once and sees every change from then on.
+func (c *Chains) Block() *Block { return &c.block }
 
 // cloneClassifierSpec deep-copies a classifier spec, so that the stored
 // configuration shares nothing with the caller's.

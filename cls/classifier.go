@@ -16,11 +16,14 @@ import (
 // a loop over a few words; it allocates nothing and calls nothing
 // indirect. A Classifier is immutable.
 //
-// Within one prio the kernel's flower keeps a hash table per distinct
-// mask and tries the masks in the order they were created; netyard tries
-// the filters of a prio in handle order instead, one compare loop each.
-// The two agree whenever the filters of a prio do not overlap, which is
-// what flower's own "Filter already exists" check is there to encourage.
+// A Block does not call it filter by filter: the filters of one prio are
+// looked up through a hash table per distinct mask (index.go), and match
+// confirms the one a probe finds. Within a prio the filter with the lowest
+// handle among those that match wins, as the list walk it replaces did;
+// the kernel's flower takes the first match in mask creation order
+// instead. The two agree whenever the filters of a prio do not overlap,
+// which is what flower's own "Filter already exists" check is there to
+// encourage.
 type Classifier struct {
 	kind   string
 	words  []keyWord

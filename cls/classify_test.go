@@ -159,23 +159,30 @@ func equalU64(a, b []uint64) bool {
 	return true
 }
 
-// TestBlockImmutable: a published Block keeps classifying with the
-// filters it was built from while the control plane changes them.
-func TestBlockImmutable(t *testing.T) {
+// TestBlockLive: the hook's Block is one for its life and sees every
+// change as it is made (Chains keeps it current, RCU-style); a nil Block
+// classifies nothing.
+func TestBlockLive(t *testing.T) {
 	pool := leakPool(t)
 	h := newHook(t)
+	blk := h.ch.Block()
+	p := packet(t, pool, udp4())
+	defer p.Release()
+	if r := blk.Classify(&act.Ctx{}, p); r.Matched {
+		t.Errorf("empty block matched: %+v", r)
+	}
 	h.add(matchall(0, 1, ethIP, gact(act.Shot)))
-	old := h.ch.Block()
+	if r := blk.Classify(&act.Ctx{}, p); r.Verdict != act.Shot {
+		t.Errorf("after add: %v, want drop", r.Verdict)
+	}
 	if err := h.ch.Delete(&cls.Filter{Prio: 1}); err != nil {
 		t.Fatal(err)
 	}
-	p := packet(t, pool, udp4())
-	defer p.Release()
-	if r := old.Classify(&act.Ctx{}, p); r.Verdict != act.Shot {
-		t.Errorf("old block: %v, want drop", r.Verdict)
+	if r := blk.Classify(&act.Ctx{}, p); r.Matched {
+		t.Errorf("after delete matched: %+v", r)
 	}
-	if r := h.ch.Block().Classify(&act.Ctx{}, p); r.Matched {
-		t.Errorf("new block matched: %+v", r)
+	if h.ch.Block() != blk {
+		t.Errorf("Block changed identity")
 	}
 	var nilBlock *cls.Block
 	if r := nilBlock.Classify(&act.Ctx{}, p); r != (cls.Result{Verdict: act.Unspec}) {

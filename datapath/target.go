@@ -434,9 +434,16 @@ func (d *Device) hook(parent uint32) (*cls.Chains, *atomicBlock, error) {
 		d.nd.Name(), parent>>16, parent&0xffff)
 }
 
-// publish makes the hook's current filters the ones the data path runs,
-// then frees the counters of what the old block held and the new one does
-// not (deleted filters, actions that went with them).
+// publish makes the hook's filters the ones the data path runs, then frees
+// the counters of what a change took out (deleted filters, actions that
+// went with them). The Block is the hook's for its life and Chains has
+// already changed just the parts of it that the command touched (cls's
+// index.go: new nodes, copied buckets, copied short lists, each published
+// with an atomic store), so storing it costs nothing and no command copies
+// the hook's filters. The counters are freed after the change: a worker
+// that still runs a deleted filter is inside a batch, and a freed slot is
+// reused only when every worker has left the batch it was in at the free
+// (stats.Set's grace period).
 func publish(c *cls.Chains, b *atomicBlock) {
 	b.Store(c.Block())
 	c.ReleaseDead()
@@ -482,7 +489,25 @@ func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 		d.clsact, d.clsactKind = true, "clsact"
 	}
 	publish(c, b)
+	// Only a redirect adds an edge to the graph of hooks; any other
+	// filter can only end paths, never close a loop. So the redirect
+	// check (which walks the graph) runs for filters that redirect, and
+	// a million plain filters install without it.
+	if !redirects(f.Actions) {
+		return nil
+	}
 	return ns.cycleWarning(hookNode{d, b == &d.ingress})
+}
+
+// redirects reports whether an action list holds a mirred (inline or
+// bound by index).
+func redirects(specs []act.Spec) bool {
+	for _, s := range specs {
+		if s != nil && s.Kind() == "mirred" {
+			return true
+		}
+	}
+	return false
 }
 
 // DelFilter implements tcsyntax.Target.

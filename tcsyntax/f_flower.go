@@ -795,9 +795,11 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 	if f.ClassID != 0 {
 		w.String(PrintAny, "classid", "classid %s ", FormatClassID(f.ClassID))
 	}
-	line := func(key, value string) { // print_indent_name_value
+	// print_indent_name_value; format is key+" %s", a constant so that
+	// a listing of a million filters builds no format strings.
+	line := func(key, format, value string) {
 		w.Text("\n  ")
-		w.String(PrintAny, key, key+" %s", value)
+		w.String(PrintAny, key, format, value)
 	}
 	if fl.Indev != "" {
 		w.NL()
@@ -829,10 +831,10 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 		w.String(PrintAny, "cvlan_ethtype", "  cvlan_ethtype %s", FormatProtocol(*fl.CVlanEthType))
 	}
 	if fl.DstMAC != nil {
-		line("dst_mac", formatMACMask(fl.DstMAC))
+		line("dst_mac", "dst_mac %s", formatMACMask(fl.DstMAC))
 	}
 	if fl.SrcMAC != nil {
-		line("src_mac", formatMACMask(fl.SrcMAC))
+		line("src_mac", "src_mac %s", formatMACMask(fl.SrcMAC))
 	}
 	if t := flowerEthType(f.Protocol, fl); t != 0 {
 		w.NL()
@@ -845,10 +847,10 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 	printMaskedU8(w, "ip_tos", fl.TOS)
 	printMaskedU8(w, "ip_ttl", fl.TTL)
 	if fl.DstIP != nil {
-		line("dst_ip", formatPrefix(*fl.DstIP))
+		line("dst_ip", "dst_ip %s", formatPrefix(*fl.DstIP))
 	}
 	if fl.SrcIP != nil {
-		line("src_ip", formatPrefix(*fl.SrcIP))
+		line("src_ip", "src_ip %s", formatPrefix(*fl.SrcIP))
 	}
 	// Single ports first, then ranges, as flower_print_opt.
 	for _, pr := range []struct {
@@ -871,18 +873,18 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 				w.Uint(PrintAny, "end", "", uint64(pr.r.Max))
 				w.Close()
 			} else {
-				line(pr.key, fmt.Sprintf("%d-%d", pr.r.Min, pr.r.Max))
+				line(pr.key, pr.key+" %s", fmt.Sprintf("%d-%d", pr.r.Min, pr.r.Max))
 			}
 		}
 	}
 	if fl.TCPFlags != nil {
-		line("tcp_flags", fmt.Sprintf("0x%x/%x", fl.TCPFlags.Value, fl.TCPFlags.Mask))
+		line("tcp_flags", "tcp_flags %s", fmt.Sprintf("0x%x/%x", fl.TCPFlags.Value, fl.TCPFlags.Mask))
 	}
 	if fl.ICMPType != nil {
-		line("icmp_type", strconv.Itoa(int(*fl.ICMPType)))
+		line("icmp_type", "icmp_type %s", strconv.Itoa(int(*fl.ICMPType)))
 	}
 	if fl.ICMPCode != nil {
-		line("icmp_code", strconv.Itoa(int(*fl.ICMPCode)))
+		line("icmp_code", "icmp_code %s", strconv.Itoa(int(*fl.ICMPCode)))
 	}
 	if fl.IPFlags != nil && fl.IPFlags.Mask != 0 {
 		count := 0

@@ -96,10 +96,7 @@ func (p *Printer) filtersSince(out io.Writer, views []FilterView, sel Selector, 
 	w := p.writer()
 	w.sink = out
 	printFilters(w, views, sel, &p.Options, true)
-	w.Open("")
-	w.Uint(PrintAny, "generation", "generation %d", gen)
-	w.NL()
-	w.Close()
+	printGeneration(w, &gen)
 	return p.flush(w, out)
 }
 
@@ -184,13 +181,19 @@ func (l *ActionLister) End() { endActionMessage(l.w) }
 // "since gen" next time (netyard's incremental dumps): a last line
 // "generation N", or an object {"generation": N} in JSON.
 func (l *ActionLister) Close(gen *uint64) error {
-	if gen != nil {
-		l.w.Open("")
-		l.w.Uint(PrintAny, "generation", "generation %d", *gen)
-		l.w.NL()
-		l.w.Close()
-	}
+	printGeneration(l.w, gen)
 	return l.p.flush(l.w, l.out)
+}
+
+// printGeneration prints the closing line of a "since gen" listing (gen
+// not nil): "generation N", or an object {"generation": N} in JSON.
+func printGeneration(w *Writer, gen *uint64) {
+	if gen != nil {
+		w.Open("")
+		w.Uint(PrintAny, "generation", "generation %d", *gen)
+		w.NL()
+		w.Close()
+	}
 }
 
 func printActionMessage(w *Writer, views []ActionView, total uint64, first int, o *Options) {

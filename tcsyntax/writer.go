@@ -133,6 +133,10 @@ func (w *Writer) Uint(o Out, key, format string, v uint64) {
 	if w.inText(o) {
 		if pre, post, ok := w.split(format, "%d"); ok {
 			w.text = append(strconv.AppendUint(append(w.text, pre...), v, 10), post...)
+		} else if pre, post, ok := w.split(format, "%#x"); ok {
+			// A filter's "handle %#x", once per filter of a listing.
+			w.text = append(append(w.text, pre...), "0x"...) // as fmt's %#x, 0 too
+			w.text = append(strconv.AppendUint(w.text, v, 16), post...)
 		} else {
 			w.text = fmt.Appendf(w.text, format, v)
 		}

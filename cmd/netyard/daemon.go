@@ -138,6 +138,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	for kind, d := range ns.ActionDumpers() {
 		sopts = append(sopts, ctl.WithDumper(kind, d))
 	}
+	sopts = append(sopts, ctl.WithDumper("filter", ns.FilterDumper()))
 	srv := ctl.NewServer(append(sopts, ctl.WithHandler(ctl.HandlerFunc(
 		func(_ context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
 			cli := tcsyntax.CLI{Target: target, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin),

@@ -52,6 +52,14 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
+	if opts, batch, cmd, perr := tcsyntax.ParseLine(args); perr == nil && batch == "" && filterDumpable(cmd) {
+		for range max(f.repeat, 1) {
+			if err := dumpFilters(context.Background(), c, opts, cmd, &f, stdout, stderr); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	req := ctl.ExecRequest{Words: append([]string(nil), args...)}
 	for i := 0; i+1 < len(req.Words); i++ {
 		if w := req.Words[i]; w == "-b" || w == "-batch" {

@@ -31,6 +31,36 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 	// Times arrive as ages; printed against act.DecodeNow they read
 	// "installed N sec" as the daemon's clock has it.
 	opts.Now = act.DecodeNow
+	printer := &tcsyntax.Printer{Options: opts}
+	newPrinter := func(out io.Writer) messagePrinter {
+		if opts.JSON {
+			return newSerialPrinter(printer, out)
+		}
+		return &choosingPrinter{
+			serial:   func() messagePrinter { return newSerialPrinter(printer, out) },
+			parallel: func() messagePrinter { return newParallelPrinter(printer, out, runtime.GOMAXPROCS(0)) },
+		}
+	}
+	req := ctl.DumpRequest{
+		Kind:       "action/" + cmd.Select.Kind,
+		Terse:      opts.Brief,
+		UsedWithin: time.Duration(cmd.Select.Since) * time.Millisecond,
+		Since:      cmd.Select.SinceGen,
+	}
+	return runDump(ctx, c, req, dumpOutput{what: "actions", sinceGen: cmd.Select.HasSinceGen, newPrinter: newPrinter}, f, stdout, stderr)
+}
+
+// dumpOutput is what a dump prints and how.
+type dumpOutput struct {
+	what       string // "actions", "filters"
+	sinceGen   bool   // the listing ends with the generation line
+	newPrinter func(io.Writer) messagePrinter
+}
+
+// runDump runs a dump request and prints it: streaming, or held until it
+// is consistent when it may restart (--retry), with the progress line,
+// the --time line, and the NLM_F_DUMP_INTR warning.
+func runDump(ctx context.Context, c *ctl.Client, req ctl.DumpRequest, o dumpOutput, f *tcFlags, stdout, stderr io.Writer) error {
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	// A dump that may restart (--retry) is held until it is consistent,
 	// so that a restart does not print the table twice; otherwise it
@@ -41,44 +71,31 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 		held = new(bytes.Buffer)
 		sink = held
 	}
-	printer := &tcsyntax.Printer{Options: opts}
-	newPrinter := func(out io.Writer) messagePrinter {
-		if opts.JSON {
-			return newSerialPrinter(printer, out)
-		}
-		return &choosingPrinter{p: printer, out: out}
-	}
-	mp := newPrinter(sink)
+	mp := o.newPrinter(sink)
 	size := f.msgSize
 	switch {
 	case size != 0:
-	case cmd.Select.HasSinceGen:
+	case o.sinceGen:
 		// A delta is small, and the client's fresh buffers cost more
 		// than a few more messages would.
 		size = ctl.MinMessageSize
 	default:
 		size = defaultDumpMessage
 	}
-	prog := startProgress(stderr, f.progress, "actions")
+	prog := startProgress(stderr, f.progress, o.what)
 	defer prog.stop()
-	req := ctl.DumpRequest{
-		Kind:       "action/" + cmd.Select.Kind,
-		MaxMessage: size,
-		Terse:      opts.Brief,
-		UsedWithin: time.Duration(cmd.Select.Since) * time.Millisecond,
-		Since:      cmd.Select.SinceGen,
-		OnMessage: func(n int) error {
-			return mp.begin(n)
-		},
-		OnRestart: func() error {
-			if err := mp.finish(nil); err != nil {
-				return err
-			}
-			held.Reset()
-			mp = newPrinter(held)
-			prog.restart()
-			return nil
-		},
+	req.MaxMessage = size
+	req.OnMessage = func(n int) error {
+		return mp.begin(n)
+	}
+	req.OnRestart = func() error {
+		if err := mp.finish(nil); err != nil {
+			return err
+		}
+		held.Reset()
+		mp = o.newPrinter(held)
+		prog.restart()
+		return nil
 	}
 	start := time.Now()
 	res, err := c.Dump(ctx, req, func(o ctl.Object) error {
@@ -87,7 +104,7 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 	})
 	inconsistent := errors.Is(err, ctl.ErrDumpInconsistent)
 	var next *uint64
-	if cmd.Select.HasSinceGen {
+	if o.sinceGen {
 		next = &res.NextSince
 	}
 	if ferr := mp.finish(next); err == nil || inconsistent {
@@ -108,10 +125,10 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 	}
 	prog.stop()
 	if f.timing {
-		fmt.Fprintf(stderr, "netyard tc: %d actions in %d messages, %.3f ms\n", res.Objects, res.Messages, float64(time.Since(start))/1e6)
+		fmt.Fprintf(stderr, "netyard tc: %d %s in %d messages, %.3f ms\n", res.Objects, o.what, res.Messages, float64(time.Since(start))/1e6)
 	}
 	if inconsistent {
-		fmt.Fprintf(stderr, "Warning: actions were added or deleted during the dump (NLM_F_DUMP_INTR, %d restarts): those may be missing or listed; every action that existed throughout is listed once. Run it again, or use --retry N.\n", res.Restarts)
+		fmt.Fprintf(stderr, "Warning: %s were added or deleted during the dump (NLM_F_DUMP_INTR, %d restarts): those may be missing or listed; every one that existed throughout is listed once. Run it again, or use --retry N.\n", o.what, res.Restarts)
 		return errReported
 	}
 	return nil
@@ -178,8 +195,10 @@ func (s *serialPrinter) finish(gen *uint64) error {
 // costs most (a page fault is some 13 us in this project's CI VM), and the
 // parallel printer holds several messages' worth.
 type choosingPrinter struct {
-	p   *tcsyntax.Printer
-	out io.Writer
+	serial, parallel func() messagePrinter
+	// from is the first message's size from which printing goes
+	// parallel; 0 means parallelFrom.
+	from int
 	messagePrinter
 }
 
@@ -189,10 +208,14 @@ const parallelFrom = 4096
 
 func (c *choosingPrinter) begin(n int) error {
 	if c.messagePrinter == nil {
-		if n >= parallelFrom {
-			c.messagePrinter = newParallelPrinter(c.p, c.out, runtime.GOMAXPROCS(0))
+		from := c.from
+		if from == 0 {
+			from = parallelFrom
+		}
+		if n >= from {
+			c.messagePrinter = c.parallel()
 		} else {
-			c.messagePrinter = newSerialPrinter(c.p, c.out)
+			c.messagePrinter = c.serial()
 		}
 	}
 	return c.messagePrinter.begin(n)
@@ -200,7 +223,7 @@ func (c *choosingPrinter) begin(n int) error {
 
 func (c *choosingPrinter) finish(gen *uint64) error {
 	if c.messagePrinter == nil {
-		c.messagePrinter = newSerialPrinter(c.p, c.out)
+		c.messagePrinter = c.serial()
 	}
 	return c.messagePrinter.finish(gen)
 }
@@ -213,16 +236,23 @@ func (c *choosingPrinter) finish(gen *uint64) error {
 // stream of bytes, not decoded views. With the daemon on one core, a
 // listing of millions of actions spreads over both (bench/dump.sh).
 type parallelPrinter struct {
-	p          *tcsyntax.Printer
-	out        io.Writer
-	free, work chan *rawBatch
-	done       chan *rawBatch
-	formatters sync.WaitGroup
-	written    chan error
-	cur        *rawBatch
-	seq        int
-	finished   bool
-	err        error // finish's result, for a second call
+	// newFormatter makes one formatter's function, with its own decoder
+	// and printer state: it decodes a batch and puts its text in
+	// b.text.
+	newFormatter func() func(b *rawBatch)
+	out          io.Writer
+	free, work   chan *rawBatch
+	done         chan *rawBatch
+	formatters   sync.WaitGroup
+	written      chan error
+	cur          *rawBatch
+	seq          int
+	finished     bool
+	err          error // finish's result, for a second call
+	lastKey      []byte
+	// closing prints the end of the listing (its generation line) after
+	// the last message.
+	closing func(out io.Writer, gen *uint64) error
 }
 
 // rawBatch is one message: its objects' bytes back to back, then its
@@ -231,18 +261,28 @@ type rawBatch struct {
 	seq, n int
 	data   []byte
 	ends   []int
-	text   bytes.Buffer
-	err    error
+	// prevKey is the key of the previous message's last object (nil for
+	// the first message): a filter listing prints a prio's header line
+	// only before its first filter, which may be in an earlier message.
+	prevKey []byte
+	text    bytes.Buffer
+	err     error
 }
 
 func newParallelPrinter(p *tcsyntax.Printer, out io.Writer, workers int) *parallelPrinter {
+	pp := newParallelPrinterWith(func() func(*rawBatch) { return actionFormatter(p) }, out, workers)
+	pp.closing = func(out io.Writer, gen *uint64) error { return p.ListActions(out).Close(gen) }
+	return pp
+}
+
+func newParallelPrinterWith(newFormatter func() func(*rawBatch), out io.Writer, workers int) *parallelPrinter {
 	workers = max(workers, 1)
 	// One batch more than formatters: one fills while the others are
 	// formatted. Each holds a message and its text (about 3.5 MB for a
 	// 1 MiB message), and memory touched for the first time is what a
 	// fresh process pays most for.
 	batches := workers + 1
-	pp := &parallelPrinter{p: p, out: out,
+	pp := &parallelPrinter{newFormatter: newFormatter, out: out,
 		free: make(chan *rawBatch, batches), work: make(chan *rawBatch, batches),
 		done: make(chan *rawBatch, batches), written: make(chan error, 1)}
 	for range batches {
@@ -256,12 +296,22 @@ func newParallelPrinter(p *tcsyntax.Printer, out io.Writer, workers int) *parall
 }
 
 func (pp *parallelPrinter) format() {
+	f := pp.newFormatter()
+	for b := range pp.work {
+		f(b)
+		pp.done <- b
+	}
+}
+
+// actionFormatter decodes a message of actions and prints it as tc prints
+// one message of "tc actions ls".
+func actionFormatter(p *tcsyntax.Printer) func(*rawBatch) {
 	var (
 		dec   act.Decoder
 		views []tcsyntax.ActionView
 	)
-	l := pp.p.ListActions(io.Discard)
-	for b := range pp.work {
+	l := p.ListActions(io.Discard)
+	return func(b *rawBatch) {
 		dec.Reset(b.n)
 		views = views[:0]
 		start := 0
@@ -284,7 +334,6 @@ func (pp *parallelPrinter) format() {
 			b.err = err
 		}
 		clear(views)
-		pp.done <- b
 	}
 }
 
@@ -325,6 +374,7 @@ func (pp *parallelPrinter) begin(n int) error {
 	pp.dispatch()
 	b := <-pp.free
 	b.seq, b.n, b.err = pp.seq, n, nil
+	b.prevKey = append(b.prevKey[:0], pp.lastKey...)
 	b.data, b.ends = b.data[:0], slices.Grow(b.ends[:0], n)
 	b.data = slices.Grow(b.data, n*128)
 	pp.seq++
@@ -336,6 +386,7 @@ func (pp *parallelPrinter) add(o ctl.Object) error {
 	b := pp.cur
 	b.data = append(b.data, o.Data...)
 	b.ends = append(b.ends, len(b.data))
+	pp.lastKey = append(pp.lastKey[:0], o.Key...)
 	return nil
 }
 
@@ -353,7 +404,7 @@ func (pp *parallelPrinter) finish(gen *uint64) error {
 	if pp.err = <-pp.written; pp.err != nil || gen == nil {
 		return pp.err
 	}
-	pp.err = pp.p.ListActions(pp.out).Close(gen)
+	pp.err = pp.closing(pp.out, gen)
 	return pp.err
 }
 

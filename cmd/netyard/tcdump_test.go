@@ -48,6 +48,7 @@ func newDumpRig(t *testing.T) *dumpRig {
 	for kind, d := range ns.ActionDumpers() {
 		opts = append(opts, ctl.WithDumper(kind, d))
 	}
+	opts = append(opts, ctl.WithDumper("filter", ns.FilterDumper()))
 	srv := ctl.NewServer(opts...)
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
@@ -70,12 +71,19 @@ func (r *dumpRig) exec(t *testing.T, args ...string) string {
 
 func (r *dumpRig) dump(t *testing.T, args ...string) string {
 	t.Helper()
+	return r.dumpWith(t, dumpActions, args...)
+}
+
+// dumpWith runs a command through a dump function (dumpActions,
+// dumpFilters) and returns what it printed.
+func (r *dumpRig) dumpWith(t *testing.T, dump func(context.Context, *ctl.Client, tcsyntax.Options, *tcsyntax.Command, *tcFlags, io.Writer, io.Writer) error, args ...string) string {
+	t.Helper()
 	opts, _, cmd, err := tcsyntax.ParseLine(args)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	if err := dumpActions(context.Background(), r.c, opts, cmd, &tcFlags{}, &out, &errb); err != nil {
+	if err := dump(context.Background(), r.c, opts, cmd, &tcFlags{}, &out, &errb); err != nil {
 		t.Fatalf("dump %s: %v: %s", strings.Join(args, " "), err, errb.String())
 	}
 	return out.String()
@@ -149,14 +157,7 @@ func TestActionDumpSinceGen(t *testing.T) {
 	if err := (&tcsyntax.CLI{Target: r.ns, Stdout: io.Discard, Stderr: &errb, Stdin: strings.NewReader(dumpRules)}).Run([]string{"-b", "-"}); err != nil {
 		t.Fatalf("rules: %v: %s", err, errb.String())
 	}
-	gen := func(out string) string {
-		t.Helper()
-		i := strings.LastIndex(out, "generation ")
-		if i < 0 {
-			t.Fatalf("no generation line in\n%s", out)
-		}
-		return strings.TrimSpace(out[i+len("generation "):])
-	}
+	gen := func(out string) string { t.Helper(); return lastGeneration(t, out) }
 	all := r.dump(t, "actions", "ls", "action", "gact", "since", "gen", "0")
 	if !strings.Contains(all, "total acts 2") {
 		t.Fatalf("since gen 0 lists everything:\n%s", all)
@@ -253,4 +254,15 @@ func TestProgress(t *testing.T) {
 	if off.String() != "" {
 		t.Errorf("progress off printed %q", off.String())
 	}
+}
+
+// lastGeneration is the N of a "since gen" listing's closing
+// "generation N" line.
+func lastGeneration(t *testing.T, out string) string {
+	t.Helper()
+	i := strings.LastIndex(out, "generation ")
+	if i < 0 {
+		t.Fatalf("no generation line in\n%s", out)
+	}
+	return strings.TrimSpace(out[i+len("generation "):])
 }
