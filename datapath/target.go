@@ -450,6 +450,7 @@ func (d *Device) flushHook(parent uint32) {
 	c.Flush()
 	b.Store(nil)
 	c.ReleaseDead()
+	hookNode{d, parent != ParentEgress}.graph().flush()
 }
 
 // filterHookLocked finds the device and hook a filter command names.
@@ -482,14 +483,19 @@ func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 		d.clsact, d.clsactKind = true, "clsact"
 	}
 	publish(c, b)
-	return ns.cycleWarning(hookNode{d, b == &d.ingress})
+	// Only a filter that can redirect or end the hook for every packet
+	// (or one that replaced such a filter) can close a cycle.
+	if n := (hookNode{d, b == &d.ingress}); n.graph().added(f) {
+		return ns.cycleWarning(n)
+	}
+	return nil
 }
 
 // DelFilter implements tcsyntax.Target.
 func (ns *Namespace) DelFilter(f *cls.Filter) error {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
-	_, c, b, err := ns.filterHookLocked(f)
+	d, c, b, err := ns.filterHookLocked(f)
 	if err != nil {
 		return err
 	}
@@ -497,6 +503,7 @@ func (ns *Namespace) DelFilter(f *cls.Filter) error {
 		return wrapClsErr(err)
 	}
 	publish(c, b)
+	hookNode{d, b == &d.ingress}.graph().deleted(f)
 	return nil
 }
 
