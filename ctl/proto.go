@@ -43,6 +43,13 @@ const (
 	AttrStructGen uint16 = 16
 	AttrNextGen   uint16 = 17
 	AttrObject    uint16 = 18
+	// Batch chunks (see the package comment, "Batches").
+	AttrBatch        uint16 = 19
+	AttrBatchLine    uint16 = 20
+	AttrBatchFlags   uint16 = 21
+	AttrBatchApplied uint16 = 22
+	AttrBatchFailed  uint16 = 23
+	AttrBatchStop    uint16 = 24
 
 	// Inside AttrObject.
 	ObjKey  uint16 = 1
@@ -64,6 +71,10 @@ const (
 
 	dumpFlagsKnown = DumpFlagLargeDump | DumpFlagTerse
 )
+
+// BatchFlagForce in AttrBatchFlags is tc's -force: a failing command does
+// not stop the batch.
+const BatchFlagForce uint32 = 1 << 0
 
 // Sizes.
 const (

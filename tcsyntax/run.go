@@ -26,6 +26,33 @@ type CLI struct {
 	Now func() int64
 	// ReadFile reads a batch file; nil means os.ReadFile.
 	ReadFile func(name string) ([]byte, error)
+	// LineBase is the line number of a batch's first line (0 means 1):
+	// a client that streams a batch in chunks sends each chunk with the
+	// number of its first line, so that errors name the line of the
+	// whole file.
+	LineBase int
+	// Batch is how the last batch run went.
+	Batch BatchResult
+}
+
+// BatchResult is the outcome of running a batch (or one chunk of one).
+type BatchResult struct {
+	// Applied and Failed count the commands that ran without error and
+	// those that failed (comment-only and empty lines are not counted).
+	Applied, Failed int
+	// StopLine is the line of the command that stopped the batch (a
+	// failure without -force), 0 when it ran to its end.
+	StopLine int
+}
+
+// BatchArgs reports the batch file and -force of a tc command line's
+// global options ("" when it is not a batch).
+func BatchArgs(args []string) (batch string, force bool) {
+	_, batch, force, _, err := parseGlobalOptions(args)
+	if err != nil {
+		return "", false
+	}
+	return batch, force
 }
 
 // Run is the tc command without its program name: global options (-s, -d,
@@ -196,6 +223,9 @@ func (c *CLI) runBatch(name string, opts Options, force bool) error {
 	}
 	var first error
 	failed, total := 0, 0
+	base := max(c.LineBase, 1) - 1
+	c.Batch = BatchResult{}
+	defer func() { c.Batch.Failed = failed; c.Batch.Applied = total - failed }()
 	for cmd := range BatchLines(data) {
 		if cmd.Err == nil && len(cmd.Words) == 0 {
 			continue
@@ -208,13 +238,14 @@ func (c *CLI) runBatch(name string, opts Options, force bool) error {
 		if err == nil {
 			continue
 		}
-		err = fmt.Errorf("line %d: %w", cmd.Line, err)
+		err = fmt.Errorf("line %d: %w", base+cmd.Line, err)
 		c.report(err)
 		failed++
 		if first == nil {
 			first = err
 		}
 		if !force {
+			c.Batch.StopLine = base + cmd.Line
 			return err
 		}
 	}
