@@ -33,6 +33,8 @@ type CLI struct {
 	LineBase int
 	// Batch is how the last batch run went.
 	Batch BatchResult
+
+	out bytes.Buffer // runOne's, reused
 }
 
 // BatchResult is the outcome of running a batch (or one chunk of one).
@@ -135,8 +137,11 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	// object) come before anything is printed, and a listing of millions
 	// of objects must not be held whole. Other commands print nothing
 	// but warnings.
-	var out bytes.Buffer
-	var dst io.Writer = &out
+	// The buffer is the CLI's, reused line after line: a batch of a
+	// million adds must not allocate one per line.
+	out := &c.out
+	out.Reset()
+	var dst io.Writer = out
 	if cmd.Verb == VerbShow || cmd.Verb == VerbGet {
 		dst = c.Stdout
 	}
@@ -148,6 +153,9 @@ func (c *CLI) runOne(words []string, opts Options) error {
 		if c.Stderr != nil {
 			fmt.Fprintf(c.Stderr, "Warning: %s\n", w.Msg)
 		}
+	}
+	if out.Len() == 0 {
+		return nil
 	}
 	_, err = c.Stdout.Write(out.Bytes())
 	return err
