@@ -24,8 +24,9 @@ const batchWindow = 4
 // BatchResult is how a streamed batch went.
 type BatchResult struct {
 	// Applied and Failed count commands; Chunks the chunks the daemon
-	// ran.
-	Applied, Failed, Chunks int
+	// ran, Refused those it refused unrun (sent before the client knew
+	// of the failure that stopped the batch).
+	Applied, Failed, Chunks, Refused int
 	// StopLine is the line that stopped the batch (a failure without
 	// force), 0 when it ran to its end.
 	StopLine int
@@ -145,7 +146,8 @@ func (c *Client) ExecBatch(ctx context.Context, words []string, force bool,
 		}
 		var ce *Error
 		if d.err != nil && errors.As(d.err, &ce) && ce.Errno == syscall.ECANCELED {
-			continue // refused after the failing chunk: nothing ran
+			res.Refused++ // sent after the failing chunk: nothing ran
+			continue
 		}
 		res.Chunks++
 		res.Applied += d.applied

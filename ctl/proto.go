@@ -89,8 +89,9 @@ const (
 	// connection's buffer small next to a daemon's tables.
 	MaxMessageSize = 1 << 20
 	// DefaultMaxRequest is the largest request a Server reads unless
-	// told otherwise (WithMaxRequest): a command line, or a batch on
-	// stdin of some ten thousand lines.
+	// told otherwise (WithMaxRequest): a command line, or one chunk of a
+	// streamed batch (MaxBatchChunk; a batch of any size is sent as many,
+	// see "Batches" in the package comment).
 	DefaultMaxRequest = 1 << 20
 	// MaxKeyLen bounds an object's key and a resume cursor. Keys are a
 	// few fixed-size fields (an action's index; a filter's device,

@@ -33,8 +33,26 @@ func BatchChunks(r io.Reader, max int) func(yield func(BatchChunk, error) bool) 
 		buf := make([]byte, 0, max)
 		line, first := 0, 1 // lines read; first line of buf
 		var cmd []byte      // the command being read (continuations)
-		cmdLine := 0
+		// logical is the command as BatchLines joins it: each
+		// continuation's backslash-newline cut, each line's comment
+		// cut, and the result looked at again.
+		var logical []byte
+		cmdLine, lineStart := 0, 0
 		partial := false // the last read ended inside a line
+		// flush moves the finished command into the chunk, yielding the
+		// chunk first when the command does not fit.
+		flush := func() bool {
+			if len(buf)+len(cmd) > max {
+				if !yield(BatchChunk{FirstLine: first, Data: buf}, nil) {
+					return false
+				}
+				buf = buf[:0]
+				first = cmdLine
+			}
+			buf = append(buf, cmd...)
+			cmd, logical = cmd[:0], logical[:0]
+			return true
+		}
 		for {
 			l, err := br.ReadSlice('\n')
 			if len(l) > 0 {
@@ -43,6 +61,7 @@ func BatchChunks(r io.Reader, max int) func(yield func(BatchChunk, error) bool) 
 				}
 				if !partial {
 					line++
+					lineStart = len(cmd)
 				}
 				partial = err == bufio.ErrBufferFull
 				if len(cmd)+len(l) > max {
@@ -50,36 +69,30 @@ func BatchChunks(r io.Reader, max int) func(yield func(BatchChunk, error) bool) 
 					return
 				}
 				cmd = append(cmd, l...)
-				if err == bufio.ErrBufferFull {
+				if partial {
 					continue
 				}
-				if continues(cmd) && err == nil {
+				phys := stripCommentBytes(cmd[lineStart:])
+				if lineStart == 0 {
+					logical = append(logical[:0], phys...)
+				} else {
+					logical = append(bytes.TrimSuffix(logical, []byte("\\\n")), phys...)
+				}
+				if err == nil && bytes.HasSuffix(logical, []byte("\\\n")) {
 					continue
 				}
-				if len(buf)+len(cmd) > max {
-					if !yield(BatchChunk{FirstLine: first, Data: buf}, nil) {
-						return
-					}
-					buf = buf[:0]
-					first = cmdLine
+				if !flush() {
+					return
 				}
-				buf = append(buf, cmd...)
-				cmd = cmd[:0]
 			}
 			if err == bufio.ErrBufferFull {
 				continue
 			}
 			if err == io.EOF {
-				if len(cmd) > 0 {
-					// A continuation at the end of the file:
-					// BatchLines reports it in the daemon.
-					if len(buf)+len(cmd) > max {
-						if !yield(BatchChunk{FirstLine: first, Data: buf}, nil) {
-							return
-						}
-						buf, first = buf[:0], cmdLine
-					}
-					buf = append(buf, cmd...)
+				// A continuation at the end of the file goes too:
+				// BatchLines reports it in the daemon.
+				if len(cmd) > 0 && !flush() {
+					return
 				}
 				if len(buf) > 0 {
 					yield(BatchChunk{FirstLine: first, Data: buf}, nil)
@@ -94,15 +107,10 @@ func BatchChunks(r io.Reader, max int) func(yield func(BatchChunk, error) bool) 
 	}
 }
 
-// continues reports whether a line (after its comment is cut, as
-// BatchLines reads it) ends in a backslash before the newline.
-func continues(cmd []byte) bool {
-	last := cmd
-	if i := bytes.LastIndexByte(cmd[:len(cmd)-1], '\n'); i >= 0 {
-		last = cmd[i+1:]
+// stripCommentBytes is stripComment on bytes.
+func stripCommentBytes(line []byte) []byte {
+	if i := bytes.IndexByte(line, '#'); i >= 0 {
+		return line[:i]
 	}
-	if i := bytes.IndexByte(last, '#'); i >= 0 {
-		return false
-	}
-	return bytes.HasSuffix(last, []byte("\\\n"))
+	return line
 }

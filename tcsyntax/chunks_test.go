@@ -84,3 +84,40 @@ func TestBatchChunks(t *testing.T) {
 		t.Fatalf("long command: %v", err)
 	}
 }
+
+// FuzzBatchChunks: for any input and chunk size, the chunks are at most
+// that size and join to the input, and their commands (numbered from each
+// chunk's first line) are the whole file's; or a command is too long.
+func FuzzBatchChunks(f *testing.F) {
+	f.Add([]byte("a b\n# c \\\nd \\\n e\n\"q\" 'r s'\n"), uint8(8))
+	f.Add([]byte("x \\\n"), uint8(3))
+	f.Fuzz(func(t *testing.T, in []byte, m uint8) {
+		max := int(m)%64 + 1
+		var joined bytes.Buffer
+		var got, want []string
+		for c := range BatchLines(in) {
+			want = append(want, fmt.Sprint(c.Line, c.Words, c.Err != nil))
+		}
+		for ch, err := range BatchChunks(bytes.NewReader(in), max) {
+			if err != nil {
+				if !errors.Is(err, ErrLineTooLong) {
+					t.Fatal(err)
+				}
+				return
+			}
+			if len(ch.Data) > max || len(ch.Data) == 0 {
+				t.Fatalf("chunk of %d bytes, max %d", len(ch.Data), max)
+			}
+			joined.Write(ch.Data)
+			for c := range BatchLines(ch.Data) {
+				got = append(got, fmt.Sprint(ch.FirstLine+c.Line-1, c.Words, c.Err != nil))
+			}
+		}
+		if !bytes.Equal(joined.Bytes(), in) {
+			t.Fatalf("chunks %q do not join to %q", joined.Bytes(), in)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("commands %v, want %v", got, want)
+		}
+	})
+}

@@ -48,10 +48,11 @@ type BatchResult struct {
 }
 
 // BatchArgs reports the batch file and -force of a tc command line's
-// global options ("" when it is not a batch).
+// global options ("" when it is not a well-formed batch: Run reports
+// what is wrong, e.g. a command after "-b FILE").
 func BatchArgs(args []string) (batch string, force bool) {
-	_, batch, force, _, err := parseGlobalOptions(args)
-	if err != nil {
+	_, batch, force, rest, err := parseGlobalOptions(args)
+	if err != nil || len(rest) > 0 {
 		return "", false
 	}
 	return batch, force

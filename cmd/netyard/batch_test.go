@@ -120,3 +120,22 @@ func TestBatchStreams(t *testing.T) {
 		t.Fatalf("%d filters after a batch of 3000 on stdin", got)
 	}
 }
+
+// TestBatchWithCommand: a batch with a command after it is refused as tc
+// refuses it, even when the file is empty.
+func TestBatchWithCommand(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ctl.sock")
+	startDaemon(t, daemonConfig{socket: sock, devs: nameList{"eth0"}, workers: 1})
+	empty := filepath.Join(dir, "empty.tc")
+	os.WriteFile(empty, nil, 0o644)
+	var out, errb bytes.Buffer
+	err := cmdTC([]string{"--socket", sock, "-b", empty, "qdisc", "show"}, nil, &out, &errb)
+	if err == nil || !strings.Contains(errb.String(), "a batch takes no command") {
+		t.Fatalf("batch with a command: %v, stderr %q", err, errb.String())
+	}
+	// An empty batch is fine.
+	if err := cmdTC([]string{"--socket", sock, "-b", empty}, nil, &out, &errb); err != nil {
+		t.Fatalf("empty batch: %v", err)
+	}
+}
