@@ -31,4 +31,3 @@ func BenchmarkBatchParse(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/line")
 }
-
