@@ -182,6 +182,12 @@ func exchange(t transport, b []byte, seq uint32, limit int, on func(netlink.Mess
 		}
 		return false, fmt.Errorf("ctl: sending request: %w", err)
 	}
+	return readReply(rd, seq, limit, on)
+}
+
+// readReply reads the replies to request seq up to its end (see
+// roundTrip).
+func readReply(rd *Reader, seq uint32, limit int, on func(netlink.Message) (bool, error)) (bool, error) {
 	rd.SetLimit(limit)
 	for {
 		m, err := rd.Next()
@@ -262,6 +268,7 @@ type done struct {
 	err                       error // nil or an *Error
 	total, structGen, nextGen uint64
 	haveSummary               bool
+	applied, failed, stop     int // a batch chunk's
 }
 
 // parseDone reads an NLMSG_DONE laid out as netlink_dump_done lays it out:
@@ -294,6 +301,12 @@ func parseDone(m netlink.Message) (done, error) {
 		case AttrNextGen:
 			d.nextGen = ad.Uint64()
 			have |= 4
+		case AttrBatchApplied:
+			d.applied = int(ad.Uint32())
+		case AttrBatchFailed:
+			d.failed = int(ad.Uint32())
+		case AttrBatchStop:
+			d.stop = int(ad.Uint32())
 		}
 	}
 	if err := ad.Err(); err != nil {
@@ -320,13 +333,34 @@ func (c *Client) Ping(ctx context.Context) error {
 // text is the daemon's. A writer's error stops the command's output (the
 // connection is dropped) and is returned.
 func (c *Client) Exec(ctx context.Context, req ExecRequest, stdout, stderr io.Writer) error {
+	msg, err := encodeExec(req)
+	if err != nil {
+		return err
+	}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	return c.roundTrip(ctx, msg, DefaultMessageSize, func(m netlink.Message) (bool, error) {
+		d, done, err := execReply(m, stdout, stderr)
+		if done {
+			return true, d.err
+		}
+		return false, err
+	})
+}
+
+// encodeExec makes the MsgExec of req.
+func encodeExec(req ExecRequest) (netlink.Message, error) {
 	ae := netlink.NewAttributeEncoder()
 	if len(req.Words) == 0 {
-		return errors.New("ctl: exec: no words")
+		return netlink.Message{}, errors.New("ctl: exec: no words")
 	}
 	for i, w := range req.Words {
 		if strings.IndexByte(w, 0) >= 0 {
-			return fmt.Errorf("ctl: exec: word %d (%q) contains a NUL byte", i, w)
+			return netlink.Message{}, fmt.Errorf("ctl: exec: word %d (%q) contains a NUL byte", i, w)
 		}
 		ae.String(AttrWord, w)
 	}
@@ -336,47 +370,53 @@ func (c *Client) Exec(ctx context.Context, req ExecRequest, stdout, stderr io.Wr
 		ae.Bytes(AttrStdin, in[:n])
 		in = in[n:]
 	}
+	if b := req.Batch; b != nil {
+		ae.Uint64(AttrBatch, b.ID)
+		ae.Uint32(AttrBatchLine, uint32(b.FirstLine))
+		var f uint32
+		if b.Force {
+			f |= BatchFlagForce
+		}
+		ae.Uint32(AttrBatchFlags, f)
+	}
 	data, err := ae.Encode()
 	if err != nil {
-		return fmt.Errorf("ctl: exec: %w", err)
+		return netlink.Message{}, fmt.Errorf("ctl: exec: %w", err)
 	}
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
-	msg := netlink.Message{Header: netlink.Header{Type: MsgExec, Flags: netlink.Request}, Data: data}
-	return c.roundTrip(ctx, msg, DefaultMessageSize, func(m netlink.Message) (bool, error) {
-		switch m.Header.Type {
-		case MsgOutput:
-			a := attrs{b: m.Data}
-			for a.next() {
-				w := stdout
-				switch a.typ {
-				case AttrStdout:
-				case AttrStderr:
-					w = stderr
-				default:
-					continue
-				}
-				if _, err := w.Write(a.data); err != nil {
-					return false, err
-				}
+	return netlink.Message{Header: netlink.Header{Type: MsgExec, Flags: netlink.Request}, Data: data}, nil
+}
+
+// execReply handles one reply to an exec: output goes to its writer; the
+// NLMSG_DONE that ends the reply is returned with done set.
+func execReply(m netlink.Message, stdout, stderr io.Writer) (done, bool, error) {
+	switch m.Header.Type {
+	case MsgOutput:
+		a := attrs{b: m.Data}
+		for a.next() {
+			w := stdout
+			switch a.typ {
+			case AttrStdout:
+			case AttrStderr:
+				w = stderr
+			default:
+				continue
 			}
-			if a.err != nil {
-				return false, protoErr("MsgOutput: %v", a.err)
+			if _, err := w.Write(a.data); err != nil {
+				return done{}, false, err
 			}
-			return false, nil
-		case netlink.Done:
-			d, err := parseDone(m)
-			if err != nil {
-				return false, err
-			}
-			return true, d.err
 		}
-		return false, protoErr("message type %#x in reply to an exec", uint16(m.Header.Type))
-	})
+		if a.err != nil {
+			return done{}, false, protoErr("MsgOutput: %v", a.err)
+		}
+		return done{}, false, nil
+	case netlink.Done:
+		d, err := parseDone(m)
+		if err != nil {
+			return done{}, false, err
+		}
+		return d, true, nil
+	}
+	return done{}, false, protoErr("message type %#x in reply to an exec", uint16(m.Header.Type))
 }
 
 // DumpRequest asks for one table. Its fields are tc's dump options.

@@ -102,10 +102,35 @@
 //	  ObjKey        1  bytes                      its key; keys sort bytewise, strictly increasing
 //	  ObjGen        2  u64                        the generation of its last change
 //	  ObjData       3  nested                     its attributes, encoded by the Dumper (NLA_F_NESTED)
+//	AttrBatch      19  u64     Exec             the batch this chunk belongs to (unique per connection)
+//	AttrBatchLine  20  u32     Exec             the chunk's first line in the whole batch file
+//	AttrBatchFlags 21  u32     Exec             BatchFlagForce (tc's -force)
+//	AttrBatchApplied 22 u32    DONE             commands of the chunk applied
+//	AttrBatchFailed  23 u32    DONE             commands of the chunk that failed
+//	AttrBatchStop    24 u32    DONE             the line that stopped the batch (0: none)
 //
 // Objects are repeated top-level attributes rather than entries of one
 // nest (the kernel's TCA_ACT_TAB) because a nest's nla_len is 16 bits: one
 // nest cannot span a message of up to 1 MiB.
+//
+// # Batches
+//
+// A batch file of any size travels as a sequence of exec requests on one
+// connection, each with the words of the command line ("-b -"), one chunk
+// of whole commands as AttrStdin (Client.ExecBatch: at most MaxBatchChunk
+// bytes, a quarter of the request limit), and AttrBatch, AttrBatchLine and
+// AttrBatchFlags. The daemon runs each chunk as it arrives with line
+// numbers counted from AttrBatchLine, and ends its reply with an
+// NLMSG_DONE carrying the chunk's AttrBatchApplied, AttrBatchFailed and
+// AttrBatchStop. The client keeps up to four chunks in flight (a writer
+// sends while the reader reads the replies), so the round trip is not paid
+// per chunk. Error semantics stay exact because a connection's requests
+// run one after the other: when a chunk fails without BatchFlagForce, the
+// session remembers its AttrBatch, and every later chunk of that batch is
+// answered with NLMSG_DONE ECANCELED without running; the client stops
+// sending and reads the replies to what it had sent. So nothing after the
+// failing line is applied, and the sum of AttrBatchApplied is the number
+// of commands applied before it.
 //
 // Numbers 3 to 6 never appear in NLMSG_DONE or NLMSG_ERROR, where a generic
 // netlink library would read them as NLMSGERR_ATTR_COOKIE, _POLICY,

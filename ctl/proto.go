@@ -43,6 +43,13 @@ const (
 	AttrStructGen uint16 = 16
 	AttrNextGen   uint16 = 17
 	AttrObject    uint16 = 18
+	// Batch chunks (see the package comment, "Batches").
+	AttrBatch        uint16 = 19
+	AttrBatchLine    uint16 = 20
+	AttrBatchFlags   uint16 = 21
+	AttrBatchApplied uint16 = 22
+	AttrBatchFailed  uint16 = 23
+	AttrBatchStop    uint16 = 24
 
 	// Inside AttrObject.
 	ObjKey  uint16 = 1
@@ -65,6 +72,10 @@ const (
 	dumpFlagsKnown = DumpFlagLargeDump | DumpFlagTerse
 )
 
+// BatchFlagForce in AttrBatchFlags is tc's -force: a failing command does
+// not stop the batch.
+const BatchFlagForce uint32 = 1 << 0
+
 // Sizes.
 const (
 	// MinMessageSize is the smallest reply size a client may ask for,
@@ -78,8 +89,9 @@ const (
 	// connection's buffer small next to a daemon's tables.
 	MaxMessageSize = 1 << 20
 	// DefaultMaxRequest is the largest request a Server reads unless
-	// told otherwise (WithMaxRequest): a command line, or a batch on
-	// stdin of some ten thousand lines.
+	// told otherwise (WithMaxRequest): a command line, or one chunk of a
+	// streamed batch (MaxBatchChunk; a batch of any size is sent as many,
+	// see "Batches" in the package comment).
 	DefaultMaxRequest = 1 << 20
 	// MaxKeyLen bounds an object's key and a resume cursor. Keys are a
 	// few fixed-size fields (an action's index; a filter's device,

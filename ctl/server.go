@@ -27,6 +27,24 @@ import (
 type ExecRequest struct {
 	Words []string
 	Stdin []byte
+	// Batch, when set, makes the request one chunk of a streamed batch
+	// (Stdin holds its whole lines; Words say "-b -"). The Handler runs
+	// the chunk with line numbers from Batch.FirstLine and fills in
+	// Batch.Result.
+	Batch *BatchChunk
+}
+
+// BatchChunk is what identifies one chunk of a streamed batch, and how it
+// went.
+type BatchChunk struct {
+	// ID names the batch within the connection: once a chunk of it
+	// fails without Force, the server refuses its later chunks unrun.
+	ID        uint64
+	FirstLine int
+	Force     bool
+	// Result is the Handler's: the commands applied and failed, and
+	// the line that stopped the batch (0: none).
+	Applied, Failed, StopLine int
 }
 
 // Handler runs exec requests; the daemon plugs tcsyntax in.
@@ -258,6 +276,10 @@ type session struct {
 	out   []byte // the message being built
 	dc    dumpCursor
 	yield func(Object) bool // ss.yieldObject, bound once
+	// failedBatch is the batch whose chunk failed without -force (its
+	// later chunks are refused), failedLine the line it stopped at.
+	failedBatch uint64
+	failedLine  int
 }
 
 func (ss *session) serve(ctx context.Context) error {
@@ -354,6 +376,11 @@ func (ss *session) errorMessage(req netlink.Header, data []byte, echo bool, errn
 // with the int error, then extack (AttrErrMsg, with NLM_F_ACK_TLVS) on
 // failure, or the dump's summary on success.
 func (ss *session) writeDone(req netlink.Header, flags netlink.HeaderFlags, err error, sum *dumpSummary) error {
+	return ss.writeDoneWith(req, flags, err, sum, nil)
+}
+
+// writeDoneWith is writeDone with, for a batch chunk, its counts.
+func (ss *session) writeDoneWith(req netlink.Header, flags netlink.HeaderFlags, err error, sum *dumpSummary, bc *BatchChunk) error {
 	var errno syscall.Errno
 	if err != nil {
 		errno = errnoOf(err)
@@ -368,6 +395,11 @@ func (ss *session) writeDone(req netlink.Header, flags netlink.HeaderFlags, err 
 		b = appendU64Attr(b, AttrTotal, sum.total)
 		b = appendU64Attr(b, AttrStructGen, sum.structGen)
 		b = appendU64Attr(b, AttrNextGen, sum.nextGen)
+	}
+	if bc != nil {
+		b = appendU32Attr(b, AttrBatchApplied, uint32(bc.Applied))
+		b = appendU32Attr(b, AttrBatchFailed, uint32(bc.Failed))
+		b = appendU32Attr(b, AttrBatchStop, uint32(bc.StopLine))
 	}
 	ss.out = finishMessage(b, 0)
 	return ss.write()
@@ -424,6 +456,22 @@ func decodeExec(b []byte) (*ExecRequest, error) {
 				req.Stdin = append(req.Stdin, d...)
 				return nil
 			})
+		case AttrBatch, AttrBatchLine, AttrBatchFlags:
+			if req.Batch == nil {
+				req.Batch = &BatchChunk{}
+			}
+			switch t {
+			case AttrBatch:
+				req.Batch.ID = ad.Uint64()
+			case AttrBatchLine:
+				req.Batch.FirstLine = int(ad.Uint32())
+			default:
+				f := ad.Uint32()
+				if f&^BatchFlagForce != 0 {
+					return nil, attrError("exec request", t, "unknown batch flags %#x", f&^BatchFlagForce)
+				}
+				req.Batch.Force = f&BatchFlagForce != 0
+			}
 		default:
 			return nil, attrError("exec request", t, "unknown in MsgExec")
 		}
@@ -596,6 +644,12 @@ func (ss *session) exec(ctx context.Context, m netlink.Message) error {
 	if ss.srv.handler == nil {
 		return ss.refuse(m, syscall.EOPNOTSUPP, "ctl: this daemon runs no commands")
 	}
+	if b := req.Batch; b != nil && b.ID != 0 && b.ID == ss.failedBatch {
+		// An earlier chunk of this batch failed: nothing after the
+		// failing line runs, however many chunks were already sent.
+		return ss.writeDoneBatch(m.Header, &Error{Errno: syscall.ECANCELED,
+			Msg: fmt.Sprintf("batch: not run: the batch stopped at line %d", ss.failedLine)}, b)
+	}
 	o := &output{ss: ss, seq: m.Header.Sequence, pid: m.Header.PID}
 	herr := ss.srv.handler.Exec(ctx, req, outputStream{o, AttrStdout}, outputStream{o, AttrStderr})
 	o.mu.Lock()
@@ -604,7 +658,19 @@ func (ss *session) exec(ctx context.Context, m netlink.Message) error {
 	if err := o.flushLocked(); err != nil {
 		return err
 	}
+	if b := req.Batch; b != nil {
+		if herr != nil && !b.Force {
+			ss.failedBatch, ss.failedLine = b.ID, b.StopLine
+		}
+		return ss.writeDoneBatch(m.Header, herr, b)
+	}
 	return ss.writeDone(m.Header, 0, herr, nil)
+}
+
+// writeDoneBatch ends a batch chunk's reply: NLMSG_DONE with the chunk's
+// counts.
+func (ss *session) writeDoneBatch(req netlink.Header, err error, b *BatchChunk) error {
+	return ss.writeDoneWith(req, 0, err, nil, b)
 }
 
 func (ss *session) dump(ctx context.Context, m netlink.Message) error {

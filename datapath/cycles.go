@@ -38,10 +38,135 @@ type edge struct {
 	proto uint16
 }
 
-// hookEdges walks a hook's chain 0 in priority order and returns the
-// unconditional edges out of it, and whether a packet can get through it
-// (to the host side or the wire) unconditionally.
+// graphHook is what the hook graph needs of one hook: its graph-relevant
+// filters, those of chain 0 whose classifier is unconditional (a matchall,
+// a flower with no keys), in prio, handle order. Only they can make an edge
+// or end the hook for every packet; a keyed flower never does, so adding,
+// replacing or deleting one costs the graph nothing (a million subscriber
+// filters must not rebuild it a million times). At most one such filter
+// exists per prio (a matchall prio holds one filter; flower refuses two
+// with the same keys), so the list stays short. It is kept under Engine.mu
+// by AddFilter, DelFilter and flushHook.
+type graphHook struct {
+	rel []relFilter
+}
+
+// relFilter is one graph-relevant filter: its place, its protocol and the
+// (kind, index) of the actions it binds. The actions' parameters are read
+// from the action table when edges are computed, as "tc filter show" reads
+// them, so that "tc actions replace" of a bound mirred is seen at once.
+type relFilter struct {
+	prio     uint16
+	handle   uint32
+	protocol uint16
+	actions  []actKey
+}
+
+type actKey struct {
+	kind  string
+	index uint32
+}
+
+func (g *graphHook) find(prio uint16, handle uint32) (int, bool) {
+	return slices.BinarySearchFunc(g.rel, relFilter{prio: prio, handle: handle}, func(a, b relFilter) int {
+		if a.prio != b.prio {
+			return int(a.prio) - int(b.prio)
+		}
+		switch {
+		case a.handle < b.handle:
+			return -1
+		case a.handle > b.handle:
+			return 1
+		}
+		return 0
+	})
+}
+
+// added records f, as AddFilter left it (its prio, handle, protocol and
+// action indexes chosen), and reports whether the graph may have changed:
+// f is relevant, or it replaced a relevant filter.
+func (g *graphHook) added(f *cls.Filter) bool {
+	if f.Chain != 0 {
+		return false
+	}
+	i, had := g.find(f.Prio, f.Handle)
+	if !unconditional(f.Classifier) {
+		if had {
+			g.rel = slices.Delete(g.rel, i, i+1)
+		}
+		return had
+	}
+	r := relFilter{prio: f.Prio, handle: f.Handle, protocol: f.Protocol, actions: make([]actKey, len(f.Actions))}
+	for j, a := range f.Actions {
+		r.actions[j] = actKey{a.Kind(), a.Common().Index}
+	}
+	if had {
+		g.rel[i] = r
+	} else {
+		g.rel = slices.Insert(g.rel, i, r)
+	}
+	return true
+}
+
+// deleted drops what a successful DelFilter with selector sel removed, as
+// cls.Chains.Delete selects: prio 0 the whole chain, handle 0 the prio.
+func (g *graphHook) deleted(sel *cls.Filter) bool {
+	if sel.Chain != 0 || len(g.rel) == 0 {
+		return false
+	}
+	n := len(g.rel)
+	switch {
+	case sel.Prio == 0:
+		g.rel = g.rel[:0]
+	case sel.Handle == 0:
+		g.rel = slices.DeleteFunc(g.rel, func(r relFilter) bool { return r.prio == sel.Prio })
+	default:
+		if i, ok := g.find(sel.Prio, sel.Handle); ok {
+			g.rel = slices.Delete(g.rel, i, i+1)
+		}
+	}
+	return len(g.rel) != n
+}
+
+func (g *graphHook) flush() { g.rel = nil }
+
+// graphHook returns the graph state of hook n.
+func (n hookNode) graph() *graphHook {
+	if n.ingress {
+		return &n.dev.inGraph
+	}
+	return &n.dev.egGraph
+}
+
+// hookEdges returns the unconditional edges out of a hook, and whether a
+// packet can get through it (to the host side or the wire)
+// unconditionally, from its graph-relevant filters.
 func (ns *Namespace) hookEdges(n hookNode) (edges []edge, passes bool) {
+	for _, r := range n.graph().rel {
+		specs := make([]act.Spec, 0, len(r.actions))
+		for _, k := range r.actions {
+			v, err := ns.actions.Get(k.kind, k.index)
+			if err != nil {
+				// A bound action stays in the table (cls.Chains
+				// panics on losing one when listing).
+				panic(fmt.Sprintf("datapath: redirect graph: %s filter prio %d handle %#x: bound %s index %d: %v",
+					n.dev.nd.Name(), r.prio, r.handle, k.kind, k.index, err))
+			}
+			specs = append(specs, v.Spec)
+		}
+		es, ends, final := ns.filterEdges(r.protocol, specs)
+		edges = append(edges, es...)
+		if final {
+			return edges, !ends
+		}
+	}
+	return edges, true
+}
+
+// hookEdgesScan is hookEdges computed the old way, by walking every filter
+// of the hook's chain 0: the reference the incremental graph is tested
+// against.
+func (ns *Namespace) hookEdgesScan(n hookNode) (edges []edge, passes bool) {
 	chains := n.dev.egChains
 	if n.ingress {
 		chains = n.dev.inChains
@@ -51,40 +176,44 @@ func (ns *Namespace) hookEdges(n hookNode) (edges []edge, passes bool) {
 		if !unconditional(f.Spec.Classifier) {
 			continue
 		}
-		proto := f.Spec.Protocol
-		ends := false
-		for _, a := range f.Spec.Actions {
-			switch s := a.(type) {
-			case *act.Mirred:
-				if t, ok := ns.devices[s.Dev]; ok {
-					edges = append(edges, edge{hookNode{t, s.Ingress}, proto})
-				}
-				if !s.Mirror && s.C.Control != act.Pipe && s.C.Control != act.Unspec {
-					ends = true
-				}
-			case *act.Gact:
-				if s.C.Control != act.Pipe {
-					ends = s.C.Control != act.Unspec
-				}
-			case *act.Police:
-				ends = true // conditional from here on
-			}
-			if ends {
-				break
-			}
-		}
-		if ends && proto == wire.EtherTypeAll {
-			return edges, false
-		}
-		if !ends {
-			// A list that ends in pipe passes the packet: the
-			// filters after this one do not see it.
-			if proto == wire.EtherTypeAll {
-				return edges, true
-			}
+		es, ends, final := ns.filterEdges(f.Spec.Protocol, f.Spec.Actions)
+		edges = append(edges, es...)
+		if final {
+			return edges, !ends
 		}
 	}
 	return edges, true
+}
+
+// filterEdges reads one unconditional filter of protocol proto: the edges
+// its mirreds make, whether its action list ends the packet's way through
+// the hook, and whether the filters after it are reached at all (final:
+// the filter is for every protocol and either ends the packet or passes
+// it on with a list ending in pipe).
+func (ns *Namespace) filterEdges(proto uint16, actions []act.Spec) (edges []edge, ends, final bool) {
+	for _, a := range actions {
+		switch s := a.(type) {
+		case *act.Mirred:
+			if t, ok := ns.devices[s.Dev]; ok {
+				edges = append(edges, edge{hookNode{t, s.Ingress}, proto})
+			}
+			if !s.Mirror && s.C.Control != act.Pipe && s.C.Control != act.Unspec {
+				ends = true
+			}
+		case *act.Gact:
+			if s.C.Control != act.Pipe {
+				ends = s.C.Control != act.Unspec
+			}
+		case *act.Police:
+			ends = true // conditional from here on
+		}
+		if ends {
+			break
+		}
+	}
+	// A list that ends in pipe passes the packet: the filters after
+	// this one do not see it.
+	return edges, ends, proto == wire.EtherTypeAll
 }
 
 func unconditional(c cls.Spec) bool {
@@ -97,8 +226,9 @@ func unconditional(c cls.Spec) bool {
 	return false
 }
 
-// graph builds the namespace's hook graph. The caller holds Engine.mu.
-func (ns *Namespace) graph() (nodes []hookNode, out map[hookNode][]edge) {
+// graph builds the namespace's hook graph with edgesOf (hookEdges; tests
+// pass the rescanning hookEdgesScan). The caller holds Engine.mu.
+func (ns *Namespace) graph(edgesOf func(hookNode) ([]edge, bool)) (nodes []hookNode, out map[hookNode][]edge) {
 	devs := make([]*Device, 0, len(ns.devices))
 	for _, d := range ns.devices {
 		devs = append(devs, d)
@@ -109,7 +239,7 @@ func (ns *Namespace) graph() (nodes []hookNode, out map[hookNode][]edge) {
 		for _, ing := range []bool{true, false} {
 			n := hookNode{d, ing}
 			nodes = append(nodes, n)
-			es, passes := ns.hookEdges(n)
+			es, passes := edgesOf(n)
 			if !ing && passes {
 				// What egress lets through goes on the wire; a
 				// pair's wire leads to the peer's ingress.
@@ -145,8 +275,9 @@ type cycleSearch struct {
 	truncated bool
 }
 
-func (ns *Namespace) newCycleSearch() *cycleSearch {
-	nodes, out := ns.graph()
+func (ns *Namespace) newCycleSearch(edgesOf func(hookNode) ([]edge, bool)) *cycleSearch {
+	nodes, out := ns.graph(edgesOf)
+	ns.graphBuilds++
 	c := &cycleSearch{nodes: nodes, out: out, rank: map[hookNode]int{}, comp: map[hookNode]int{}}
 	for i, n := range nodes {
 		c.rank[n] = i
@@ -234,8 +365,8 @@ func (c *cycleSearch) from(start hookNode, ok func(hookNode) bool) {
 
 // cycles lists the elementary cycles, each once (from its lowest node,
 // through higher nodes only), and whether the listing was cut short.
-func (ns *Namespace) cycles() ([][]hookNode, bool) {
-	c := ns.newCycleSearch()
+func (ns *Namespace) cycles(edgesOf func(hookNode) ([]edge, bool)) ([][]hookNode, bool) {
+	c := ns.newCycleSearch(edgesOf)
 	for si, start := range c.nodes {
 		c.from(start, func(n hookNode) bool { return c.rank[n] > si })
 		if c.truncated {
@@ -247,7 +378,7 @@ func (ns *Namespace) cycles() ([][]hookNode, bool) {
 
 // cyclesThrough lists cycles through n (each rotated to start at n).
 func (ns *Namespace) cyclesThrough(n hookNode) ([][]hookNode, bool) {
-	c := ns.newCycleSearch()
+	c := ns.newCycleSearch(ns.hookEdges)
 	c.from(n, func(hookNode) bool { return true })
 	return c.found, c.truncated
 }
@@ -276,7 +407,7 @@ func (ns *Namespace) RedirectCycles() [][]tcsyntax.Hook {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
 	var out [][]tcsyntax.Hook
-	cs, _ := ns.cycles()
+	cs, _ := ns.cycles(ns.hookEdges)
 	for _, c := range cs {
 		out = append(out, toHooks(c))
 	}

@@ -52,6 +52,9 @@ type Device struct {
 	clsact             bool
 	clsactKind         string
 	inChains, egChains *cls.Chains
+	// inGraph, egGraph are the hooks' filters that matter to the
+	// redirect-cycle graph (cycles.go).
+	inGraph, egGraph graphHook
 
 	stats   deviceStats
 	loopLog rate.Sometimes

@@ -23,6 +23,10 @@ type Namespace struct {
 	actionCells *stats.Set
 
 	loopDrops atomic.Uint64
+	// graphBuilds counts builds of the redirect-cycle graph (cycles.go),
+	// under Engine.mu: tests check that filters which cannot redirect
+	// never cost one.
+	graphBuilds uint64
 
 	// Tenant limits: the packets the namespace may take from rings per
 	// round of a worker's deficit round robin, and the bytes its

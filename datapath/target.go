@@ -457,6 +457,7 @@ func (d *Device) flushHook(parent uint32) {
 	c.Flush()
 	b.Store(nil)
 	c.ReleaseDead()
+	hookNode{d, parent != ParentEgress}.graph().flush()
 }
 
 // filterHookLocked finds the device and hook a filter command names.
@@ -489,32 +490,20 @@ func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 		d.clsact, d.clsactKind = true, "clsact"
 	}
 	publish(c, b)
-	// Only a redirect adds an edge to the graph of hooks; any other
-	// filter can only end paths, never close a loop. So the redirect
-	// check (which walks the graph) runs for filters that redirect, and
-	// a million plain filters install without it.
-	if !redirects(f.Actions) {
-		return nil
+	// Only a filter that can redirect or end the hook for every packet
+	// (or one that replaced such a filter) can close a cycle.
+	if n := (hookNode{d, b == &d.ingress}); n.graph().added(f) {
+		return ns.cycleWarning(n)
 	}
-	return ns.cycleWarning(hookNode{d, b == &d.ingress})
+	return nil
 }
 
-// redirects reports whether an action list holds a mirred (inline or
-// bound by index).
-func redirects(specs []act.Spec) bool {
-	for _, s := range specs {
-		if s != nil && s.Kind() == "mirred" {
-			return true
-		}
-	}
-	return false
-}
 
 // DelFilter implements tcsyntax.Target.
 func (ns *Namespace) DelFilter(f *cls.Filter) error {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
-	_, c, b, err := ns.filterHookLocked(f)
+	d, c, b, err := ns.filterHookLocked(f)
 	if err != nil {
 		return err
 	}
@@ -522,6 +511,7 @@ func (ns *Namespace) DelFilter(f *cls.Filter) error {
 		return wrapClsErr(err)
 	}
 	publish(c, b)
+	hookNode{d, b == &d.ingress}.graph().deleted(f)
 	return nil
 }
 

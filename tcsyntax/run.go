@@ -26,6 +26,36 @@ type CLI struct {
 	Now func() int64
 	// ReadFile reads a batch file; nil means os.ReadFile.
 	ReadFile func(name string) ([]byte, error)
+	// LineBase is the line number of a batch's first line (0 means 1):
+	// a client that streams a batch in chunks sends each chunk with the
+	// number of its first line, so that errors name the line of the
+	// whole file.
+	LineBase int
+	// Batch is how the last batch run went.
+	Batch BatchResult
+
+	out bytes.Buffer // runOne's, reused
+}
+
+// BatchResult is the outcome of running a batch (or one chunk of one).
+type BatchResult struct {
+	// Applied and Failed count the commands that ran without error and
+	// those that failed (comment-only and empty lines are not counted).
+	Applied, Failed int
+	// StopLine is the line of the command that stopped the batch (a
+	// failure without -force), 0 when it ran to its end.
+	StopLine int
+}
+
+// BatchArgs reports the batch file and -force of a tc command line's
+// global options ("" when it is not a well-formed batch: Run reports
+// what is wrong, e.g. a command after "-b FILE").
+func BatchArgs(args []string) (batch string, force bool) {
+	_, batch, force, rest, err := parseGlobalOptions(args)
+	if err != nil || len(rest) > 0 {
+		return "", false
+	}
+	return batch, force
 }
 
 // Run is the tc command without its program name: global options (-s, -d,
@@ -108,8 +138,11 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	// object) come before anything is printed, and a listing of millions
 	// of objects must not be held whole. Other commands print nothing
 	// but warnings.
-	var out bytes.Buffer
-	var dst io.Writer = &out
+	// The buffer is the CLI's, reused line after line: a batch of a
+	// million adds must not allocate one per line.
+	out := &c.out
+	out.Reset()
+	var dst io.Writer = out
 	if cmd.Verb == VerbShow || cmd.Verb == VerbGet {
 		dst = c.Stdout
 	}
@@ -121,6 +154,9 @@ func (c *CLI) runOne(words []string, opts Options) error {
 		if c.Stderr != nil {
 			fmt.Fprintf(c.Stderr, "Warning: %s\n", w.Msg)
 		}
+	}
+	if out.Len() == 0 {
+		return nil
 	}
 	_, err = c.Stdout.Write(out.Bytes())
 	return err
@@ -196,6 +232,9 @@ func (c *CLI) runBatch(name string, opts Options, force bool) error {
 	}
 	var first error
 	failed, total := 0, 0
+	base := max(c.LineBase, 1) - 1
+	c.Batch = BatchResult{}
+	defer func() { c.Batch.Failed = failed; c.Batch.Applied = total - failed }()
 	for cmd := range BatchLines(data) {
 		if cmd.Err == nil && len(cmd.Words) == 0 {
 			continue
@@ -208,13 +247,14 @@ func (c *CLI) runBatch(name string, opts Options, force bool) error {
 		if err == nil {
 			continue
 		}
-		err = fmt.Errorf("line %d: %w", cmd.Line, err)
+		err = fmt.Errorf("line %d: %w", base+cmd.Line, err)
 		c.report(err)
 		failed++
 		if first == nil {
 			first = err
 		}
 		if !force {
+			c.Batch.StopLine = base + cmd.Line
 			return err
 		}
 	}
@@ -290,7 +330,13 @@ func stripComment(line string) string {
 // closing quote separates words.
 func splitWords(line string) ([]string, error) {
 	const ws = " \t\r\n"
+	// One allocation a line: at most one word per separator, plus one.
+	// (A batch of a million lines spent most of this function growing
+	// the slice.)
 	var words []string
+	if n := strings.Count(line, " ") + strings.Count(line, "\t") + 1; n > 1 {
+		words = make([]string, 0, n)
+	}
 	for i := 0; i < len(line); {
 		if strings.IndexByte(ws, line[i]) >= 0 {
 			i++
@@ -311,6 +357,9 @@ func splitWords(line string) ([]string, error) {
 		}
 		words = append(words, line[i:j])
 		i = j
+	}
+	if len(words) == 0 {
+		return nil, nil
 	}
 	return words, nil
 }

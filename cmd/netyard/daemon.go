@@ -147,7 +147,13 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 				ReadFile: func(name string) ([]byte, error) {
 					return nil, fmt.Errorf("%s: the daemon reads no files; netyard tc sends a batch as -b -", name)
 				}}
+			if b := req.Batch; b != nil {
+				cli.LineBase = b.FirstLine
+			}
 			err := cli.Run(req.Words)
+			if b := req.Batch; b != nil {
+				b.Applied, b.Failed, b.StopLine = cli.Batch.Applied, cli.Batch.Failed, cli.Batch.StopLine
+			}
 			if errors.Is(err, tcsyntax.ErrNotFound) {
 				return &ctl.Error{Errno: syscall.ENOENT, Msg: err.Error()}
 			}

@@ -52,6 +52,9 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
+	if name, force := tcsyntax.BatchArgs(args); name != "" {
+		return tcBatch(c, args, name, force, stdin, stdout, stderr)
+	}
 	if opts, batch, cmd, perr := tcsyntax.ParseLine(args); perr == nil && batch == "" && filterDumpable(cmd) {
 		for range max(f.repeat, 1) {
 			if err := dumpFilters(context.Background(), c, opts, cmd, &f, stdout, stderr); err != nil {
@@ -171,3 +174,50 @@ func (f *tcFlags) parse(args []string) ([]string, error) {
 
 // errReported is an error whose message has already reached the user.
 var errReported = errors.New("reported")
+
+// tcBatch streams a batch file (or stdin for "-") to the daemon in chunks
+// of whole lines (ctl.ExecBatch): any size, no request limit to hit. The
+// daemon reports each failed command on stderr with its line in the whole
+// file; without -force the batch stops at the first, and this says how
+// many commands were applied before it, as "Command failed FILE:LINE".
+func tcBatch(c *ctl.Client, args []string, name string, force bool, stdin io.Reader, stdout, stderr io.Writer) error {
+	in := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	words := append([]string(nil), args...)
+	for i := 0; i+1 < len(words); i++ {
+		if w := words[i]; strings.HasPrefix(w, "-b") && strings.HasPrefix("-batch", w) {
+			words[i+1] = "-"
+			break
+		}
+	}
+	chunks := func(yield func(ctl.Chunk, error) bool) {
+		for ch, err := range tcsyntax.BatchChunks(in, ctl.MaxBatchChunk) {
+			if !yield(ctl.Chunk{FirstLine: ch.FirstLine, Data: ch.Data}, err) || err != nil {
+				return
+			}
+		}
+	}
+	res, err := c.ExecBatch(context.Background(), words, force, chunks, stdout, stderr)
+	if err != nil {
+		if errors.Is(err, tcsyntax.ErrLineTooLong) {
+			return fmt.Errorf("%s: %w (%d commands applied before it)", name, err, res.Applied)
+		}
+		return fmt.Errorf("%s: %w (%d commands applied)", name, err, res.Applied)
+	}
+	switch {
+	case res.StopLine > 0:
+		fmt.Fprintf(stderr, "Command failed %s:%d (%d commands applied before it; nothing after it)\n", name, res.StopLine, res.Applied)
+		return errReported
+	case res.Failed > 0:
+		fmt.Fprintf(stderr, "%d of %d commands failed in %s\n", res.Failed, res.Failed+res.Applied, name)
+		return errReported
+	}
+	return nil
+}
