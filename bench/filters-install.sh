@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Filter installs, the kernel against netyard, in one run (issue 14's
+# bench/filters-install.sh: filter installs, the kernel against netyard, in one run (issue 14's
 # "filters: install" figures). Needs root and iproute2.
 #
 #  1. install_kernel: K flower filters (default 100000; one mask, distinct
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 K=${K:-100000}
 N=${N:-1000000}
 if [ "$(id -u)" != 0 ]; then
-	echo "filters.sh: needs root (a network namespace for the kernel's side)" >&2
+	echo "filters-install.sh: needs root (a network namespace for the kernel's side)" >&2
 	exit 1
 fi
 tmp=$(mktemp -d)
@@ -134,7 +134,7 @@ install_parallel() {
 	parallel del
 }
 
-echo "filters.sh: K=$K N=$N, one run each, $(nproc) CPUs"
+echo "filters-install.sh: K=$K N=$N, one run each, $(nproc) CPUs"
 install_kernel
 start_daemon
 install_batch

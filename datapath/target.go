@@ -498,7 +498,6 @@ func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 	return nil
 }
 
-
 // DelFilter implements tcsyntax.Target.
 func (ns *Namespace) DelFilter(f *cls.Filter) error {
 	ns.e.mu.Lock()
