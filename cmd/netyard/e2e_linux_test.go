@@ -137,7 +137,10 @@ filter add dev b ingress pref 20 matchall action mirred egress redirect dev a
 	got := udpStream(t, a, b, n)
 	a1, b1 := vethDrops()
 	dropA, dropB := a1-a0, b1-b0
-	if got+dropA+dropB != n {
+	// Every datagram missing at B must be one the veths counted; a
+	// veth may also drop a frame that was not one of ours (the kernel's
+	// own traffic in M), so more drops than missing datagrams is fine.
+	if got > n || n-got > dropA+dropB {
 		t.Fatalf("UDP: %d of %d datagrams reached B, the veths dropped %d (A) and %d (M to B)\n%s\nB's UDP counters:\n%s",
 			got, n, dropA, dropB, tc("-s", "dev", "show"), b.Exec("grep", "^Udp:", "/proc/net/snmp"))
 	}
