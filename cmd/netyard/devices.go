@@ -60,7 +60,7 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 		}
 		var err error
 		port, err = link.Open(nd, link.Spec{Kind: link.Kind(s.Type), Link: s.Link, Queues: s.Queues},
-			link.Options{Pool: e.Pool(), Now: e.Clock().Now, Logger: t.log})
+			link.Options{Pool: e.Pool(), Now: e.Clock().Now, Logger: t.log, Polled: true})
 		if errors.Is(err, link.ErrNotSupported) {
 			return fmt.Errorf("dev %s: type %s: %w on this system", s.Name, s.Type, err)
 		}
