@@ -32,14 +32,21 @@ import (
 
 // Ring geometry. The numbers and their reasons are in doc.go.
 const (
-	// rxBlockSize is one TPACKET_V3 block: 128 KiB holds ~800 frames of
-	// 64 bytes or ~80 of 1514, so at line rate a block retires full
-	// (one wake-up per ~800 small frames) long before its timeout.
-	rxBlockSize = 128 << 10
-	// rxBlocks is the ring depth: 2 MiB per queue, ~13000 small frames
-	// or ~1300 full-size ones, above netdev_max_backlog (1000), so a
-	// burst the kernel would queue fits.
-	rxBlocks = 16
+	// rxBlockMin is the smallest TPACKET_V3 block: 32 KiB holds ~200
+	// frames of 64 bytes or ~20 of 1514. At low rates blocks retire on
+	// the timeout part-full, so the ring's depth in time is blocks x
+	// timeout whatever their size: 64 small blocks cover 128 ms of a
+	// reader that does not run (a worker descheduled on a busy CPU),
+	// where 16 blocks of 128 KiB covered 32 ms and lost frames at 100k
+	// pps on the shared machine. Blocks grow (rxGeometry) so that one
+	// holds the link's longest frame.
+	rxBlockMin = 32 << 10
+	// rxRingBytes is the ring's size per queue: 2 MiB, ~13000 small
+	// frames or ~1300 full-size ones, above netdev_max_backlog (1000),
+	// so a burst the kernel would queue fits; rxBlocksMin bounds the
+	// block count from below for jumbo links.
+	rxRingBytes = 2 << 20
+	rxBlocksMin = 16
 	// rxRetireTimeout (ms) bounds how long a frame waits in a block that
 	// is not full: the latency floor at low rates. The kernel's default
 	// (prb_calc_retire_blk_tmo) derives from the link speed and the
@@ -134,9 +141,11 @@ type afQueue struct {
 	// PollRx) or the queue's receive goroutine; rxMu serialises it with
 	// the unmapping at Close, taken once per batch, never contended on
 	// the fast path.
-	rxMu sync.Mutex
-	rx   []byte
-	next int // the block being read, or to read next
+	rxMu    sync.Mutex
+	rx      []byte
+	blkSize int // the ring's block size and count (rxGeometry)
+	blocks  int
+	next    int // the block being read, or to read next
 	// inBlock says block next is being read: off is its next frame's
 	// offset, left the frames left in it, blkNow its arrival time.
 	inBlock bool
@@ -257,17 +266,18 @@ func (q *afQueue) open(devName string, s Spec, o Options, fanoutID *int) error {
 	// readBlock does the same, a little later.
 	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
 
+	q.blkSize, q.blocks = rxGeometry(a.info.mtu)
 	rxReq := unix.TpacketReq3{
-		Block_size:     rxBlockSize,
-		Block_nr:       rxBlocks,
+		Block_size:     uint32(q.blkSize),
+		Block_nr:       uint32(q.blocks),
 		Frame_size:     rxFrameSize,
-		Frame_nr:       rxBlockSize / rxFrameSize * rxBlocks,
+		Frame_nr:       uint32(q.blkSize / rxFrameSize * q.blocks),
 		Retire_blk_tov: rxRetireTimeout,
 	}
 	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &rxReq); err != nil {
 		return sysErr(devName, "PACKET_RX_RING", err)
 	}
-	rxLen := rxBlockSize * rxBlocks
+	rxLen := q.blkSize * q.blocks
 
 	geo := txGeometry(tpacket3HdrLen, a.info.mtu)
 	shared := !o.forceTxV2
@@ -341,6 +351,19 @@ func (q *afQueue) open(devName string, s Spec, o Options, fanoutID *int) error {
 		return sysErr(devName, "SyscallConn", err)
 	}
 	return nil
+}
+
+// rxGeometry sizes a queue's RX ring for a link MTU: blocks of rxBlockMin,
+// doubled until one holds the longest frame the link delivers (MTU, two
+// VLAN tags, Ethernet header) with its tpacket3_hdr, sockaddr_ll and the
+// block's own header; rxRingBytes in all, at least rxBlocksMin blocks.
+func rxGeometry(mtu int) (blockSize, blocks int) {
+	need := mtu + 22 + tpacket3HdrLen + 32 + 64
+	blockSize = rxBlockMin
+	for blockSize < need {
+		blockSize <<= 1
+	}
+	return blockSize, max(rxBlocksMin, rxRingBytes/blockSize)
 }
 
 // txSocketOptions sets what a socket that transmits from a ring needs.
@@ -582,7 +605,7 @@ func (q *afQueue) waitReady(uintptr) bool {
 	if q.a.closing.Load() {
 		return true
 	}
-	blk := q.rx[int(q.head.Load())*rxBlockSize:]
+	blk := q.rx[int(q.head.Load())*q.blkSize:]
 	h := (*unix.TpacketHdrV1)(unsafe.Pointer(&blk[blockHdrOff]))
 	return atomic.LoadUint32(&h.Block_status)&unix.TP_STATUS_USER != 0
 }
@@ -655,7 +678,7 @@ func (q *afQueue) poll(dst []*pkt.Buffer, now int64) int {
 func (q *afQueue) pull(dst []*pkt.Buffer, now int64) int {
 	n := 0
 	for n < len(dst) {
-		blk := q.rx[q.next*rxBlockSize : (q.next+1)*rxBlockSize]
+		blk := q.rx[q.next*q.blkSize : (q.next+1)*q.blkSize]
 		h := (*unix.TpacketHdrV1)(unsafe.Pointer(&blk[blockHdrOff]))
 		if !q.inBlock {
 			if atomic.LoadUint32(&h.Block_status)&unix.TP_STATUS_USER == 0 {
@@ -673,7 +696,7 @@ func (q *afQueue) pull(dst []*pkt.Buffer, now int64) int {
 		if q.left == 0 {
 			atomic.StoreUint32(&h.Block_status, unix.TP_STATUS_KERNEL)
 			q.inBlock = false
-			if q.next++; q.next == len(q.rx)/rxBlockSize {
+			if q.next++; q.next == q.blocks {
 				q.next = 0
 			}
 			q.head.Store(int32(q.next))

@@ -122,7 +122,7 @@ func TestAFPacketKernelDrops(t *testing.T) {
 	td := newTestDev(t, "eth0", 1)
 	p := ns.open(t, td.Device, Spec{Kind: KindAFPacket, Link: "ny0"}, Options{Pool: pool})
 	peer := ns.rawSocket(t, "ny1")
-	// Not started: nothing reads the ring. 16 blocks of 128 KiB hold
+	// Not started: nothing reads the ring. 64 blocks of 32 KiB hold
 	// at most ~1300 frames of 1514 bytes (fewer when blocks retire
 	// part-full on the 2 ms timeout while the frames trickle in).
 	const n = 2000

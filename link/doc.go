@@ -53,13 +53,18 @@
 //
 // # Ring sizing
 //
-//   - RX: 16 blocks of 128 KiB = 2 MiB per queue, retire timeout 2 ms.
-//     A block holds ~800 frames of 64 bytes or ~80 of 1514; the ring
-//     ~13000 small or ~1300 full-size frames, above the kernel's
-//     netdev_max_backlog of 1000, so a burst the kernel would have
-//     queued fits. 2 ms bounds the added latency when idle (a ping
-//     round trip through netyard crosses two rings: < 4 ms added) for 500 timer wake-ups
-//     a second per queue; under load, blocks retire full long before.
+//   - RX: 64 blocks of 32 KiB = 2 MiB per queue (blocks double until one
+//     holds the link's longest frame, at least 16 of them), retire
+//     timeout 2 ms. A block holds ~200 frames of 64 bytes or ~20 of
+//     1514; the ring ~13000 small or ~1300 full-size frames, above the
+//     kernel's netdev_max_backlog of 1000, so a burst the kernel would
+//     have queued fits. At low rates blocks retire part-full on the
+//     timeout, so the ring's depth in time is 64 x 2 ms = 128 ms of a
+//     reader that does not run, whatever the rate below ~100k pps (16
+//     blocks of 128 KiB gave 32 ms). 2 ms bounds the added latency when
+//     idle (a ping round trip through netyard crosses two rings: < 4 ms
+//     added) for 500 timer wake-ups a second per queue; under load,
+//     blocks retire full long before.
 //   - TX: 512 slots of 2 KiB = 1 MiB per queue (slots grow to a power of
 //     two above MTU+18+header for jumbo MTUs, the ring capped at 4 MiB).
 //     512 is eight datapath batches of 64: a slot comes back only when
