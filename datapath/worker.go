@@ -56,8 +56,8 @@ type worker struct {
 	txq [batchSize]int
 	rxb [batchSize]*pkt.Buffer
 
-	// stalled is another worker's backlog that refused a redirect from
-	// this one. While it is over half full the worker takes nothing
+	// stalled is another worker's backlog that a redirect from this one
+	// found over half full (or full). While it is so the worker takes nothing
 	// from its polled backends and yields: frames it could only drop
 	// at that backlog, after receiving and classifying them, wait in
 	// the kernel's ring instead, and the worker that drains the backlog
@@ -498,6 +498,13 @@ func (e *Engine) Mirred(c *act.Ctx, p *pkt.Buffer, dev int32, ingress bool) erro
 		return errBacklogFull
 	}
 	if t.worker.id != c.Worker {
+		if ring.Len() > ring.Cap()/2 && c.Worker >= 0 && c.Worker < len(e.workers) {
+			// Back-pressure before the backlog overflows: the
+			// rest of this batch still fits, and the worker takes
+			// no more from its backends until the backlog's own
+			// worker has drained it to half (throttled).
+			e.workers[c.Worker].stalled = ring
+		}
 		t.worker.poke()
 	}
 	return nil
