@@ -13,6 +13,11 @@
 #     last line, without the process's start-up).
 #  4. BIG actions (default 6000000; BIG=0 skips): the daemon grows to BIG,
 #     a full dump's wall time and the daemon's resident memory.
+#  5. Equal N: both sides at 100000 actions, then both at 1000000
+#     (EQUAL=0 skips), their dumps timed run by run in turn (kernel,
+#     netyard, kernel, ...) so that drift lands on both; the per-entry
+#     ratio at each N. (1. and 2. compare K kernel actions with N
+#     netyard ones: the kernel's per-entry cost grows with its table.)
 #
 # Each timing is the median of RUNS runs (default 3): the machine is noisy.
 # Cleans up the namespace and the daemon on exit.
@@ -21,6 +26,7 @@ cd "$(dirname "$0")/.."
 K=${K:-100000}
 N=${N:-1000000}
 BIG=${BIG:-6000000}
+EQUAL=${EQUAL:-1}
 RUNS=${RUNS:-3}
 CHANGED=1000
 if [ "$(id -u)" != 0 ]; then
@@ -46,6 +52,22 @@ wall() {
 		b=$(now)
 		awk -v a="$a" -v b="$b" 'BEGIN { print b - a }'
 	done | median
+}
+# pair CMD_A -- CMD_B: wall seconds of two commands, RUNS runs each in
+# turn (A, B, A, B, ...); prints "median_A median_B".
+pair() {
+	local a=() b=() i x y
+	while [ "$1" != "--" ]; do a+=("$1"); shift; done
+	shift
+	b=("$@")
+	for i in $(seq "$RUNS"); do
+		x=$(now); "${a[@]}" >/dev/null; y=$(now)
+		awk -v a="$x" -v b="$y" 'BEGIN { print b - a }' >>"$tmp/pair.a"
+		x=$(now); "${b[@]}" >/dev/null; y=$(now)
+		awk -v a="$x" -v b="$y" 'BEGIN { print b - a }' >>"$tmp/pair.b"
+	done
+	echo "$(median <"$tmp/pair.a") $(median <"$tmp/pair.b")"
+	rm -f "$tmp/pair.a" "$tmp/pair.b"
 }
 # the --time figure (ms) of a netyard tc dump: fresh processes (RUNS of
 # them, median), and warm (one process, --repeat RUNS+1, the first dropped,
@@ -81,7 +103,26 @@ add() {
 		"$tmp/netyard" tc -b "$tmp/n.batch"
 	done
 }
-add 1 "$N"
+# 5a. Equal N at 100000: the kernel holds K (grown or not to 100000),
+# netyard 100000 (grown to N after).
+if [ "$EQUAL" = 1 ]; then
+	E1=100000
+	E2=1000000
+	if [ "$K" -lt "$E1" ]; then
+		awk -v a="$((K + 1))" -v n="$E1" 'BEGIN { for (i = a; i <= n; i++) printf "actions add action mirred egress redirect dev lo index %d\n", i }' >"$tmp/k.batch"
+		tc -n "$ns" -b "$tmp/k.batch"
+		kn=$E1
+	else
+		kn=$K
+	fi
+	add 1 "$E1"
+	if [ "$kn" = "$E1" ]; then
+		read -r ke1 ne1 < <(pair tc -n "$ns" -s actions ls action mirred -- "$tmp/netyard" tc -s actions ls action gact)
+	fi
+	add $((E1 + 1)) "$N"
+else
+	add 1 "$N"
+fi
 nt=$(wall "$tmp/netyard" tc -s actions ls action gact)
 full_ms=$(dumptime -s actions ls action gact)
 full_warm=$(warmtime -s actions ls action gact)
@@ -93,6 +134,16 @@ awk -v n="$N" -v c="$CHANGED" 'BEGIN { for (i = 1; i <= c; i++) printf "actions 
 got=$("$tmp/netyard" tc -s actions ls action gact since gen "$gen" | grep -c "action order" || true)
 since_ms=$(dumptime -s actions ls action gact since gen "$gen")
 since_warm=$(warmtime -s actions ls action gact since gen "$gen")
+
+# 5b. Equal N at 1000000: the kernel grows to it, netyard is there
+# (N = 1000000) or is compared at N.
+if [ "$EQUAL" = 1 ] && [ "$N" = "$E2" ]; then
+	awk -v a="$((kn + 1))" -v n="$E2" 'BEGIN { for (i = a; i <= n; i++) printf "actions add action mirred egress redirect dev lo index %d\n", i }' >"$tmp/k.batch"
+	tc -n "$ns" -b "$tmp/k.batch"
+	read -r ke2 ne2 < <(pair tc -n "$ns" -s actions ls action mirred -- "$tmp/netyard" tc -s actions ls action gact)
+	# The kernel's namespace goes: a million mirred actions hold memory.
+	ip netns del "$ns"
+fi
 
 # 4. Big.
 if [ "$BIG" -gt "$N" ]; then
@@ -116,4 +167,11 @@ if [ "$BIG" -gt "$N" ]; then
 	awk -v b="$BIG" -v bt="$bt" -v rss="$rss" 'BEGIN {
 		printf "big:     %d actions dumped in %.2f s (the issue asks <= 3 s); daemon resident memory %.0f MiB (asks <= 1536)\n", b, bt, rss / 1024
 	}'
+fi
+if [ -n "${ke1:-}" ] || [ -n "${ke2:-}" ]; then
+	echo "equal N (kernel and netyard dumps alternating, medians of $RUNS runs each):"
+	[ -z "${ke1:-}" ] || awk -v k="$ke1" -v n="$ne1" -v e="$E1" 'BEGIN {
+		printf "  %7d actions: kernel %.3f s, netyard %.3f s: per-entry speed netyard / kernel = %.1f\n", e, k, n, k / n }'
+	[ -z "${ke2:-}" ] || awk -v k="$ke2" -v n="$ne2" -v e="$E2" 'BEGIN {
+		printf "  %7d actions: kernel %.3f s, netyard %.3f s: per-entry speed netyard / kernel = %.1f\n", e, k, n, k / n }'
 fi

@@ -1,67 +1,103 @@
 #!/usr/bin/env bash
 # Small-UDP forwarding from namespace A to namespace B through a middle
-# namespace M, three ways, with the same generator in the same run:
+# namespace M, each way measured in the same run with the same generator,
+# at a sweep of offered rates, to find each way's capacity and what it
+# does beyond it:
 #
 #   A veth-a 10.99.0.1 <-> ma  M  mb <-> veth-b 10.99.0.2 B
 #
-#   bridge   M bridges ma and mb (br0)
-#   mirred   M redirects ma <-> mb with kernel tc (clsact, mirred)
-#   netyard  netyard runs in M, attached to ma and mb (afpacket), and
-#            redirects between them with the same tc rules
+#   bridge    M bridges ma and mb (br0)
+#   mirred    M redirects ma <-> mb with kernel tc (clsact, mirred)
+#   netyard   netyard runs in M, attached to ma and mb (afpacket, 1 worker),
+#             and redirects between them with the same tc rules
+#   netyard2  the same with --workers 2
+#   xdp       netyard with `dev add ... type xdp`, when the binary has it
+#             (detected: a daemon that refuses the device skips the way)
 #
-# The generator is iperf3 (UDP, 18-byte payload: 64-byte frames with the
-# FCS, -b 0), client in A, server in B. The figure is what reached B:
-# veth-b's rx_packets over DURATION seconds of steady state, counted by the
-# kernel, whatever the generator reports; "offered" is veth-a's
-# tx_packets over the same time. The loss inside M (frames in at ma minus
-# frames out at mb, whole run) is printed for each way, and netyard's own
-# drop counters, since the issue wants no packet lost inside netyard below
-# its capacity.
+# The generator is `netyard gen` in A (60-byte frames: 64 on the wire,
+# sendmmsg on an AF_PACKET socket, qdisc bypassed), on CPU GEN_CPU. All of
+# M's work is on CPU FWD_CPU: the netyard daemon is pinned there
+# (taskset), and RPS steers the receive processing of ma, mb and veth-b
+# there, so the kernel's ways forward there too and not in the softirq of
+# the generator's CPU (veth delivers on the sender's CPU by default). The
+# frames are addressed to a MAC that is not veth-b's, so B's kernel drops
+# them at once (PACKET_OTHERHOST) after counting them: what B costs is the
+# same for every way and small.
 #
-# On a machine with few cores, read the ratios with this in mind: bridge
-# and mirred forward in the softirq of the generator's own CPU (veth
-# delivers on the sender's CPU), netyard on another. Where the generator
-# is the limit (received = offered for the bridge), netyard's figure can
-# be the higher one because it leaves the generator more CPU.
+# Per point: gen offers RATE for DURATION seconds; `netyard gen
+# --count-rx veth-b` counts what B received over the middle DURATION-2
+# seconds (the kernel's counters), and gen reports what it sent (offered).
+# The loss is 1 - delivered/offered; "in M" is what went into ma and did
+# not come out of mb over the whole point. netyard's drops are `dev show`'s
+# RX/TX dropped, which already include its kernel ring, device ring and
+# backlog drops: each drop is counted once.
 #
-# Needs root, iproute2 and iperf3 (apt-get install -y iperf3). Traffic
-# stays inside the namespaces, which are named after this shell's PID and
-# deleted on exit, as is the daemon.
+# Rounds: ROUNDS (3) rounds; in each, every way in turn runs the whole
+# sweep (ways alternate, so drift in the shared machine's load lands on
+# all of them alike); figures are medians over the rounds. Then an
+# overload phase: each way at 3x its capacity (the median over the rounds
+# of its best delivered rate), ROUNDS times, ways alternating.
 #
-# Environment: DURATION seconds per way (5), WORKERS netyard workers (1:
-# with 2, ma and mb land on different workers and every frame crosses a
-# backlog between them; on 2 cores shared with the generator, 1 did better),
-# RUNS runs of each way, reported as the median (1), PARALLEL iperf3
-# clients at once (1), RATE each client's iperf3 -b (0: as fast as it
-# can; 7.2M is 50000 pps of 18-byte payloads), NETYARD a prebuilt binary
-# (else built from this tree).
+# CPU per delivered packet at 100k pps, in a phase of its own (CPU_SECONDS
+# of counting, ways alternating, ROUNDS times): FWD_CPU's busy time (user,
+# system, irq, softirq from /proc/stat) over the counting window, less the
+# same CPU's busy time in a quiet 2 s window just before (other jobs on a
+# shared machine: printed as the background load), divided by the packets
+# delivered; and for netyard the daemon's own CPU time (/proc/PID/stat,
+# which includes the softirqs that ran in its system calls) per packet.
+#
+# A way fails when it loses more than 1% at an offered rate below its
+# capacity; the script exits 1 if one does.
+#
+# Needs root and iproute2; the kernel needs veth and, for mirred, tc's
+# clsact and act_mirred (matchall or u32). Traffic stays inside the
+# namespaces, which are named after this shell's PID and deleted on exit,
+# as is the daemon.
+#
+# Environment: DURATION seconds per point (4), CPU_SECONDS (5), ROUNDS (3), RATES offered
+# rates (gen --rate syntax), WAYS (bridge mirred netyard netyard2 xdp),
+# GEN_CPU (0), FWD_CPU (1), RPS (1; 0 leaves the receive processing of
+# M's and B's veths on the sender's CPU, the veth default: then the
+# kernel's ways forward on the generator's CPU, and AF_PACKET's copy into
+# netyard's ring happens there too), NICE (-10: the daemon's nice value;
+# the kernel's ways forward in softirqs, which preempt every process, so
+# on a shared machine only netyard would lose CPU to other jobs on its
+# CPU; -10 gives it about 90% against one job of nice 0, as a forwarder
+# on a core of its own would have), NETYARD a prebuilt binary (else built from
+# this tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-DURATION=${DURATION:-5}
-WORKERS=${WORKERS:-1}
-RUNS=${RUNS:-1}
-PARALLEL=${PARALLEL:-1}
-RATE=${RATE:-0}
+DURATION=${DURATION:-4}
+CPU_SECONDS=${CPU_SECONDS:-5}
+ROUNDS=${ROUNDS:-3}
+RATES=${RATES:-"100k 200k 400k 600k 800k 1.2M"}
+WAYS=${WAYS:-"bridge mirred netyard netyard2 xdp"}
+GEN_CPU=${GEN_CPU:-0}
+RPS=${RPS:-1}
+NICE=${NICE:--10}
+FWD_CPU=${FWD_CPU:-1}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "forward: needs root (network namespaces, veth pairs); run it with sudo" >&2
 	exit 1
 fi
-for tool in ip tc iperf3; do
-	if ! command -v "$tool" >/dev/null; then
-		case $tool in
-		iperf3) echo "forward: iperf3 is missing: apt-get install -y iperf3" >&2 ;;
-		*) echo "forward: $tool is missing: apt-get install -y iproute2" >&2 ;;
-		esac
-		exit 1
-	fi
+for tool in ip tc taskset; do
+	command -v "$tool" >/dev/null || { echo "forward: $tool is missing (apt-get install -y iproute2 util-linux)" >&2; exit 1; }
 done
-case $RATE in *[!0-9.KMGkmg]*) echo "forward: RATE is iperf3 -b: 0, 7200K, 7.2M..." >&2; exit 1 ;; esac
-case $DURATION$WORKERS$RUNS$PARALLEL in *[!0-9]*)
-	echo "forward: DURATION, WORKERS, RUNS and PARALLEL are whole numbers" >&2; exit 1 ;;
+case $RPS in 0 | 1) ;; *) echo "forward: RPS is 0 or 1" >&2; exit 1 ;; esac
+case $NICE in -[0-9] | -1[0-9] | -20 | [0-9] | 1[0-9]) ;; *) echo "forward: NICE is -20..19" >&2; exit 1 ;; esac
+case $DURATION$CPU_SECONDS$ROUNDS$GEN_CPU$FWD_CPU in *[!0-9]*)
+	echo "forward: DURATION, ROUNDS, GEN_CPU and FWD_CPU are whole numbers" >&2; exit 1 ;;
 esac
+[ "$DURATION" -ge 3 ] && [ "$CPU_SECONDS" -ge 1 ] || { echo "forward: DURATION must be >= 3 (1 s warm-up, 1 s drain), CPU_SECONDS >= 1" >&2; exit 1; }
+[ "$GEN_CPU" != "$FWD_CPU" ] || { echo "forward: GEN_CPU and FWD_CPU must differ" >&2; exit 1; }
+for c in "$GEN_CPU" "$FWD_CPU"; do
+	grep -q "^cpu$c " /proc/stat || { echo "forward: no CPU $c" >&2; exit 1; }
+done
+window=$((DURATION - 2))
+hz=$(getconf CLK_TCK)
 
 A=nyfA$$ M=nyfM$$ B=nyfB$$
 tmp=$(mktemp -d)
@@ -78,8 +114,6 @@ stop() {
 }
 cleanup() {
 	[ -z "$daemon" ] || stop "$daemon"
-	# A namespace's veths go with it only once no process is left in
-	# it: kill what is (the iperf3s of an interrupted run) by PID.
 	for n in $A $M $B; do
 		pids=$(ip netns pids "$n" 2>/dev/null || true)
 		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
@@ -96,8 +130,7 @@ if [ -z "$bin" ]; then
 	CGO_ENABLED=0 go build -o "$bin" ./cmd/netyard
 fi
 
-# ip -n NS ...: "ip link set dev ma" needs "dev": a bare "ma" reads as
-# "master".
+mask=$(printf '%x' $((1 << FWD_CPU)))
 setup() {
 	for n in $A $M $B; do
 		ip netns add "$n"
@@ -113,13 +146,11 @@ setup() {
 		set -- $l
 		ip -n "$1" link set dev "$2" up
 	done
-	# Static neighbours: no ARP through M, which is not forwarding yet
-	# when they would be resolved.
-	local mac_a mac_b
-	mac_a=$(ip netns exec "$A" cat /sys/class/net/veth-a/address)
-	mac_b=$(ip netns exec "$B" cat /sys/class/net/veth-b/address)
-	ip -n "$A" neigh replace 10.99.0.2 lladdr "$mac_b" dev veth-a nud permanent
-	ip -n "$B" neigh replace 10.99.0.1 lladdr "$mac_a" dev veth-b nud permanent
+	# M's receive processing (and B's) on the forwarder's CPU.
+	if [ "$RPS" = 1 ]; then
+		ip netns exec "$M" sh -c "echo $mask >/sys/class/net/ma/queues/rx-0/rps_cpus; echo $mask >/sys/class/net/mb/queues/rx-0/rps_cpus"
+		ip netns exec "$B" sh -c "echo $mask >/sys/class/net/veth-b/queues/rx-0/rps_cpus"
+	fi
 }
 
 # The kernel may lack cls_matchall; u32 matching zero bits of the first
@@ -157,148 +188,240 @@ bridge_off() { ip -n "$M" link del br0; }
 
 sock=$tmp/ctl.sock
 nytc() { NETYARD_SOCKET=$sock timeout 10 "$bin" tc "$@"; }
-netyard_on() {
+# daemon_on TYPE WORKERS: netyard in M, pinned to FWD_CPU; returns 1 when
+# the daemon does not start (a backend this binary or kernel lacks).
+daemon_on() {
 	cat >"$tmp/rules.tc" <<-EOF
-	dev add a type afpacket link ma
-	dev add b type afpacket link mb
+	dev add a type $1 link ma
+	dev add b type $1 link mb
 	qdisc add dev a clsact
 	qdisc add dev b clsact
 	filter add dev a ingress matchall action mirred egress redirect dev b
 	filter add dev b ingress matchall action mirred egress redirect dev a
 	EOF
-	ip netns exec "$M" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --workers "$WORKERS" \
-		--metrics 127.0.0.1:9465 >"$tmp/daemon.log" 2>&1 &
+	rm -f "$sock"
+	ip netns exec "$M" nice -n "$NICE" taskset -c "$FWD_CPU" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --workers "$2" >"$tmp/daemon.log" 2>&1 &
 	daemon=$!
 	for _ in $(seq 50); do
 		[ -S "$sock" ] && nytc dev show >/dev/null 2>&1 && return 0
 		kill -0 "$daemon" 2>/dev/null || break
 		sleep 0.1
 	done
-	local rc=0
-	kill -0 "$daemon" 2>/dev/null || wait "$daemon" || rc=$?
-	echo "forward: netyard daemon did not start (exit status $rc):" >&2
-	cat "$tmp/daemon.log" >&2
-	exit 1
+	stop "$daemon"
+	daemon=
+	return 1
 }
-netyard_off() {
+daemon_off() {
 	stop "$daemon"
 	daemon=
 }
+netyard_on() { daemon_on afpacket 1 || { cat "$tmp/daemon.log" >&2; exit 1; }; }
+netyard_off() { daemon_off; }
+netyard2_on() { daemon_on afpacket 2 || { cat "$tmp/daemon.log" >&2; exit 1; }; }
+netyard2_off() { daemon_off; }
+xdp_on() { daemon_on xdp 1; }
+xdp_off() { daemon_off; }
 
-# inout: ma's rx_packets and mb's tx_packets, read together from inside M
-# (sysfs shows the namespace of whoever mounted it: ip netns exec does).
-# Frames the bridge itself sends (br0's tx, flooded out of its ports) did
-# not come in at ma: they are taken off mb's count.
+# inout: ma's rx_packets and mb's tx_packets (inside M), less what the
+# bridge itself sent out of mb.
 inout() {
 	ip netns exec "$M" sh -c 'cd /sys/class/net && cat ma/statistics/rx_packets mb/statistics/tx_packets &&
 		{ cat br0/statistics/tx_packets 2>/dev/null || echo 0; }' | paste -sd ' ' | awk '{ print $1, $2 - $3 }'
 }
-
-# snap A_PID B_PID: the time in ns, veth-a's tx_packets and veth-b's
-# rx_packets, read at once through /proc/PID/net/dev of a process in A and
-# one in B (no "ip netns exec" between the two reads).
+# snap GEN_PID RX_PID: the time in ns, veth-a's tx_packets and veth-b's
+# rx_packets, read at once through /proc/PID/net/dev of a process in A
+# and one in B.
 snap() {
 	awk -v t="$(date +%s%N)" '$1 == "veth-a:" { a = $11 } $1 == "veth-b:" { b = $3 }
 		END { print t, a, b }' "/proc/$1/net/dev" "/proc/$2/net/dev"
 }
+# busy: FWD_CPU's busy jiffies (user nice system irq softirq steal).
+busy() { awk -v c="cpu$FWD_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# pcpu: the daemon's utime + stime in jiffies (0 without a daemon).
+pcpu() {
+	if [ -n "$daemon" ] && [ -r "/proc/$daemon/stat" ]; then
+		awk '{ print $14 + $15 }' "/proc/$daemon/stat"
+	else
+		echo 0
+	fi
+}
+# drops: netyard's dropped frames as `dev show` counts them (RX and TX,
+# each drop once), 0 without a daemon.
+drops() {
+	if [ -n "$daemon" ]; then
+		nytc -s dev show | awk '{ for (i = 2; i <= NF; i++) if ($i == "dropped") s += $(i-1) } END { print s + 0 }'
+	else
+		echo 0
+	fi
+}
 
-# run: one generator run, PARALLEL iperf3 clients at once (iperf3 3.12
-# sends from one thread); prints "received_pps offered_pps lost_in_M".
-# The rates are counted over DURATION seconds of steady state, after a
-# second of warm-up; the loss over the whole run, after the last frame
-# has drained. iperf3's own end-of-test exchange is not waited for: its
-# report is not the measure, and its TCP control connection crosses M.
-# The iperf3s end by SIGKILL: iperf3 3.12 can hang in its SIGTERM handler
-# (seen here: a client killed mid-stream stuck for minutes). "ip netns
-# exec" execs, so $! is iperf3 itself.
-run() {
-	local i port srv=() cli=() t0 t1 a0 a1 b0 b1 mi0 mi1 mo0 mo1
-	for i in $(seq 0 $((PARALLEL - 1))); do
-		port=$((5201 + i))
-		ip netns exec "$B" iperf3 -s -1 -p $port >"$tmp/server.$i" 2>&1 &
-		srv+=($!)
-		for _ in $(seq 50); do
-			ip netns exec "$B" ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && break
-			sleep 0.1
-		done
-	done
+dstmac=02:00:00:00:99:02 # not veth-b's: B drops the frames on arrival
+# point RATE [DURATION]: one measurement; prints "offered delivered
+# lost_in_M drops cpu_ns_per_pkt proc_ns_per_pkt background" (the CPU
+# figures net of the quiet window's load, background that load in % of
+# the CPU).
+point() {
+	local rate=$1 dur=${2:-$DURATION} mi0 mo0 mi1 mo1 d0 d1 q0 q1 b0 b1 p0 p1 sent rx t0 t1 a0 a1 r0 r1
+	local window=$((dur - 2))
+	d0=$(drops)
+	# A quiet window first: FWD_CPU's load from others (and the idle
+	# daemon's, which is none).
+	q0=$(busy); sleep 2; q1=$(busy)
 	read -r mi0 mo0 < <(inout)
-	for i in $(seq 0 $((PARALLEL - 1))); do
-		ip netns exec "$A" iperf3 -c 10.99.0.2 -p $((5201 + i)) \
-			-u -l 18 -b "$RATE" -t $((DURATION + 2)) >"$tmp/client.$i" 2>&1 &
-		cli+=($!)
-	done
+	ip netns exec "$A" taskset -c "$GEN_CPU" "$bin" gen -i veth-a --dst-mac "$dstmac" --src-ip 10.99.0.1 --dst-ip 10.99.0.2 \
+		--rate "$rate" --duration "${dur}s" >"$tmp/gen.out" 2>&1 &
+	local g=$!
+	ip netns exec "$B" taskset -c "$GEN_CPU" "$bin" gen --count-rx veth-b --wait 1s --duration "${window}s" >"$tmp/rx.out" 2>&1 &
+	local r=$!
+	# Processes in A and B whose /proc/PID/net/dev outlive the window,
+	# however late the reads come on a loaded machine.
+	ip netns exec "$A" sleep $((dur + 5)) &
+	local sa=$!
+	ip netns exec "$B" sleep $((dur + 5)) &
+	local sb=$!
 	sleep 1
-	read -r t0 a0 b0 < <(snap "${cli[0]}" "${srv[0]}")
-	sleep "$DURATION"
-	read -r t1 a1 b1 < <(snap "${cli[0]}" "${srv[0]}")
-	for i in "${!cli[@]}"; do
-		if ! kill -0 "${cli[$i]}" 2>/dev/null; then
-			echo "forward: iperf3 client $i ended before the measurement did:" >&2
-			cat "$tmp/client.$i" "$tmp/server.$i" >&2
-			exit 1
-		fi
-	done
-	kill -KILL "${cli[@]}" "${srv[@]}" 2>/dev/null || true
-	wait "${cli[@]}" "${srv[@]}" 2>/dev/null || true
-	sleep 0.2 # frames still in M's queues and rings
+	b0=$(busy); p0=$(pcpu); read -r t0 a0 r0 < <(snap "$sa" "$sb")
+	sleep "$window"
+	b1=$(busy); p1=$(pcpu); read -r t1 a1 r1 < <(snap "$sa" "$sb")
+	kill "$sa" "$sb" 2>/dev/null || true
+	wait "$sa" "$sb" 2>/dev/null || true
+	wait "$g" || { echo "forward: gen failed:" >&2; cat "$tmp/gen.out" >&2; exit 1; }
+	wait "$r" || { echo "forward: gen --count-rx failed:" >&2; cat "$tmp/rx.out" >&2; exit 1; }
+	sleep 0.3 # frames still in M's queues and rings
 	read -r mi1 mo1 < <(inout)
-	awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) -v l=$(((mi1 - mi0) - (mo1 - mo0))) -v ns=$((t1 - t0)) \
-		'BEGIN { printf "%d %d %d\n", b / ns * 1e9, a / ns * 1e9, l }'
+	d1=$(drops)
+	# Offered and delivered over the same instants: veth-a's tx and
+	# veth-b's rx counters read together. gen --count-rx's own count of
+	# the (nearly) same window is the cross-check.
+	sent=$(awk -v a=$((a1 - a0)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", a / ns * 1e9 }')
+	rx=$(awk -v b=$((r1 - r0)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", b / ns * 1e9 }')
+	awk -v rx="$rx" '{ for (i = 1; i < NF; i++) if ($(i+1) == "pps;" && (rx > 1.1 * $i + 100 || rx < 0.9 * $i - 100)) {
+		printf "forward: gen --count-rx counted %d pps, the counters %d pps\n", $i, rx > "/dev/stderr" } }' "$tmp/rx.out"
+	awk -v off="$sent" -v rx="$rx" -v l=$(((mi1 - mi0) - (mo1 - mo0))) -v d=$((d1 - d0)) \
+		-v b=$((b1 - b0)) -v q=$((q1 - q0)) -v p=$((p1 - p0)) -v w="$window" -v hz="$hz" 'BEGIN {
+		n = rx * w; cpu = b - q / 2 * w; if (cpu < 0) cpu = 0
+		printf "%d %d %d %d %.0f %.0f %.1f\n", off, rx, l, d, n ? cpu / hz / n * 1e9 : 0, n ? p / hz / n * 1e9 : 0, q / 2 / hz * 100
+	}'
 }
 
-# median [FIELD]: the median of a field (default 1) of the lines on stdin.
+# median FIELD: the median of a field of the lines on stdin.
 median() {
-	awk -v f="${1:-1}" '{ print $f }' | sort -n |
-		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR+1)/2] : int((v[NR/2] + v[NR/2+1]) / 2) }'
-}
-
-# scrape: the datapath's drop counters from the daemon's metrics: its
-# device RX rings (between a backend's receive goroutine and the worker),
-# backlogs (a redirect to a device another worker owns), loops.
-scrape() {
-	# HTTP/1.0 by hand (bash's /dev/tcp): no curl needed.
-	ip netns exec "$M" timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9465 &&
-		printf "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 && cat <&3' 2>/dev/null |
-		awk '/^netyard_device_(rx_dropped|tx_dropped|backlog_drops|loop_drops)_total/' || true
+	awk -v f="$1" '{ print $f }' | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2 }'
 }
 
 setup
-# The ways take turns within a round, so that a change in the machine's
-# load during the run falls on all three alike.
-: >"$tmp/devs.all"; : >"$tmp/metrics.all"
-for _ in $(seq "$RUNS"); do
-	for way in bridge mirred netyard; do
-		"${way}_on"
-		run >>"$tmp/pps.$way"
-		if [ $way = netyard ]; then
-			nytc -s dev show >"$tmp/devs"
-			scrape >"$tmp/metrics"
-			[ -s "$tmp/metrics" ] || echo "forward: could not read the daemon's metrics; its datapath drops are not counted" >&2
-			cat "$tmp/devs" >>"$tmp/devs.all"
-			cat "$tmp/metrics" >>"$tmp/metrics.all"
+ways=""
+for way in $WAYS; do
+	case $way in
+	bridge | mirred | netyard | netyard2) ways="$ways $way" ;;
+	xdp)
+		if xdp_on; then
+			xdp_off
+			ways="$ways xdp"
+		else
+			echo "forward: no xdp way: the daemon refused 'dev add ... type xdp' ($(head -c 300 "$tmp/daemon.log" | tr '\n' ' '))" >&2
 		fi
+		;;
+	*) echo "forward: unknown way $way (bridge mirred netyard netyard2 xdp)" >&2; exit 1 ;;
+	esac
+done
+
+echo "forward: 60-byte frames (64 on the wire), A -> M -> B; gen on CPU $GEN_CPU, M on CPU $FWD_CPU (RPS=$RPS, daemon nice $NICE); $ROUNDS rounds, ${DURATION} s a point, counted over ${window} s; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
+for round in $(seq "$ROUNDS"); do
+	for way in $ways; do
+		"${way}_on"
+		for rate in $RATES; do
+			echo "$rate $(point "$rate")" >>"$tmp/sweep.$way"
+		done
+		[ -z "$daemon" ] || nytc -s dev show >"$tmp/devs.$way"
+		"${way}_off"
+	done
+	echo "  round $round of $ROUNDS done" >&2
+done
+
+# capacity WAY: the median over the rounds of the way's best delivered rate.
+capacity() {
+	awk -v r="$ROUNDS" -v n="$(echo $RATES | wc -w)" '{ round = int((NR - 1) / n); if ($3 > best[round]) best[round] = $3 }
+		END { for (i = 0; i < r; i++) print best[i] }' "$tmp/sweep.$1" | median 1
+}
+declare -A cap
+for way in $ways; do cap[$way]=$(capacity "$way"); done
+
+# Overload: each way at 3x its capacity, ways alternating.
+for round in $(seq "$ROUNDS"); do
+	for way in $ways; do
+		"${way}_on"
+		point "$(awk -v c="${cap[$way]}" 'BEGIN { printf "%d", 3 * c }')" >>"$tmp/over.$way"
 		"${way}_off"
 	done
 done
 
-br=$(median <"$tmp/pps.bridge"); mi=$(median <"$tmp/pps.mirred"); ny=$(median <"$tmp/pps.netyard")
-# netyard's own drops, all runs: the backends' (pool empty, kernel
-# tp_drops: its AF_PACKET ring full, TX ring full) from "tc -s dev show",
-# and the datapath's from its metrics.
-dev_drops=$(awk '{ for (i = 2; i <= NF; i++) if ($i == "dropped") s += $(i-1) } END { print s + 0 }' "$tmp/devs.all")
-dp_drops=$(awk '{ s += $NF } END { print s + 0 }' "$tmp/metrics.all")
-
-runs="one run"; [ "$RUNS" -gt 1 ] && runs="median of $RUNS runs"
-echo "forward: 64-byte UDP frames (iperf3 -u -l 18 -b $RATE), A -> M -> B, ${DURATION} s each, $runs"
-echo "  mirred filter: $kernel_match; netyard --workers $WORKERS"
-for way in bridge mirred netyard; do
-	printf '%-8s %8d pps (offered %d; lost in M, all runs: %d)\n' "$way:" "$(median <"$tmp/pps.$way")" \
-		"$(median 2 <"$tmp/pps.$way")" "$(awk '{ s += $3 } END { print s + 0 }' "$tmp/pps.$way")"
+# CPU per packet at 100k pps: a longer window (CPU_SECONDS), ways
+# alternating, ROUNDS times.
+for round in $(seq "$ROUNDS"); do
+	for way in $ways; do
+		"${way}_on"
+		point 100k $((CPU_SECONDS + 2)) >>"$tmp/cpu.$way"
+		"${way}_off"
+	done
 done
-echo "drops inside netyard (all runs): $((dev_drops + dp_drops)) ($dev_drops at its backends, $dp_drops in its datapath); last run:"
-sed 's/^/  /' "$tmp/devs"
-sed -e '/ 0$/d' -e 's/^/  /' "$tmp/metrics"
-awk -v r="$(median 2 <"$tmp/pps.bridge")" -v b="$br" 'BEGIN { if (b >= 0.99 * r) print "note: the bridge forwarded all it was offered: its figure is the generator'"'"'s rate, not its capacity" }'
-echo "ratio netyard/bridge = $(ratio "$ny" "$br") (the issue asks >= 0.8)"
-echo "ratio netyard/mirred = $(ratio "$ny" "$mi")"
+
+fail=0
+printf '\n%-9s %9s %9s %9s %7s %9s %9s\n' way offered offered delivered loss "lost in M" "netyard"
+printf '%-9s %9s %9s %9s %7s %9s %9s\n' "" "(asked)" "(pps)" "(pps)" "" "(all)" "drops"
+for way in $ways; do
+	for rate in $RATES; do
+		awk -v r="$rate" '$1 == r' "$tmp/sweep.$way" >"$tmp/pt"
+		off=$(median 2 <"$tmp/pt"); del=$(median 3 <"$tmp/pt")
+		lost=$(awk '{ s += $4 } END { print s + 0 }' "$tmp/pt"); dr=$(awk '{ s += $5 } END { print s + 0 }' "$tmp/pt")
+		loss=$(awk -v o="$off" -v d="$del" 'BEGIN { printf "%.2f", o ? 100 * (1 - d / o) : 0 }')
+		mark=
+		# Below capacity (offered under 98% of it), at most 1% may go.
+		if awk -v o="$off" -v c="${cap[$way]}" -v l="$loss" 'BEGIN { exit !(o < 0.98 * c && l > 1) }'; then
+			mark="  FAIL: loses ${loss}% below its capacity"
+			fail=1
+		fi
+		printf '%-9s %9s %9.0f %9.0f %6s%% %9d %9d%s\n' "$way" "$rate" "$off" "$del" "$loss" "$lost" "$dr" "$mark"
+	done
+	off=$(median 1 <"$tmp/over.$way"); del=$(median 2 <"$tmp/over.$way")
+	printf '%-9s %9s %9.0f %9.0f %6s%% %9d %9d   (3x capacity)\n' "$way" "3x" "$off" "$del" \
+		"$(awk -v o="$off" -v d="$del" 'BEGIN { printf "%.2f", o ? 100 * (1 - d / o) : 0 }')" \
+		"$(awk '{ s += $3 } END { print s + 0 }' "$tmp/over.$way")" "$(awk '{ s += $4 } END { print s + 0 }' "$tmp/over.$way")"
+done
+
+echo
+echo "capacity (median over rounds of the best delivered rate), overload (delivered at 3x capacity / capacity),"
+echo "CPU per delivered packet at 100k pps (FWD_CPU busy, net of its quiet load; the daemon's own in brackets):"
+for way in $ways; do
+	over=$(median 2 <"$tmp/over.$way"); offo=$(median 1 <"$tmp/over.$way")
+	ratio=$(awk -v d="$over" -v c="${cap[$way]}" 'BEGIN { printf "%.2f", c ? d / c : 0 }')
+	note=
+	if awk -v o="$offo" -v c="${cap[$way]}" 'BEGIN { exit !(o < 2.7 * c) }'; then
+		note=" (gen offered only $(awk -v o="$offo" -v c="${cap[$way]}" 'BEGIN { printf "%.1f", o / c }')x)"
+	elif awk -v r="$ratio" 'BEGIN { exit !(r < 0.9) }'; then
+		note=" (below 0.90)"
+	fi
+	cpu=$(median 5 <"$tmp/cpu.$way"); proc=$(median 6 <"$tmp/cpu.$way"); bg=$(median 7 <"$tmp/cpu.$way")
+	printf '  %-9s capacity %8.0f pps   overload %s%s   CPU %s ns/pkt' "$way" "${cap[$way]}" "$ratio" "$note" "$cpu"
+	case $way in netyard*|xdp) printf ' [%s]' "$proc" ;; esac
+	printf ' (background load %s%%)' "$bg"
+	echo
+done
+if [[ " $ways " == *" mirred "* ]]; then
+	for way in $ways; do
+		case $way in netyard*|xdp) ;; *) continue ;; esac
+		echo "ratio $way/mirred: capacity $(ratio "${cap[$way]}" "${cap[mirred]}"), CPU per packet at 100k pps $(ratio \
+			"$(median 5 <"$tmp/cpu.$way")" "$(median 5 <"$tmp/cpu.mirred")")"
+	done
+fi
+[ -z "${cap[netyard2]:-}" ] || [ -z "${cap[netyard]:-}" ] || echo "ratio netyard2/netyard capacity: $(ratio "${cap[netyard2]}" "${cap[netyard]}")"
+for way in $ways; do
+	[ -s "$tmp/devs.$way" ] || continue
+	echo "$way, netyard's own counters after the last round's sweep (dev show: RX dropped includes its kernel ring's, device ring's and backlogs' drops):"
+	sed 's/^/  /' "$tmp/devs.$way"
+done
+if [ "$fail" = 1 ]; then
+	echo "forward: a way lost more than 1% below its capacity" >&2
+	exit 1
+fi

@@ -31,6 +31,8 @@ type Device struct {
 	ingress, egress atomicBlock
 
 	backlogIn, backlogOut *netdev.Ring
+	// poller is the device's polled backend (netdev.RxPoller), or nil.
+	poller netdev.RxPoller
 
 	// txMu guards the qdisc: the owning worker holds it while it
 	// enqueues and dequeues a batch, the control plane while it reads
@@ -76,6 +78,7 @@ func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
 		backlogIn:  netdev.NewRing(e.cfg.Backlog),
 		backlogOut: netdev.NewRing(e.cfg.Backlog),
 		loopLog:    rate.Sometimes{Interval: time.Second},
+		poller:     nd.RxPoller(),
 	}
 	// The default root qdisc: pfifo with the default txqueuelen. The
 	// kernel gives a veth noqueue and a NIC pfifo_fast; netyard gives

@@ -3,15 +3,10 @@ package datapath
 import (
 	"context"
 	"math"
+	"runtime"
 	"sync"
 	"time"
 )
-
-// idlePark is how long a worker with nothing to do sleeps before it polls
-// again when nobody wakes it. Pushes onto a backlog and injections wake the
-// target's worker at once; the timer only bounds the delay for work that
-// arrives without a wake-up (a device backend's ring filled by the kernel).
-const idlePark = time.Millisecond
 
 // Start runs one goroutine per worker until ctx ends; the returned function
 // waits for them to stop. Use either Start (real time) or Run (virtual
@@ -25,14 +20,25 @@ func (e *Engine) Start(ctx context.Context) (wait func()) {
 }
 
 // routine is a worker's loop: poll its devices until nothing is left, then
-// park until woken, the park timer fires, or ctx ends.
+// park until woken, or until the earliest time one of its devices has
+// work no arrival will announce (a paced link or a shaper releasing a
+// packet: nextWake), or ctx ends. Every way work arrives wakes the worker
+// (a push onto a backlog, an injection, a pair crossing, a backend's
+// frames: Device.Notify), so an idle worker sleeps without a timer: an
+// idle daemon makes no wake-ups at all.
 func (w *worker) routine(ctx context.Context) {
-	t := time.NewTimer(idlePark)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	defer t.Stop()
 	for {
-		for w.poll(w.e.clock.Now(), math.MaxInt) > 0 {
+		for w.poll(w.e.clock.Now(), math.MaxInt) > 0 || w.stalled != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if w.stalled != nil {
+				// Another worker must drain a backlog first
+				// (throttled); let it run.
+				runtime.Gosched()
 			}
 		}
 		// Announce the park, then look once more: a producer that
@@ -43,14 +49,34 @@ func (w *worker) routine(ctx context.Context) {
 			w.parked.Store(false)
 			continue
 		}
-		t.Reset(idlePark)
+		var timer <-chan time.Time
+		now := w.e.clock.Now()
+		if next := w.nextWake(now); next > 0 {
+			t.Reset(time.Duration(next - now))
+			timer = t.C
+		}
 		select {
 		case <-ctx.Done():
 			w.parked.Store(false)
 			return
 		case <-w.wake:
-		case <-t.C:
+		case <-timer:
 		}
+		t.Stop()
 		w.parked.Store(false)
 	}
+}
+
+// nextWake is the earliest time after now at which one of the worker's
+// devices has work no arrival will announce, or 0 for none.
+func (w *worker) nextWake(now int64) int64 {
+	next := int64(0)
+	for _, s := range *w.nss.Load() {
+		for _, d := range s.devs {
+			if t := d.nextWake(now); t > 0 && (next == 0 || t < next) {
+				next = t
+			}
+		}
+	}
+	return next
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"netyard/act"
+	"netyard/netdev"
 	"netyard/pkt"
 )
 
@@ -49,9 +50,20 @@ type worker struct {
 	inVisit bool
 	seen    *[]*nsSlot
 
-	// Scratch space for a transmit batch.
+	// Scratch space for a transmit batch, and for the frames a polled
+	// backend hands over.
 	txb [batchSize]*pkt.Buffer
 	txq [batchSize]int
+	rxb [batchSize]*pkt.Buffer
+
+	// stalled is another worker's backlog that a redirect from this one
+	// found over half full (or full). While it is so the worker takes nothing
+	// from its polled backends and yields: frames it could only drop
+	// at that backlog, after receiving and classifying them, wait in
+	// the kernel's ring instead, and the worker that drains the backlog
+	// gets the CPU (with two workers on one core it otherwise only
+	// gets it at the runtime's 10 ms preemption).
+	stalled *netdev.Ring
 }
 
 // nsSlot is one namespace's share of a worker: its devices on this worker
@@ -200,7 +212,7 @@ func (d *Device) service(w *worker, now int64, limit int) int {
 		case 0:
 			n += d.serviceBacklogIn(w, min(batchSize, limit-n))
 		case 1:
-			n += d.serviceRx(w, min(batchSize, limit-n))
+			n += d.serviceRx(w, now, min(batchSize, limit-n))
 		case 2:
 			n += d.serviceBacklogOut(w, now, min(batchSize, limit-n))
 		}
@@ -231,11 +243,18 @@ func (d *Device) serviceBacklogIn(w *worker, max int) int {
 	return n
 }
 
-// serviceRx runs the receive path on up to max packets from d's RX ring.
+// serviceRx runs the receive path on up to max packets from d's RX ring
+// and, for a device with a polled backend (netdev.RxPoller: AF_PACKET in
+// the daemon), from the backend's own ring. The worker takes from the
+// backend only what it is about to process, so under overload the frames
+// it has no time for stay in the kernel's ring and are dropped there,
+// before netyard has spent anything on them (NAPI's answer to receive
+// livelock), instead of being copied by a receive goroutine onto a full
+// RX ring and dropped after the work.
 // A packet gets at most the engine's redirect TTL here, whatever put it on
 // the ring (a backend, a lab host, a pair crossing keeps a smaller one), so
 // the loop bound holds for every way in.
-func (d *Device) serviceRx(w *worker, max int) int {
+func (d *Device) serviceRx(w *worker, now int64, max int) int {
 	rx := d.nd.RxRing()
 	ttl := d.e.cfg.RedirectTTL
 	var n, bytes uint64
@@ -249,12 +268,36 @@ func (d *Device) serviceRx(w *worker, max int) int {
 		p.TTL = min(p.TTL, ttl)
 		d.receive(w, p)
 	}
+	if d.poller != nil && int(n) < max && !w.throttled() {
+		k := d.poller.PollRx(w.rxb[:max-int(n)], now)
+		for i, p := range w.rxb[:k] {
+			w.rxb[i] = nil
+			bytes += uint64(p.Len())
+			p.TTL = min(p.TTL, ttl)
+			d.receive(w, p)
+		}
+		n += uint64(k)
+	}
 	if n > 0 {
 		// Counted once a batch: each add is a locked instruction.
 		d.nd.Counters.RxPackets.Add(n)
 		d.nd.Counters.RxBytes.Add(bytes)
 	}
 	return int(n)
+}
+
+// throttled says whether the worker must leave its polled backends alone
+// for now (stalled), and forgets the stall once the backlog has drained
+// to half.
+func (w *worker) throttled() bool {
+	if w.stalled == nil {
+		return false
+	}
+	if w.stalled.Len() > w.stalled.Cap()/2 {
+		return true
+	}
+	w.stalled = nil
+	return false
 }
 
 // serviceBacklogOut runs the transmit path on up to max packets redirected
@@ -449,9 +492,19 @@ func (e *Engine) Mirred(c *act.Ctx, p *pkt.Buffer, dev int32, ingress bool) erro
 		ns.backlogBytes.Add(-n)
 		t.stats.backlogDrops.Add(1)
 		p.Release()
+		if t.worker.id != c.Worker && c.Worker >= 0 && c.Worker < len(e.workers) {
+			e.workers[c.Worker].stalled = ring
+		}
 		return errBacklogFull
 	}
 	if t.worker.id != c.Worker {
+		if ring.Len() > ring.Cap()/2 && c.Worker >= 0 && c.Worker < len(e.workers) {
+			// Back-pressure before the backlog overflows: the
+			// rest of this batch still fits, and the worker takes
+			// no more from its backends until the backlog's own
+			// worker has drained it to half (throttled).
+			e.workers[c.Worker].stalled = ring
+		}
 		t.worker.poke()
 	}
 	return nil

@@ -32,20 +32,30 @@ import (
 
 // Ring geometry. The numbers and their reasons are in doc.go.
 const (
-	// rxBlockSize is one TPACKET_V3 block: 128 KiB holds ~800 frames of
-	// 64 bytes or ~80 of 1514, so at line rate a block retires full
-	// (one wake-up per ~800 small frames) long before its timeout.
-	rxBlockSize = 128 << 10
-	// rxBlocks is the ring depth: 2 MiB per queue, ~13000 small frames
-	// or ~1300 full-size ones, above netdev_max_backlog (1000), so a
-	// burst the kernel would queue fits.
-	rxBlocks = 16
+	// rxBlockMin is the smallest TPACKET_V3 block: 32 KiB holds ~200
+	// frames of 64 bytes or ~20 of 1514. At low rates blocks retire on
+	// the timeout part-full, so the ring's depth in time is blocks x
+	// timeout whatever their size: 64 small blocks cover 128 ms of a
+	// reader that does not run (a worker descheduled on a busy CPU),
+	// where 16 blocks of 128 KiB covered 32 ms and lost frames at 100k
+	// pps on the shared machine. Blocks grow (rxGeometry) so that one
+	// holds the link's longest frame.
+	rxBlockMin = 32 << 10
+	// rxRingBytes is the ring's size per queue: 2 MiB, ~13000 small
+	// frames or ~1300 full-size ones, above netdev_max_backlog (1000),
+	// so a burst the kernel would queue fits; rxBlocksMin bounds the
+	// block count from below for jumbo links.
+	rxRingBytes = 2 << 20
+	rxBlocksMin = 16
 	// rxRetireTimeout (ms) bounds how long a frame waits in a block that
 	// is not full: the latency floor at low rates. The kernel's default
 	// (prb_calc_retire_blk_tmo) derives from the link speed and the
 	// block size, 8 ms for a link of unknown speed; 2 ms keeps a ping
 	// through netyard within a few ms while idle wake-ups stay at 500/s.
 	rxRetireTimeout = 2
+	// rxBatch is how many frames a receive goroutine (push mode) copies
+	// between two looks at Close: a datapath batch.
+	rxBatch = 64
 	// rxFrameSize is only bookkeeping for TPACKET_V3 (frames are packed
 	// in the block), but the request must be self-consistent.
 	rxFrameSize = 2048
@@ -98,6 +108,10 @@ type afpacket struct {
 	info    linkInfo
 	maxRx   int
 	qs      []*afQueue
+	// polled: the device's worker reads the rings (PollRx); rr is the
+	// queue its next PollRx starts with.
+	polled bool
+	rr     int
 
 	mu      sync.Mutex // started, closed
 	started bool
@@ -123,10 +137,33 @@ type afQueue struct {
 	rc    syscall.RawConn
 	mem   []byte // the socket's mapping: RX ring, then TX ring (V3)
 
-	// Receive side, owned by RoutineReceive.
-	rx       []byte
-	next     int // the block to read next
-	readFn   func(uintptr) bool
+	// Receive side. The reader is the device's worker (Options.Polled:
+	// PollRx) or the queue's receive goroutine; rxMu serialises it with
+	// the unmapping at Close, taken once per batch, never contended on
+	// the fast path.
+	rxMu    sync.Mutex
+	rx      []byte
+	blkSize int // the ring's block size and count (rxGeometry)
+	blocks  int
+	next    int // the block being read, or to read next
+	// inBlock says block next is being read: off is its next frame's
+	// offset, left the frames left in it, blkNow its arrival time.
+	inBlock bool
+	off     int
+	left    int
+	blkNow  int64
+	// head is next, published for the receive goroutine's readiness
+	// check (ready).
+	head   atomic.Int32
+	readFn func(uintptr) bool
+	waitFn func(uintptr) bool
+	// napi is set while the worker has been woken for this queue and
+	// not yet found it empty: the receive goroutine waits on rearm
+	// instead of waking the worker again for every retired block
+	// (NAPI's interrupt mask).
+	napi     atomic.Bool
+	rearm    chan struct{}
+	batch    [rxBatch]*pkt.Buffer // the receive goroutine's batch (push mode)
 	rxc      rxCounters
 	kernDrop uint64 // tp_drops summed, under a.statsMu
 
@@ -172,6 +209,7 @@ func openAFPacket(d *netdev.Device, s Spec, o Options) (_ *afpacket, err error) 
 		maxRx:   maxRxLen(d, o.Pool.DataSize()),
 		done:    make(chan struct{}),
 		retry:   make(chan int, max(s.Queues, 1)),
+		polled:  o.Polled,
 	}
 	defer func() {
 		if err != nil {
@@ -183,10 +221,17 @@ func openAFPacket(d *netdev.Device, s Spec, o Options) (_ *afpacket, err error) 
 		q := &afQueue{a: a, index: i, fd: -1}
 		q.tx.fd, q.tx.last = -1, -1
 		q.readFn = q.readRing
+		q.waitFn = q.waitReady
+		q.rearm = make(chan struct{}, 1)
 		a.qs = append(a.qs, q)
 		if err := q.open(d.Name(), s, o, &fanoutID); err != nil {
 			return nil, err
 		}
+	}
+	if a.polled {
+		// The worker may read the rings from now on; the receive
+		// goroutines (Start) only wake it.
+		d.SetRxPoller(a)
 	}
 	return a, nil
 }
@@ -221,17 +266,18 @@ func (q *afQueue) open(devName string, s Spec, o Options, fanoutID *int) error {
 	// readBlock does the same, a little later.
 	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
 
+	q.blkSize, q.blocks = rxGeometry(a.info.mtu)
 	rxReq := unix.TpacketReq3{
-		Block_size:     rxBlockSize,
-		Block_nr:       rxBlocks,
+		Block_size:     uint32(q.blkSize),
+		Block_nr:       uint32(q.blocks),
 		Frame_size:     rxFrameSize,
-		Frame_nr:       rxBlockSize / rxFrameSize * rxBlocks,
+		Frame_nr:       uint32(q.blkSize / rxFrameSize * q.blocks),
 		Retire_blk_tov: rxRetireTimeout,
 	}
 	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &rxReq); err != nil {
 		return sysErr(devName, "PACKET_RX_RING", err)
 	}
-	rxLen := rxBlockSize * rxBlocks
+	rxLen := q.blkSize * q.blocks
 
 	geo := txGeometry(tpacket3HdrLen, a.info.mtu)
 	shared := !o.forceTxV2
@@ -305,6 +351,19 @@ func (q *afQueue) open(devName string, s Spec, o Options, fanoutID *int) error {
 		return sysErr(devName, "SyscallConn", err)
 	}
 	return nil
+}
+
+// rxGeometry sizes a queue's RX ring for a link MTU: blocks of rxBlockMin,
+// doubled until one holds the longest frame the link delivers (MTU, two
+// VLAN tags, Ethernet header) with its tpacket3_hdr, sockaddr_ll and the
+// block's own header; rxRingBytes in all, at least rxBlocksMin blocks.
+func rxGeometry(mtu int) (blockSize, blocks int) {
+	need := mtu + 22 + tpacket3HdrLen + 32 + 64
+	blockSize = rxBlockMin
+	for blockSize < need {
+		blockSize <<= 1
+	}
+	return blockSize, max(rxBlocksMin, rxRingBytes/blockSize)
 }
 
 // txSocketOptions sets what a socket that transmits from a ring needs.
@@ -482,20 +541,43 @@ func (a *afpacket) routineRetry() {
 	}
 }
 
-// RoutineReceive reads the queue's RX ring until Close. It waits in the
+// RoutineReceive serves the queue's RX ring until Close. It waits in the
 // runtime's poller (epoll); the kernel wakes it when a block retires (full,
-// or after rxRetireTimeout).
+// or after rxRetireTimeout). In push mode it copies the frames onto the
+// device's RX ring itself (readRing); in polled mode it only wakes the
+// worker, which reads the ring (PollRx), and then waits until the worker
+// has found the ring empty before it looks again (waitReady, rearm).
 func (q *afQueue) RoutineReceive() {
 	a := q.a
 	defer a.wg.Done()
 	var backoff *time.Timer
 	for !a.closing.Load() {
-		// readRing returns true only at Close; Read returns an error
+		// The functions return true only at Close, or (waitReady) when
+		// the ring has a block for the worker; Read returns an error
 		// when the file is closed, or when the socket reported an
 		// error (the interface went down: ErrNotPollable).
-		err := q.rc.Read(q.readFn)
-		if err == nil || a.closing.Load() || errors.Is(err, os.ErrClosed) {
+		fn := q.readFn
+		if a.polled {
+			fn = q.waitFn
+		}
+		err := q.rc.Read(fn)
+		if a.closing.Load() || errors.Is(err, os.ErrClosed) {
 			return
+		}
+		if err == nil {
+			if !a.polled {
+				return
+			}
+			// NAPI: the worker reads until the ring is empty; until
+			// then, no more wake-ups from here.
+			q.napi.Store(true)
+			a.dev.Notify()
+			select {
+			case <-a.done:
+				return
+			case <-q.rearm:
+			}
+			continue
 		}
 		// Clear the socket error so the next wait is a real one.
 		soErr, _ := unix.GetsockoptInt(q.fd, unix.SOL_SOCKET, unix.SO_ERROR)
@@ -516,86 +598,173 @@ func (q *afQueue) RoutineReceive() {
 	}
 }
 
-// readRing hands the frames of every retired block to the device and gives
-// the blocks back to the kernel. It returns false (wait for the next
-// retired block) until Close.
+// waitReady is the polled mode's readiness check: true when the block the
+// worker reads next is the user's (or at Close), false to wait for the
+// next retired block.
+func (q *afQueue) waitReady(uintptr) bool {
+	if q.a.closing.Load() {
+		return true
+	}
+	blk := q.rx[int(q.head.Load())*q.blkSize:]
+	h := (*unix.TpacketHdrV1)(unsafe.Pointer(&blk[blockHdrOff]))
+	return atomic.LoadUint32(&h.Block_status)&unix.TP_STATUS_USER != 0
+}
+
+// readRing (push mode) hands every frame of the retired blocks to the
+// device, a batch at a time. It returns false (wait for the next retired
+// block) until Close.
 func (q *afQueue) readRing(uintptr) bool {
-	nblocks := len(q.rx) / rxBlockSize
-	for !q.a.closing.Load() {
-		blk := q.rx[q.next*rxBlockSize : (q.next+1)*rxBlockSize]
-		h := (*unix.TpacketHdrV1)(unsafe.Pointer(&blk[blockHdrOff]))
-		if atomic.LoadUint32(&h.Block_status)&unix.TP_STATUS_USER == 0 {
-			return false
+	a := q.a
+	for !a.closing.Load() {
+		q.rxMu.Lock()
+		n := q.pull(q.batch[:], a.now())
+		q.rxMu.Unlock()
+		for i, p := range q.batch[:n] {
+			a.dev.Receive(p, p.Time)
+			q.batch[i] = nil
 		}
-		q.readBlock(blk, h)
-		atomic.StoreUint32(&h.Block_status, unix.TP_STATUS_KERNEL)
-		if q.next++; q.next == nblocks {
-			q.next = 0
+		if n < len(q.batch) {
+			return false
 		}
 	}
 	return true
 }
 
-// readBlock copies a retired block's frames into buffers for the device.
-// Offsets come from the kernel; each is checked against the block anyway,
-// so a bad one ends the block instead of a bounds-check panic.
-func (q *afQueue) readBlock(blk []byte, h *unix.TpacketHdrV1) {
-	a := q.a
-	now := a.now()
-	off := int(h.Offset_to_first_pkt)
-	for range h.Num_pkts {
-		if off < blockHdrOff || off+tpacket3HdrLen+sllPkttypeOff >= len(blk) {
+// PollRx implements netdev.RxPoller (polled mode): it fills dst from the
+// queues' rings, taking turns at which queue goes first. The kernel's ring
+// is where frames wait while the worker is busy: when it is full the
+// kernel drops (tp_drops, RxKernelDrops) before netyard has spent anything
+// on the frame.
+func (a *afpacket) PollRx(dst []*pkt.Buffer, now int64) int {
+	n := 0
+	for range len(a.qs) {
+		q := a.qs[a.rr]
+		if a.rr++; a.rr == len(a.qs) {
+			a.rr = 0
+		}
+		n += q.poll(dst[n:], now)
+		if n == len(dst) {
 			break
 		}
-		fh := (*unix.Tpacket3Hdr)(unsafe.Pointer(&blk[off]))
-		mac, snap := off+int(fh.Mac), int(fh.Snaplen)
-		switch {
-		case blk[off+tpacket3HdrLen+sllPkttypeOff] == unix.PACKET_OUTGOING:
-			// Another program's transmission on the link (our own
-			// bypass the taps): not a reception.
-		case mac+snap > len(blk) || snap < int(fh.Len) || snap < 12:
-			q.rxc.dropped.add(1) // truncated by the ring, or no MAC header
-		default:
-			status := fh.Status
-			tagged := status&unix.TP_STATUS_VLAN_VALID != 0
-			n := snap
-			if tagged {
-				n += 4
-			}
-			if n > a.maxRx {
-				q.rxc.dropped.add(1)
-				break
-			}
-			p, err := a.pool.Get()
-			if err != nil {
-				q.rxc.dropped.add(1)
-				break
-			}
-			_ = p.Resize(n) // n <= maxRx <= the pool's DataSize
-			d, src := p.Data(), blk[mac:mac+snap]
-			if tagged {
-				tpid := uint16(0x8100)
-				if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && fh.Hv1.Vlan_tpid != 0 {
-					tpid = fh.Hv1.Vlan_tpid
-				}
-				putTagged(d, src, tpid, uint16(fh.Hv1.Vlan_tci))
-			} else {
-				copy(d, src)
-			}
-			if status&unix.TP_STATUS_CSUMNOTREADY != 0 && completeChecksum(d) {
-				q.rxc.csum.add(1)
-			}
-			// Counted before the device has it: whoever sees the
-			// frame sees it counted.
-			q.rxc.packets.add(1)
-			q.rxc.bytes.add(uint64(n))
-			a.dev.Receive(p, now)
-		}
-		if fh.Next_offset == 0 {
-			break
-		}
-		off += int(fh.Next_offset)
 	}
+	return n
+}
+
+// poll is PollRx for one queue. A poll that leaves the ring empty (it
+// took less than it could) rearms the receive goroutine, as
+// napi_complete re-enables a NIC's interrupt.
+func (q *afQueue) poll(dst []*pkt.Buffer, now int64) int {
+	q.rxMu.Lock()
+	n := 0
+	if q.rx != nil {
+		n = q.pull(dst, now)
+	}
+	q.rxMu.Unlock()
+	if n < len(dst) && q.napi.Load() {
+		q.napi.Store(false)
+		select {
+		case q.rearm <- struct{}{}:
+		default:
+		}
+	}
+	return n
+}
+
+// pull copies up to len(dst) frames from the retired blocks into buffers,
+// in ring order, and gives each block back to the kernel as soon as its
+// last frame is copied. The caller holds rxMu. Offsets come from the
+// kernel; each is checked against the block anyway, so a bad one ends the
+// block instead of a bounds-check panic.
+func (q *afQueue) pull(dst []*pkt.Buffer, now int64) int {
+	n := 0
+	for n < len(dst) {
+		blk := q.rx[q.next*q.blkSize : (q.next+1)*q.blkSize]
+		h := (*unix.TpacketHdrV1)(unsafe.Pointer(&blk[blockHdrOff]))
+		if !q.inBlock {
+			if atomic.LoadUint32(&h.Block_status)&unix.TP_STATUS_USER == 0 {
+				break
+			}
+			q.inBlock, q.off, q.left, q.blkNow = true, int(h.Offset_to_first_pkt), int(h.Num_pkts), now
+		}
+		if q.left > 0 {
+			if p := q.frame(blk); p != nil {
+				p.Time = q.blkNow
+				dst[n] = p
+				n++
+			}
+		}
+		if q.left == 0 {
+			atomic.StoreUint32(&h.Block_status, unix.TP_STATUS_KERNEL)
+			q.inBlock = false
+			if q.next++; q.next == q.blocks {
+				q.next = 0
+			}
+			q.head.Store(int32(q.next))
+		}
+	}
+	return n
+}
+
+// frame copies the frame at q.off in blk into a buffer and moves q.off to
+// the next frame; it returns nil for a frame that is not handed on
+// (counted as dropped, or another program's transmission).
+func (q *afQueue) frame(blk []byte) *pkt.Buffer {
+	a := q.a
+	off := q.off
+	q.left--
+	if off < blockHdrOff || off+tpacket3HdrLen+sllPkttypeOff >= len(blk) {
+		q.left = 0
+		return nil
+	}
+	fh := (*unix.Tpacket3Hdr)(unsafe.Pointer(&blk[off]))
+	if fh.Next_offset == 0 {
+		q.left = 0
+	}
+	q.off += int(fh.Next_offset)
+	mac, snap := off+int(fh.Mac), int(fh.Snaplen)
+	switch {
+	case blk[off+tpacket3HdrLen+sllPkttypeOff] == unix.PACKET_OUTGOING:
+		// Another program's transmission on the link (our own
+		// bypass the taps): not a reception.
+		return nil
+	case mac+snap > len(blk) || snap < int(fh.Len) || snap < 12:
+		q.rxc.dropped.add(1) // truncated by the ring, or no MAC header
+		return nil
+	}
+	status := fh.Status
+	tagged := status&unix.TP_STATUS_VLAN_VALID != 0
+	n := snap
+	if tagged {
+		n += 4
+	}
+	if n > a.maxRx {
+		q.rxc.dropped.add(1)
+		return nil
+	}
+	p, err := a.pool.Get()
+	if err != nil {
+		q.rxc.dropped.add(1)
+		return nil
+	}
+	_ = p.Resize(n) // n <= maxRx <= the pool's DataSize
+	d, src := p.Data(), blk[mac:mac+snap]
+	if tagged {
+		tpid := uint16(0x8100)
+		if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && fh.Hv1.Vlan_tpid != 0 {
+			tpid = fh.Hv1.Vlan_tpid
+		}
+		putTagged(d, src, tpid, uint16(fh.Hv1.Vlan_tci))
+	} else {
+		copy(d, src)
+	}
+	if status&unix.TP_STATUS_CSUMNOTREADY != 0 && completeChecksum(d) {
+		q.rxc.csum.add(1)
+	}
+	// Counted before the device has it: whoever sees the frame sees it
+	// counted.
+	q.rxc.packets.add(1)
+	q.rxc.bytes.add(uint64(n))
+	return p
 }
 
 // txq maps a datapath TX queue onto a backend queue: the same number when
@@ -818,6 +987,8 @@ func (a *afpacket) release() error {
 }
 
 func (q *afQueue) unmap() {
+	q.rxMu.Lock()
+	defer q.rxMu.Unlock()
 	if q.mem != nil {
 		_ = unix.Munmap(q.mem)
 		q.mem, q.rx = nil, nil

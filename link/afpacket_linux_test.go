@@ -122,7 +122,7 @@ func TestAFPacketKernelDrops(t *testing.T) {
 	td := newTestDev(t, "eth0", 1)
 	p := ns.open(t, td.Device, Spec{Kind: KindAFPacket, Link: "ny0"}, Options{Pool: pool})
 	peer := ns.rawSocket(t, "ny1")
-	// Not started: nothing reads the ring. 16 blocks of 128 KiB hold
+	// Not started: nothing reads the ring. 64 blocks of 32 KiB hold
 	// at most ~1300 frames of 1514 bytes (fewer when blocks retire
 	// part-full on the 2 ms timeout while the frames trickle in).
 	const n = 2000
@@ -565,13 +565,16 @@ func TestZeroAllocs(t *testing.T) {
 		txSpec       Spec
 		rxSpec       Spec
 		bringTapUpOn string
+		polled       bool // the receiving port is read by its consumer (Options.Polled)
 	}{
 		{"afpacket", func(t *testing.T, ns *testNS) { ns.veth(t, "ny0", "ny1") },
-			Spec{Kind: KindAFPacket, Link: "ny0"}, Spec{Kind: KindAFPacket, Link: "ny1"}, ""},
+			Spec{Kind: KindAFPacket, Link: "ny0"}, Spec{Kind: KindAFPacket, Link: "ny1"}, "", false},
+		{"afpacket polled", func(t *testing.T, ns *testNS) { ns.veth(t, "ny0", "ny1") },
+			Spec{Kind: KindAFPacket, Link: "ny0"}, Spec{Kind: KindAFPacket, Link: "ny1"}, "", true},
 		{"tap to afpacket", func(*testing.T, *testNS) {},
-			Spec{Kind: KindTAP, Link: "nyt0"}, Spec{Kind: KindAFPacket, Link: "nyt0"}, "nyt0"},
+			Spec{Kind: KindTAP, Link: "nyt0"}, Spec{Kind: KindAFPacket, Link: "nyt0"}, "nyt0", false},
 		{"afpacket to tap", func(*testing.T, *testNS) {},
-			Spec{Kind: KindAFPacket, Link: "nyt0"}, Spec{Kind: KindTAP, Link: "nyt0"}, "nyt0"},
+			Spec{Kind: KindAFPacket, Link: "nyt0"}, Spec{Kind: KindTAP, Link: "nyt0"}, "nyt0", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newNS(t)
@@ -584,11 +587,17 @@ func TestZeroAllocs(t *testing.T) {
 			if tc.rxSpec.Kind == KindTAP {
 				first, second, firstDev, secondDev = second, first, rxd, txd
 			}
-			fp := ns.open(t, firstDev.Device, first, Options{Pool: pool})
+			fo, so := Options{Pool: pool}, Options{Pool: pool}
+			if firstDev == rxd {
+				fo.Polled = tc.polled
+			} else {
+				so.Polled = tc.polled
+			}
+			fp := ns.open(t, firstDev.Device, first, fo)
 			if tc.bringTapUpOn != "" {
 				ns.ip(t, "link", "set", tc.bringTapUpOn, "up")
 			}
-			sp := ns.open(t, secondDev.Device, second, Options{Pool: pool})
+			sp := ns.open(t, secondDev.Device, second, so)
 			fp.Start()
 			sp.Start()
 			tx := fp
@@ -741,5 +750,127 @@ func TestAFPacketTxRetry(t *testing.T) {
 	}
 	if !bytes.Equal(got, frame) {
 		t.Fatalf("after the peer came back: % x; stats %+v", got, p.Stats())
+	}
+}
+
+// TestAFPacketPolled: with Options.Polled the device's consumer reads the
+// kernel's ring itself (netdev.RxPoller), in order, a budget at a time;
+// the receive goroutine wakes it once and then not again until a poll has
+// found the ring empty (NAPI). Frames nobody polls wait in the kernel's
+// ring and, once it is full, are dropped by the kernel and counted there
+// (RxKernelDrops): none is copied only to be dropped (RxDropped stays 0,
+// the device's RX ring stays empty).
+func TestAFPacketPolled(t *testing.T) {
+	ns := newNS(t)
+	ns.veth(t, "ny0", "ny1")
+	pool := testPool(t)
+	td := newTestDev(t, "eth0", 1)
+	var notifies atomic.Int32
+	td.SetNotify(func() {
+		notifies.Add(1)
+		select {
+		case td.wake <- struct{}{}:
+		default:
+		}
+	})
+	p := ns.open(t, td.Device, Spec{Kind: KindAFPacket, Link: "ny0"}, Options{Pool: pool, Polled: true})
+	poller := td.RxPoller()
+	if poller == nil {
+		t.Fatal("Polled: the device has no RxPoller")
+	}
+	p.Start()
+	peer := ns.rawSocket(t, "ny1")
+	var buf [8]*pkt.Buffer
+	// pollAll polls until want frames with the marker came, in order
+	// from seq first, with a budget of len(buf) per poll.
+	pollAll := func(first uint32, want int) {
+		t.Helper()
+		deadline := time.Now().Add(wait)
+		next := first
+		for int(next-first) < want {
+			n := poller.PollRx(buf[:], 0)
+			if n > len(buf) {
+				t.Fatalf("PollRx returned %d frames for a budget of %d", n, len(buf))
+			}
+			for i := range n {
+				if seq, ok := testSeq(buf[i].Data()); ok {
+					if seq != next {
+						t.Fatalf("frame %d polled, want %d (ring order)", seq, next)
+					}
+					next++
+				}
+				buf[i].Release()
+				buf[i] = nil
+			}
+			if n == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d frames polled", next-first, want)
+				}
+				select {
+				case <-td.wake:
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}
+	}
+	const n = 100
+	for i := range n {
+		peer.send(t, testFrame(nil, uint32(i), 60))
+	}
+	pollAll(0, n)
+	if td.RxRing().Len() != 0 {
+		t.Errorf("polled mode put %d frames on the device's RX ring", td.RxRing().Len())
+	}
+	// Run the ring dry, so the receive goroutine is rearmed.
+	for poller.PollRx(buf[:], 0) > 0 {
+		for i := range buf {
+			if buf[i] != nil {
+				buf[i].Release()
+				buf[i] = nil
+			}
+		}
+	}
+
+	// Overload: nobody polls while 2000 full-size frames arrive (the
+	// ring holds ~1300). One wake-up, not one per block.
+	woken := notifies.Load()
+	const m = 2000
+	for i := range m {
+		peer.send(t, testFrame(nil, uint32(n+i), 1514))
+	}
+	time.Sleep(20 * time.Millisecond) // past the 2 ms retire timeout
+	if k := notifies.Load() - woken; k != 1 {
+		t.Errorf("%d wake-ups for %d frames while the worker did not poll, want 1 (NAPI)", k, m)
+	}
+	drops := p.Stats().RxKernelDrops
+	if drops == 0 || drops >= m {
+		t.Fatalf("RxKernelDrops = %d for %d frames into a ring of ~1300, want some", drops, m)
+	}
+	got := 0
+	for {
+		k := poller.PollRx(buf[:], 0)
+		if k == 0 {
+			break
+		}
+		for i := range k {
+			if _, ok := testSeq(buf[i].Data()); ok {
+				got++
+			}
+			buf[i].Release()
+			buf[i] = nil
+		}
+	}
+	if uint64(got)+drops != m {
+		t.Errorf("polled %d + kernel drops %d, want %d in all", got, drops, m)
+	}
+	if s := p.Stats(); s.RxDropped != 0 {
+		t.Errorf("RxDropped = %d, want 0: nothing is copied only to be dropped", s.RxDropped)
+	}
+	// The ring flows again, and the worker is woken for it.
+	woken = notifies.Load()
+	peer.send(t, testFrame(nil, n+m, 60))
+	pollAll(n+m, 1)
+	if notifies.Load() == woken {
+		t.Error("no wake-up for a frame after the ring was polled empty")
 	}
 }

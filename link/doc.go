@@ -9,7 +9,8 @@
 // Open sets up the sockets or files and makes the backend the device's
 // TxPort (the datapath's Transmit and Flush land in it); Start starts one
 // receive goroutine per queue, which copies frames into pool buffers and
-// hands them to the device (netdev.Device.Receive); Close undoes it all.
+// hands them to the device (netdev.Device.Receive), or, polled, wakes the
+// device's worker to read the ring itself; Close undoes it all.
 // On systems other than Linux, Open returns ErrNotSupported.
 //
 // # AF_PACKET: why TPACKET_V3
@@ -54,13 +55,18 @@
 //
 // # Ring sizing
 //
-//   - RX: 16 blocks of 128 KiB = 2 MiB per queue, retire timeout 2 ms.
-//     A block holds ~800 frames of 64 bytes or ~80 of 1514; the ring
-//     ~13000 small or ~1300 full-size frames, above the kernel's
-//     netdev_max_backlog of 1000, so a burst the kernel would have
-//     queued fits. 2 ms bounds the added latency when idle (a ping
-//     round trip through netyard crosses two rings: < 4 ms added) for 500 timer wake-ups
-//     a second per queue; under load, blocks retire full long before.
+//   - RX: 64 blocks of 32 KiB = 2 MiB per queue (blocks double until one
+//     holds the link's longest frame, at least 16 of them), retire
+//     timeout 2 ms. A block holds ~200 frames of 64 bytes or ~20 of
+//     1514; the ring ~13000 small or ~1300 full-size frames, above the
+//     kernel's netdev_max_backlog of 1000, so a burst the kernel would
+//     have queued fits. At low rates blocks retire part-full on the
+//     timeout, so the ring's depth in time is 64 x 2 ms = 128 ms of a
+//     reader that does not run, whatever the rate below ~100k pps (16
+//     blocks of 128 KiB gave 32 ms). 2 ms bounds the added latency when
+//     idle (a ping round trip through netyard crosses two rings: < 4 ms
+//     added) for 500 timer wake-ups a second per queue; under load,
+//     blocks retire full long before.
 //   - TX: 512 slots of 2 KiB = 1 MiB per queue (slots grow to a power of
 //     two above MTU+18+header for jumbo MTUs, the ring capped at 4 MiB).
 //     512 is eight datapath batches of 64: a slot comes back only when
@@ -98,6 +104,23 @@
 // checksum field holds only the pseudo-header sum. The backend completes
 // it, as skb_checksum_help would before a device without offload, or the
 // frame's final receiver drops it (completeChecksum).
+//
+// # Polled receive (NAPI)
+//
+// With Options.Polled (the daemon sets it) an AF_PACKET port is its
+// device's netdev.RxPoller: the datapath worker that owns the device reads
+// the TPACKET ring itself, at most a budget of frames per round, and gives
+// each block back to the kernel as soon as it has copied its last frame.
+// The receive goroutine then only waits for a retired block, wakes the
+// worker (Device.Notify) and waits again only once the worker has found
+// the ring empty, as NAPI masks a NIC's interrupt until its poll runs dry.
+// So a frame the worker has no time for is never copied: it waits in the
+// kernel's ring, and when that is full the kernel drops it (tp_drops,
+// RxKernelDrops) before netyard spends anything on it. Without Polled a
+// receive goroutine per queue copies every frame onto the device's RX
+// ring, and under overload it kept copying frames the worker then could
+// not take: most of the CPU went to frames dropped at the full ring
+// (receive livelock; docs/PERFORMANCE.md has the profile).
 //
 // Receive goroutines wait in the Go runtime's poller (epoll on the socket
 // or tun file, woken by the kernel's sk_data_ready when a block retires):

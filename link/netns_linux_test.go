@@ -87,6 +87,7 @@ type testDev struct {
 	*netdev.Device
 	wake  chan struct{}
 	timer *time.Timer
+	one   [1]*pkt.Buffer // next's poll of a polled backend
 }
 
 func newTestDev(tb testing.TB, name string, txQueues int) *testDev {
@@ -121,6 +122,16 @@ func (td *testDev) next(timeout time.Duration) *pkt.Buffer {
 	defer deadline.Stop()
 	for {
 		for p := td.RxRing().Pop(); p != nil; p = td.RxRing().Pop() {
+			if _, ok := testSeq(p.Data()); ok {
+				return p
+			}
+			p.Release()
+		}
+		// A polled backend (Options.Polled) is read here, as the
+		// datapath's worker would, a frame at a time.
+		for pl := td.RxPoller(); pl != nil && pl.PollRx(td.one[:], 0) == 1; {
+			p := td.one[0]
+			td.one[0] = nil
 			if _, ok := testSeq(p.Data()); ok {
 				return p
 			}

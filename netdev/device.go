@@ -55,6 +55,20 @@ type TxPort interface {
 	Flush(q int)
 }
 
+// RxPoller is a backend whose received frames the device's worker takes
+// itself, NAPI-style, instead of a goroutine of the backend pushing them
+// onto the RX ring: the worker pulls at most a budget of frames per round
+// (PollRx fills dst and returns how many), so a backend never does work
+// for a frame the worker has no time for. What the worker cannot take
+// waits in the backend's own ring (an AF_PACKET ring in kernel memory) and,
+// when that is full, is dropped by the kernel before netyard spends
+// anything on it. The backend calls Device.Notify when frames arrive while
+// the worker may be asleep. The worker that owns the device is the only
+// caller.
+type RxPoller interface {
+	PollRx(dst []*pkt.Buffer, now int64) int
+}
+
 // Config describes a device.
 type Config struct {
 	Name     string
@@ -79,6 +93,7 @@ type Device struct {
 	endpoint Endpoint // receive side, for endpoint devices
 	txSink   Endpoint // transmit side, when there is no peer
 	port     TxPort   // transmit side of a real backend (TAP, AF_PACKET)
+	poller   RxPoller // receive side of a polled backend, beside rx
 	peer     *Device
 	notify   func()
 
@@ -227,6 +242,21 @@ func (d *Device) Receive(p *pkt.Buffer, now int64) {
 		p.Release()
 		return
 	}
+	if d.notify != nil {
+		d.notify()
+	}
+}
+
+// SetRxPoller makes the device's worker poll p for received frames
+// (RxPoller). Like SetTxPort it is set before the workers see the device.
+func (d *Device) SetRxPoller(p RxPoller) { d.poller = p }
+
+// RxPoller is the polled backend, or nil.
+func (d *Device) RxPoller() RxPoller { return d.poller }
+
+// Notify wakes the device's worker (the SetNotify hook): a polled backend
+// calls it when frames arrive. It never blocks.
+func (d *Device) Notify() {
 	if d.notify != nil {
 		d.notify()
 	}

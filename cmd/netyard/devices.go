@@ -62,7 +62,7 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 		var err error
 		spec := link.Spec{Kind: link.Kind(s.Type), Link: s.Link, Queues: s.Queues,
 			XDPMode: link.XDPMode(s.Mode), ZeroCopy: s.ZeroCopy}
-		port, err = link.Open(nd, spec, link.Options{Pool: e.Pool(), Now: e.Clock().Now, Logger: t.log})
+		port, err = link.Open(nd, spec, link.Options{Pool: e.Pool(), Now: e.Clock().Now, Logger: t.log, Polled: true})
 		if errors.Is(err, link.ErrNotSupported) {
 			return fmt.Errorf("dev %s: type %s: %w on this system", s.Name, s.Type, err)
 		}

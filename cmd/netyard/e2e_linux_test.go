@@ -63,50 +63,17 @@ func testEndToEnd(t *testing.T, typ, mtuB, show string) {
 	b.IP("addr", "add", "10.98.0.2/24", "dev", "nyvb")
 	b.IP("link", "set", "dev", "nyvb", "up")
 
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "ctl.sock")
-	rules := filepath.Join(dir, "rules.tc")
 	// UDP to port 9999 goes through a mirred of its own (index 10), so
 	// its counter is the stream's; everything else (ARP, ping) through
 	// catch-alls.
-	os.WriteFile(rules, []byte(`dev add a type `+typ+` link nyma
+	sock := startDaemonIn(t, m, 2, `dev add a type `+typ+` link nyma
 dev add b type `+typ+` link nymb
 qdisc add dev a clsact
 qdisc add dev b clsact
 filter add dev a ingress pref 10 protocol ip flower ip_proto udp dst_port 9999 action mirred egress redirect dev b index 10
 filter add dev a ingress pref 20 matchall action mirred egress redirect dev b
 filter add dev b ingress pref 20 matchall action mirred egress redirect dev a
-`), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	var logs strings.Builder
-	go func() {
-		// The daemon starts in M: its backends' sockets are made on
-		// this thread, in M, when the rules add the devices.
-		done <- m.Do(func() error {
-			cfg := daemonConfig{socket: sock, rules: rules, workers: 2}
-			return runDaemon(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), ready)
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("daemon did not stop")
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("daemon: %v\n%s", err, logs.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("daemon not ready")
-	}
+`)
 	tc := func(args ...string) string {
 		t.Helper()
 		var out, errb strings.Builder
@@ -288,4 +255,47 @@ func sentPackets(t *testing.T, out string) int {
 	}
 	p, _ := strconv.Atoi(m[1])
 	return p
+}
+
+// startDaemonIn runs the daemon in namespace m with the given rules and
+// workers until the test ends, and returns its socket. Its backends'
+// sockets are made in m: the rules add the devices on the daemon's
+// thread, which is in m.
+func startDaemonIn(t *testing.T, m *testutil.Netns, workers int, rules string) string {
+	t.Helper()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ctl.sock")
+	file := filepath.Join(dir, "rules.tc")
+	if err := os.WriteFile(file, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	var logs strings.Builder
+	go func() {
+		done <- m.Do(func() error {
+			cfg := daemonConfig{socket: sock, rules: file, workers: workers}
+			return runDaemon(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), ready)
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("daemon: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("daemon did not stop")
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("daemon: %v\n%s", err, logs.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon not ready")
+	}
+	return sock
 }

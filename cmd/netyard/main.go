@@ -16,6 +16,7 @@ commands:
   replay   run a tc batch file over pcap captures
   daemon   run the datapath and serve the control socket
   tc       tc's grammar against a running daemon (-s, -j, -b)
+  gen      send test traffic on an interface, or count what one receives
 
 "netyard COMMAND -h" describes a command.
 `
@@ -42,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDaemon(args[1:], stdout, stderr)
 	case "tc":
 		err = cmdTC(args[1:], os.Stdin, stdout, stderr)
+	case "gen":
+		err = cmdGen(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

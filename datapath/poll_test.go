@@ -1,0 +1,113 @@
+package datapath
+
+import (
+	"testing"
+
+	"netyard/act"
+	"netyard/cls"
+	"netyard/internal/testutil"
+	"netyard/netdev"
+	"netyard/pkt"
+	"netyard/tcsyntax"
+	"netyard/wire"
+)
+
+// waitingWire is frames waiting on a wire for a polled device: what a
+// backend's kernel ring holds (link's AF_PACKET port in polled mode is
+// the real one, tested in link). It counts how often it was polled.
+type waitingWire struct {
+	pool  *pkt.Pool
+	frame []byte
+	left  int
+	polls int
+}
+
+func (w *waitingWire) PollRx(dst []*pkt.Buffer, now int64) int {
+	w.polls++
+	n := 0
+	for n < len(dst) && w.left > 0 {
+		p, err := w.pool.Get()
+		if err != nil {
+			break
+		}
+		_ = p.SetData(w.frame)
+		dst[n] = p
+		n++
+		w.left--
+	}
+	return n
+}
+
+// TestPolledDeviceBackPressure: a worker takes from a polled device only
+// a batch at a time, and when its redirects find another worker's backlog
+// over half full it stops taking until that backlog has drained to half:
+// the frames wait on the wire (in the kernel's ring) instead of being
+// received, classified and dropped at the backlog. Without the stall, one
+// worker would pull all 10,000 frames into a backlog of 128; with a stall
+// only once the backlog is full, a batch in three was dropped there.
+func TestPolledDeviceBackPressure(t *testing.T) {
+	pool := testutil.Pool(t, pkt.PoolConfig{})
+	clk := &ManualClock{}
+	clk.Set(1000)
+	e := New(Config{Workers: 2, Backlog: 128, Pool: pool, Clock: clk, Logger: quietLog()})
+	ns := e.Default()
+	const n = 10000
+	src := &waitingWire{pool: pool, frame: udpFrame(t), left: n}
+	// a (index 1) is on worker 1, b (index 2) on worker 0: every frame
+	// crosses a backlog between workers.
+	a, err := e.AddDevice(ns, netdev.Config{Name: "a"}, func(nd *netdev.Device) error {
+		nd.SetRxPoller(src)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.AddDevice(ns, netdev.Config{Name: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.worker == b.worker {
+		t.Fatal("a and b on one worker: the test needs them apart")
+	}
+	var sent int
+	b.Netdev().SetTxSink(netdev.EndpointFunc(func(p *pkt.Buffer, _ int64) { sent++; p.Release() }))
+	f := cls.Filter{Dev: "a", Parent: ParentIngress, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{},
+		Actions: []act.Spec{&act.Mirred{Dev: "b", C: act.Common{Control: act.Stolen}}}}
+	if err := ns.AddFilter(&f, tcsyntax.ModeAdd); !ok(err) {
+		t.Fatal(err)
+	}
+
+	// Worker 1 alone: it takes frames until b's backlog is over half
+	// full, then stops taking; the batch it was in still fits.
+	w1 := a.worker
+	for w1.poll(clk.Now(), 1<<30) > 0 {
+	}
+	if w1.stalled == nil {
+		t.Fatal("worker 1 did not stall on b's full backlog")
+	}
+	taken := n - src.left
+	drops := b.Counters().BacklogDrops
+	if taken > 128 || drops != 0 {
+		t.Errorf("worker 1 took %d frames into a backlog of 128 (%d dropped there), want at most 128 and no drop", taken, drops)
+	}
+	// While the backlog is over half full it leaves the wire alone.
+	polls := src.polls
+	w1.poll(clk.Now(), 1<<30)
+	if src.polls != polls {
+		t.Error("a stalled worker polled its backend")
+	}
+
+	// Both workers: everything gets through.
+	e.Run()
+	drops = b.Counters().BacklogDrops
+	if src.left != 0 || uint64(sent)+drops != n {
+		t.Fatalf("%d left on the wire, %d sent, %d dropped at the backlog; want all %d accounted for", src.left, sent, drops, n)
+	}
+	if drops != 0 {
+		t.Errorf("%d of %d frames dropped at the backlog: the receiving worker did not wait for it", drops, n)
+	}
+	if rx := a.Counters().RxPackets; rx != n {
+		t.Errorf("a counted %d frames received, want %d", rx, n)
+	}
+	t.Logf("%d sent, %d dropped at b's backlog, %d polls", sent, drops, src.polls)
+}
