@@ -68,6 +68,11 @@ type Args struct {
 	pos   int
 	// Context prefixes the errors Value returns.
 	Context string
+
+	// Scratch space of the filter grammar, here so that a Parser
+	// reusing its Args parses line after line without allocating it.
+	fw     filterWords
+	flower flowerParser
 }
 
 // NewArgs returns a cursor over words for the grammar named ctx.
