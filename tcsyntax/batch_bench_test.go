@@ -18,7 +18,9 @@ func BenchmarkBatchParse(b *testing.B) {
 	}
 	b.ReportAllocs()
 	var p Parser // as CLI.runBatch
+	var cpu int64
 	for b.Loop() {
+		cpu0 := cpuTime()
 		for ch, err := range BatchChunks(bytes.NewReader(in.Bytes()), 256<<10) {
 			if err != nil {
 				b.Fatal(err)
@@ -29,6 +31,10 @@ func BenchmarkBatchParse(b *testing.B) {
 				}
 			}
 		}
+		cpu += cpuTime() - cpu0
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/line")
+	if cpu >= 0 {
+		b.ReportMetric(float64(cpu)/float64(b.N*n), "cpu-ns/line")
+	}
 }

@@ -145,9 +145,10 @@ type ActionID struct {
 func Parse(args []string) (*Command, error) { return new(Parser).Parse(args) }
 
 // Parser parses commands one after the other, as a batch does, reusing
-// its scratch space: the Command it returns and what that points to are
-// new each time, and it keeps nothing of args. The zero Parser is ready;
-// it is not safe for concurrent use.
+// its scratch space. The Command it returns may be its own, valid until
+// the next Parse (Exec keeps nothing of it); what the Command points to
+// (the filter, qdisc, actions) is new each time and may be kept. The
+// zero Parser is ready; it is not safe for concurrent use.
 type Parser struct {
 	a Args
 }

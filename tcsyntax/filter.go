@@ -216,7 +216,8 @@ func parseFilterModify(a *Args, verb Verb) (*Command, error) {
 	} else {
 		f = cloneFilter(f)
 	}
-	cmd := &Command{Object: ObjFilter, Verb: verb, Mode: modeOf(verb), Filter: f}
+	cmd := a.command()
+	cmd.Object, cmd.Verb, cmd.Mode, cmd.Filter = ObjFilter, verb, modeOf(verb), f
 	if verb != VerbGet {
 		return cmd, nil
 	}

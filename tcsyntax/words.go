@@ -73,6 +73,15 @@ type Args struct {
 	// reusing its Args parses line after line without allocating it.
 	fw     filterWords
 	flower flowerParser
+	cmd    Command
+}
+
+// command returns the Args' own Command, zeroed: the one a Parser
+// returns for the commands a batch has millions of (filter adds), which
+// the caller is done with before it parses the next.
+func (a *Args) command() *Command {
+	a.cmd = Command{}
+	return &a.cmd
 }
 
 // NewArgs returns a cursor over words for the grammar named ctx.
