@@ -247,6 +247,6 @@ func parseDev(a *Args, dev *string) error {
 	if v == "" {
 		return syntaxErr(a.Context, "dev", "needs a device name")
 	}
-	*dev = v
+	*dev = a.name(v)
 	return nil
 }

@@ -257,7 +257,7 @@ func (p *flowerParser) indev(a *Args, key string) error {
 	if !validIfname(v) {
 		return badValue("flower", key, v, "not a valid ifname")
 	}
-	p.fl.Indev = v
+	p.fl.Indev = a.name(v)
 	return nil
 }
 

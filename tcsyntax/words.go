@@ -74,6 +74,27 @@ type Args struct {
 	fw     filterWords
 	flower flowerParser
 	cmd    Command
+	// devs are the device names commands named last, copied out of
+	// their lines (see name).
+	devs    [4]string
+	devNext uint8
+}
+
+// name returns a device name to keep in a parsed object: a copy of s,
+// shared with the previous commands that named the same device. The
+// words of a batch are substrings of its chunk, so a filter keeping one
+// would keep the whole chunk's text alive: a million filters, their
+// whole batch.
+func (a *Args) name(s string) string {
+	for _, d := range a.devs {
+		if d == s {
+			return d
+		}
+	}
+	c := strings.Clone(s)
+	a.devs[a.devNext%uint8(len(a.devs))] = c
+	a.devNext++
+	return c
 }
 
 // command returns the Args' own Command, zeroed: the one a Parser
