@@ -58,3 +58,38 @@ func TestParserReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestParseIPv4 is get_addr_ipv4's rules: one to four dot-separated
+// parts, each a C number in base 0 and at most 255, missing parts zero.
+// (The same table passes on the strings.Split version it replaced.)
+func TestParseIPv4(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // "" for an error
+	}{
+		{"10.1.2.3", "10.1.2.3"},
+		{"10", "10.0.0.0"},
+		{"10.1", "10.1.0.0"},
+		{"0x0a.1", "10.1.0.0"},
+		{"010.1.1.1", "8.1.1.1"},
+		{"255.255.255.255", "255.255.255.255"},
+		{"256.1.1.1", ""},
+		{"1.2.3.4.5", ""},
+		{"1.2.3.4.", ""},
+		{"1..2", ""},
+		{".1", ""},
+		{"", ""},
+		{"1.2.3.x", ""},
+		{"08.1.1.1", ""},
+	}
+	for _, tc := range tests {
+		a, ok := parseIPv4(tc.in)
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != tc.want {
+			t.Errorf("parseIPv4(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
