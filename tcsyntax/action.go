@@ -48,9 +48,14 @@ func actionKindNames() []string {
 // a gact action and a kind name starts an action of that kind even without
 // "action" before it.
 func parseActionList(a *Args, stop func(string) bool) ([]act.Spec, error) {
+	return appendActionList(nil, a, stop)
+}
+
+// appendActionList is parseActionList appending to specs: a classifier
+// passes room it allocated with the filter.
+func appendActionList(specs []act.Spec, a *Args, stop func(string) bool) ([]act.Spec, error) {
 	ctx := a.Context
 	defer func() { a.Context = ctx }()
-	var specs []act.Spec
 	expect := true
 	for a.More() {
 		w := a.Peek()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -43,6 +44,7 @@ func TestBatchLines(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []BatchCommand
 			for c := range BatchLines([]byte(tc.in)) {
+				c.Words = slices.Clone(c.Words) // BatchLines reuses the slice
 				got = append(got, c)
 			}
 			if len(got) != len(tc.want) {

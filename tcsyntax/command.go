@@ -142,11 +142,24 @@ type ActionID struct {
 
 // Parse reads one tc command (the words after the global options:
 // OBJECT VERB ...).
-func Parse(args []string) (*Command, error) {
+func Parse(args []string) (*Command, error) { return new(Parser).Parse(args) }
+
+// Parser parses commands one after the other, as a batch does, reusing
+// its scratch space. The Command it returns may be its own, valid until
+// the next Parse (Exec keeps nothing of it); what the Command points to
+// (the filter, qdisc, actions) is new each time and may be kept. The
+// zero Parser is ready; it is not safe for concurrent use.
+type Parser struct {
+	a Args
+}
+
+// Parse reads one tc command, as the package function Parse.
+func (p *Parser) Parse(args []string) (*Command, error) {
 	if len(args) == 0 {
 		return nil, syntaxErr("tc", "", "missing object; expected one of %s", strings.Join(Objects, ", "))
 	}
-	obj, rest := args[0], NewArgs("", args[1:])
+	p.a.words, p.a.pos, p.a.Context = args[1:], 0, ""
+	obj, rest := args[0], &p.a
 	// The order is tc.c's do_cmd(), so abbreviations resolve as there
 	// ("c" is class, "f" filter, "a" actions).
 	switch {
@@ -234,6 +247,6 @@ func parseDev(a *Args, dev *string) error {
 	if v == "" {
 		return syntaxErr(a.Context, "dev", "needs a device name")
 	}
-	*dev = v
+	*dev = a.name(v)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"netyard/act"
 	"netyard/cls"
 	"netyard/wire"
 )
@@ -33,11 +34,25 @@ const (
 type flowerParser struct {
 	f           *cls.Filter
 	fl          *cls.Flower
+	blk         *flowerBlock
 	tcProto     uint16 // the filter's protocol
 	ethType     uint16 // the protocol the next keys apply to
 	vlanEthType uint16
 	ipProto     uint8
-	seen        map[string]bool
+	seen        uint64 // bit i: flowerKeys[i] was given
+}
+
+// flowerBlock is a flower filter in one allocation: the filter, its
+// flower part, and the values of the keys most filters have, which the
+// flower's pointers point into (a batch of a million filters allocated
+// each of them apart). Rarer keys get their own allocation.
+type flowerBlock struct {
+	f                cls.Filter
+	fl               cls.Flower
+	dstIP, srcIP     netip.Prefix
+	dstPort, srcPort cls.PortRange
+	ipProto          uint8
+	acts             [1]act.Spec // room for the usual one action
 }
 
 // flowerKey is one keyword of flower_parse_opt, in its order: abbreviations
@@ -52,7 +67,21 @@ type flowerKey struct {
 
 var flowerKeys []flowerKey
 
+// flowerKeyIndex maps each key's full name to the key lookupFlowerKey
+// resolves it to (computed by it, so the order rules hold): most words
+// are full names, found without trying the keys one by one.
+var flowerKeyIndex map[string]int
+
 func init() {
+	defer func() {
+		if len(flowerKeys) > 64 {
+			panic("flowerParser.seen holds 64 keys")
+		}
+		flowerKeyIndex = make(map[string]int, len(flowerKeys))
+		for _, k := range flowerKeys {
+			flowerKeyIndex[k.name] = lookupFlowerKeySlow(k.name)
+		}
+	}()
 	flowerKeys = []flowerKey{
 		{name: "classid", parse: (*flowerParser).classID},
 		{name: "flowid", parse: (*flowerParser).classID},
@@ -95,14 +124,23 @@ func init() {
 	}
 }
 
-func lookupFlowerKey(w string) *flowerKey {
+// lookupFlowerKey returns the index in flowerKeys of the key w names,
+// or -1.
+func lookupFlowerKey(w string) int {
+	if i, ok := flowerKeyIndex[w]; ok {
+		return i
+	}
+	return lookupFlowerKeySlow(w)
+}
+
+func lookupFlowerKeySlow(w string) int {
 	for i := range flowerKeys {
 		k := &flowerKeys[i]
 		if k.exact && w == k.name || !k.exact && matches(w, k.name) {
-			return k
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 func supportedFlowerKeys() []string {
@@ -115,35 +153,48 @@ func supportedFlowerKeys() []string {
 	return names
 }
 
-func parseFlower(a *Args, f *cls.Filter, handle string) error {
+func parseFlower(a *Args, f *cls.Filter, handle string) (*cls.Filter, error) {
 	if handle != "" {
 		h, ok := getU32(handle, 0)
 		if !ok {
-			return badValue("flower", "handle", handle, "illegal handle: expected a number")
+			return nil, badValue("flower", "handle", handle, "illegal handle: expected a number")
 		}
 		f.Handle = h
 	}
-	p := &flowerParser{
-		f: f, fl: &cls.Flower{},
+	blk := &flowerBlock{f: *f}
+	f = &blk.f
+	p := &a.flower // scratch, reused line after line
+	*p = flowerParser{
+		f: f, fl: &blk.fl, blk: blk,
 		tcProto: f.Protocol, ethType: f.Protocol,
-		ipProto: noIPProto, seen: map[string]bool{},
+		ipProto: noIPProto,
 	}
 	f.Classifier = p.fl
+	return f, p.parse(a)
+}
+
+func (p *flowerParser) parse(a *Args) error {
+	f := p.f
 	for a.More() {
 		w := a.Next()
 		if w == "help" {
 			return syntaxErr("flower", w, "usage: flower [ MATCH-LIST ] [ skip_hw ] [ classid CLASSID ] [ action ACTION-SPEC ]; keys: %s", strings.Join(supportedFlowerKeys(), ", "))
 		}
-		k := lookupFlowerKey(w)
-		if k == nil {
+		i := lookupFlowerKey(w)
+		if i < 0 {
 			return unknownWord("flower", w, "key", supportedFlowerKeys())
 		}
+		k := &flowerKeys[i]
 		if k.name == "action" {
-			specs, err := parseActionList(a, isActionStop)
+			specs := f.Actions
+			if specs == nil {
+				specs = p.blk.acts[:0:1]
+			}
+			specs, err := appendActionList(specs, a, isActionStop)
 			if err != nil {
 				return err
 			}
-			f.Actions = append(f.Actions, specs...)
+			f.Actions = specs
 			if w := a.Peek(); w != "" && !isActionStop(w) {
 				return syntaxErr("flower", w, "unexpected after the actions; flower keys go before \"action\"")
 			}
@@ -152,10 +203,10 @@ func parseFlower(a *Args, f *cls.Filter, handle string) error {
 		if k.parse == nil {
 			return syntaxErr("flower", w, "not supported by netyard")
 		}
-		if p.seen[k.name] && k.name != "verbose" {
+		if p.seen&(1<<i) != 0 && k.name != "verbose" {
 			return syntaxErr("flower", w, "given twice")
 		}
-		p.seen[k.name] = true
+		p.seen |= 1 << i
 		if err := k.parse(p, a, k.name); err != nil {
 			return err
 		}
@@ -206,7 +257,7 @@ func (p *flowerParser) indev(a *Args, key string) error {
 	if !validIfname(v) {
 		return badValue("flower", key, v, "not a valid ifname")
 	}
-	p.fl.Indev = v
+	p.fl.Indev = a.name(v)
 	return nil
 }
 
@@ -352,10 +403,9 @@ func (p *flowerParser) ipProtoKey(a *Args, key string) error {
 	if err != nil {
 		return err
 	}
-	illegal := syntaxErr("flower", key, "illegal \"eth_type\" for ip proto: needs protocol ip or ipv6 (or vlan_ethtype/cvlan_ethtype ip or ipv6)")
 	isIP, isIPv6 := p.ethType == wire.EtherTypeIPv4, p.ethType == wire.EtherTypeIPv6
 	if !isIP && !isIPv6 {
-		return illegal
+		return syntaxErr("flower", key, "illegal \"eth_type\" for ip proto: needs protocol ip or ipv6 (or vlan_ethtype/cvlan_ethtype ip or ipv6)")
 	}
 	var proto uint8
 	switch {
@@ -389,7 +439,8 @@ func (p *flowerParser) ipProtoKey(a *Args, key string) error {
 		proto = n
 	}
 	p.ipProto = proto
-	p.fl.IPProto = &proto
+	p.blk.ipProto = proto
+	p.fl.IPProto = &p.blk.ipProto
 	return nil
 }
 
@@ -429,18 +480,21 @@ func (p *flowerParser) tosTTL(a *Args, key string) error {
 // each read by strtoul with base 0 ("10" is 10.0.0.0, "0x0a.1" 10.1.0.0).
 func parseIPv4(s string) (netip.Addr, bool) {
 	var b [4]byte
-	parts := strings.Split(s, ".")
-	if len(parts) > 4 {
-		return netip.Addr{}, false
-	}
-	for i, part := range parts {
+	for i := 0; ; i++ {
+		if i == len(b) {
+			return netip.Addr{}, false // a fifth part
+		}
+		part, rest, more := strings.Cut(s, ".")
 		v, ok := parseUint(part, 0, 255)
 		if !ok {
 			return netip.Addr{}, false
 		}
 		b[i] = byte(v)
+		if !more {
+			return netip.AddrFrom4(b), true
+		}
+		s = rest
 	}
-	return netip.AddrFrom4(b), true
 }
 
 // parsePrefix is get_prefix for flower: ADDR[/LEN] where LEN is a number
@@ -514,9 +568,11 @@ func (p *flowerParser) ip(a *Args, key string) error {
 		return badValue("flower", key, v, "illegal \"eth_type\" for ip address: the address family does not match protocol "+FormatProtocol(p.ethType))
 	}
 	if key == "dst_ip" {
-		p.fl.DstIP = &pfx
+		p.blk.dstIP = pfx
+		p.fl.DstIP = &p.blk.dstIP
 	} else {
-		p.fl.SrcIP = &pfx
+		p.blk.srcIP = pfx
+		p.fl.SrcIP = &p.blk.srcIP
 	}
 	return nil
 }
@@ -560,9 +616,11 @@ func (p *flowerParser) port(a *Args, key string) error {
 		return syntaxErr("flower", key, "needs ip_proto tcp, udp or sctp before it")
 	}
 	if key == "dst_port" {
-		p.fl.DstPort = &r
+		p.blk.dstPort = r
+		p.fl.DstPort = &p.blk.dstPort
 	} else {
-		p.fl.SrcPort = &r
+		p.blk.srcPort = r
+		p.fl.SrcPort = &p.blk.srcPort
 	}
 	return nil
 }

@@ -16,10 +16,14 @@ import (
 // classifier is what tcsyntax knows of one classifier kind.
 type classifier struct {
 	name string
-	// parse reads the words after the kind's name into f: its keys,
-	// flags, classid and actions (parse_fopt). handle is the filter's
-	// "handle" word, which each classifier reads its own way.
-	parse func(a *Args, f *cls.Filter, handle string) error
+	// parse reads the words after the kind's name (parse_fopt): its
+	// keys, flags, classid and actions. f holds what the filter words
+	// before the kind set; it is scratch space, so parse returns the
+	// filter to keep, a copy of f with the classifier's part, in as few
+	// allocations as the kind can (a million filters are one batch).
+	// handle is the filter's "handle" word, which each classifier reads
+	// its own way.
+	parse func(a *Args, f *cls.Filter, handle string) (*cls.Filter, error)
 	// format writes f's classifier options back as tc words, kind first.
 	format func(f *cls.Filter) []string
 	// print writes the options after "filter ... KIND chain N " and
@@ -178,7 +182,8 @@ func parseFilterWords(a *Args, fw *filterWords, show bool) (kind string, err err
 // parseFilterModify is tc_filter_modify (add, change, replace, del) and
 // tc_filter_get.
 func parseFilterModify(a *Args, verb Verb) (*Command, error) {
-	fw := &filterWords{}
+	fw := &a.fw // scratch: the filter kept is the classifier's copy
+	*fw = filterWords{}
 	// tc_filter_modify: a filter created without a protocol matches
 	// every one (ETH_P_ALL); change and del leave it unspecified.
 	if verb == VerbAdd || verb == VerbReplace {
@@ -198,7 +203,7 @@ func parseFilterModify(a *Args, verb Verb) (*Command, error) {
 			return nil, unknownWord(a.Context, kind, "classifier", classifierNames())
 		}
 		a.Context = kind
-		if err := c.parse(a, f, fw.handle); err != nil {
+		if f, err = c.parse(a, f, fw.handle); err != nil {
 			return nil, err
 		}
 		if a.More() {
@@ -208,8 +213,11 @@ func parseFilterModify(a *Args, verb Verb) (*Command, error) {
 		return nil, syntaxErr("filter", "handle", "must specify the filter type when using \"handle\"")
 	} else if verb != VerbDelete {
 		return nil, syntaxErr("filter", "", "missing classifier; expected one of %s", strings.Join(classifierNames(), ", "))
+	} else {
+		f = cloneFilter(f)
 	}
-	cmd := &Command{Object: ObjFilter, Verb: verb, Mode: modeOf(verb), Filter: f}
+	cmd := a.command()
+	cmd.Object, cmd.Verb, cmd.Mode, cmd.Filter = ObjFilter, verb, modeOf(verb), f
 	if verb != VerbGet {
 		return cmd, nil
 	}
@@ -232,6 +240,12 @@ func parseFilterModify(a *Args, verb Verb) (*Command, error) {
 		Prio: f.Prio, Protocol: f.Protocol, Handle: f.Handle, HasHandle: true, Kind: kind,
 	}
 	return cmd, nil
+}
+
+// cloneFilter copies the scratch filter parseFilterWords read into.
+func cloneFilter(f *cls.Filter) *cls.Filter {
+	c := *f
+	return &c
 }
 
 // parseFilterShow is tc_filter_list.
@@ -310,7 +324,12 @@ func init() {
 	registerClassifier(&classifier{name: "matchall", parse: parseMatchall, format: formatMatchall, print: printMatchall})
 }
 
-func parseMatchall(a *Args, f *cls.Filter, handle string) error {
+func parseMatchall(a *Args, f *cls.Filter, handle string) (*cls.Filter, error) {
+	f = cloneFilter(f)
+	return f, parseMatchallOpts(a, f, handle)
+}
+
+func parseMatchallOpts(a *Args, f *cls.Filter, handle string) error {
 	if handle != "" {
 		h, ok := getU32(handle, 0)
 		if !ok {

@@ -33,12 +33,20 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	// shared parses every input after the ones before, as a batch's
+	// Parser does: its scratch must not carry anything over.
+	var shared Parser
 	f.Fuzz(func(t *testing.T, line string) {
 		words, err := splitWords(line)
 		if err != nil {
 			return
 		}
 		cmd, err := Parse(words)
+		reused, reusedErr := shared.Parse(words)
+		if (err == nil) != (reusedErr == nil) || err != nil && err.Error() != reusedErr.Error() ||
+			err == nil && !reflect.DeepEqual(reused, cmd) {
+			t.Fatalf("%q: a reused Parser gives %v, %v; Parse %v, %v", line, reused, reusedErr, cmd, err)
+		}
 		if err != nil {
 			return
 		}

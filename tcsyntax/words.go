@@ -68,6 +68,41 @@ type Args struct {
 	pos   int
 	// Context prefixes the errors Value returns.
 	Context string
+
+	// Scratch space of the filter grammar, here so that a Parser
+	// reusing its Args parses line after line without allocating it.
+	fw     filterWords
+	flower flowerParser
+	cmd    Command
+	// devs are the device names commands named last, copied out of
+	// their lines (see name).
+	devs    [4]string
+	devNext uint8
+}
+
+// name returns a device name to keep in a parsed object: a copy of s,
+// shared with the previous commands that named the same device. The
+// words of a batch are substrings of its chunk, so a filter keeping one
+// would keep the whole chunk's text alive: a million filters, their
+// whole batch.
+func (a *Args) name(s string) string {
+	for _, d := range a.devs {
+		if d == s {
+			return d
+		}
+	}
+	c := strings.Clone(s)
+	a.devs[a.devNext%uint8(len(a.devs))] = c
+	a.devNext++
+	return c
+}
+
+// command returns the Args' own Command, zeroed: the one a Parser
+// returns for the commands a batch has millions of (filter adds), which
+// the caller is done with before it parses the next.
+func (a *Args) command() *Command {
+	a.cmd = Command{}
+	return &a.cmd
 }
 
 // NewArgs returns a cursor over words for the grammar named ctx.

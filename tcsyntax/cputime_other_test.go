@@ -1,0 +1,6 @@
+//go:build !unix
+
+package tcsyntax
+
+// cpuTime is not measured here.
+func cpuTime() int64 { return -1 }
