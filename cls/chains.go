@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 
 	"netyard/act"
@@ -55,6 +56,10 @@ type Chains struct {
 	// consistency flag.
 	structGen uint64
 	n         int
+	// dev is the device name the stored specs share: the caller's
+	// string may be a slice of a whole batch chunk, which a million
+	// stored filters would otherwise keep alive.
+	dev string
 }
 
 // NewChains returns an empty hook whose filters bind actions in table and
@@ -230,6 +235,10 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		spec:     *f,
 	}
 	nf.spec.Prio, nf.spec.Handle, nf.spec.Protocol = prio, handle, protocol
+	if nf.spec.Dev != c.dev {
+		c.dev = strings.Clone(nf.spec.Dev)
+	}
+	nf.spec.Dev = c.dev
 	nf.spec.Classifier = cloneClassifierSpec(f.Classifier)
 	nf.spec.Actions = nil
 	if len(bindings) <= len(box.acts) {
@@ -618,6 +627,7 @@ func cloneClassifierSpec(s Spec) Spec {
 		return s
 	}
 	c := *f
+	c.Indev = strings.Clone(f.Indev) // not a slice of the caller's batch
 	c.DstMAC, c.SrcMAC = clonePtr(f.DstMAC), clonePtr(f.SrcMAC)
 	c.VlanID, c.VlanPrio, c.VlanEthType = clonePtr(f.VlanID), clonePtr(f.VlanPrio), clonePtr(f.VlanEthType)
 	c.CVlanID, c.CVlanPrio, c.CVlanEthType = clonePtr(f.CVlanID), clonePtr(f.CVlanPrio), clonePtr(f.CVlanEthType)

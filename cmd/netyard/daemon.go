@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"netyard/ctl"
 	"netyard/datapath"
@@ -248,38 +249,62 @@ func lookupGroup(g string) (int, error) {
 	return strconv.Atoi(grp.Gid)
 }
 
-// bulkGCPercent is the collector's GOGC while a batch chunk is applied: a
-// bulk load of a million filters allocates what it keeps, so collecting at
-// every doubling of the heap is mostly wasted marking of the filters
+// bulkGCPercent is the collector's GOGC while batch chunks are applied:
+// a bulk load of a million filters allocates what it keeps, so collecting
+// at every doubling of the heap is mostly wasted marking of the filters
 // already loaded (a fifth of the daemon's CPU at GOGC 100). The heap may
-// grow to three times the live data meanwhile; the setting before is put
-// back when the last chunk in flight ends.
-const bulkGCPercent = 200
+// grow further than at 100 meanwhile (up to 1+bulkGCPercent/100 times the
+// data live at the last collection). The setting before is put back
+// bulkGCLinger after the last chunk in flight ends: a streamed batch
+// leaves gaps between its chunks, and restoring in every gap would start
+// a collection in each.
+const (
+	bulkGCPercent = 200
+	bulkGCLinger  = 500 * time.Millisecond
+)
 
 var bulk struct {
 	sync.Mutex
-	n    int
-	prev int
+	n       int
+	raised  bool
+	prev    int
+	restore *time.Timer
 }
 
-// bulkGC raises GOGC for a batch chunk; the function it returns restores
-// it once no chunk is being applied (chunks of parallel batches overlap).
+// bulkGC raises GOGC for a batch chunk; the function it returns schedules
+// the restore once no chunk is being applied (chunks of parallel batches
+// overlap).
 func bulkGC() func() {
 	bulk.Lock()
-	if bulk.n == 0 {
+	if bulk.restore != nil {
+		bulk.restore.Stop()
+	}
+	if !bulk.raised {
 		bulk.prev = debug.SetGCPercent(bulkGCPercent)
 		if bulk.prev < 0 || bulk.prev >= bulkGCPercent {
 			debug.SetGCPercent(bulk.prev) // off, or already higher: leave it
 		}
+		bulk.raised = true
 	}
 	bulk.n++
 	bulk.Unlock()
 	return func() {
 		bulk.Lock()
-		bulk.n--
-		if bulk.n == 0 {
-			debug.SetGCPercent(bulk.prev)
+		defer bulk.Unlock()
+		if bulk.n--; bulk.n > 0 {
+			return
 		}
-		bulk.Unlock()
+		if bulk.restore == nil {
+			bulk.restore = time.AfterFunc(bulkGCLinger, func() {
+				bulk.Lock()
+				defer bulk.Unlock()
+				if bulk.n == 0 && bulk.raised {
+					debug.SetGCPercent(bulk.prev)
+					bulk.raised = false
+				}
+			})
+			return
+		}
+		bulk.restore.Reset(bulkGCLinger)
 	}
 }
