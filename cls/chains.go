@@ -239,7 +239,11 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		c.dev = strings.Clone(nf.spec.Dev)
 	}
 	nf.spec.Dev = c.dev
-	nf.spec.Classifier = cloneClassifierSpec(f.Classifier)
+	if f.Owned {
+		nf.spec.Classifier, nf.spec.Owned = ownClassifierSpec(f.Classifier), false
+	} else {
+		nf.spec.Classifier = cloneClassifierSpec(f.Classifier)
+	}
 	nf.spec.Actions = nil
 	if len(bindings) <= len(box.acts) {
 		nf.actions = box.acts[:len(bindings)]
@@ -618,6 +622,16 @@ func (c *Chains) Block() *Block { return &c.block }
 
 // cloneClassifierSpec deep-copies a classifier spec, so that the stored
 // configuration shares nothing with the caller's.
+// ownClassifierSpec is the stored spec when the caller hands s over
+// (Filter.Owned): s itself, with its strings copied out of whatever larger
+// buffer they may be slices of (a batch chunk).
+func ownClassifierSpec(s Spec) Spec {
+	if f, ok := s.(*Flower); ok && f.Indev != "" {
+		f.Indev = strings.Clone(f.Indev)
+	}
+	return s
+}
+
 func cloneClassifierSpec(s Spec) Spec {
 	f, ok := s.(*Flower)
 	if !ok {
