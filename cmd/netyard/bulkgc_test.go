@@ -20,6 +20,18 @@ func gcPercent() int {
 // ones too), stays raised in the gap right after them, and is put back
 // bulkGCLinger after the last one ends; a higher setting is left alone.
 func TestBulkGC(t *testing.T) {
+	// Other tests' batches may have left a restore pending: let it run.
+	for wait := time.Now().Add(bulkGCLinger + 5*time.Second); ; time.Sleep(20 * time.Millisecond) {
+		bulk.Lock()
+		idle := !bulk.raised && bulk.n == 0
+		bulk.Unlock()
+		if idle {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatal("a batch's raised GOGC was never restored")
+		}
+	}
 	prev := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(prev)
 	end1 := bulkGC()
