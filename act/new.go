@@ -2,6 +2,7 @@ package act
 
 import (
 	"fmt"
+	"strings"
 
 	"netyard/stats"
 )
@@ -99,7 +100,11 @@ func cloneSpec(s Spec) Spec {
 	case *Gact:
 		return cloneOf(v)
 	case *Mirred:
-		return cloneOf(v)
+		m := cloneOf(v).(*Mirred)
+		// Not a slice of the caller's buffer (a whole batch chunk,
+		// which a stored action would keep alive).
+		m.Dev = strings.Clone(m.Dev)
+		return m
 	case *Vlan:
 		return cloneOf(v)
 	case *Skbedit:

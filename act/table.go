@@ -332,10 +332,20 @@ func (t *Table) create(k *kindTable, spec Spec) (*entry, error) {
 			return nil, fmt.Errorf("%s: %w", spec.Kind(), err)
 		}
 	}
-	s := cloneSpec(spec)
-	s.Common().Index = idx
 	cell := t.cells.Alloc(t.env.Now(), tag(k.id, idx))
-	a, err := build(s, t.env, cell)
+	var a Action
+	var err error
+	if g, ok := spec.(*Gact); ok {
+		// The common case of a bulk load: newGact keeps nothing of
+		// the spec, so its copy with the index stays on the stack.
+		gs := *g
+		gs.C.Index = idx
+		a, err = newGact(&gs, cell)
+	} else {
+		s := cloneSpec(spec)
+		s.Common().Index = idx
+		a, err = build(s, t.env, cell)
+	}
 	if err != nil {
 		t.cells.Free(cell)
 		return nil, err

@@ -50,6 +50,11 @@ report() { # report WHAT COUNT SECONDS
 	awk -v w="$1" -v n="$2" -v s="$3" 'BEGIN { printf "%-48s %9d filters %8.2f s %10.0f filters/s\n", w, n, s, (s > 0 ? n / s : 0) }'
 }
 rss_kib() { ps -o rss= -p "$daemon" | tr -d ' '; }
+# cpu_s: the daemon's CPU time so far (user + system), in seconds; on a
+# shared machine it says more than the wall time does
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$daemon/stat"; }
+# cpu_since C0: the daemon's CPU seconds since cpu_s said C0
+cpu_since() { awk -v a="$1" -v b="$(cpu_s)" 'BEGIN { printf "    daemon CPU %.2f s\n", b - a }'; }
 
 install_kernel() {
 	ip netns add "$ns"
@@ -85,11 +90,13 @@ start_daemon() {
 
 # timed WHAT COUNT BATCHFILE: one netyard tc -b, timed
 timed() {
-	local a b
+	local a b c
+	c=$(cpu_s)
 	a=$(now)
 	"$tmp/netyard" tc -b "$3"
 	b=$(now)
 	report "$1" "$2" "$(elapsed "$a" "$b")"
+	cpu_since "$c"
 }
 
 install_batch() {
@@ -114,16 +121,18 @@ install_delete() {
 
 # parallel VERB: 10 clients, each a tenth of 1..N, at once
 parallel() {
-	local k per a b
+	local k per a b c
 	per=$(((N + 9) / 10))
 	for k in $(seq 0 9); do
 		lines "$1" $((k * per + 1)) $(((k + 1) * per < N ? (k + 1) * per : N)) >"$tmp/p$k.batch"
 	done
+	c=$(cpu_s)
 	a=$(now)
 	for k in $(seq 0 9); do "$tmp/netyard" tc -b "$tmp/p$k.batch" & done
 	wait $(jobs -p | grep -v "^$daemon\$")
 	b=$(now)
 	report "netyard tc -b, 10 parallel clients: $1" "$N" "$(elapsed "$a" "$b")"
+	cpu_since "$c"
 }
 
 install_parallel() {

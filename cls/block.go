@@ -31,6 +31,15 @@ type filter struct {
 	bindings []act.Binding
 }
 
+// filterBox is a new filter with what it owns, in one allocation: its
+// compiled classifier and room for one action (the common case).
+type filterBox struct {
+	f    filter
+	cl   Classifier
+	acts [1]act.Action
+	bd   [1]act.Binding
+}
+
 // Block is one hook's filters (a device's ingress or egress) as the data
 // path runs them: the index of index.go, read without locks. Chains owns
 // one Block per hook for its whole life and changes it in place, RCU-style

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 
 	"netyard/act"
@@ -55,6 +56,10 @@ type Chains struct {
 	// consistency flag.
 	structGen uint64
 	n         int
+	// dev is the device name the stored specs share: the caller's
+	// string may be a slice of a whole batch chunk, which a million
+	// stored filters would otherwise keep alive.
+	dev string
 }
 
 // NewChains returns an empty hook whose filters bind actions in table and
@@ -173,12 +178,13 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	if f.Handle != 0 && g != nil {
 		old = g.handles.get(f.Handle)
 	}
-	where := fmt.Sprintf("chain %d prio %d handle %#x", f.Chain, prio, f.Handle)
+	// where is formatted only for an error: a bulk load adds a million.
+	where := func() string { return fmt.Sprintf("chain %d prio %d handle %#x", f.Chain, prio, f.Handle) }
 	switch {
 	case old != nil && m == act.ModeAdd:
-		return fmt.Errorf("filter %s: %w (use replace or change)", where, ErrExists)
+		return fmt.Errorf("filter %s: %w (use replace or change)", where(), ErrExists)
 	case old == nil && m == act.ModeChange:
-		return fmt.Errorf("filter %s: %w", where, ErrNotFound)
+		return fmt.Errorf("filter %s: %w", where(), ErrNotFound)
 	case old == nil && protocol == 0:
 		return fmt.Errorf("filter: protocol: give one (all, ip, ipv6, 802.1Q, ...) for the new prio %d", prio)
 	case old == nil && kind == "matchall" && g != nil && g.handles.n > 0:
@@ -195,8 +201,12 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 			}
 		}
 	}
-	cl, err := NewClassifier(f.Classifier, protocol, c.env)
-	if err != nil {
+	// The filter, its compiled classifier and its (usually single)
+	// action are one allocation: a bulk load of a million filters is
+	// bound by the allocator and the collector.
+	box := new(filterBox)
+	cl := &box.cl
+	if err := compileInto(cl, f.Classifier, protocol, c.env); err != nil {
 		return err
 	}
 	if kind == "flower" && g != nil {
@@ -206,12 +216,17 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 			}
 		}
 	}
-	bindings, err := c.bind(f.Actions)
+	var bindings []act.Binding
+	if len(f.Actions) <= len(box.bd) {
+		bindings = box.bd[:0]
+	}
+	bindings, err := c.bind(bindings, f.Actions)
 	if err != nil {
 		return err
 	}
 
-	nf := &filter{
+	nf := &box.f
+	*nf = filter{
 		protocol: protocol,
 		cls:      cl,
 		classID:  f.ClassID,
@@ -220,9 +235,21 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		spec:     *f,
 	}
 	nf.spec.Prio, nf.spec.Handle, nf.spec.Protocol = prio, handle, protocol
-	nf.spec.Classifier = cloneClassifierSpec(f.Classifier)
+	if nf.spec.Dev != c.dev {
+		c.dev = strings.Clone(nf.spec.Dev)
+	}
+	nf.spec.Dev = c.dev
+	if f.Owned {
+		nf.spec.Classifier, nf.spec.Owned = ownClassifierSpec(f.Classifier), false
+	} else {
+		nf.spec.Classifier = cloneClassifierSpec(f.Classifier)
+	}
 	nf.spec.Actions = nil
-	nf.actions = make([]act.Action, len(bindings))
+	if len(bindings) <= len(box.acts) {
+		nf.actions = box.acts[:len(bindings)]
+	} else {
+		nf.actions = make([]act.Action, len(bindings))
+	}
 	for i, b := range bindings {
 		nf.actions[i] = b.Action
 	}
@@ -337,8 +364,12 @@ func searchPrio(groups []*group, prio uint16) (int, bool) {
 }
 
 // bind binds specs in order; on failure it lets go of what it bound.
-func (c *Chains) bind(specs []act.Spec) ([]act.Binding, error) {
-	out := make([]act.Binding, 0, len(specs))
+// bind binds specs' actions, appending them to out (which the caller may
+// give room in).
+func (c *Chains) bind(out []act.Binding, specs []act.Spec) ([]act.Binding, error) {
+	if out == nil {
+		out = make([]act.Binding, 0, len(specs))
+	}
 	for i, s := range specs {
 		if s == nil {
 			c.unbindAll(out)
@@ -591,6 +622,16 @@ func (c *Chains) Block() *Block { return &c.block }
 
 // cloneClassifierSpec deep-copies a classifier spec, so that the stored
 // configuration shares nothing with the caller's.
+// ownClassifierSpec is the stored spec when the caller hands s over
+// (Filter.Owned): s itself, with its strings copied out of whatever larger
+// buffer they may be slices of (a batch chunk).
+func ownClassifierSpec(s Spec) Spec {
+	if f, ok := s.(*Flower); ok && f.Indev != "" {
+		f.Indev = strings.Clone(f.Indev)
+	}
+	return s
+}
+
 func cloneClassifierSpec(s Spec) Spec {
 	f, ok := s.(*Flower)
 	if !ok {
@@ -600,6 +641,7 @@ func cloneClassifierSpec(s Spec) Spec {
 		return s
 	}
 	c := *f
+	c.Indev = strings.Clone(f.Indev) // not a slice of the caller's batch
 	c.DstMAC, c.SrcMAC = clonePtr(f.DstMAC), clonePtr(f.SrcMAC)
 	c.VlanID, c.VlanPrio, c.VlanEthType = clonePtr(f.VlanID), clonePtr(f.VlanPrio), clonePtr(f.VlanEthType)
 	c.CVlanID, c.CVlanPrio, c.CVlanEthType = clonePtr(f.CVlanID), clonePtr(f.CVlanPrio), clonePtr(f.CVlanEthType)

@@ -28,7 +28,14 @@ type Classifier struct {
 	kind   string
 	words  []keyWord
 	ranges []portRange
+	// inl holds words when there are few (most filters: a million of
+	// them add up), so that they cost no allocation of their own.
+	inl [inlineWords]keyWord
 }
+
+// inlineWords is how many key words a Classifier holds without a separate
+// allocation: enough for an address, a protocol and ports.
+const inlineWords = 3
 
 type keyWord struct {
 	idx         uint8
@@ -84,15 +91,26 @@ func (c *Classifier) sameKeys(d *Classifier) bool {
 // NewClassifier compiles spec for a filter of the given protocol (host
 // order; wire.EtherTypeAll for "all"). env resolves device names.
 func NewClassifier(spec Spec, protocol uint16, env act.Env) (*Classifier, error) {
+	c := new(Classifier)
+	if err := compileInto(c, spec, protocol, env); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// compileInto is NewClassifier into c, which the caller allocated (Chains
+// allocates a filter and its classifier together).
+func compileInto(c *Classifier, spec Spec, protocol uint16, env act.Env) error {
 	switch s := spec.(type) {
 	case *Flower:
-		return NewFlower(s, protocol, env)
+		return compileFlower(c, s, protocol, env)
 	case *Matchall:
-		return &Classifier{kind: "matchall"}, nil
+		*c = Classifier{kind: "matchall"}
+		return nil
 	case nil:
-		return nil, fmt.Errorf("filter: no classifier: give flower or matchall")
+		return fmt.Errorf("filter: no classifier: give flower or matchall")
 	}
-	return nil, fmt.Errorf("filter: classifier %q: not supported (flower, matchall)", spec.Kind())
+	return fmt.Errorf("filter: classifier %q: not supported (flower, matchall)", spec.Kind())
 }
 
 // keyBuilder collects masks and values per word.
@@ -124,12 +142,20 @@ func (b *keyBuilder) set(idx int, mask, value uint64) {
 //     ICMP keys ip_proto icmp under ip, or icmpv6 under ipv6.
 //   - indev names a device that exists now; a filter keeps the index.
 func NewFlower(f *Flower, protocol uint16, env act.Env) (*Classifier, error) {
+	c := new(Classifier)
+	if err := compileFlower(c, f, protocol, env); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func compileFlower(c *Classifier, f *Flower, protocol uint16, env act.Env) error {
 	var b keyBuilder
 	l3 := protocol
 	vlanProto := protocol == wire.EtherTypeVLAN || protocol == wire.EtherTypeQinQ
 	if f.VlanID != nil || f.VlanPrio != nil || f.VlanEthType != nil {
 		if !vlanProto {
-			return nil, fmt.Errorf("flower: %s needs protocol 802.1Q or 802.1ad, not %#04x", vlanKeyName(f), protocol)
+			return fmt.Errorf("flower: %s needs protocol 802.1Q or 802.1ad, not %#04x", vlanKeyName(f), protocol)
 		}
 	}
 	innerTagged := false
@@ -137,7 +163,7 @@ func NewFlower(f *Flower, protocol uint16, env act.Env) (*Classifier, error) {
 		l3 = 0
 		b.set(kwVlan, 0xffff<<shTPID, uint64(protocol)<<shTPID)
 		if err := tagKeys(&b, kwVlan, "vlan", f.VlanID, f.VlanPrio); err != nil {
-			return nil, err
+			return err
 		}
 		if f.VlanEthType != nil {
 			t := *f.VlanEthType
@@ -152,10 +178,10 @@ func NewFlower(f *Flower, protocol uint16, env act.Env) (*Classifier, error) {
 	}
 	if f.CVlanID != nil || f.CVlanPrio != nil || f.CVlanEthType != nil {
 		if !innerTagged {
-			return nil, fmt.Errorf("flower: cvlan_* keys need vlan_ethtype 802.1Q or 802.1ad (the inner tag's TPID)")
+			return fmt.Errorf("flower: cvlan_* keys need vlan_ethtype 802.1Q or 802.1ad (the inner tag's TPID)")
 		}
 		if err := tagKeys(&b, kwCVlan, "cvlan", f.CVlanID, f.CVlanPrio); err != nil {
-			return nil, err
+			return err
 		}
 		if f.CVlanEthType != nil {
 			l3 = *f.CVlanEthType
@@ -166,7 +192,7 @@ func NewFlower(f *Flower, protocol uint16, env act.Env) (*Classifier, error) {
 	if f.Indev != "" {
 		idx, ok := env.DeviceIndex(f.Indev)
 		if !ok {
-			return nil, fmt.Errorf("flower: indev %q: no such device", f.Indev)
+			return fmt.Errorf("flower: indev %q: no such device", f.Indev)
 		}
 		b.set(kwIndev, 0xffffffff, uint64(uint32(idx)))
 	}
@@ -186,26 +212,26 @@ func NewFlower(f *Flower, protocol uint16, env act.Env) (*Classifier, error) {
 	}
 	if f.IPProto != nil {
 		if err := needIP("ip_proto"); err != nil {
-			return nil, err
+			return err
 		}
 		b.set(kwMeta, hasIP|0xff<<shIPProto, hasIP|uint64(*f.IPProto)<<shIPProto)
 	}
 	if f.TOS != nil {
 		if err := needIP("ip_tos"); err != nil {
-			return nil, err
+			return err
 		}
 		b.set(kwMeta, hasIP|uint64(f.TOS.Mask)<<shTOS, hasIP|uint64(f.TOS.Value)<<shTOS)
 	}
 	if f.TTL != nil {
 		if err := needIP("ip_ttl"); err != nil {
-			return nil, err
+			return err
 		}
 		b.set(kwMeta, hasIP|uint64(f.TTL.Mask)<<shTTL, hasIP|uint64(f.TTL.Value)<<shTTL)
 	}
 	if f.IPFlags != nil {
 		const known = FlagIsFragment | FlagFragIsFirst
 		if f.IPFlags.Mask&^known != 0 {
-			return nil, fmt.Errorf("flower: ip_flags mask %#x: only frag (%#x) and firstfrag (%#x) are known", f.IPFlags.Mask, FlagIsFragment, FlagFragIsFirst)
+			return fmt.Errorf("flower: ip_flags mask %#x: only frag (%#x) and firstfrag (%#x) are known", f.IPFlags.Mask, FlagIsFragment, FlagFragIsFirst)
 		}
 		b.set(kwMeta, uint64(f.IPFlags.Mask)<<shIPFlags, uint64(f.IPFlags.Value)<<shIPFlags)
 	}
@@ -218,7 +244,7 @@ func NewFlower(f *Flower, protocol uint16, env act.Env) (*Classifier, error) {
 			continue
 		}
 		if err := addrKey(&b, a.name, *a.p, l3, a.hi, a.lo); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
@@ -238,10 +264,10 @@ func NewFlower(f *Flower, protocol uint16, env act.Env) (*Classifier, error) {
 		switch proto {
 		case int(wire.ProtoTCP), int(wire.ProtoUDP), int(wire.ProtoSCTP):
 		default:
-			return nil, fmt.Errorf("flower: %s needs ip_proto tcp, udp or sctp", pk.name)
+			return fmt.Errorf("flower: %s needs ip_proto tcp, udp or sctp", pk.name)
 		}
 		if pk.r.Min > pk.r.Max {
-			return nil, fmt.Errorf("flower: %s %d-%d: the range's minimum must not exceed its maximum", pk.name, pk.r.Min, pk.r.Max)
+			return fmt.Errorf("flower: %s %d-%d: the range's minimum must not exceed its maximum", pk.name, pk.r.Min, pk.r.Max)
 		}
 		b.set(kwMeta, hasL4, hasL4)
 		if pk.r.Min == pk.r.Max {
@@ -252,7 +278,7 @@ func NewFlower(f *Flower, protocol uint16, env act.Env) (*Classifier, error) {
 	}
 	if f.TCPFlags != nil {
 		if proto != int(wire.ProtoTCP) {
-			return nil, fmt.Errorf("flower: tcp_flags needs ip_proto tcp")
+			return fmt.Errorf("flower: tcp_flags needs ip_proto tcp")
 		}
 		b.set(kwMeta, hasL4, hasL4)
 		b.set(kwL4, uint64(f.TCPFlags.Mask)<<shTCPFlags, uint64(f.TCPFlags.Value)<<shTCPFlags)
@@ -261,7 +287,7 @@ func NewFlower(f *Flower, protocol uint16, env act.Env) (*Classifier, error) {
 		icmp := proto == int(wire.ProtoICMP) && l3 == wire.EtherTypeIPv4 ||
 			proto == int(wire.ProtoICMPv6) && l3 == wire.EtherTypeIPv6
 		if !icmp {
-			return nil, fmt.Errorf("flower: icmp type/code need ip_proto icmp with protocol ip, or icmpv6 with ipv6")
+			return fmt.Errorf("flower: icmp type/code need ip_proto icmp with protocol ip, or icmpv6 with ipv6")
 		}
 		b.set(kwMeta, hasL4, hasL4)
 		if f.ICMPType != nil {
@@ -272,13 +298,23 @@ func NewFlower(f *Flower, protocol uint16, env act.Env) (*Classifier, error) {
 		}
 	}
 
-	c := &Classifier{kind: "flower", ranges: ranges}
+	*c = Classifier{kind: "flower", ranges: ranges}
+	n := 0
+	for i := range numKeyWords {
+		if b.mask[i] != 0 {
+			n++
+		}
+	}
+	c.words = c.inl[:0]
+	if n > len(c.inl) {
+		c.words = make([]keyWord, 0, n)
+	}
 	for i := range numKeyWords {
 		if b.mask[i] != 0 {
 			c.words = append(c.words, keyWord{idx: uint8(i), mask: b.mask[i], value: b.value[i]})
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func vlanKeyName(f *Flower) string {

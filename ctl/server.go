@@ -453,6 +453,13 @@ func decodeExec(b []byte) (*ExecRequest, error) {
 			})
 		case AttrStdin:
 			ad.Do(func(d []byte) error {
+				if req.Stdin == nil {
+					// The decoder gave each attribute a copy of
+					// its own: keep it rather than copy a batch
+					// chunk again.
+					req.Stdin = d
+					return nil
+				}
 				req.Stdin = append(req.Stdin, d...)
 				return nil
 			})

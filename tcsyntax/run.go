@@ -220,7 +220,14 @@ func (c *CLI) runBatch(name string, opts Options, force bool) error {
 		if in == nil {
 			in = os.Stdin
 		}
-		data, err = io.ReadAll(in)
+		if r, ok := in.(*bytes.Reader); ok {
+			// The daemon's chunks: one allocation of the right size,
+			// not ReadAll's doublings (3% of a bulk load's CPU).
+			data = make([]byte, r.Len())
+			_, err = io.ReadFull(r, data)
+		} else {
+			data, err = io.ReadAll(in)
+		}
 	} else if c.ReadFile != nil {
 		data, err = c.ReadFile(name)
 	} else {

@@ -13,8 +13,12 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
+	"sync"
 	"syscall"
+	"time"
 
 	"netyard/ctl"
 	"netyard/datapath"
@@ -87,6 +91,20 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// NETYARD_CPUPROFILE (undocumented in the usage: a tool for
+	// measuring, e.g. bench/filters-install.sh) writes a CPU profile of
+	// the daemon's whole run to the file it names.
+	if path := os.Getenv("NETYARD_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	return runDaemon(ctx, c, log, nil)
 }
 
@@ -149,6 +167,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 				}}
 			if b := req.Batch; b != nil {
 				cli.LineBase = b.FirstLine
+				defer bulkGC()()
 			}
 			err := cli.Run(req.Words)
 			if b := req.Batch; b != nil {
@@ -228,4 +247,64 @@ func lookupGroup(g string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(grp.Gid)
+}
+
+// bulkGCPercent is the collector's GOGC while batch chunks are applied:
+// a bulk load of a million filters allocates what it keeps, so collecting
+// at every doubling of the heap is mostly wasted marking of the filters
+// already loaded (a fifth of the daemon's CPU at GOGC 100). The heap may
+// grow further than at 100 meanwhile (up to 1+bulkGCPercent/100 times the
+// data live at the last collection). The setting before is put back
+// bulkGCLinger after the last chunk in flight ends: a streamed batch
+// leaves gaps between its chunks, and restoring in every gap would start
+// a collection in each.
+const (
+	bulkGCPercent = 200
+	bulkGCLinger  = 500 * time.Millisecond
+)
+
+var bulk struct {
+	sync.Mutex
+	n       int
+	raised  bool
+	prev    int
+	restore *time.Timer
+}
+
+// bulkGC raises GOGC for a batch chunk; the function it returns schedules
+// the restore once no chunk is being applied (chunks of parallel batches
+// overlap).
+func bulkGC() func() {
+	bulk.Lock()
+	if bulk.restore != nil {
+		bulk.restore.Stop()
+	}
+	if !bulk.raised {
+		bulk.prev = debug.SetGCPercent(bulkGCPercent)
+		if bulk.prev < 0 || bulk.prev >= bulkGCPercent {
+			debug.SetGCPercent(bulk.prev) // off, or already higher: leave it
+		}
+		bulk.raised = true
+	}
+	bulk.n++
+	bulk.Unlock()
+	return func() {
+		bulk.Lock()
+		defer bulk.Unlock()
+		if bulk.n--; bulk.n > 0 {
+			return
+		}
+		if bulk.restore == nil {
+			bulk.restore = time.AfterFunc(bulkGCLinger, func() {
+				bulk.Lock()
+				defer bulk.Unlock()
+				if bulk.n == 0 && bulk.raised {
+					debug.SetGCPercent(bulk.prev)
+					bulk.raised = false
+				}
+			})
+			return
+		}
+		bulk.restore.Reset(bulkGCLinger)
+	}
 }
