@@ -82,6 +82,9 @@ type Options struct {
 	// sets it; TAP ignores it.
 	Polled bool
 
+	// noVnet keeps PACKET_VNET_HDR off (tests of the path without
+	// offload metadata).
+	noVnet bool
 	// forceTxV2 makes the AF_PACKET backend take its pre-4.11 path (a
 	// TPACKET_V2 TX ring on a socket of its own) on any kernel, so that
 	// tests cover the fallback.
