@@ -285,3 +285,10 @@ func check(d *netdev.Device, s Spec, o *Options) (Spec, error) {
 	}
 	return s, nil
 }
+
+// TakesGSO implements netdev.GSOPort: an AF_PACKET port with
+// PACKET_VNET_HDR hands GSO frames to the kernel whole.
+func (p *Port) TakesGSO() bool {
+	g, ok := p.b.(netdev.GSOPort)
+	return ok && g.TakesGSO()
+}

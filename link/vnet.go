@@ -106,28 +106,6 @@ func putVnetHdr(h []byte, m *pkt.Meta, frame []byte) {
 	binary.LittleEndian.PutUint16(h[2:], uint16(min(hdrLen, len(frame))))
 }
 
-// gsoSegments is how many packets and bytes a frame stands for on the wire:
-// 1 and its length for an ordinary frame; for a GSO frame the number of
-// segments of GSOSize payload and their total length, every segment
-// carrying the headers again (the kernel's gso_segs and qdisc_pkt_len).
-func gsoSegments(m *pkt.Meta, frame []byte) (packets, bytes uint64) {
-	n := len(frame)
-	if m.GSOType == pkt.GSONone || m.GSOSize == 0 {
-		return 1, uint64(n)
-	}
-	hdr := int(m.CsumStart) + 8
-	if m.GSOType != pkt.GSOUDPL4 {
-		if t := int(m.CsumStart) + 12; t < n {
-			hdr = int(m.CsumStart) + int(frame[t]>>4)*4
-		}
-	}
-	if hdr >= n {
-		return 1, uint64(n)
-	}
-	segs := (n - hdr + int(m.GSOSize) - 1) / int(m.GSOSize)
-	return uint64(segs), uint64(n + (segs-1)*hdr)
-}
-
 // completeAt finishes a partial checksum whose place the sender said
 // (csum_start, csum_offset): the field holds the pseudo-header sum, and
 // the ones' complement of the sum from start to the end of the frame goes
