@@ -101,7 +101,7 @@ func (s *Segmenter) Init(frame []byte, m *Meta) error {
 		s.id = binary.BigEndian.Uint16(frame[s.ip+4:])
 	case 0x86dd:
 		s.v6 = true
-		if s.ip+40 != s.l4 {
+		if s.ip+40 != s.l4 || s.l4 > len(frame) {
 			return ErrGSO
 		}
 	default:

@@ -1,0 +1,57 @@
+package pkt
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// FuzzSegmenter: any frame and metadata give an error from Init or
+// segments that fit MaxLen, whose number and total length are WireLen's,
+// and whose payloads put back together are the frame's payload. (The
+// bytes of each segment are checked against the kernel's own segmentation
+// in link's TestSegmenterAgainstKernel.)
+func FuzzSegmenter(f *testing.F) {
+	tcp := make([]byte, 14+20+20+3000)
+	binary.BigEndian.PutUint16(tcp[12:], 0x0800)
+	tcp[14], tcp[23] = 0x45, 6
+	tcp[34+12] = 5 << 4
+	f.Add(tcp, uint8(GSOTCPv4), uint16(1000), uint16(34), uint16(16))
+	udp := make([]byte, 14+40+8+2500)
+	binary.BigEndian.PutUint16(udp[12:], 0x86dd)
+	udp[14], udp[20] = 0x60, 17
+	f.Add(udp, uint8(GSOUDPL4), uint16(1000), uint16(54), uint16(6))
+	f.Fuzz(func(t *testing.T, frame []byte, typ uint8, size, start, off uint16) {
+		m := Meta{GSOType: typ, GSOSize: size, CsumPartial: true, CsumStart: start, CsumOffset: off}
+		var s Segmenter
+		if s.Init(frame, &m) != nil {
+			return
+		}
+		dst := make([]byte, s.MaxLen())
+		var payload []byte
+		segs, bytes := 0, 0
+		hdr := s.hdr
+		for {
+			n := s.Next(dst)
+			if n == 0 {
+				break
+			}
+			if n > s.MaxLen() || n <= hdr {
+				t.Fatalf("segment of %d bytes, headers %d, max %d", n, hdr, s.MaxLen())
+			}
+			segs++
+			bytes += n
+			payload = append(payload, dst[hdr:n]...)
+			if segs > len(frame) {
+				t.Fatal("no end")
+			}
+		}
+		b := Buffer{buf: frame, tail: len(frame)}
+		b.Meta = m
+		if p, n := b.WireLen(); p != segs || n != bytes {
+			t.Fatalf("WireLen %d packets %d bytes; the segments are %d, %d", p, n, segs, bytes)
+		}
+		if string(payload) != string(frame[hdr:]) {
+			t.Fatal("the segments' payloads are not the frame's")
+		}
+	})
+}
