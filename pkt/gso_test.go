@@ -55,3 +55,25 @@ func FuzzSegmenter(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSegmenter cuts a 64 KiB TCP/IPv4 GSO frame into 1448-byte
+// segments (46 of them): the software GSO a frame costs on a way out
+// without offloads.
+func BenchmarkSegmenter(b *testing.B) {
+	f := make([]byte, 14+20+20+65000)
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	f[14], f[23] = 0x45, 6
+	f[34+12] = 5 << 4
+	m := Meta{GSOType: GSOTCPv4, GSOSize: 1448, CsumPartial: true, CsumStart: 34, CsumOffset: 16}
+	dst := make([]byte, 2048)
+	b.SetBytes(int64(len(f)))
+	b.ReportAllocs()
+	var s Segmenter
+	for b.Loop() {
+		if err := s.Init(f, &m); err != nil {
+			b.Fatal(err)
+		}
+		for s.Next(dst) > 0 {
+		}
+	}
+}
