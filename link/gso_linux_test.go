@@ -36,6 +36,8 @@ func gsoFrame(t *testing.T, v6 bool, payload int, flags byte) ([]byte, pkt.Meta)
 	}
 	copy(f[0:12], []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1})
 	m.CsumStart = uint16(l4)
+	// The payload starts with the marker the receive tests look for.
+	copy(f[l4+32:], binary.BigEndian.AppendUint32(append([]byte(nil), testMarker...), 1))
 	binary.BigEndian.PutUint32(f[l4+4:], 0xfffff000) // the sequence number wraps inside
 	f[l4+13] = flags
 	f[l4+14] = 0xff

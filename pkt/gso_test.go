@@ -57,7 +57,7 @@ func FuzzSegmenter(f *testing.F) {
 }
 
 // BenchmarkSegmenter cuts a 64 KiB TCP/IPv4 GSO frame into 1448-byte
-// segments (46 of them): the software GSO a frame costs on a way out
+// segments (45 of them): the software GSO a frame costs on a way out
 // without offloads.
 func BenchmarkSegmenter(b *testing.B) {
 	f := make([]byte, 14+20+20+65000)
