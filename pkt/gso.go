@@ -19,6 +19,20 @@ func (b *Buffer) WireLen() (packets, bytes int) {
 	return gsoWireLen(&b.Meta, b.Data())
 }
 
+// MaxSegLen is the length of the longest packet the frame is sent as: Len
+// for an ordinary frame, the headers and GSOSize for a GSO frame (what the
+// kernel's skb_gso_validate_mac_len checks against an MTU).
+func (b *Buffer) MaxSegLen() int {
+	if b.GSOType == GSONone {
+		return b.Len()
+	}
+	hdr := gsoHeaderLen(&b.Meta, b.Data())
+	if b.GSOSize == 0 || hdr <= 0 || hdr >= b.Len() {
+		return b.Len()
+	}
+	return min(b.Len(), hdr+int(b.GSOSize))
+}
+
 func gsoWireLen(m *Meta, frame []byte) (packets, bytes int) {
 	n := len(frame)
 	hdr := gsoHeaderLen(m, frame)
