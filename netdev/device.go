@@ -324,46 +324,17 @@ func (d *Device) portTransmit(q int, p *pkt.Buffer, now int64) {
 // says, or the pool is out of memory) is dropped and counted; the first
 // is logged, with the fix.
 func (d *Device) segment(q int, p *pkt.Buffer, now int64) {
-	defer p.Release()
-	s := &d.gso
-	if err := s.Init(p.Data(), &p.Meta); err != nil {
-		d.gsoFail(p, err)
-		return
-	}
-	pool := p.Pool()
-	for {
-		var seg *pkt.Buffer
-		var err error
-		if s.MaxLen() <= pool.DataSize() {
-			seg, err = pool.Get()
-		} else {
-			seg, err = pool.GetBig()
-		}
-		if err == nil {
-			err = seg.Resize(s.MaxLen())
-		}
-		if err != nil {
-			if seg != nil {
-				seg.Release()
-			}
-			d.gsoFail(p, err)
-			return
-		}
-		n := s.Next(seg.Data())
-		if n == 0 {
-			seg.Release()
-			return
-		}
-		_ = seg.Resize(n)
-		seg.Meta = p.Meta
-		seg.GSOType, seg.GSOSize, seg.CsumPartial = pkt.GSONone, 0, false
-		seg.Hdr = p.Hdr
+	err := d.gso.Cut(p, func(seg *pkt.Buffer) {
 		if d.port != nil {
 			d.port.Transmit(q, seg, now)
 		} else {
 			d.txSink.Receive(seg, now)
 		}
+	})
+	if err != nil {
+		d.gsoFail(p, err)
 	}
+	p.Release()
 }
 
 func (d *Device) gsoFail(p *pkt.Buffer, err error) {

@@ -198,3 +198,41 @@ func (s *Segmenter) Next(dst []byte) int {
 	s.i++
 	return n
 }
+
+// Cut segments p into buffers from p's pool, each with p's metadata less
+// the offload state, and hands each to emit in order; p stays the
+// caller's. It returns the error of Init, or ErrNoMemory when the pool
+// refuses a buffer (the segments before it were emitted). emit must not
+// keep the Segmenter.
+func (s *Segmenter) Cut(p *Buffer, emit func(seg *Buffer)) error {
+	if err := s.Init(p.Data(), &p.Meta); err != nil {
+		return err
+	}
+	pool := p.pool
+	for {
+		var seg *Buffer
+		var err error
+		if s.MaxLen() <= pool.DataSize() {
+			seg, err = pool.Get()
+		} else {
+			seg, err = pool.GetBig()
+		}
+		if err != nil {
+			return err
+		}
+		if err := seg.Resize(s.MaxLen()); err != nil {
+			seg.Release()
+			return err
+		}
+		n := s.Next(seg.Data())
+		if n == 0 {
+			seg.Release()
+			return nil
+		}
+		seg.tail = seg.head + n
+		seg.Meta = p.Meta
+		seg.GSOType, seg.GSOSize, seg.CsumPartial, seg.CsumStart, seg.CsumOffset = GSONone, 0, false, 0, 0
+		_ = seg.Parse() // the segment's own lengths; p parsed, so it does
+		emit(seg)
+	}
+}
