@@ -177,6 +177,11 @@ func (b *Buffer) InsertTag(off int, tpid, tci uint16) error {
 	copy(d, d[wire.VLANTagLen:wire.VLANTagLen+off])
 	binary.BigEndian.PutUint16(d[off:], tpid)
 	binary.BigEndian.PutUint16(d[off+2:], tci)
+	if b.CsumPartial && int(b.CsumStart) >= off {
+		// csum_start counts from the frame's start (the kernel's
+		// from skb->head, which a tag push does not move).
+		b.CsumStart += wire.VLANTagLen
+	}
 	return nil
 }
 
@@ -188,6 +193,9 @@ func (b *Buffer) RemoveTag(off int) error {
 	d := b.buf[b.head:b.tail]
 	copy(d[wire.VLANTagLen:], d[:off])
 	b.head += wire.VLANTagLen
+	if b.CsumPartial && int(b.CsumStart) >= off+wire.VLANTagLen {
+		b.CsumStart -= wire.VLANTagLen
+	}
 	return nil
 }
 

@@ -77,3 +77,37 @@ func BenchmarkSegmenter(b *testing.B) {
 		}
 	}
 }
+
+// TestTagKeepsCsumStart: a VLAN tag pushed or popped in front of the
+// transport header moves csum_start with it, so that a GSO frame still
+// segments (and a partial checksum still completes) after the vlan action.
+func TestTagKeepsCsumStart(t *testing.T) {
+	p := NewPool(PoolConfig{})
+	f := make([]byte, 14+20+20+3000)
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	f[14], f[23] = 0x45, 6
+	f[34+12] = 5 << 4
+	b, err := p.GetBig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	_ = b.SetData(f)
+	b.GSOType, b.GSOSize, b.CsumPartial, b.CsumStart, b.CsumOffset = GSOTCPv4, 1000, true, 34, 16
+	if err := b.InsertTag(12, 0x8100, 100); err != nil {
+		t.Fatal(err)
+	}
+	if b.CsumStart != 38 {
+		t.Fatalf("after a tag push csum_start is %d, want 38", b.CsumStart)
+	}
+	var s Segmenter
+	if err := s.Init(b.Data(), &b.Meta); err != nil {
+		t.Fatalf("the tagged GSO frame does not segment: %v", err)
+	}
+	if err := b.RemoveTag(12); err != nil {
+		t.Fatal(err)
+	}
+	if b.CsumStart != 34 {
+		t.Fatalf("after the pop csum_start is %d, want 34", b.CsumStart)
+	}
+}
