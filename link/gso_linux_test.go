@@ -49,6 +49,29 @@ func gsoFrame(t *testing.T, v6 bool, payload int, flags byte) ([]byte, pkt.Meta)
 	return f, m
 }
 
+// udpGSOFrame is a UDP/IPv4 GSO frame (UDP_SEGMENT) of payload bytes in
+// 1000-byte datagrams, checksum field holding the pseudo-header sum.
+func udpGSOFrame(payload int) ([]byte, pkt.Meta) {
+	f := make([]byte, 14+20+8+payload)
+	copy(f[0:12], []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1})
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	f[14] = 0x45
+	binary.BigEndian.PutUint16(f[16:], uint16(20+8+payload))
+	binary.BigEndian.PutUint16(f[18:], 0x777)
+	f[22], f[23] = 64, 17
+	copy(f[26:], []byte{10, 0, 0, 1, 10, 0, 0, 2})
+	binary.BigEndian.PutUint16(f[24:], wire.Checksum(f[14:34]))
+	binary.BigEndian.PutUint16(f[34:], 4000)
+	binary.BigEndian.PutUint16(f[36:], 5000)
+	binary.BigEndian.PutUint16(f[38:], uint16(8+payload))
+	for i := range payload {
+		f[42+i] = byte(i * 7)
+	}
+	c := wire.TransportChecksum(17, netip.AddrFrom4([4]byte{10, 0, 0, 1}), netip.AddrFrom4([4]byte{10, 0, 0, 2}), make([]byte, 8+payload))
+	binary.BigEndian.PutUint16(f[40:], ^c)
+	return f, pkt.Meta{GSOType: pkt.GSOUDPL4, GSOSize: 1000, CsumPartial: true, CsumStart: 34, CsumOffset: 6}
+}
+
 // TestSegmenterAgainstKernel cuts TCP GSO frames with the Segmenter and
 // has the kernel cut the same ones: written with a virtio_net_hdr into an
 // AF_PACKET socket bound to a TAP device that offers no TSO (no
@@ -102,13 +125,18 @@ func TestSegmenterAgainstKernel(t *testing.T) {
 		v6      bool
 		payload int
 		flags   byte
+		udp     bool
 	}{
-		{"tcp4", false, 10000, 0x18},           // PSH|ACK: PSH on the last only
-		{"tcp4 short tail", false, 4321, 0x99}, // CWR|PSH|FIN|ACK
-		{"tcp6", true, 7500, 0x18},
+		{"tcp4", false, 10000, 0x18, false},           // PSH|ACK: PSH on the last only
+		{"tcp4 short tail", false, 4321, 0x99, false}, // CWR|PSH|FIN|ACK
+		{"tcp6", true, 7500, 0x18, false},
+		{"udp4 (UDP_SEGMENT)", false, 3500, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, m := gsoFrame(t, tc.v6, tc.payload, tc.flags)
+			if tc.udp {
+				f, m = udpGSOFrame(tc.payload)
+			}
 			// Drain what the stack sent on the TAP (IPv6 ND, MLD).
 			junk := make([]byte, 65536)
 			for {
