@@ -62,7 +62,8 @@ func gactConfig(s *Gact) (*gactParams, error) {
 
 func (g *gact) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	v := g.p.Load().spec.C.Control
-	g.cell.Use(c.Worker, p.Len(), c.Now)
+	pk, by := p.WireLen() // a GSO frame counts as its segments
+	g.cell.UseN(c.Worker, pk, by, c.Now)
 	if v == Shot {
 		g.cell.Drop(c.Worker)
 	}

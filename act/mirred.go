@@ -95,7 +95,8 @@ func givesAway(v Verdict) bool {
 
 func (m *mirred) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	prm := m.p.Load()
-	m.cell.Use(c.Worker, p.Len(), c.Now)
+	pk, by := p.WireLen() // a GSO frame counts as its segments
+	m.cell.UseN(c.Worker, pk, by, c.Now)
 	ingress := prm.spec.Ingress
 	if prm.reinsert {
 		// p is the Redirector's from here on, also when it fails.

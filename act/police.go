@@ -142,16 +142,20 @@ func (pl *police) reset(prm *policeParams, now int64) {
 }
 
 func (pl *police) Exec(c *Ctx, p *pkt.Buffer) Verdict {
-	n := p.Len()
-	pl.cell.Use(c.Worker, n, c.Now)
-	if v, exceeded, ok := pl.conform(pl.p.Load(), n); ok {
+	// A GSO frame is policed as tcf_police_act does: its segments'
+	// bytes against the rate (qdisc_pkt_len), its longest segment
+	// against the MTU (skb_gso_validate_mac_len).
+	pk, n := p.WireLen()
+	seg := p.MaxSegLen()
+	pl.cell.UseN(c.Worker, pk, n, c.Now)
+	if v, exceeded, ok := pl.conform(pl.p.Load(), seg); ok {
 		return pl.early(c, v, exceeded)
 	}
 	// The settings that go with the bucket are read under its lock
 	// (replace publishes both there).
 	pl.mu.Lock()
 	prm := pl.p.Load()
-	if v, exceeded, ok := pl.conform(prm, n); ok {
+	if v, exceeded, ok := pl.conform(prm, seg); ok {
 		pl.mu.Unlock()
 		return pl.early(c, v, exceeded)
 	}

@@ -1,6 +1,7 @@
 package act_test
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -166,5 +167,46 @@ func TestPoliceReplaceRefills(t *testing.T) {
 	}
 	if s := a.Stats().Read(); s.Packets != 3 || s.Drops != 1 {
 		t.Errorf("stats after replace = %+v, want the old counters kept: 3 packets, 1 drop", s)
+	}
+}
+
+// TestPoliceGSO: a GSO frame is policed as its segments, as
+// tcf_police_act does: each segment against the MTU (a 20 KB frame of
+// 1514-byte segments conforms to an MTU of 1514), their bytes, headers
+// repeated, against the rate, and it counts as its segments.
+func TestPoliceGSO(t *testing.T) {
+	pool := testutil.Pool(t, pkt.PoolConfig{})
+	f := make([]byte, 14+20+20+20000)
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	f[14], f[23] = 0x45, 6
+	f[34+12] = 5 << 4
+	const segs, octets = 14, 20000 + 14*54 // 13 x 1460 + 1020
+	for _, tc := range []struct {
+		name string
+		spec act.Police
+		want act.Verdict
+	}{
+		{"segments fit the mtu", act.Police{C: act.Common{Control: act.OK}, MTU: 1514, Exceed: act.Shot}, act.OK},
+		{"segments exceed the mtu", act.Police{C: act.Common{Control: act.OK}, MTU: 1513, Exceed: act.Shot}, act.Shot},
+		{"the rate sees the segments' bytes", act.Police{C: act.Common{Control: act.OK}, Rate: 1e6, Burst: octets - 1, MTU: 1514, Exceed: act.Shot}, act.Shot},
+		{"within the burst", act.Police{C: act.Common{Control: act.OK}, Rate: 1e6, Burst: octets, MTU: 1514, Exceed: act.Shot}, act.OK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := tc.spec
+			a := mustNew(t, &spec, newEnv())
+			p, err := pool.GetBig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Release()
+			_ = p.SetData(f)
+			p.GSOType, p.GSOSize, p.CsumPartial, p.CsumStart, p.CsumOffset = pkt.GSOTCPv4, 1460, true, 34, 16
+			if got := a.Exec(&act.Ctx{Now: 0}, p); got != tc.want {
+				t.Errorf("%v, want %v", got, tc.want)
+			}
+			if st := a.Stats().Read(); st.Packets != segs || st.Bytes != octets {
+				t.Errorf("counted %d packets %d bytes, want %d, %d", st.Packets, st.Bytes, segs, octets)
+			}
+		})
 	}
 }

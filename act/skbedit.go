@@ -59,7 +59,8 @@ func skbeditConfig(s *Skbedit) (*skbeditParams, error) {
 
 func (e *skbedit) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	prm := e.p.Load()
-	e.cell.Use(c.Worker, p.Len(), c.Now)
+	pk, by := p.WireLen() // a GSO frame counts as its segments
+	e.cell.UseN(c.Worker, pk, by, c.Now)
 	s := &prm.spec
 	if s.HasPriority {
 		p.Priority = s.Priority

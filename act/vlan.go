@@ -109,7 +109,8 @@ const tagOff = 12
 
 func (v *vlan) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	prm := v.p.Load()
-	v.cell.Use(c.Worker, p.Len(), c.Now)
+	pk, by := p.WireLen() // a GSO frame counts as its segments
+	v.cell.UseN(c.Worker, pk, by, c.Now)
 	switch prm.spec.Op {
 	case VlanPop:
 		if !isVLAN(p.Hdr.OuterType) {

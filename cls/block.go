@@ -141,7 +141,8 @@ func (b *Block) Classify(c *act.Ctx, p *pkt.Buffer) Result {
 			gi, after = gi+1, 0
 			continue
 		}
-		f.cell.Use(c.Worker, p.Len(), c.Now)
+		pk, by := p.WireLen() // a GSO frame counts as its segments
+		f.cell.UseN(c.Worker, pk, by, c.Now)
 		v := act.Exec(c, p, f.actions)
 		if len(f.actions) > 0 {
 			fresh = false

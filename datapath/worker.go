@@ -257,14 +257,18 @@ func (d *Device) serviceBacklogIn(w *worker, max int) int {
 func (d *Device) serviceRx(w *worker, now int64, max int) int {
 	rx := d.nd.RxRing()
 	ttl := d.e.cfg.RedirectTTL
-	var n, bytes uint64
+	// n is frames, the budget's unit; pkts and bytes are what the
+	// counters say, a GSO frame counting as its segments (WireLen).
+	var n, pkts, bytes uint64
 	for int(n) < max {
 		p := rx.Pop()
 		if p == nil {
 			break
 		}
 		n++
-		bytes += uint64(p.Len())
+		pk, by := p.WireLen()
+		pkts += uint64(pk)
+		bytes += uint64(by)
 		p.TTL = min(p.TTL, ttl)
 		d.receive(w, p)
 	}
@@ -272,7 +276,9 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 		k := d.poller.PollRx(w.rxb[:max-int(n)], now)
 		for i, p := range w.rxb[:k] {
 			w.rxb[i] = nil
-			bytes += uint64(p.Len())
+			pk, by := p.WireLen()
+			pkts += uint64(pk)
+			bytes += uint64(by)
 			p.TTL = min(p.TTL, ttl)
 			d.receive(w, p)
 		}
@@ -280,7 +286,7 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 	}
 	if n > 0 {
 		// Counted once a batch: each add is a locked instruction.
-		d.nd.Counters.RxPackets.Add(n)
+		d.nd.Counters.RxPackets.Add(pkts)
 		d.nd.Counters.RxBytes.Add(bytes)
 	}
 	return int(n)

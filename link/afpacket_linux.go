@@ -112,6 +112,12 @@ type afpacket struct {
 	// queue its next PollRx starts with.
 	polled bool
 	rr     int
+	// vnet: the sockets have PACKET_VNET_HDR, so frames come with a
+	// virtio_net_hdr (GSO super-frames whole, partial checksums with
+	// their offsets) and the TX ring's frames take one. gsoLog is the
+	// once-only report of a frame that could not keep its offloads.
+	vnet   bool
+	gsoLog sync.Once
 
 	mu      sync.Mutex // started, closed
 	started bool
@@ -195,7 +201,13 @@ type txRing struct {
 	dataOff   int
 	mtu       int
 	kick      bool // frames wait for a sendto
-	c         txCounters
+	// vnet: each slot's data starts with a virtio_net_hdr (the
+	// socket has PACKET_VNET_HDR). gsoFd is a socket without a ring,
+	// with PACKET_VNET_HDR, for frames longer than a slot (GSO
+	// super-frames): a socket with a TX ring sends only from it.
+	vnet  bool
+	gsoFd int
+	c     txCounters
 }
 
 func openAFPacket(d *netdev.Device, s Spec, o Options) (_ *afpacket, err error) {
@@ -219,7 +231,7 @@ func openAFPacket(d *netdev.Device, s Spec, o Options) (_ *afpacket, err error) 
 	fanoutID := -1
 	for i := range s.Queues {
 		q := &afQueue{a: a, index: i, fd: -1}
-		q.tx.fd, q.tx.last = -1, -1
+		q.tx.fd, q.tx.last, q.tx.gsoFd = -1, -1, -1
 		q.readFn = q.readRing
 		q.waitFn = q.waitReady
 		q.rearm = make(chan struct{}, 1)
@@ -265,8 +277,22 @@ func (q *afQueue) open(devName string, s Spec, o Options, fanoutID *int) error {
 	// PACKET_IGNORE_OUTGOING (before 4.20) the sll_pkttype check in
 	// readBlock does the same, a little later.
 	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
-
-	q.blkSize, q.blocks = rxGeometry(a.info.mtu)
+	// Offloads (issue 16): with a virtio_net_hdr per frame the kernel
+	// hands GSO super-frames over whole, with the metadata to send them
+	// on as they are, instead of frames too long for the ring. All the
+	// queues do the same as the first; before the rings (EBUSY after).
+	if q.index == 0 {
+		a.vnet = !o.noVnet && unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1) == nil
+	} else if a.vnet {
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+			return sysErr(devName, "PACKET_VNET_HDR", err)
+		}
+	}
+	ringMTU := a.info.mtu
+	if a.vnet {
+		ringMTU = max(ringMTU, pkt.GSODataSize)
+	}
+	q.blkSize, q.blocks = rxGeometry(ringMTU)
 	rxReq := unix.TpacketReq3{
 		Block_size:     uint32(q.blkSize),
 		Block_nr:       uint32(q.blocks),
@@ -279,7 +305,11 @@ func (q *afQueue) open(devName string, s Spec, o Options, fanoutID *int) error {
 	}
 	rxLen := q.blkSize * q.blocks
 
-	geo := txGeometry(tpacket3HdrLen, a.info.mtu)
+	txHdr := tpacket3HdrLen
+	if a.vnet {
+		txHdr += vnetHdrLen
+	}
+	geo := txGeometry(txHdr, a.info.mtu)
 	shared := !o.forceTxV2
 	if shared {
 		txReq := unix.TpacketReq3{
@@ -307,6 +337,12 @@ func (q *afQueue) open(devName string, s Spec, o Options, fanoutID *int) error {
 	q.rx = q.mem[:rxLen]
 	if shared {
 		q.tx.setRing(fd, q.mem[rxLen:], geo, tpacket3HdrLen)
+		if a.vnet {
+			q.tx.vnet = true
+			if err := q.tx.openGSO(devName, a.info); err != nil {
+				return err
+			}
+		}
 	} else if err := q.tx.openV2(devName, a.info); err != nil {
 		return err
 	}
@@ -419,6 +455,30 @@ func (t *txRing) setRing(fd int, ring []byte, g ringGeometry, hdrLen int) {
 	} else {
 		t.statusOff, t.lenOff = 0, 4 // tpacket2_hdr: tp_status, tp_len
 	}
+}
+
+// openGSO opens the socket for frames longer than a TX ring slot: GSO
+// super-frames of up to 64 KiB, which the kernel segments (or hands to a
+// device that takes them whole, as a veth does). No ring: packet_snd
+// copies the frame from netyard's buffer. Bound with protocol 0, so it
+// receives nothing.
+func (t *txRing) openGSO(devName string, info linkInfo) error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return sysErr(devName, "AF_PACKET socket (GSO)", err)
+	}
+	t.gsoFd = fd
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		return sysErr(devName, "PACKET_VNET_HDR (GSO socket)", err)
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndBuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndBuf)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: info.index}); err != nil {
+		return sysErr(devName, "bind of the GSO socket", err)
+	}
+	return nil
 }
 
 // openV2 opens the pre-4.11 TX path: a socket with a TPACKET_V2 TX ring,
@@ -737,16 +797,38 @@ func (q *afQueue) frame(blk []byte) *pkt.Buffer {
 	if tagged {
 		n += 4
 	}
-	if n > a.maxRx {
+	var m pkt.Meta
+	if a.vnet {
+		// The header sits right in front of the frame (tpacket_rcv:
+		// netoff = macoff - vnet_hdr_sz).
+		if mac-vnetHdrLen < off+tpacket3HdrLen || parseVnetHdr(blk[mac-vnetHdrLen:mac], &m, n) != nil {
+			q.rxc.dropped.add(1)
+			return nil
+		}
+	}
+	var p *pkt.Buffer
+	var err error
+	switch {
+	case m.GSOType != pkt.GSONone && n <= pkt.GSODataSize && n <= a.pool.DataSize():
+		p, err = a.pool.Get()
+	case m.GSOType != pkt.GSONone && n <= pkt.GSODataSize:
+		p, err = a.pool.GetBig()
+	case n > a.maxRx:
 		q.rxc.dropped.add(1)
 		return nil
+	default:
+		p, err = a.pool.Get()
 	}
-	p, err := a.pool.Get()
 	if err != nil {
 		q.rxc.dropped.add(1)
 		return nil
 	}
-	_ = p.Resize(n) // n <= maxRx <= the pool's DataSize
+	if err := p.Resize(n); err != nil { // n fits the buffer asked for
+		p.Release()
+		q.rxc.dropped.add(1)
+		return nil
+	}
+	p.GSOType, p.GSOSize, p.CsumPartial, p.CsumStart, p.CsumOffset = m.GSOType, m.GSOSize, m.CsumPartial, m.CsumStart, m.CsumOffset
 	d, src := p.Data(), blk[mac:mac+snap]
 	if tagged {
 		tpid := uint16(0x8100)
@@ -757,13 +839,22 @@ func (q *afQueue) frame(blk []byte) *pkt.Buffer {
 	} else {
 		copy(d, src)
 	}
-	if status&unix.TP_STATUS_CSUMNOTREADY != 0 && completeChecksum(d) {
+	if !a.vnet && status&unix.TP_STATUS_CSUMNOTREADY != 0 && completeChecksum(d) {
+		q.rxc.csum.add(1)
+	}
+	// A partial checksum on an ordinary frame is finished here, where
+	// its offsets are known, so that every way out (TAP, AF_XDP, a
+	// pcap) sends it whole; only GSO frames keep theirs, for the
+	// transmitter that segments them.
+	if p.CsumPartial && p.GSOType == pkt.GSONone && completeAt(d, int(p.CsumStart), int(p.CsumOffset)) {
+		p.CsumPartial = false
 		q.rxc.csum.add(1)
 	}
 	// Counted before the device has it: whoever sees the frame sees it
-	// counted.
-	q.rxc.packets.add(1)
-	q.rxc.bytes.add(uint64(n))
+	// counted, a GSO frame as the segments it stands for.
+	segs, bytes := p.WireLen()
+	q.rxc.packets.add(uint64(segs))
+	q.rxc.bytes.add(uint64(bytes))
 	return p
 }
 
@@ -783,8 +874,20 @@ func (a *afpacket) txq(q int) *txRing {
 func (a *afpacket) Transmit(q int, p *pkt.Buffer, _ int64) {
 	t := a.txq(q)
 	frame := p.Data()
+	gso := p.GSOType != pkt.GSONone
+	if !t.vnet && (gso || p.CsumPartial) {
+		a.loseOffloads(t, p)
+		frame = p.Data()
+		gso = false
+	}
+	room := t.frameSize - t.dataOff
+	if t.vnet {
+		room -= vnetHdrLen
+	}
 	t.mu.Lock()
-	if t.closed || !txFits(frame, t.mtu) || len(frame) > t.frameSize-t.dataOff {
+	if !t.closed && gso && len(frame) > room {
+		t.sendGSO(p)
+	} else if t.closed || (!gso && !txFits(frame, t.mtu)) || len(frame) > room {
 		t.c.dropped.add(1)
 	} else {
 		slot := t.ring[t.head*t.frameSize : (t.head+1)*t.frameSize]
@@ -792,20 +895,76 @@ func (a *afpacket) Transmit(q int, p *pkt.Buffer, _ int64) {
 		if atomic.LoadUint32(status)&(unix.TP_STATUS_SEND_REQUEST|unix.TP_STATUS_SENDING) != 0 {
 			t.c.dropped.add(1) // the ring is full
 		} else {
-			copy(slot[t.dataOff:], frame)
-			*(*uint32)(unsafe.Pointer(&slot[t.lenOff])) = uint32(len(frame))
+			n := len(frame)
+			if t.vnet {
+				putVnetHdr(slot[t.dataOff:], &p.Meta, frame)
+				copy(slot[t.dataOff+vnetHdrLen:], frame)
+				n += vnetHdrLen
+			} else {
+				copy(slot[t.dataOff:], frame)
+			}
+			*(*uint32)(unsafe.Pointer(&slot[t.lenOff])) = uint32(n)
 			atomic.StoreUint32(status, unix.TP_STATUS_SEND_REQUEST)
 			t.last = t.head
 			if t.head++; t.head == t.frames {
 				t.head = 0
 			}
 			t.kick = true
-			t.c.packets.add(1)
-			t.c.bytes.add(uint64(len(frame)))
+			segs, bytes := p.WireLen()
+			t.c.packets.add(uint64(segs))
+			t.c.bytes.add(uint64(bytes))
 		}
 	}
 	t.mu.Unlock()
 	p.Release()
+}
+
+// sendGSO sends a frame longer than a ring slot through the GSO socket,
+// with its virtio_net_hdr in the buffer's headroom: the kernel segments it
+// (or the device takes it whole). The ring's marked frames go first, so
+// that the link sees the frames in the order netyard sent them. Called
+// under t.mu. A refused frame (a full send buffer) is dropped and counted.
+func (t *txRing) sendGSO(p *pkt.Buffer) {
+	if t.kick {
+		_, _, _ = unix.Syscall6(unix.SYS_SENDTO, uintptr(t.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		if t.sent() {
+			t.kick = false
+		}
+	}
+	segs, bytes := p.WireLen()
+	h, err := p.Push(vnetHdrLen)
+	if err != nil {
+		t.c.dropped.add(1)
+		return
+	}
+	putVnetHdr(h, &p.Meta, p.Data()[vnetHdrLen:])
+	d := p.Data()
+	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(t.gsoFd), uintptr(unsafe.Pointer(&d[0])), uintptr(len(d)), unix.MSG_DONTWAIT, 0, 0)
+	_ = p.Pull(vnetHdrLen)
+	if e != 0 {
+		t.c.dropped.add(1)
+		return
+	}
+	t.c.packets.add(uint64(segs))
+	t.c.bytes.add(uint64(bytes))
+}
+
+// loseOffloads makes p sendable where the way out takes no offload
+// metadata (the TX socket without PACKET_VNET_HDR): a partial checksum is
+// completed; a GSO frame stays whole and is sent only if it fits the
+// link. The first GSO frame that cannot is logged, with the fix.
+func (a *afpacket) loseOffloads(t *txRing, p *pkt.Buffer) {
+	if p.CsumPartial {
+		completeAt(p.Data(), int(p.CsumStart), int(p.CsumOffset))
+		p.CsumPartial = false
+	}
+	if p.GSOType != pkt.GSONone && !txFits(p.Data(), t.mtu) {
+		a.gsoLog.Do(func() {
+			a.log.Warn("afpacket: dropping GSO frames this link cannot take; turn off gso on the sending interface or use afpacket both ways",
+				"dev", a.dev.Name(), "link", a.link, "len", p.Len())
+		})
+	}
+	p.GSOType = pkt.GSONone
 }
 
 // Flush kicks the kernel to send queue q's marked frames: one sendto for
@@ -974,6 +1133,9 @@ func (a *afpacket) release() error {
 		if q.tx.ownSocket && q.tx.fd >= 0 {
 			errs = append(errs, unix.Close(q.tx.fd))
 		}
+		if q.tx.gsoFd >= 0 {
+			errs = append(errs, unix.Close(q.tx.gsoFd))
+		}
 	}
 	if !a.started {
 		for _, q := range a.qs {
@@ -999,3 +1161,8 @@ func (q *afQueue) unmap() {
 	}
 	q.tx.ring = nil
 }
+
+// TakesGSO implements netdev.GSOPort: GSO frames go to the kernel whole
+// when the TX ring's socket has PACKET_VNET_HDR (not on the pre-4.11 V2
+// fallback, whose socket is a plain one); the device segments the rest.
+func (a *afpacket) TakesGSO() bool { return a.vnet && a.qs[0].tx.vnet }

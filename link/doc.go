@@ -105,6 +105,30 @@
 // it, as skb_checksum_help would before a device without offload, or the
 // frame's final receiver drops it (completeChecksum).
 //
+// # Offloads (GSO, partial checksums)
+//
+// The sockets have PACKET_VNET_HDR: every received frame comes with a
+// struct virtio_net_hdr in front of it in the ring (at tp_mac - 10,
+// tpacket_rcv), and the kernel hands a GSO super-frame (a local TCP
+// sender's up to 64 KiB, with TSO/GSO on, a veth's default) over whole
+// instead of a frame too long for the ring: RX blocks are sized for
+// pkt.GSODataSize. parseVnetHdr puts gso_type, gso_size, csum_start and
+// csum_offset on the buffer's pkt.Meta (a big buffer from the pool,
+// Pool.GetBig); a partial checksum on an ordinary frame is finished at
+// once from the offsets (completeAt), so only GSO frames keep offload
+// state. Counters count a GSO frame as its segments (Buffer.WireLen, the
+// kernel's gso_segs and qdisc_pkt_len).
+//
+// On transmit every TX ring frame starts with a virtio_net_hdr too
+// (tpacket_snd reads it there); a frame longer than a slot (a GSO frame)
+// goes through a second socket of the queue, with PACKET_VNET_HDR and no
+// ring (a socket with a TX ring sends only from it), after the ring is
+// kicked so that the order holds. The kernel segments it, or hands it to
+// a device that takes it whole (a veth). Other ports (TAP without a vnet
+// header, AF_XDP, a pcap sink) are not netdev.GSOPorts: the device cuts
+// the frame itself (pkt.Segmenter, compared byte for byte with the
+// kernel's own segmentation in TestSegmenterAgainstKernel).
+//
 // # Polled receive (NAPI)
 //
 // With Options.Polled (the daemon sets it) an AF_PACKET port is its
@@ -225,14 +249,13 @@
 //
 //   - AF_XDP multi-buffer (frames above 4 KiB less headroom) and
 //     zero-copy into pkt.Buffer (see AF_XDP).
-//   - Segmentation offload: a local TCP sender with TSO/GSO on (a veth's
-//     default) hands the link frames of up to 64 KiB; they are longer
-//     than the MTU and counted in RxDropped (AF_XDP generic: in
-//     RxKernelDrops). Turn it off on the sender (ethtool -K DEV tso off
-//     gso off), or on a veth use xdp in native mode, which turns the
-//     peer's software GSO off itself (veth_xdp_set). UDP and ICMP are
-//     not affected.
-//     No PACKET_VNET_HDR, no IFF_VNET_HDR: no GSO/GRO through netyard.
+//   - Segmentation offload on receive for AF_XDP and TAP: a local TCP
+//     sender with TSO/GSO on hands those links frames of up to 64 KiB,
+//     longer than the MTU, counted in RxDropped (AF_XDP generic: in
+//     RxKernelDrops). Use afpacket on such a link (see Offloads), turn
+//     GSO off on the sender (ethtool -K DEV tso off gso off), or on a
+//     veth use xdp in native mode, which turns the peer's software GSO
+//     off itself (veth_xdp_set). No IFF_VNET_HDR on TAP yet; no GRO.
 //   - Completing an SCTP CRC32c left to offload.
 //   - Links that are not Ethernet (loopback, IP tunnels, TUN): refused.
 //   - Following a link's MTU change after Open; the kernel then discards

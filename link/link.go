@@ -82,6 +82,9 @@ type Options struct {
 	// sets it; TAP ignores it.
 	Polled bool
 
+	// noVnet keeps PACKET_VNET_HDR off (tests of the path without
+	// offload metadata).
+	noVnet bool
 	// forceTxV2 makes the AF_PACKET backend take its pre-4.11 path (a
 	// TPACKET_V2 TX ring on a socket of its own) on any kernel, so that
 	// tests cover the fallback.
@@ -281,4 +284,11 @@ func check(d *netdev.Device, s Spec, o *Options) (Spec, error) {
 		o.Logger = slog.Default()
 	}
 	return s, nil
+}
+
+// TakesGSO implements netdev.GSOPort: an AF_PACKET port with
+// PACKET_VNET_HDR hands GSO frames to the kernel whole.
+func (p *Port) TakesGSO() bool {
+	g, ok := p.b.(netdev.GSOPort)
+	return ok && g.TakesGSO()
 }

@@ -8,6 +8,8 @@ package netdev
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"netyard/pkt"
@@ -55,6 +57,14 @@ type TxPort interface {
 	Flush(q int)
 }
 
+// GSOPort is a TxPort that takes GSO super-frames (pkt.Meta.GSOType)
+// whole and has the kernel segment them: AF_PACKET with PACKET_VNET_HDR.
+// The device segments in software (pkt.Segmenter) what it sends to any
+// other port or transmit Endpoint.
+type GSOPort interface {
+	TakesGSO() bool
+}
+
 // RxPoller is a backend whose received frames the device's worker takes
 // itself, NAPI-style, instead of a goroutine of the backend pushing them
 // onto the RX ring: the worker pulls at most a budget of frames per round
@@ -96,6 +106,12 @@ type Device struct {
 	poller   RxPoller // receive side of a polled backend, beside rx
 	peer     *Device
 	notify   func()
+	// portGSO: the port takes GSO frames whole (GSOPort). gso is the
+	// software GSO of frames it does not, used by the owning worker
+	// only; gsoDrops counts GSO frames that could not be cut.
+	portGSO bool
+	gso     pkt.Segmenter
+	gsoWarn sync.Once
 
 	// Queue selection configuration (select.go): traffic classes and
 	// the XPS map, read lock-free by PickTx.
@@ -195,7 +211,11 @@ func (d *Device) SetTxSink(e Endpoint) { d.txSink = e }
 
 // SetTxPort makes a backend send what the device transmits. Like pairs and
 // sinks it is set before the workers start sending on the device.
-func (d *Device) SetTxPort(p TxPort) { d.port = p }
+func (d *Device) SetTxPort(p TxPort) {
+	d.port = p
+	g, ok := p.(GSOPort)
+	d.portGSO = ok && g.TakesGSO()
+}
 
 func (d *Device) Name() string  { return d.name }
 func (d *Device) Index() int32  { return d.index }
@@ -270,9 +290,10 @@ func (d *Device) SetNotify(f func()) { d.notify = f }
 // Transmit sends p on TX queue q. It takes ownership of p.
 func (d *Device) Transmit(q int, p *pkt.Buffer, now int64) {
 	if d.port != nil {
-		d.Counters.TxPackets.Add(1)
-		d.Counters.TxBytes.Add(uint64(p.Len()))
-		d.port.Transmit(q, p, now)
+		pk, by := p.WireLen()
+		d.Counters.TxPackets.Add(uint64(pk))
+		d.Counters.TxBytes.Add(uint64(by))
+		d.portTransmit(q, p, now)
 		d.port.Flush(q)
 		return
 	}
@@ -281,9 +302,47 @@ func (d *Device) Transmit(q int, p *pkt.Buffer, now int64) {
 		p.Release()
 		return
 	}
-	d.Counters.TxPackets.Add(1)
-	d.Counters.TxBytes.Add(uint64(p.Len()))
-	d.transmit(p, now)
+	pk, by := p.WireLen()
+	d.Counters.TxPackets.Add(uint64(pk))
+	d.Counters.TxBytes.Add(uint64(by))
+	d.transmit(q, p, now)
+}
+
+// portTransmit hands p to the port, cut into segments first if it is a
+// GSO frame the port cannot take whole.
+func (d *Device) portTransmit(q int, p *pkt.Buffer, now int64) {
+	if p.GSOType == pkt.GSONone || d.portGSO {
+		d.port.Transmit(q, p, now)
+		return
+	}
+	d.segment(q, p, now)
+}
+
+// segment sends p's segments (software GSO) on the port or the transmit
+// Endpoint: what the kernel's validate_xmit_skb does for a device without
+// TSO. A frame that cannot be cut (its headers are not what its metadata
+// says, or the pool is out of memory) is dropped and counted; the first
+// is logged, with the fix.
+func (d *Device) segment(q int, p *pkt.Buffer, now int64) {
+	err := d.gso.Cut(p, func(seg *pkt.Buffer) {
+		if d.port != nil {
+			d.port.Transmit(q, seg, now)
+		} else {
+			d.txSink.Receive(seg, now)
+		}
+	})
+	if err != nil {
+		d.gsoFail(p, err)
+	}
+	p.Release()
+}
+
+func (d *Device) gsoFail(p *pkt.Buffer, err error) {
+	d.Counters.TxDropped.Add(1)
+	d.gsoWarn.Do(func() {
+		slog.Warn("netdev: dropping GSO frames that cannot be segmented; turn off gso on the sending interface or use afpacket both ways",
+			"dev", d.name, "len", p.Len(), "gso_type", p.GSOType, "gso_size", p.GSOSize, "err", err)
+	})
 }
 
 // TransmitBatch sends the packets of ps on TX queue q, in order, and
@@ -294,13 +353,15 @@ func (d *Device) TransmitBatch(q int, ps []*pkt.Buffer, now int64) {
 		return
 	}
 	if d.port != nil {
-		var n uint64
+		var k, n uint64
 		for _, p := range ps {
-			n += uint64(p.Len())
-			d.port.Transmit(q, p, now)
+			pk, by := p.WireLen()
+			k += uint64(pk)
+			n += uint64(by)
+			d.portTransmit(q, p, now)
 		}
 		d.port.Flush(q)
-		d.Counters.TxPackets.Add(uint64(len(ps)))
+		d.Counters.TxPackets.Add(k)
 		d.Counters.TxBytes.Add(n)
 		return
 	}
@@ -311,16 +372,18 @@ func (d *Device) TransmitBatch(q int, ps []*pkt.Buffer, now int64) {
 		}
 		return
 	}
-	var n uint64
+	var k, n uint64
 	for _, p := range ps {
-		n += uint64(p.Len())
-		d.transmit(p, now)
+		pk, by := p.WireLen()
+		k += uint64(pk)
+		n += uint64(by)
+		d.transmit(q, p, now)
 	}
-	d.Counters.TxPackets.Add(uint64(len(ps)))
+	d.Counters.TxPackets.Add(k)
 	d.Counters.TxBytes.Add(n)
 }
 
-func (d *Device) transmit(p *pkt.Buffer, now int64) {
+func (d *Device) transmit(q int, p *pkt.Buffer, now int64) {
 	switch {
 	case d.peer != nil:
 		// A frame crossing a pair starts a new life on the other side,
@@ -329,6 +392,11 @@ func (d *Device) transmit(p *pkt.Buffer, now int64) {
 		// TTL stays too, so that a loop through pairs stays bounded.
 		p.Meta.Scrub(now)
 		d.peer.Receive(p, now)
+	case p.GSOType != pkt.GSONone:
+		// A transmit Endpoint (a pcap writer, a test's sink) sees
+		// frames as a wire would; a pair's peer takes GSO frames
+		// whole, as a veth does.
+		d.segment(q, p, now)
 	default:
 		d.txSink.Receive(p, now)
 	}

@@ -19,6 +19,21 @@ const Headroom = 64
 // rounded so that Headroom+DefaultDataSize is 2 KiB (one page holds two).
 const DefaultDataSize = 2048 - Headroom
 
+// GSODataSize is the largest frame a big buffer (Pool.GetBig) holds: an
+// IP packet of 65535 bytes, the most a GSO super-frame carries (the
+// kernel's GSO_LEGACY_MAX_SIZE), with its Ethernet header and two VLAN
+// tags, rounded so that a big buffer with Headroom is 68 KiB.
+const GSODataSize = 68<<10 - Headroom
+
+// GSO types, the kernel's SKB_GSO_* / VIRTIO_NET_HDR_GSO_* in netyard's own
+// numbering (Meta.GSOType).
+const (
+	GSONone  = 0
+	GSOTCPv4 = 1
+	GSOTCPv6 = 2
+	GSOUDPL4 = 3
+)
+
 // DefaultTTL is the redirect budget a packet gets when it enters netyard.
 // Each mirred redirect or mirror takes one. See datapath's documentation for
 // the bound on transmissions this gives.
@@ -49,6 +64,21 @@ type Meta struct {
 	Time int64
 	// EnqueueTime is set by a qdisc on enqueue, for sojourn times.
 	EnqueueTime int64
+
+	// Offload state, as the kernel's skb_shared_info and csum_start/
+	// csum_offset carry it and a virtio_net_hdr hands it over (AF_PACKET
+	// with PACKET_VNET_HDR). A GSO frame (GSOType != 0) is one
+	// super-frame of up to 64 KiB that stands for several segments of
+	// GSOSize payload bytes each; whoever transmits it segments it or has
+	// the kernel do so. CsumPartial says the transport checksum holds only
+	// the pseudo-header sum: the sum from CsumStart (from the start of
+	// the frame) is to be stored at CsumStart+CsumOffset. All zero for an
+	// ordinary frame, so they cost a received packet nothing.
+	GSOType     uint8
+	CsumPartial bool
+	GSOSize     uint16
+	CsumStart   uint16
+	CsumOffset  uint16
 
 	// hops are the devices the packet was last redirected from (a ring
 	// of four: RecordHop, Hops), so that a loop drop can name the loop.
@@ -122,6 +152,16 @@ func (b *Buffer) Push(n int) ([]byte, error) {
 	return b.buf[b.head : b.head+n], nil
 }
 
+// Pull removes n bytes from the front of the frame (skb_pull): the
+// undoing of a Push.
+func (b *Buffer) Pull(n int) error {
+	if n < 0 || n > b.Len() {
+		return fmt.Errorf("pkt: pull of %d bytes from a %d-byte frame", n, b.Len())
+	}
+	b.head += n
+	return nil
+}
+
 // InsertTag inserts a VLAN tag at byte offset off (12 for the outermost
 // position, right after the MAC addresses). The bytes before off move into
 // the headroom; nothing after off is copied.
@@ -137,6 +177,11 @@ func (b *Buffer) InsertTag(off int, tpid, tci uint16) error {
 	copy(d, d[wire.VLANTagLen:wire.VLANTagLen+off])
 	binary.BigEndian.PutUint16(d[off:], tpid)
 	binary.BigEndian.PutUint16(d[off+2:], tci)
+	if b.CsumPartial && int(b.CsumStart) >= off {
+		// csum_start counts from the frame's start (the kernel's
+		// from skb->head, which a tag push does not move).
+		b.CsumStart += wire.VLANTagLen
+	}
 	return nil
 }
 
@@ -148,6 +193,9 @@ func (b *Buffer) RemoveTag(off int) error {
 	d := b.buf[b.head:b.tail]
 	copy(d[wire.VLANTagLen:], d[:off])
 	b.head += wire.VLANTagLen
+	if b.CsumPartial && int(b.CsumStart) >= off+wire.VLANTagLen {
+		b.CsumStart -= wire.VLANTagLen
+	}
 	return nil
 }
 
@@ -180,7 +228,7 @@ func (b *Buffer) Release() {
 // parsed headers (pskb_copy: netyard never shares frame bytes between
 // packets, so a mirror copy can be changed freely).
 func (b *Buffer) Clone() (*Buffer, error) {
-	c, err := b.pool.Get()
+	c, err := b.pool.get(len(b.buf) > b.pool.bufSize)
 	if err != nil {
 		return nil, err
 	}

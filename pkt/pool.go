@@ -52,10 +52,13 @@ type Pool struct {
 	cfg     PoolConfig
 	bufSize int
 	free    sync.Pool
+	big     sync.Pool // GSODataSize buffers (GetBig)
 	// inUse is the bytes held by live buffers. Every buffer of a pool
 	// has the same size, so it also counts them: one atomic add per Get
-	// and one per last Release, not two.
+	// and one per last Release, not two. Big buffers (GetBig) are
+	// counted apart as well, in bigLive.
 	inUse   atomic.Int64
+	bigLive atomic.Int64
 	denied  atomic.Uint64
 	faults  [numFaults]atomic.Uint64
 	logSome rate.Sometimes
@@ -85,16 +88,34 @@ func (p *Pool) DataSize() int { return p.cfg.DataSize }
 
 // Get returns a buffer with one reference, an empty frame at Headroom and
 // zeroed metadata with the TTL at DefaultTTL.
-func (p *Pool) Get() (*Buffer, error) {
+func (p *Pool) Get() (*Buffer, error) { return p.get(false) }
+
+// GetBig is Get for a frame longer than DataSize: a buffer of GSODataSize,
+// for GSO super-frames (up to 64 KiB) a backend receives with their
+// offload metadata. Big buffers are recycled apart from the others, so
+// neither allocates per packet once warm; they are charged to the memory
+// limit at their size.
+func (p *Pool) GetBig() (*Buffer, error) { return p.get(true) }
+
+func (p *Pool) get(big bool) (*Buffer, error) {
 	size := int64(p.bufSize)
+	free := &p.free
+	if big && p.cfg.DataSize < GSODataSize {
+		size = Headroom + GSODataSize
+		free = &p.big
+		p.bigLive.Add(1)
+	}
 	if n := p.inUse.Add(size); p.cfg.Limit > 0 && n > p.cfg.Limit {
 		p.inUse.Add(-size)
+		if free == &p.big {
+			p.bigLive.Add(-1)
+		}
 		p.denied.Add(1)
 		return nil, fmt.Errorf("%w: %d of %d bytes in use", ErrNoMemory, n-size, p.cfg.Limit)
 	}
 	var b *Buffer
 	if !p.cfg.Debug {
-		b, _ = p.free.Get().(*Buffer)
+		b, _ = free.Get().(*Buffer)
 		// A free buffer's count is 0. Anything else means it was
 		// released again after it was freed (a double free caught by
 		// the refcount, which saturated it): it is abandoned, never
@@ -104,7 +125,7 @@ func (p *Pool) Get() (*Buffer, error) {
 		}
 	}
 	if b == nil {
-		b = &Buffer{buf: make([]byte, p.bufSize), pool: p}
+		b = &Buffer{buf: make([]byte, size), pool: p}
 	}
 	b.size = size
 	b.head, b.tail = Headroom, Headroom
@@ -120,6 +141,10 @@ func (p *Pool) Get() (*Buffer, error) {
 
 func (p *Pool) put(b *Buffer) {
 	p.inUse.Add(-b.size)
+	big := len(b.buf) > p.bufSize
+	if big {
+		p.bigLive.Add(-1)
+	}
 	if p.leaks != nil {
 		p.leakMu.Lock()
 		delete(p.leaks, b)
@@ -131,6 +156,10 @@ func (p *Pool) put(b *Buffer) {
 			b.buf[i] = poison
 		}
 		b.head, b.tail = 0, 0
+		return
+	}
+	if big {
+		p.big.Put(b)
 		return
 	}
 	p.free.Put(b)
@@ -172,8 +201,9 @@ type Stats struct {
 
 // Stats returns the pool's counters.
 func (p *Pool) Stats() Stats {
+	big := p.bigLive.Load()
 	return Stats{
-		Live:       p.inUse.Load() / int64(p.bufSize),
+		Live:       big + (p.inUse.Load()-big*(Headroom+GSODataSize))/int64(p.bufSize),
 		BytesInUse: p.inUse.Load(),
 		Limit:      p.cfg.Limit,
 		Denied:     p.denied.Load(),

@@ -206,3 +206,43 @@ func BenchmarkPool(b *testing.B) {
 		})
 	}
 }
+
+// TestPoolBig: big buffers hold a 64 KiB GSO frame, come back to their own
+// class (a later Get is a small one), are counted in Live and BytesInUse,
+// and are recycled without allocating.
+func TestPoolBig(t *testing.T) {
+	p := NewPool(PoolConfig{})
+	b, err := p.GetBig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Resize(65535 + 14 + 8); err != nil {
+		t.Fatalf("a 64 KiB frame does not fit a big buffer: %v", err)
+	}
+	s, err2 := p.Get()
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	if st := p.Stats(); st.Live != 2 || st.BytesInUse != int64(Headroom+GSODataSize+Headroom+DefaultDataSize) {
+		t.Errorf("stats with one big and one small buffer: %+v", st)
+	}
+	c, err := b.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != b.Len() || c.Tailroom() < b.Tailroom() {
+		t.Errorf("clone of a big buffer: len %d tailroom %d", c.Len(), c.Tailroom())
+	}
+	c.Release()
+	b.Release()
+	s.Release()
+	if st := p.Stats(); st.Live != 0 || st.BytesInUse != 0 {
+		t.Errorf("stats after release: %+v", st)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		b, _ := p.GetBig()
+		b.Release()
+	}); n > 0 && !raceEnabled {
+		t.Errorf("GetBig+Release: %v allocations", n)
+	}
+}

@@ -55,11 +55,16 @@ func (c Cell) rec(w int) *rec {
 // use time and the generation), which are written only when they move: the
 // time once per batch, the generation once per dump. BenchmarkCellUse
 // measures it.
-func (c Cell) Use(w int, n int, now int64) {
+func (c Cell) Use(w int, n int, now int64) { c.UseN(w, 1, n, now) }
+
+// UseN counts pkts packets of n bytes in all, seen by worker w at time
+// now: a GSO frame, counted as the segments it is sent as (pkt.Buffer's
+// WireLen), with the one atomic add of Use.
+func (c Cell) UseN(w int, pkts, n int, now int64) {
 	if c.c == nil {
 		return
 	}
-	if v := c.rec(w).pb.Add(pbPacket + uint64(n)&pbByteMask); v&pbFold != 0 {
+	if v := c.rec(w).pb.Add(pbPacket*uint64(pkts) + uint64(n)&pbByteMask); v&pbFold != 0 {
 		c.fold(w)
 	}
 	b := &c.c.base[c.i]

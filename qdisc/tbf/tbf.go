@@ -174,8 +174,9 @@ type tbf struct {
 
 	rate, peak uint64 // bytes/s; peak 0 for none
 	maxSize    uint32 // bytes: the largest packet that can ever leave
-	buffer     int64  // ns: the bucket's depth
-	mtu        int64  // ns: the peak bucket's depth
+	gso        pkt.Segmenter
+	buffer     int64 // ns: the bucket's depth
+	mtu        int64 // ns: the peak bucket's depth
 
 	tokens, ptokens int64 // ns
 	tc              int64 // time of the last departure (t_c)
@@ -198,11 +199,32 @@ func (t *tbf) refill() {
 // Enqueue is tbf_enqueue.
 func (t *tbf) Enqueue(p *pkt.Buffer, now int64) bool {
 	if uint32(p.Len()) > t.maxSize {
+		if p.GSOType != pkt.GSONone && uint32(p.MaxSegLen()) <= t.maxSize {
+			return t.segment(p, now)
+		}
 		t.drops++
 		p.Release()
 		return false
 	}
 	return t.child.Enqueue(p, now)
+}
+
+// segment is tbf_segment: a GSO frame longer than the bucket can ever
+// pay for, whose segments are not, is cut (pkt.Segmenter) and each segment
+// enqueued. It reports whether any segment was taken; those the child
+// refused, and a frame that cannot be cut, count as drops.
+func (t *tbf) segment(p *pkt.Buffer, now int64) bool {
+	taken := false
+	err := t.gso.Cut(p, func(seg *pkt.Buffer) {
+		if t.child.Enqueue(seg, now) {
+			taken = true
+		}
+	})
+	if err != nil {
+		t.drops++
+	}
+	p.Release()
+	return taken
 }
 
 // peek returns the child's head packet without giving it up.
@@ -232,15 +254,17 @@ func (t *tbf) Dequeue(now int64) *pkt.Buffer {
 	if p == nil {
 		return nil
 	}
-	toks, ptoks, ok := t.take(now, p.Len())
+	// A GSO frame pays, and counts, for its segments (qdisc_pkt_len).
+	pk, n := p.WireLen()
+	toks, ptoks, ok := t.take(now, n)
 	if !ok {
 		t.overlimits++
 		return nil
 	}
 	t.peeked = nil
 	t.tc, t.tokens, t.ptokens = now, toks, ptoks
-	t.packets++
-	t.bytes += uint64(p.Len())
+	t.packets += uint64(pk)
+	t.bytes += uint64(n)
 	return p
 }
 
@@ -260,7 +284,8 @@ func (t *tbf) NextReady(now int64) int64 {
 		}
 		return now
 	}
-	toks, ptoks, ok := t.take(now, p.Len())
+	_, n := p.WireLen()
+	toks, ptoks, ok := t.take(now, n)
 	if ok {
 		return now
 	}

@@ -1,6 +1,7 @@
 package tbf
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
@@ -358,5 +359,49 @@ func TestNoAllocs(t *testing.T) {
 	p.Release()
 	if allocs != 0 {
 		t.Fatalf("%v allocations per packet", allocs)
+	}
+}
+
+// TestGSOSegmented: a 20 KB TCP GSO frame above the burst, whose 1514-byte
+// segments are not, is cut and queued as its segments (tbf_segment), which
+// leave as ordinary frames at the rate; one whose segments exceed the
+// burst is dropped.
+func TestGSOSegmented(t *testing.T) {
+	pool, q := setup(t, Params{Rate: 1e6, Burst: 2000, Limit: 100000})
+	gso := func(gsoSize uint16) *pkt.Buffer {
+		b, err := pool.GetBig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := make([]byte, 14+20+20+20000)
+		binary.BigEndian.PutUint16(f[12:], 0x0800)
+		f[14], f[23] = 0x45, 6
+		f[34+12] = 5 << 4
+		_ = b.SetData(f)
+		b.GSOType, b.GSOSize, b.CsumPartial, b.CsumStart, b.CsumOffset = pkt.GSOTCPv4, gsoSize, true, 34, 16
+		return b
+	}
+	if !q.Enqueue(gso(1460), 0) {
+		t.Fatal("the GSO frame was not taken")
+	}
+	if q.Len() != 14 { // 13 x 1460 + 1020
+		t.Fatalf("%d packets queued, want the 14 segments", q.Len())
+	}
+	got, bytes := 0, 0
+	for now := int64(0); got < 14 && now < 100*ms; now += ms / 10 {
+		for p := q.Dequeue(now); p != nil; p = q.Dequeue(now) {
+			if p.GSOType != pkt.GSONone || p.Len() > 1514 {
+				t.Errorf("dequeued a %d-byte frame of GSO type %d", p.Len(), p.GSOType)
+			}
+			got++
+			bytes += p.Len()
+			p.Release()
+		}
+	}
+	if got != 14 || bytes != 20000+14*54 {
+		t.Errorf("dequeued %d packets %d bytes, want 14, %d", got, bytes, 20000+14*54)
+	}
+	if q.Enqueue(gso(4000), 0) || q.Stats().Drops != 1 {
+		t.Errorf("a GSO frame of 4054-byte segments over a 2000-byte burst: not dropped (%+v)", q.Stats())
 	}
 }
