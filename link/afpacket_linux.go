@@ -572,31 +572,32 @@ func (a *afpacket) start() {
 		go q.RoutineReceive()
 	}
 	a.wg.Add(1)
-	go a.routineRetry()
+	go routineRetry(&a.wg, a.done, a.retry, a.Flush)
 }
 
 // retryDelay is how long frames a Flush left marked wait for another kick
 // when nothing else is sent.
 const retryDelay = time.Millisecond
 
-// routineRetry kicks the queues Flush could not empty (a congested or
-// refusing device), until Close.
-func (a *afpacket) routineRetry() {
-	defer a.wg.Done()
+// routineRetry kicks the queues a Flush could not empty (a congested or
+// refusing device, a full TX ring), a retryDelay later, until done is
+// closed. Both link backends run one; wg is theirs.
+func routineRetry(wg *sync.WaitGroup, done <-chan struct{}, retry <-chan int, flush func(q int)) {
+	defer wg.Done()
 	t := time.NewTimer(retryDelay)
 	defer t.Stop()
 	for {
 		select {
-		case <-a.done:
+		case <-done:
 			return
-		case q := <-a.retry:
+		case q := <-retry:
 			t.Reset(retryDelay)
 			select {
-			case <-a.done:
+			case <-done:
 				return
 			case <-t.C:
 			}
-			a.Flush(q)
+			flush(q)
 		}
 	}
 }

@@ -584,29 +584,7 @@ func (x *xdpBackend) start() {
 		go q.RoutineReceive()
 	}
 	x.wg.Add(1)
-	go x.routineRetry()
-}
-
-// routineRetry kicks the queues whose Flush left frames in the TX ring
-// (the device queue was full), a millisecond later, until Close.
-func (x *xdpBackend) routineRetry() {
-	defer x.wg.Done()
-	t := time.NewTimer(retryDelay)
-	defer t.Stop()
-	for {
-		select {
-		case <-x.done:
-			return
-		case q := <-x.retry:
-			t.Reset(retryDelay)
-			select {
-			case <-x.done:
-				return
-			case <-t.C:
-			}
-			x.Flush(q)
-		}
-	}
+	go routineRetry(&x.wg, x.done, x.retry, x.Flush)
 }
 
 // RoutineReceive reads the queue's RX ring until Close. It waits in the
