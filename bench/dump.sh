@@ -23,6 +23,7 @@
 # Cleans up the namespace and the daemon on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 K=${K:-100000}
 N=${N:-1000000}
 BIG=${BIG:-6000000}
@@ -41,18 +42,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-# median of the numbers on stdin
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2 }'; }
-# wall SECONDS of a command, RUNS times, median
-wall() {
-	for _ in $(seq "$RUNS"); do
-		a=$(now)
-		"$@" >/dev/null
-		b=$(now)
-		awk -v a="$a" -v b="$b" 'BEGIN { print b - a }'
-	done | median
-}
 # pair CMD_A -- CMD_B: wall seconds of two commands, RUNS runs each in
 # turn (A, B, A, B, ...); prints "median_A median_B".
 pair() {

@@ -17,6 +17,7 @@
 # (dumps) can be added beside them. Cleans up the namespace and the daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 K=${K:-100000}
 N=${N:-1000000}
 if [ "$(id -u)" != 0 ]; then
@@ -31,7 +32,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
 # elapsed A B: seconds from A to B
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 # lines VERB FROM TO [DEV]: flower filter commands for handles FROM..TO,

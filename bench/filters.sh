@@ -31,18 +31,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-# median of the numbers on stdin
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2 }'; }
-# wall SECONDS of a command, RUNS times, median
-wall() {
-	for _ in $(seq "$RUNS"); do
-		a=$(now)
-		"$@" >/dev/null
-		b=$(now)
-		awk -v a="$a" -v b="$b" 'BEGIN { print b - a }'
-	done | median
-}
 # the --time figure (ms) of a netyard tc dump, RUNS fresh processes, median
 dumptime() {
 	for _ in $(seq "$RUNS"); do

@@ -23,3 +23,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf 
 
 # value NAME FILE: the median of benchmark NAME from median_by_name output.
 value() { awk -v n="$1" '$1 == n { print $2 }' "$2"; }
+
+# now: seconds since the epoch, with nanoseconds.
+now() { date +%s.%N; }
+# median of the numbers on stdin
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2 }'; }
+# wall SECONDS of a command, RUNS times, median
+wall() {
+	for _ in $(seq "$RUNS"); do
+		a=$(now)
+		"$@" >/dev/null
+		b=$(now)
+		awk -v a="$a" -v b="$b" 'BEGIN { print b - a }'
+	done | median
+}
