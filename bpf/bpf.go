@@ -1,0 +1,81 @@
+// Package bpf is what the bpf classifier and the bpf action need from a
+// program, whatever its kind: classic BPF (package bpf/cbpf, what
+// `tcpdump -ddd` prints) or extended BPF from a clang object file (package
+// bpf/ebpf). The classifier and the action hold a Program and call Run once
+// per packet; they do not know which kind it is.
+package bpf
+
+import (
+	"strconv"
+
+	"netyard/pkt"
+)
+
+// Program is a loaded, checked program, ready to run on packets. Loading
+// did every check that can be done before a packet arrives (the kernel's
+// bpf_check_classic, or the verifier's structural checks for eBPF); what
+// is left for run time (an access outside its regions, a division by a
+// zero register, a loop that does not end) stops the program with a
+// *Fault and never panics.
+//
+// Run must not allocate on the classifier path and must be safe for
+// concurrent use by several workers (per-run state lives on the caller's
+// stack or in Env).
+type Program interface {
+	// Run runs the program on p (the frame at p.Data() and its metadata)
+	// and returns its return value: A for classic BPF, R0 for eBPF. A
+	// program may change p (its data and its metadata) where its kind
+	// allows it.
+	Run(p *pkt.Buffer, env *Env) (uint64, error)
+	// Info describes the program for tc's printer and `bpf prog show`.
+	Info() Info
+}
+
+// Env is what a run needs from the datapath beyond the packet. The worker
+// that classifies owns it; a Program reads it and may record requests in
+// it (a redirect), which the caller carries out after Run returns.
+type Env struct {
+	// Ifindex is the device whose hook runs the program (skb->dev).
+	Ifindex int32
+	// Ingress says the hook is the device's ingress (clsact ingress).
+	Ingress bool
+	// Now is the datapath's clock in nanoseconds: virtual time in replay
+	// and the lab, so that runs repeat exactly.
+	Now int64
+	// CPU is the worker's number (get_smp_processor_id, SKF_AD_CPU).
+	CPU int
+	// Rand is the worker's seeded generator state (get_prandom_u32,
+	// SKF_AD_RANDOM); seeded from the engine so replays repeat.
+	Rand *uint64
+	// RedirectIfindex and RedirectFlags are set by bpf_redirect; the
+	// caller acts on them when the program returns TC_ACT_REDIRECT.
+	RedirectIfindex int32
+	RedirectFlags   uint64
+}
+
+// Info describes a loaded program as tc and bpftool print it.
+type Info struct {
+	// Kind is "classic" or "extended".
+	Kind string
+	// Name is the program's name: the ELF section or function for eBPF
+	// (tc prints "bpf name NAME"), or how it was given for classic BPF
+	// ("bytecode" or the file).
+	Name string
+	// Tag is the first 8 bytes of the SHA-1 of the instructions, as the
+	// kernel computes a program's tag (bpf_prog_calc_tag).
+	Tag [8]byte
+	// ID is the program's id, unique in the process while it is loaded.
+	ID uint32
+	// Insns is the number of instructions.
+	Insns int
+}
+
+// Fault is a run-time stop: the program did something its checks could
+// not rule out at load time. The packet is dropped and the fault counted.
+type Fault struct {
+	PC     int    // the instruction that faulted
+	Reason string // "read outside packet", "division by zero", "instruction limit", ...
+}
+
+func (f *Fault) Error() string { return "bpf: program stopped at insn " + strconv.Itoa(f.PC) + ": " + f.Reason }
+
