@@ -77,5 +77,6 @@ type Fault struct {
 	Reason string // "read outside packet", "division by zero", "instruction limit", ...
 }
 
-func (f *Fault) Error() string { return "bpf: program stopped at insn " + strconv.Itoa(f.PC) + ": " + f.Reason }
-
+func (f *Fault) Error() string {
+	return "bpf: program stopped at insn " + strconv.Itoa(f.PC) + ": " + f.Reason
+}
