@@ -62,28 +62,33 @@ var errAttr = errors.New("malformed filter attributes")
 // actions' as the action table has them (each under the table's read
 // lock). Under c.mu.
 func (c *Chains) appendObject(b []byte, f *filter, terse bool, now int64) []byte {
-	s := &f.spec
-	b = nlattr.AppendStr(b, AttrKind, f.cls.kind)
-	b = nlattr.AppendU32(b, AttrChain, s.Chain)
-	b = nlattr.AppendU32(b, AttrPrio, uint32(s.Prio))
-	b = nlattr.AppendU32(b, AttrHandle, s.Handle)
-	b = nlattr.AppendU32(b, AttrProtocol, uint32(s.Protocol))
-	if s.ClassID != 0 {
-		b = nlattr.AppendU32(b, AttrClassID, s.ClassID)
+	p := f.pos()
+	b = nlattr.AppendStr(b, AttrKind, f.cls.kind.String())
+	b = nlattr.AppendU32(b, AttrChain, p.Chain)
+	b = nlattr.AppendU32(b, AttrPrio, uint32(p.Prio))
+	b = nlattr.AppendU32(b, AttrHandle, f.handle)
+	b = nlattr.AppendU32(b, AttrProtocol, uint32(f.protocol))
+	if f.classID != 0 {
+		b = nlattr.AppendU32(b, AttrClassID, f.classID)
 	}
-	if s.SkipHW {
+	if f.flags&flagSkipHW != 0 {
 		b = nlattr.AppendU32(b, AttrFlags, flagSkipHW)
 	}
 	st := f.cell.Read()
 	b = act.AppendCounters(b, &st, true, now)
-	if fl, ok := s.Classifier.(*Flower); ok {
+	if f.cls.kind == kindFlower {
+		var indev string
+		if len(c.indev) > 0 {
+			indev = c.indev[f]
+		}
+		f.cls.flower(&c.fl, &c.flv, indev)
 		var at int
 		b, at = nlattr.StartNest(b, AttrOptions)
-		b = appendFlower(b, fl)
+		b = appendFlower(b, &c.fl)
 		b = nlattr.EndNest(b, at)
 	}
-	for _, bd := range f.bindings {
-		e, ok := c.table.Entry(bd.Kind, bd.Index)
+	for _, bd := range f.binds {
+		e, ok := c.table.Entry(bd.kind, bd.index)
 		if !ok {
 			continue // bound actions stay in the table; List panics on this bug
 		}

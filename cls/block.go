@@ -16,28 +16,46 @@ const maxReclassifyLoop = 16
 
 // filter is one installed filter: what the data path runs (protocol,
 // compiled classifier, actions, class, counters) and what the control
-// plane keeps to list and remove it (spec, bindings). It never changes
-// once made; a change or replace makes a new one with the same stats cell.
+// plane keeps to list and remove it (the parent it was added with, its
+// flags, its bindings; chain and prio are its group's). It keeps no copy
+// of the spec it was made from: listings rebuild that from the compiled
+// classifier (Classifier.flower), as the kernel's fl_dump rebuilds
+// flower's options from the key and mask it keeps. It never changes once
+// made; a change or replace makes a new one with the same stats cell.
+//
+// A filter, its classifier and its (usually single) action are one
+// allocation of 240 bytes: a million filters are bound by the allocator,
+// by the pages first touched and by the collector's marking.
 type filter struct {
 	protocol uint16
-	cls      *Classifier
-	actions  []act.Action
-	classID  uint32
-	cell     stats.Cell
+	flags    uint8 // flagSkipHW
 	handle   uint32
-
-	mask     *mask  // the mask it sits in (control plane)
-	spec     Filter // the stored copy: chosen Prio, Handle, Protocol; Actions nil
-	bindings []act.Binding
+	classID  uint32
+	parent   uint32 // as given to Add, for listings
+	actions  []act.Action
+	cell     stats.Cell
+	mask     *mask // the mask it sits in (control plane)
+	binds    []bindRef
+	cls      Classifier
+	acts     [1]act.Action // actions' storage for one action
+	bd       [1]bindRef    // binds' storage for one action
 }
 
-// filterBox is a new filter with what it owns, in one allocation: its
-// compiled classifier and room for one action (the common case).
-type filterBox struct {
-	f    filter
-	cl   Classifier
-	acts [1]act.Action
-	bd   [1]act.Binding
+// bindRef names a bound action in the table: an act.Binding without the
+// action, which is the filter's actions[i].
+type bindRef struct {
+	kind  string
+	index uint32
+}
+
+func (f *filter) binding(i int) act.Binding {
+	return act.Binding{Kind: f.binds[i].kind, Index: f.binds[i].index, Action: f.actions[i]}
+}
+
+// pos is where f sits: its group's chain and prio, its handle.
+func (f *filter) pos() Pos {
+	g := f.mask.g
+	return Pos{Chain: g.chain, Prio: g.prio, Handle: f.handle}
 }
 
 // Block is one hook's filters (a device's ingress or egress) as the data

@@ -56,10 +56,16 @@ type Chains struct {
 	// consistency flag.
 	structGen uint64
 	n         int
-	// dev is the device name the stored specs share: the caller's
-	// string may be a slice of a whole batch chunk, which a million
-	// stored filters would otherwise keep alive.
+	// dev is the hook's device name as the last add gave it (a copy:
+	// the caller's string may be a slice of a whole batch chunk).
 	dev string
+	// indev keeps the device names of flower's indev keys, which the
+	// compiled classifier holds as an index: listings show the name.
+	indev map[*filter]string
+	// fl and flv are the scratch flower spec appendObject rebuilds each
+	// filter's options into (under mu).
+	fl  Flower
+	flv flowerValues
 }
 
 // NewChains returns an empty hook whose filters bind actions in table and
@@ -165,7 +171,7 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	}
 	protocol := f.Protocol
 	if g != nil {
-		if g.kind != kind {
+		if g.kind.String() != kind {
 			return fmt.Errorf("filter: chain %d prio %d holds %s filters, not %s", f.Chain, prio, g.kind, kind)
 		}
 		if protocol != 0 && protocol != g.protocol {
@@ -203,9 +209,9 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	}
 	// The filter, its compiled classifier and its (usually single)
 	// action are one allocation: a bulk load of a million filters is
-	// bound by the allocator and the collector.
-	box := new(filterBox)
-	cl := &box.cl
+	// bound by the allocator and the pages it touches first.
+	nf := new(filter)
+	cl := &nf.cls
 	if err := compileInto(cl, f.Classifier, protocol, c.env); err != nil {
 		return err
 	}
@@ -216,42 +222,21 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 			}
 		}
 	}
-	var bindings []act.Binding
-	if len(f.Actions) <= len(box.bd) {
-		bindings = box.bd[:0]
-	}
-	bindings, err := c.bind(bindings, f.Actions)
-	if err != nil {
+	if err := c.bind(nf, f.Actions); err != nil {
 		return err
 	}
-
-	nf := &box.f
-	*nf = filter{
-		protocol: protocol,
-		cls:      cl,
-		classID:  f.ClassID,
-		handle:   handle,
-		bindings: bindings,
-		spec:     *f,
+	nf.protocol, nf.classID, nf.handle, nf.parent = protocol, f.ClassID, handle, f.Parent
+	if f.SkipHW {
+		nf.flags |= flagSkipHW
 	}
-	nf.spec.Prio, nf.spec.Handle, nf.spec.Protocol = prio, handle, protocol
-	if nf.spec.Dev != c.dev {
-		c.dev = strings.Clone(nf.spec.Dev)
+	if f.Dev != c.dev {
+		c.dev = strings.Clone(f.Dev)
 	}
-	nf.spec.Dev = c.dev
-	if f.Owned {
-		nf.spec.Classifier, nf.spec.Owned = ownClassifierSpec(f.Classifier), false
-	} else {
-		nf.spec.Classifier = cloneClassifierSpec(f.Classifier)
-	}
-	nf.spec.Actions = nil
-	if len(bindings) <= len(box.acts) {
-		nf.actions = box.acts[:len(bindings)]
-	} else {
-		nf.actions = make([]act.Action, len(bindings))
-	}
-	for i, b := range bindings {
-		nf.actions[i] = b.Action
+	if fl, ok := f.Classifier.(*Flower); ok && fl.Indev != "" {
+		if c.indev == nil {
+			c.indev = make(map[*filter]string)
+		}
+		c.indev[nf] = strings.Clone(fl.Indev)
 	}
 	if old != nil {
 		nf.cell = old.cell
@@ -262,9 +247,10 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		c.n++
 	}
 	c.setSlot(nf)
-	c.install(f.Chain, ch, g, nf, old)
+	c.install(f.Chain, prio, ch, g, nf, old)
 	if old != nil {
 		c.unbind(old)
+		delete(c.indev, old)
 	}
 	f.Prio, f.Handle, f.Protocol = prio, handle, protocol
 	return nil
@@ -273,20 +259,20 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 // install publishes nf in group g of chain ch (either nil: new), in place
 // of old when that is not nil. The new filter is in the index before the
 // old one leaves it, so that a packet meanwhile finds one or the other.
-func (c *Chains) install(index uint32, ch *chainIdx, g *group, nf, old *filter) {
+func (c *Chains) install(index uint32, prio uint16, ch *chainIdx, g *group, nf, old *filter) {
 	newChain, newGroup := ch == nil, g == nil
 	if newChain {
 		ch = &chainIdx{index: index}
 		ch.groups.Store(&[]*group{})
 	}
 	if newGroup {
-		g = &group{prio: nf.spec.Prio, protocol: nf.protocol, kind: nf.cls.kind, byShape: make(map[shape]*mask)}
+		g = &group{chain: index, prio: prio, protocol: nf.protocol, kind: nf.cls.kind, byShape: make(map[shape]*mask)}
 		g.masks.Store(&[]*mask{})
 	}
-	s := shapeOf(nf.cls)
+	s := shapeOf(&nf.cls)
 	mk := g.byShape[s]
 	if mk == nil {
-		mk = newMask(s, c.seed)
+		mk = newMask(g, s, c.seed)
 		mk.insert(nf)
 		g.byShape[s] = mk
 		cowSlice(&g.masks, func(ms []*mask) []*mask { return append(ms, mk) })
@@ -363,41 +349,42 @@ func searchPrio(groups []*group, prio uint16) (int, bool) {
 	return slices.BinarySearchFunc(groups, prio, func(g *group, p uint16) int { return int(g.prio) - int(p) })
 }
 
-// bind binds specs in order; on failure it lets go of what it bound.
-// bind binds specs' actions, appending them to out (which the caller may
-// give room in).
-func (c *Chains) bind(out []act.Binding, specs []act.Spec) ([]act.Binding, error) {
-	if out == nil {
-		out = make([]act.Binding, 0, len(specs))
+// bind binds specs' actions in order into f (its inline room for one, or
+// slices of their own); on failure it lets go of what it bound.
+func (c *Chains) bind(f *filter, specs []act.Spec) error {
+	f.actions, f.binds = f.acts[:0], f.bd[:0]
+	if len(specs) > len(f.acts) {
+		f.actions, f.binds = make([]act.Action, 0, len(specs)), make([]bindRef, 0, len(specs))
 	}
 	for i, s := range specs {
 		if s == nil {
-			c.unbindAll(out)
-			return nil, fmt.Errorf("filter: action %d: no configuration", i+1)
+			c.unbind(f)
+			return fmt.Errorf("filter: action %d: no configuration", i+1)
 		}
 		b, err := c.table.Bind(s)
 		if err != nil {
-			c.unbindAll(out)
-			return nil, fmt.Errorf("filter: action %d: %w", i+1, err)
+			c.unbind(f)
+			return fmt.Errorf("filter: action %d: %w", i+1, err)
 		}
-		out = append(out, b)
+		f.actions = append(f.actions, b.Action)
+		f.binds = append(f.binds, bindRef{kind: b.Kind, index: b.Index})
 	}
-	return out, nil
+	return nil
 }
 
-func (c *Chains) unbindAll(bs []act.Binding) {
-	for _, b := range bs {
-		c.table.Unbind(b)
+// unbind lets go of f's actions.
+func (c *Chains) unbind(f *filter) {
+	for i := range f.binds {
+		c.table.Unbind(f.binding(i))
 	}
 }
-
-func (c *Chains) unbind(f *filter) { c.unbindAll(f.bindings) }
 
 // remove lets go of a deleted filter's actions and, once the data path
 // can no longer run it, its counters (ReleaseDead). The caller has taken
 // it out of the index.
 func (c *Chains) remove(f *filter) {
 	c.unbind(f)
+	delete(c.indev, f)
 	if s := int(f.cell.Slot()); s < len(c.bySlot) && c.bySlot[s] == f {
 		c.bySlot[s] = nil
 	}
@@ -454,7 +441,7 @@ func (c *Chains) Delete(sel *Filter) error {
 		return fmt.Errorf("filter chain %d prio %d protocol %#04x: %w", sel.Chain, sel.Prio, sel.Protocol, ErrNotFound)
 	}
 	g := groups[i]
-	if sel.Classifier != nil && sel.Classifier.Kind() != g.kind {
+	if sel.Classifier != nil && sel.Classifier.Kind() != g.kind.String() {
 		return fmt.Errorf("filter chain %d prio %d: holds %s filters, not %s", sel.Chain, sel.Prio, g.kind, sel.Classifier.Kind())
 	}
 	if sel.Handle != 0 {
@@ -602,13 +589,15 @@ func (c *Chains) List(chain *uint32) []FilterView {
 }
 
 func (c *Chains) view(f *filter) FilterView {
-	v := FilterView{Spec: f.spec, Stats: f.cell.Read()}
-	v.Spec.Classifier = cloneClassifierSpec(f.spec.Classifier)
-	for _, b := range f.bindings {
-		av, err := c.table.Get(b.Kind, b.Index)
+	p := f.pos()
+	v := FilterView{Spec: Filter{Dev: c.dev, Parent: f.parent, Chain: p.Chain, Prio: p.Prio, Protocol: f.protocol,
+		Handle: f.handle, Classifier: c.spec(f), ClassID: f.classID, SkipHW: f.flags&flagSkipHW != 0},
+		Stats: f.cell.Read()}
+	for _, b := range f.binds {
+		av, err := c.table.Get(b.kind, b.index)
 		if err != nil {
 			// Bound actions stay in the table; losing one is a bug.
-			panic(fmt.Sprintf("cls: filter chain %d prio %d handle %#x: bound %s index %d: %v", f.spec.Chain, f.spec.Prio, f.spec.Handle, b.Kind, b.Index, err))
+			panic(fmt.Sprintf("cls: filter chain %d prio %d handle %#x: bound %s index %d: %v", p.Chain, p.Prio, p.Handle, b.kind, b.index, err))
 		}
 		v.Actions = append(v.Actions, av)
 		v.Spec.Actions = append(v.Spec.Actions, av.Spec)
@@ -620,18 +609,8 @@ func (c *Chains) view(f *filter) FilterView {
 // path publishes it once and sees every change from then on.
 func (c *Chains) Block() *Block { return &c.block }
 
-// cloneClassifierSpec deep-copies a classifier spec, so that the stored
-// configuration shares nothing with the caller's.
-// ownClassifierSpec is the stored spec when the caller hands s over
-// (Filter.Owned): s itself, with its strings copied out of whatever larger
-// buffer they may be slices of (a batch chunk).
-func ownClassifierSpec(s Spec) Spec {
-	if f, ok := s.(*Flower); ok && f.Indev != "" {
-		f.Indev = strings.Clone(f.Indev)
-	}
-	return s
-}
-
+// cloneClassifierSpec deep-copies a classifier spec, so that it shares
+// nothing with the caller's.
 func cloneClassifierSpec(s Spec) Spec {
 	f, ok := s.(*Flower)
 	if !ok {

@@ -25,13 +25,38 @@ import (
 // which is what flower's own "Filter already exists" check is there to
 // encourage.
 type Classifier struct {
-	kind   string
-	words  []keyWord
-	ranges []portRange
+	kind kind
+	nr   uint8 // ranges in use in rng
+	// rng are the port ranges (at most one per port), inline: a million
+	// filters keep a million classifiers.
+	rng   [2]portRange
+	words []keyWord
 	// inl holds words when there are few (most filters: a million of
 	// them add up), so that they cost no allocation of their own.
 	inl [inlineWords]keyWord
 }
+
+// kind is a classifier's kind, a byte rather than its name's string
+// header in each of a million filters.
+type kind uint8
+
+const (
+	kindFlower kind = iota + 1
+	kindMatchall
+)
+
+func (k kind) String() string {
+	switch k {
+	case kindFlower:
+		return "flower"
+	case kindMatchall:
+		return "matchall"
+	}
+	return ""
+}
+
+// ranges returns the classifier's port ranges.
+func (c *Classifier) ranges() []portRange { return c.rng[:c.nr] }
 
 // inlineWords is how many key words a Classifier holds without a separate
 // allocation: enough for an address, a protocol and ports.
@@ -50,13 +75,13 @@ type portRange struct {
 }
 
 // Kind is "flower" or "matchall".
-func (c *Classifier) Kind() string { return c.kind }
+func (c *Classifier) Kind() string { return c.kind.String() }
 
 // Match reports whether the classifier matches p, on its parsed headers
 // (p.Hdr) and its receiving device (p.Ingress). The filter's protocol is
 // not part of it: Block checks that first, as tcf_classify does.
 func (c *Classifier) Match(p *pkt.Buffer) bool {
-	if len(c.words) == 0 && len(c.ranges) == 0 {
+	if len(c.words) == 0 && c.nr == 0 {
 		return true
 	}
 	var k flowKey
@@ -71,8 +96,8 @@ func (c *Classifier) match(k *flowKey) bool {
 			return false
 		}
 	}
-	for i := range c.ranges {
-		r := &c.ranges[i]
+	for i := range c.nr {
+		r := &c.rng[i]
 		port := uint16(k[kwL4] >> r.shift)
 		if port < r.min || port > r.max {
 			return false
@@ -85,7 +110,7 @@ func (c *Classifier) match(k *flowKey) bool {
 // construction (the same masked words and ranges): flower refuses a second
 // filter with the same key in one prio.
 func (c *Classifier) sameKeys(d *Classifier) bool {
-	return c.kind == d.kind && slices.Equal(c.words, d.words) && slices.Equal(c.ranges, d.ranges)
+	return c.kind == d.kind && slices.Equal(c.words, d.words) && c.nr == d.nr && c.rng == d.rng
 }
 
 // NewClassifier compiles spec for a filter of the given protocol (host
@@ -105,7 +130,7 @@ func compileInto(c *Classifier, spec Spec, protocol uint16, env act.Env) error {
 	case *Flower:
 		return compileFlower(c, s, protocol, env)
 	case *Matchall:
-		*c = Classifier{kind: "matchall"}
+		*c = Classifier{kind: kindMatchall}
 		return nil
 	case nil:
 		return fmt.Errorf("filter: no classifier: give flower or matchall")
@@ -252,7 +277,10 @@ func compileFlower(c *Classifier, f *Flower, protocol uint16, env act.Env) error
 	if f.IPProto != nil {
 		proto = int(*f.IPProto)
 	}
-	var ranges []portRange
+	var (
+		ranges [2]portRange
+		nr     uint8
+	)
 	for _, pk := range []struct {
 		name  string
 		r     *PortRange
@@ -273,7 +301,8 @@ func compileFlower(c *Classifier, f *Flower, protocol uint16, env act.Env) error
 		if pk.r.Min == pk.r.Max {
 			b.set(kwL4, 0xffff<<pk.shift, uint64(pk.r.Min)<<pk.shift)
 		} else {
-			ranges = append(ranges, portRange{shift: pk.shift, min: pk.r.Min, max: pk.r.Max})
+			ranges[nr] = portRange{shift: pk.shift, min: pk.r.Min, max: pk.r.Max}
+			nr++
 		}
 	}
 	if f.TCPFlags != nil {
@@ -298,7 +327,7 @@ func compileFlower(c *Classifier, f *Flower, protocol uint16, env act.Env) error
 		}
 	}
 
-	*c = Classifier{kind: "flower", ranges: ranges}
+	*c = Classifier{kind: kindFlower, rng: ranges, nr: nr}
 	n := 0
 	for i := range numKeyWords {
 		if b.mask[i] != 0 {

@@ -14,7 +14,7 @@ type DumpEntry struct {
 
 // Pos is the filter's position, its key in a dump.
 func (e DumpEntry) Pos() Pos {
-	return Pos{Chain: e.f.spec.Chain, Prio: e.f.spec.Prio, Handle: e.f.handle}
+	return e.f.pos()
 }
 
 // Gen is the generation of the filter's last change: its creation, a
@@ -52,7 +52,7 @@ func (c *Chains) ChangedSince(since uint64) (ps []Pos, ok bool) {
 	ok = c.cells.Changes(since, func(slot uint32) {
 		if int(slot) < len(c.bySlot) {
 			if f := c.bySlot[slot]; f != nil {
-				ps = append(ps, Pos{Chain: f.spec.Chain, Prio: f.spec.Prio, Handle: f.handle})
+				ps = append(ps, f.pos())
 			}
 		}
 	})

@@ -55,9 +55,10 @@ type chainIdx struct {
 
 // group is the filters of one chain and prio.
 type group struct {
+	chain    uint32
 	prio     uint16
 	protocol uint16
-	kind     string
+	kind     kind
 	masks    atomic.Pointer[[]*mask] // in creation order
 
 	// Control plane, under Chains.mu: the filters by handle, in order,
@@ -78,7 +79,7 @@ func shapeOf(c *Classifier) shape {
 	for _, w := range c.words {
 		s.mask[w.idx] = w.mask
 	}
-	for _, r := range c.ranges {
+	for _, r := range c.ranges() {
 		if r.shift == shSrcPort {
 			s.ranges |= 1
 		} else {
@@ -91,6 +92,7 @@ func shapeOf(c *Classifier) shape {
 // mask is the filters of a group that share a shape, in a hash table over
 // their masked key words.
 type mask struct {
+	g     *group     // the group it belongs to (control plane)
 	words []maskWord // the shape's non-zero words, in word order
 	seed  uint64
 	tab   atomic.Pointer[hashTable]
@@ -194,7 +196,7 @@ func (m *mask) insert(f *filter) {
 	if m.n >= len(t.buckets) {
 		t = m.grow(t)
 	}
-	h := m.hashClassifier(f.cls)
+	h := m.hashClassifier(&f.cls)
 	b := t.bucket(h)
 	b.Store(&node{hash: h, f: f, next: b.Load()})
 	m.n++
@@ -218,7 +220,7 @@ func (m *mask) grow(old *hashTable) *hashTable {
 // in its bucket are copied, the ones after it shared.
 func (m *mask) remove(f *filter) bool {
 	t := m.tab.Load()
-	h := m.hashClassifier(f.cls)
+	h := m.hashClassifier(&f.cls)
 	b := t.bucket(h)
 	head := b.Load()
 	var prefix []*node
@@ -250,8 +252,8 @@ func (m *mask) sameKeys(c *Classifier, except *filter) *filter {
 	return nil
 }
 
-func newMask(s shape, seed uint64) *mask {
-	m := &mask{seed: seed}
+func newMask(g *group, s shape, seed uint64) *mask {
+	m := &mask{g: g, seed: seed}
 	for i, w := range s.mask {
 		if w != 0 {
 			m.words = append(m.words, maskWord{idx: uint8(i), mask: w})

@@ -66,7 +66,8 @@ restart:
 // testEnv is a minimal act.Env.
 type testEnv struct{ cells *stats.Set }
 
-func (*testEnv) DeviceIndex(name string) (int32, bool) { return 0, false }
+// DeviceIndex knows one device, lo (1).
+func (*testEnv) DeviceIndex(name string) (int32, bool) { return 1, name == "lo" }
 func (e *testEnv) Counters() *stats.Set                { return e.cells }
 func (*testEnv) Now() int64                            { return 1 }
 

@@ -47,13 +47,6 @@ type Filter struct {
 	// SkipHW and SkipSW are tc's flags. netyard is all software: skip_hw
 	// is accepted and changes nothing, skip_sw is refused.
 	SkipHW, SkipSW bool
-	// Owned says the caller hands Classifier over to Add, which then
-	// keeps it as the filter's stored spec instead of copying it, and
-	// changes it (it may copy strings out of a larger buffer). A bulk
-	// load of a million flower filters saves a copy and about 200 bytes
-	// each; the tc command path sets it, as it parses a spec per call.
-	// The stored copy has it false.
-	Owned bool
 }
 
 // Spec is a classifier's configuration.

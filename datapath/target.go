@@ -473,6 +473,13 @@ func (ns *Namespace) filterHookLocked(f *cls.Filter) (*Device, *cls.Chains, *ato
 	return d, c, b, err
 }
 
+// CopiesFilters implements tcsyntax.FilterCopier: AddFilter keeps the
+// filter's compiled form (cls.Chains.Add), nothing of the spec it is given,
+// so a batch parses every filter into the same memory.
+func (*Namespace) CopiesFilters() {}
+
+var _ tcsyntax.FilterCopier = (*Namespace)(nil)
+
 // AddFilter implements tcsyntax.Target. Unlike the kernel, netyard does not
 // insist on "qdisc add dev X clsact" first: every device has both hooks,
 // and a filter on one makes the device show a clsact qdisc.

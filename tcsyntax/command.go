@@ -147,11 +147,18 @@ func Parse(args []string) (*Command, error) { return new(Parser).Parse(args) }
 // Parser parses commands one after the other, as a batch does, reusing
 // its scratch space. The Command it returns may be its own, valid until
 // the next Parse (Exec keeps nothing of it); what the Command points to
-// (the filter, qdisc, actions) is new each time and may be kept. The
-// zero Parser is ready; it is not safe for concurrent use.
+// (the filter, qdisc, actions) is new each time and may be kept, unless
+// ReuseFilters is set. The zero Parser is ready; it is not safe for
+// concurrent use.
 type Parser struct {
 	a Args
 }
+
+// ReuseFilters makes the Parser parse every flower filter into the same
+// memory, valid until the next Parse: for a caller whose Target keeps
+// nothing of a filter (FilterCopier), a batch of a million filter adds
+// then allocates no filter spec per line.
+func (p *Parser) ReuseFilters(on bool) { p.a.reuseFilter = on }
 
 // Parse reads one tc command, as the package function Parse.
 func (p *Parser) Parse(args []string) (*Command, error) {

@@ -9,9 +9,7 @@ import (
 
 // Exec performs cmd on t and, for show and get, prints the answer to out
 // as tc would. Errors name the command ("filter add: ...") and wrap the
-// Target's, so errors.Is(err, ErrNotFound) works. A filter command's
-// classifier spec goes to the Target (cls.Filter.Owned): cmd is parsed to
-// be run once, and its caller must not change the spec after.
+// Target's, so errors.Is(err, ErrNotFound) works.
 func Exec(t Target, cmd *Command, opts Options, out io.Writer) error {
 	var err error
 	switch cmd.Object {
@@ -117,7 +115,6 @@ func execFilter(t Target, cmd *Command, opts Options, out io.Writer) error {
 		if cmd.Filter == nil {
 			return fmt.Errorf("no filter given")
 		}
-		cmd.Filter.Owned = true // parsed for this call: no copy needed
 		return t.AddFilter(cmd.Filter, cmd.Mode)
 	case VerbDelete:
 		if cmd.Filter == nil {

@@ -161,7 +161,13 @@ func parseFlower(a *Args, f *cls.Filter, handle string) (*cls.Filter, error) {
 		}
 		f.Handle = h
 	}
-	blk := &flowerBlock{f: *f}
+	var blk *flowerBlock
+	if a.reuseFilter {
+		blk = &a.blk
+		*blk = flowerBlock{f: *f}
+	} else {
+		blk = &flowerBlock{f: *f}
+	}
 	f = &blk.f
 	p := &a.flower // scratch, reused line after line
 	*p = flowerParser{

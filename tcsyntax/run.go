@@ -131,6 +131,8 @@ func (c *CLI) report(err error) {
 }
 
 func (c *CLI) runOne(words []string, opts Options) error {
+	_, copies := c.Target.(FilterCopier)
+	c.parser.ReuseFilters(copies)
 	cmd, err := c.parser.Parse(words)
 	if err != nil {
 		return err

@@ -25,6 +25,15 @@ const (
 //
 // Errors name what to fix and wrap ErrNotFound or ErrExists where those
 // apply, so that Exec can print them as tc would.
+// FilterCopier is a Target whose AddFilter keeps nothing of the filter it
+// is given, nor of anything the filter points to, once it returns (the
+// datapath keeps its compiled form). A CLI running commands against one
+// parses every flower filter into the same memory (Parser.ReuseFilters).
+type FilterCopier interface {
+	Target
+	CopiesFilters()
+}
+
 type Target interface {
 	AddQdisc(q *qdisc.Spec, m Mode) error
 	// DelQdisc deletes the qdisc at q.Parent (and q.Handle when set).

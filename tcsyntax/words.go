@@ -78,6 +78,9 @@ type Args struct {
 	// their lines (see name).
 	devs    [4]string
 	devNext uint8
+	// reuseFilter: flower filters are parsed into blk (Parser.ReuseFilters).
+	reuseFilter bool
+	blk         flowerBlock
 }
 
 // name returns a device name to keep in a parsed object: a copy of s,
