@@ -51,7 +51,7 @@ type Chains struct {
 	dead []stats.Cell
 	// bySlot finds a filter from its counters' slot, for the filters
 	// changed since a generation (the counters' change logs name slots).
-	bySlot []*filter
+	bySlot slotIndex
 	// structGen counts adds and deletes (not replaces), for dumps'
 	// consistency flag.
 	structGen uint64
@@ -317,12 +317,28 @@ func (c *Chains) unlink(g *group, f *filter) {
 	}
 }
 
-func (c *Chains) setSlot(f *filter) {
-	s := int(f.cell.Slot())
-	if s >= len(c.bySlot) {
-		c.bySlot = slices.Grow(c.bySlot, s+1-len(c.bySlot))[:max(s+1, len(c.bySlot))]
+func (c *Chains) setSlot(f *filter) { c.bySlot.set(f.cell.Slot(), f) }
+
+// slotIndex maps counter slots to filters, in pages of slotPage: growing
+// it never copies what it holds (a slice of a million pointers grown by
+// appending copied 30 MB on the way, into memory touched for the first
+// time).
+type slotIndex struct{ pages [][]*filter }
+
+const slotPage = 4096
+
+func (x *slotIndex) get(s uint32) *filter {
+	if p := int(s / slotPage); p < len(x.pages) {
+		return x.pages[p][s%slotPage]
 	}
-	c.bySlot[s] = f
+	return nil
+}
+
+func (x *slotIndex) set(s uint32, f *filter) {
+	for int(s/slotPage) >= len(x.pages) {
+		x.pages = append(x.pages, make([]*filter, slotPage))
+	}
+	x.pages[s/slotPage][s%slotPage] = f
 }
 
 func cmpU32(a, b uint32) int {
@@ -385,8 +401,8 @@ func (c *Chains) unbind(f *filter) {
 func (c *Chains) remove(f *filter) {
 	c.unbind(f)
 	delete(c.indev, f)
-	if s := int(f.cell.Slot()); s < len(c.bySlot) && c.bySlot[s] == f {
-		c.bySlot[s] = nil
+	if s := f.cell.Slot(); c.bySlot.get(s) == f {
+		c.bySlot.set(s, nil)
 	}
 	c.dead = append(c.dead, f.cell)
 	c.structGen++

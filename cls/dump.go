@@ -50,10 +50,8 @@ func (c *Chains) ChangedSince(since uint64) (ps []Pos, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ok = c.cells.Changes(since, func(slot uint32) {
-		if int(slot) < len(c.bySlot) {
-			if f := c.bySlot[slot]; f != nil {
-				ps = append(ps, f.pos())
-			}
+		if f := c.bySlot.get(slot); f != nil {
+			ps = append(ps, f.pos())
 		}
 	})
 	if !ok {

@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/mdlayher/netlink"
+
+	"netyard/internal/nlattr"
 )
 
 // ExecRequest is a command for the daemon: a tc command line split into
@@ -434,46 +436,50 @@ func nulString(b []byte) (string, bool) {
 	return string(b[:len(b)-1]), true
 }
 
+// errExecAttrs is what a malformed exec request's errors wrap.
+var errExecAttrs = errors.New("malformed attributes")
+
 func decodeExec(b []byte) (*ExecRequest, error) {
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		return nil, fmt.Errorf("ctl: exec request: %w", err)
-	}
 	req := &ExecRequest{}
-	for ad.Next() {
-		switch t := ad.Type(); t {
+	// A batch chunk comes in attributes of at most 64 KiB each: the
+	// first pass sizes one buffer for all of them, so that the chunk is
+	// copied once out of the message (which the reader reuses), not
+	// once per attribute and again as the buffer grows.
+	n := 0
+	it := nlattr.Iter{B: b, Base: errExecAttrs}
+	for it.Next() {
+		if it.Typ == AttrStdin {
+			n += len(it.Val)
+		}
+	}
+	if it.Err != nil {
+		return nil, fmt.Errorf("ctl: exec request: %w", it.Err)
+	}
+	if n > 0 {
+		req.Stdin = make([]byte, 0, n)
+	}
+	it = nlattr.Iter{B: b, Base: errExecAttrs}
+	for it.Next() {
+		switch t := it.Typ; t {
 		case AttrWord:
-			ad.Do(func(d []byte) error {
-				w, ok := nulString(d)
-				if !ok {
-					return attrError("exec request", t, "word %d is not a NUL-terminated string", len(req.Words))
-				}
-				req.Words = append(req.Words, w)
-				return nil
-			})
+			w, ok := nulString(it.Val)
+			if !ok {
+				return nil, attrError("exec request", t, "word %d is not a NUL-terminated string", len(req.Words))
+			}
+			req.Words = append(req.Words, w)
 		case AttrStdin:
-			ad.Do(func(d []byte) error {
-				if req.Stdin == nil {
-					// The decoder gave each attribute a copy of
-					// its own: keep it rather than copy a batch
-					// chunk again.
-					req.Stdin = d
-					return nil
-				}
-				req.Stdin = append(req.Stdin, d...)
-				return nil
-			})
+			req.Stdin = append(req.Stdin, it.Val...)
 		case AttrBatch, AttrBatchLine, AttrBatchFlags:
 			if req.Batch == nil {
 				req.Batch = &BatchChunk{}
 			}
 			switch t {
 			case AttrBatch:
-				req.Batch.ID = ad.Uint64()
+				req.Batch.ID = it.U64()
 			case AttrBatchLine:
-				req.Batch.FirstLine = int(ad.Uint32())
+				req.Batch.FirstLine = int(it.U32())
 			default:
-				f := ad.Uint32()
+				f := it.U32()
 				if f&^BatchFlagForce != 0 {
 					return nil, attrError("exec request", t, "unknown batch flags %#x", f&^BatchFlagForce)
 				}
@@ -483,8 +489,8 @@ func decodeExec(b []byte) (*ExecRequest, error) {
 			return nil, attrError("exec request", t, "unknown in MsgExec")
 		}
 	}
-	if err := ad.Err(); err != nil {
-		return nil, fmt.Errorf("ctl: exec request: %w", err)
+	if it.Err != nil {
+		return nil, fmt.Errorf("ctl: exec request: %w", it.Err)
 	}
 	if len(req.Words) == 0 {
 		return nil, errors.New("ctl: exec request without words (AttrWord)")

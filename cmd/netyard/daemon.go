@@ -159,7 +159,9 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	sopts = append(sopts, ctl.WithDumper("filter", ns.FilterDumper()))
 	srv := ctl.NewServer(append(sopts, ctl.WithHandler(ctl.HandlerFunc(
 		func(_ context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
-			cli := tcsyntax.CLI{Target: target, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin),
+			// The request's Stdin is its own copy, changed by no one:
+			// a batch chunk runs where it lies (StdinText).
+			cli := tcsyntax.CLI{Target: target, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin), StdinText: req.Stdin,
 				// A batch file is the client's: it sends the contents
 				// (as "-b -"), never a path for the daemon to open.
 				ReadFile: func(name string) ([]byte, error) {
