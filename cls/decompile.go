@@ -32,83 +32,63 @@ type flowerValues struct {
 // the filter's protocol gives c again (TestFlowerRebuilt).
 func (c *Classifier) flower(fl *Flower, v *flowerValues, indev string) {
 	*fl = Flower{Indev: indev}
-	var key, mask flowKey
-	for _, w := range c.words {
-		key[w.idx], mask[w.idx] = w.value, w.mask
-	}
-	field := func(i int, shift uint, width uint64) (value, m uint64, ok bool) {
-		m = mask[i] >> shift & width
-		return key[i] >> shift & width, m, m != 0
-	}
-	macKey := func(i int, out *MACMask) *MACMask {
-		if mask[i] == 0 {
-			return nil
+	// One pass over the (few) words; the address words are collected
+	// first, as an IPv6 prefix spans two of them. A dump runs this for
+	// every filter: no closures, no key arrays to clear.
+	var ipKey, ipMask [4]uint64 // src hi, src lo, dst hi, dst lo
+	v6 := false
+	for i := range c.words {
+		w := &c.words[i]
+		m, x := w.mask, w.value
+		switch w.idx {
+		case kwMeta:
+			v6 = m&hasIPv6 != 0
+			if m>>shIPProto&0xff != 0 {
+				v.ipProto, fl.IPProto = uint8(x>>shIPProto), &v.ipProto
+			}
+			if mm := uint8(m >> shTOS); mm != 0 {
+				v.tos, fl.TOS = Masked[uint8]{Value: uint8(x >> shTOS), Mask: mm}, &v.tos
+			}
+			if mm := uint8(m >> shTTL); mm != 0 {
+				v.ttl, fl.TTL = Masked[uint8]{Value: uint8(x >> shTTL), Mask: mm}, &v.ttl
+			}
+			if mm := uint32(uint8(m >> shIPFlags)); mm != 0 {
+				v.ipFlags, fl.IPFlags = Masked[uint32]{Value: uint32(uint8(x >> shIPFlags)), Mask: mm}, &v.ipFlags
+			}
+			if m>>shICMPType&0xff != 0 {
+				v.icmpType, fl.ICMPType = uint8(x>>shICMPType), &v.icmpType
+			}
+			if m>>shICMPCode&0xff != 0 {
+				v.icmpCode, fl.ICMPCode = uint8(x>>shICMPCode), &v.icmpCode
+			}
+		case kwL4:
+			if m>>shSrcPort&0xffff != 0 {
+				p := uint16(x >> shSrcPort)
+				v.srcPort, fl.SrcPort = PortRange{Min: p, Max: p}, &v.srcPort
+			}
+			if m>>shDstPort&0xffff != 0 {
+				p := uint16(x >> shDstPort)
+				v.dstPort, fl.DstPort = PortRange{Min: p, Max: p}, &v.dstPort
+			}
+			if mm := uint16(m >> shTCPFlags); mm != 0 {
+				v.tcpFlags, fl.TCPFlags = Masked[uint16]{Value: uint16(x >> shTCPFlags), Mask: mm}, &v.tcpFlags
+			}
+		case kwDstMAC:
+			put48(v.dstMAC.Addr[:], x)
+			put48(v.dstMAC.Mask[:], m)
+			fl.DstMAC = &v.dstMAC
+		case kwSrcMAC:
+			put48(v.srcMAC.Addr[:], x)
+			put48(v.srcMAC.Mask[:], m)
+			fl.SrcMAC = &v.srcMAC
+		case kwVlan:
+			fl.VlanID, fl.VlanPrio, fl.VlanEthType = tagKeysOf(m, x, &v.vlanID, &v.vlanPrio, &v.vlanEth)
+		case kwCVlan:
+			fl.CVlanID, fl.CVlanPrio, fl.CVlanEthType = tagKeysOf(m, x, &v.cvlanID, &v.cvlanPrio, &v.cvlanEth)
+		case kwSrcIPHi, kwSrcIPLo, kwDstIPHi, kwDstIPLo:
+			j := int(w.idx) - kwSrcIPHi
+			ipKey[j], ipMask[j] = x, m
 		}
-		put48(out.Addr[:], key[i])
-		put48(out.Mask[:], mask[i])
-		return out
-	}
-	fl.DstMAC = macKey(kwDstMAC, &v.dstMAC)
-	fl.SrcMAC = macKey(kwSrcMAC, &v.srcMAC)
-	tag := func(i int, id *uint16, prio *uint8, eth *uint16) (*uint16, *uint8, *uint16) {
-		var pid *uint16
-		var pprio *uint8
-		var peth *uint16
-		if x, _, ok := field(i, shTCI, 0x0fff); ok {
-			*id, pid = uint16(x), id
-		}
-		if x, _, ok := field(i, shTCI+13, 7); ok {
-			*prio, pprio = uint8(x), prio
-		}
-		if x, _, ok := field(i, shNext, 0xffff); ok {
-			*eth, peth = uint16(x), eth
-		}
-		return pid, pprio, peth
-	}
-	fl.VlanID, fl.VlanPrio, fl.VlanEthType = tag(kwVlan, &v.vlanID, &v.vlanPrio, &v.vlanEth)
-	fl.CVlanID, fl.CVlanPrio, fl.CVlanEthType = tag(kwCVlan, &v.cvlanID, &v.cvlanPrio, &v.cvlanEth)
-	if x, _, ok := field(kwMeta, shIPProto, 0xff); ok {
-		v.ipProto, fl.IPProto = uint8(x), &v.ipProto
-	}
-	if x, m, ok := field(kwMeta, shTOS, 0xff); ok {
-		v.tos, fl.TOS = Masked[uint8]{Value: uint8(x), Mask: uint8(m)}, &v.tos
-	}
-	if x, m, ok := field(kwMeta, shTTL, 0xff); ok {
-		v.ttl, fl.TTL = Masked[uint8]{Value: uint8(x), Mask: uint8(m)}, &v.ttl
-	}
-	if x, m, ok := field(kwMeta, shIPFlags, 0xff); ok {
-		v.ipFlags, fl.IPFlags = Masked[uint32]{Value: uint32(x), Mask: uint32(m)}, &v.ipFlags
-	}
-	if x, _, ok := field(kwMeta, shICMPType, 0xff); ok {
-		v.icmpType, fl.ICMPType = uint8(x), &v.icmpType
-	}
-	if x, _, ok := field(kwMeta, shICMPCode, 0xff); ok {
-		v.icmpCode, fl.ICMPCode = uint8(x), &v.icmpCode
-	}
-	v6 := mask[kwMeta]&hasIPv6 != 0
-	addr := func(hi, lo int, out *netip.Prefix) *netip.Prefix {
-		if mask[hi] == 0 && mask[lo] == 0 {
-			return nil
-		}
-		if v6 {
-			var a [16]byte
-			binary.BigEndian.PutUint64(a[:8], key[hi])
-			binary.BigEndian.PutUint64(a[8:], key[lo])
-			*out = netip.PrefixFrom(netip.AddrFrom16(a), bits.OnesCount64(mask[hi])+bits.OnesCount64(mask[lo]))
-			return out
-		}
-		var a [4]byte
-		binary.BigEndian.PutUint32(a[:], uint32(key[hi]>>32))
-		*out = netip.PrefixFrom(netip.AddrFrom4(a), bits.OnesCount64(mask[hi]))
-		return out
-	}
-	fl.SrcIP = addr(kwSrcIPHi, kwSrcIPLo, &v.srcIP)
-	fl.DstIP = addr(kwDstIPHi, kwDstIPLo, &v.dstIP)
-	if x, _, ok := field(kwL4, shSrcPort, 0xffff); ok {
-		v.srcPort, fl.SrcPort = PortRange{Min: uint16(x), Max: uint16(x)}, &v.srcPort
-	}
-	if x, _, ok := field(kwL4, shDstPort, 0xffff); ok {
-		v.dstPort, fl.DstPort = PortRange{Min: uint16(x), Max: uint16(x)}, &v.dstPort
 	}
 	for _, r := range c.ranges() {
 		if r.shift == shSrcPort {
@@ -117,9 +97,45 @@ func (c *Classifier) flower(fl *Flower, v *flowerValues, indev string) {
 			v.dstPort, fl.DstPort = PortRange{Min: r.min, Max: r.max}, &v.dstPort
 		}
 	}
-	if x, m, ok := field(kwL4, shTCPFlags, 0xffff); ok {
-		v.tcpFlags, fl.TCPFlags = Masked[uint16]{Value: uint16(x), Mask: uint16(m)}, &v.tcpFlags
+	fl.SrcIP = prefixOf(v6, ipKey[0], ipKey[1], ipMask[0], ipMask[1], &v.srcIP)
+	fl.DstIP = prefixOf(v6, ipKey[2], ipKey[3], ipMask[2], ipMask[3], &v.dstIP)
+}
+
+// tagKeysOf rebuilds a tag's vlan_id, vlan_prio and vlan_ethtype keys
+// from its word (tagKeys' inverse; the TPID is the protocol's, not a key).
+func tagKeysOf(m, x uint64, id *uint16, prio *uint8, eth *uint16) (*uint16, *uint8, *uint16) {
+	var pid *uint16
+	var pprio *uint8
+	var peth *uint16
+	if m>>shTCI&0x0fff != 0 {
+		*id, pid = uint16(x>>shTCI)&0x0fff, id
 	}
+	if m>>(shTCI+13)&7 != 0 {
+		*prio, pprio = uint8(x>>(shTCI+13))&7, prio
+	}
+	if m>>shNext&0xffff != 0 {
+		*eth, peth = uint16(x>>shNext), eth
+	}
+	return pid, pprio, peth
+}
+
+// prefixOf rebuilds an address key from its two words (addrKey's
+// inverse), nil when both masks are zero.
+func prefixOf(v6 bool, hi, lo, mhi, mlo uint64, out *netip.Prefix) *netip.Prefix {
+	if mhi == 0 && mlo == 0 {
+		return nil
+	}
+	if v6 {
+		var a [16]byte
+		binary.BigEndian.PutUint64(a[:8], hi)
+		binary.BigEndian.PutUint64(a[8:], lo)
+		*out = netip.PrefixFrom(netip.AddrFrom16(a), bits.OnesCount64(mhi)+bits.OnesCount64(mlo))
+		return out
+	}
+	var a [4]byte
+	binary.BigEndian.PutUint32(a[:], uint32(hi>>32))
+	*out = netip.PrefixFrom(netip.AddrFrom4(a), bits.OnesCount64(mhi))
+	return out
 }
 
 // put48 writes the low 48 bits of x into b[:6], most significant first

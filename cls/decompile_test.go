@@ -204,3 +204,18 @@ func flowerString(f *Flower) string {
 }
 
 func fmtValue(v reflect.Value) string { return fmt.Sprintf("%+v", v.Interface()) }
+
+// BenchmarkFlowerRebuild is what a dump adds per flower filter to rebuild
+// its options (Classifier.flower) instead of reading a kept spec.
+func BenchmarkFlowerRebuild(b *testing.B) {
+	c, err := NewFlower(&Flower{DstIP: prefix4("10.1.2.3/32")}, wire.EtherTypeIPv4, &testEnv{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var fl Flower
+	var v flowerValues
+	b.ReportAllocs()
+	for b.Loop() {
+		c.flower(&fl, &v, "")
+	}
+}
