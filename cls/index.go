@@ -43,8 +43,8 @@ import (
 // to an existing mask is one new node at the head of its bucket; a
 // deletion copies the nodes before it in its bucket (a bucket holds about
 // one node); a new mask, prio or chain copies that level's short slice.
-// A hash table grows by doubling into a new table (amortised O(1) per
-// add). Readers see the old or the new version of each part, never a torn
+// A hash table grows into a new table of twice its size (four times once
+// large: growFourFrom), amortised O(1) per add. Readers see the old or the new version of each part, never a torn
 // one. Writers are serialised by Chains.mu.
 
 // chainIdx is one chain of a Block.
@@ -202,10 +202,22 @@ func (m *mask) insert(f *filter) {
 	m.n++
 }
 
-// grow makes and publishes a table of twice the size with the same nodes
-// (copied: a node's next is immutable).
+// growFourFrom is the table size from which a table grows fourfold, not
+// twofold: every growth copies all the nodes (readers may be walking the
+// old chains), so a bulk load of a million filters copied a million
+// nodes on the way; growing by four copies a third as many, for at most
+// four buckets a filter right after a growth.
+const growFourFrom = 1 << 12
+
+// grow makes and publishes a table of twice the size (four times from
+// growFourFrom buckets) with the same nodes (copied: a node's next is
+// immutable).
 func (m *mask) grow(old *hashTable) *hashTable {
-	t := newHashTable(old.bits + 1)
+	step := uint8(1)
+	if len(old.buckets) >= growFourFrom {
+		step = 2
+	}
+	t := newHashTable(old.bits + step)
 	for i := range old.buckets {
 		for n := old.buckets[i].Load(); n != nil; n = n.next {
 			b := t.bucket(n.hash)
