@@ -79,8 +79,11 @@ func NewChains(table *act.Table, env act.Env) *Chains {
 
 // FilterView is a filter as "tc filter show" shows it.
 type FilterView struct {
-	// Spec is a copy of the filter's configuration with the chosen prio,
-	// handle and protocol, and Actions the bound actions' current specs.
+	// Spec is the filter's configuration with the chosen prio, handle
+	// and protocol, rebuilt from what the filter keeps (its flower keys
+	// from the compiled classifier, as the kernel's fl_dump_key does: a
+	// key with an all-zero mask is not shown), and Actions the bound
+	// actions' current specs.
 	Spec    Filter
 	Stats   stats.Snapshot
 	Actions []act.View
