@@ -9,6 +9,7 @@ import (
 	"netyard/qdisc"
 	"netyard/qdisc/fqcodel"
 	"netyard/qdisc/mq"
+	"netyard/qdisc/netem"
 	"netyard/qdisc/prio"
 	"netyard/qdisc/tbf"
 	"netyard/tcsyntax"
@@ -109,6 +110,8 @@ func childOf(root qdisc.Qdisc, parent uint32) qdisc.Qdisc {
 		if minor == 1 {
 			return r.Child()
 		}
+	case netem.Qdisc:
+		return r.Child()
 	}
 	return nil
 }
@@ -118,6 +121,8 @@ func xstats(q qdisc.Qdisc) []tcsyntax.Field {
 	switch q := q.(type) {
 	case fqcodel.Qdisc:
 		return tcsyntax.FQCodelXstats(q.XStats())
+	case netem.Qdisc:
+		return tcsyntax.NetemXstats(q.XStats())
 	case wifi.Device:
 		// Per access category: what it sent and dropped, its ECN
 		// marks, its airtime and its queueing delay.
@@ -168,6 +173,18 @@ func (d *Device) classes(q qdisc.Qdisc, h uint32, now int64, out []tcsyntax.Clas
 			}
 		}
 		out = append(out, tcsyntax.ClassView{Dev: dev, Kind: "tbf", Handle: h | 1, Parent: h, Leaf: leaf, Stats: r.Child().Stats()})
+	case netem.Qdisc:
+		// netem_dump_class: the one class exists once a qdisc is
+		// grafted on it.
+		if c := r.Child(); c != nil {
+			leaf := uint32(0)
+			for _, g := range d.grafted {
+				if g.Parent&0xffff0000 == h {
+					leaf = g.Handle
+				}
+			}
+			out = append(out, tcsyntax.ClassView{Dev: dev, Kind: "netem", Handle: h | 1, Parent: h, Leaf: leaf, Stats: c.Stats()})
+		}
 	case *mqRoot:
 		mp, isPrio := r.params.(mq.MQPrio)
 		if isPrio {
