@@ -502,7 +502,7 @@ func sortSearch(d []float64, x float64) int {
 // TestCorrelation: get_crandom's weighted mean makes successive numbers
 // correlated by about ρ. A loss compares the whole number with the
 // probability, so correlated losses cluster: after a loss the next packet
-// is lost more often than the rate, and (the narrowing tc-netem(8) warns
+// is lost more often than the rate is, and (the narrowing tc-netem(8) warns
 // of) the rate falls below the one configured. A delay takes the number
 // modulo the table's size or twice the jitter, which keeps only its low
 // bits, where the weighted mean leaves no correlation: the kernel's
@@ -537,8 +537,8 @@ func TestCorrelation(t *testing.T) {
 		} else if rho == 0 {
 			within(t, name+" loss rate", rate, p, bernoulliTol(p, n))
 			within(t, name+" loss after a loss", cond, p, bernoulliTol(p, afterLoss))
-		} else if rate >= p-bernoulliTol(p, n) || cond <= p+bernoulliTol(p, afterLoss) {
-			t.Errorf("%s: loss rate %.4f (want below %.2f), loss after a loss %.4f (want above it)", name, rate, p, cond)
+		} else if rate >= p-bernoulliTol(p, n) || cond <= rate+bernoulliTol(rate, afterLoss) {
+			t.Errorf("%s: loss rate %.4f (want below %.2f), loss after a loss %.4f (want above the rate)", name, rate, p, cond)
 		} else {
 			t.Logf("%s: loss rate %.4f, loss after a loss %.4f", name, rate, cond)
 		}
