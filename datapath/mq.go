@@ -106,12 +106,12 @@ func childOf(root qdisc.Qdisc, parent uint32) qdisc.Qdisc {
 	switch r := root.(type) {
 	case prio.Qdisc:
 		return r.Child(minor)
+	case netem.Qdisc:
+		return r.Child()
 	case tbf.Qdisc:
 		if minor == 1 {
 			return r.Child()
 		}
-	case netem.Qdisc:
-		return r.Child()
 	}
 	return nil
 }
@@ -165,14 +165,6 @@ func (d *Device) classes(q qdisc.Qdisc, h uint32, now int64, out []tcsyntax.Clas
 			}
 			out = append(out, tcsyntax.PrioClassView(dev, h, c, leaf))
 		}
-	case tbf.Qdisc:
-		leaf := uint32(0)
-		for _, g := range d.grafted {
-			if g.Parent == h|1 {
-				leaf = g.Handle
-			}
-		}
-		out = append(out, tcsyntax.ClassView{Dev: dev, Kind: "tbf", Handle: h | 1, Parent: h, Leaf: leaf, Stats: r.Child().Stats()})
 	case netem.Qdisc:
 		// netem_dump_class: the one class exists once a qdisc is
 		// grafted on it.
@@ -185,6 +177,14 @@ func (d *Device) classes(q qdisc.Qdisc, h uint32, now int64, out []tcsyntax.Clas
 			}
 			out = append(out, tcsyntax.ClassView{Dev: dev, Kind: "netem", Handle: h | 1, Parent: h, Leaf: leaf, Stats: c.Stats()})
 		}
+	case tbf.Qdisc:
+		leaf := uint32(0)
+		for _, g := range d.grafted {
+			if g.Parent == h|1 {
+				leaf = g.Handle
+			}
+		}
+		out = append(out, tcsyntax.ClassView{Dev: dev, Kind: "tbf", Handle: h | 1, Parent: h, Leaf: leaf, Stats: r.Child().Stats()})
 	case *mqRoot:
 		mp, isPrio := r.params.(mq.MQPrio)
 		if isPrio {

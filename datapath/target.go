@@ -173,13 +173,13 @@ func (ns *Namespace) graftLocked(d *Device, q *qdisc.Spec) error {
 		return nil
 	case prio.Qdisc:
 		old, err = r.Graft(minor, child)
+	case netem.Qdisc:
+		// netem has one class; like netem_find, any minor names it.
+		old, err = r.Graft(child)
 	case tbf.Qdisc:
 		if minor != 1 {
 			return fmt.Errorf("%w: %s: tbf has one class, %x:1", tcsyntax.ErrNotFound, q.Dev, major>>16)
 		}
-		old, err = r.Graft(child)
-	case netem.Qdisc:
-		// netem has one class; like netem_find, any minor names it.
 		old, err = r.Graft(child)
 	default:
 		return fmt.Errorf("%s: the root qdisc %s has no classes to graft onto", q.Dev, d.qdiscSpec.Params.Kind())
@@ -291,12 +291,12 @@ func (ns *Namespace) ungraftLocked(d *Device, q *qdisc.Spec) error {
 	case prio.Qdisc:
 		c, _ := fifo.New(fifo.Pfifo{}, d.nd.MTU())
 		_, err = r.Graft(minor, c)
-	case tbf.Qdisc:
-		c, _ := fifo.New(fifo.Bfifo{Limit: d.qdiscSpec.Params.(tbf.Params).Limit}, d.nd.MTU())
-		_, err = r.Graft(c)
 	case netem.Qdisc:
 		// netem goes back to its own time-sorted queue alone.
 		_, err = r.Graft(nil)
+	case tbf.Qdisc:
+		c, _ := fifo.New(fifo.Bfifo{Limit: d.qdiscSpec.Params.(tbf.Params).Limit}, d.nd.MTU())
+		_, err = r.Graft(c)
 	}
 	if err != nil {
 		return err
