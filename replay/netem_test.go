@@ -97,7 +97,7 @@ func TestReplayNetemReproducible(t *testing.T) {
 	if late > 0 {
 		t.Errorf("%d frames left more than 40 ms (delay + 4 jitters) after they came", late)
 	}
-	if want := "qdisc netem 1: root refcnt 2 limit 1000 delay 20ms  5ms loss 2% duplicate 1% reorder 5% corrupt 1% seed 7\n"; a.show != want {
+	if want := "qdisc netem 1: root refcnt 2 limit 1000 delay 20ms  5ms loss 2% duplicate 1% reorder 5% corrupt 1% seed 7 gap 1\n"; a.show != want {
 		t.Errorf("qdisc show:\n got %q\nwant %q", a.show, want)
 	}
 	t.Logf("%d frames, netem %+v", len(frames), q)
