@@ -841,3 +841,51 @@ func BenchmarkNetem(b *testing.B) {
 	b.ReportMetric(float64(q.Len()), "inflight")
 	q.Reset()
 }
+
+// TestTfifoOrder: packets with random times to send, in and out of order
+// (list and heap both used), leave in time order, every one of them, and
+// equal times in arrival order.
+func TestTfifoOrder(t *testing.T) {
+	pool, q := setup(t, Params{Seed: 1, HasSeed: true})
+	var s rndState
+	s.seed(99)
+	const n = 5000
+	base := int64(0)
+	for i := range n {
+		tt := base + int64(s.below(1000))
+		if i%3 == 0 {
+			base += 10 // a drifting list tail
+		}
+		p := get(t, pool, 64)
+		p.Data()[0], p.Data()[1] = byte(i>>8), byte(i)
+		q.tfifoEnqueue(entry{t: tt, p: p})
+		p.Mark = uint32(tt)
+	}
+	if len(q.heap) == 0 || q.list.n == 0 {
+		t.Fatalf("heap %d, list %d: both should be used", len(q.heap), q.list.n)
+	}
+	prevT, prevID, seen := int64(-1), -1, 0
+	for q.timed() > 0 {
+		e, fromList := q.peek()
+		tt := e.t
+		var p *pkt.Buffer
+		if fromList {
+			p = q.list.pop()
+		} else {
+			p = q.pop()
+		}
+		id := int(p.Data()[0])<<8 | int(p.Data()[1])
+		if tt < prevT || int64(p.Mark) != tt {
+			t.Fatalf("packet %d (time %d) after time %d", id, tt, prevT)
+		}
+		if tt == prevT && id < prevID && !fromList {
+			t.Fatalf("equal times out of arrival order: %d after %d", id, prevID)
+		}
+		prevT, prevID = tt, id
+		seen++
+		p.Release()
+	}
+	if seen != n {
+		t.Fatalf("%d packets out of %d", seen, n)
+	}
+}
