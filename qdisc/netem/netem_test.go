@@ -1,8 +1,10 @@
 package netem
 
 import (
+	"bytes"
 	"math"
 	"math/bits"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"netyard/internal/testutil"
 	"netyard/pkt"
 	"netyard/qdisc/fifo"
+	"netyard/wire"
 )
 
 const ms = int64(time.Millisecond)
@@ -887,5 +890,63 @@ func TestTfifoOrder(t *testing.T) {
 	}
 	if seen != n {
 		t.Fatalf("%d packets out of %d", seen, n)
+	}
+}
+
+// TestCorruptGSO: a GSO frame picked for corruption is cut into its
+// segments (netem_segment): the first is corrupted, the others enter
+// netem again, here to be corrupted too (corrupt 100%). Each leaves one
+// bit away from the segment pkt.Segmenter cuts.
+func TestCorruptGSO(t *testing.T) {
+	pool, q := setup(t, Params{Corrupt: math.MaxUint32, Seed: 1, HasSeed: true})
+	spec := wire.FrameSpec{SrcIP: netip.MustParseAddr("192.0.2.1"), DstIP: netip.MustParseAddr("192.0.2.2"),
+		Proto: wire.ProtoTCP, SrcPort: 1, DstPort: 2, TCPFlags: 0x18, Payload: bytes.Repeat([]byte{'z'}, 2500)}
+	frame, err := wire.AppendFrame(nil, &spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func() *pkt.Buffer {
+		b, err := pool.GetBig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.SetData(frame); err != nil {
+			t.Fatal(err)
+		}
+		b.GSOType, b.GSOSize, b.CsumPartial, b.CsumStart, b.CsumOffset = pkt.GSOTCPv4, 1000, true, 34, 16
+		if err := b.Parse(); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var want [][]byte
+	clean := mk()
+	var seg pkt.Segmenter
+	if err := seg.Cut(clean, func(s *pkt.Buffer) { want = append(want, slices.Clone(s.Data())); s.Release() }); err != nil {
+		t.Fatal(err)
+	}
+	clean.Release()
+	if !q.Enqueue(mk(), 0) {
+		t.Fatal("nothing queued")
+	}
+	var got [][]byte
+	for p := q.Dequeue(0); p != nil; p = q.Dequeue(0) {
+		got = append(got, slices.Clone(p.Data()))
+		p.Release()
+	}
+	if len(got) != len(want) || len(want) != 3 {
+		t.Fatalf("%d segments out, %d cut", len(got), len(want))
+	}
+	for i := range want {
+		diff := 0
+		for j := range want[i] {
+			diff += bits.OnesCount8(want[i][j] ^ got[i][j])
+		}
+		if diff != 1 {
+			t.Errorf("segment %d: %d bits differ, want 1", i, diff)
+		}
+	}
+	if q.x.Corrupted != 3 || q.Stats().Packets != 3 {
+		t.Errorf("corrupted %d, sent %d", q.x.Corrupted, q.Stats().Packets)
 	}
 }
