@@ -591,9 +591,9 @@ func formatNetem(params qdisc.Params) []string {
 		return nil
 	}
 	words := []string{"limit", strconv.FormatUint(uint64(p.Limit), 10)}
-	if p.Latency != 0 || p.Jitter != 0 {
+	if p.Latency != 0 || p.Jitter != 0 || p.DelayCorr != 0 {
 		words = append(words, "delay", exactTime64(p.Latency))
-		if p.Jitter != 0 {
+		if p.Jitter != 0 || p.DelayCorr != 0 {
 			words = append(words, exactTime64(p.Jitter))
 			if p.DelayCorr != 0 {
 				words = append(words, exactPercent(p.DelayCorr))
@@ -605,7 +605,7 @@ func formatNetem(params qdisc.Params) []string {
 	}
 	switch p.LossModel {
 	case netem.LossRandom:
-		if p.Loss != 0 {
+		if p.Loss != 0 || p.LossCorr != 0 {
 			words = append(words, "loss", "random", exactPercent(p.Loss))
 			if p.LossCorr != 0 {
 				words = append(words, exactPercent(p.LossCorr))
@@ -621,19 +621,19 @@ func formatNetem(params qdisc.Params) []string {
 	if p.ECN {
 		words = append(words, "ecn")
 	}
-	if p.Corrupt != 0 {
+	if p.Corrupt != 0 || p.CorruptCorr != 0 {
 		words = append(words, "corrupt", exactPercent(p.Corrupt))
 		if p.CorruptCorr != 0 {
 			words = append(words, exactPercent(p.CorruptCorr))
 		}
 	}
-	if p.Duplicate != 0 {
+	if p.Duplicate != 0 || p.DupCorr != 0 {
 		words = append(words, "duplicate", exactPercent(p.Duplicate))
 		if p.DupCorr != 0 {
 			words = append(words, exactPercent(p.DupCorr))
 		}
 	}
-	if p.Reorder != 0 {
+	if p.Reorder != 0 || p.ReorderCorr != 0 {
 		words = append(words, "reorder", exactPercent(p.Reorder))
 		if p.ReorderCorr != 0 {
 			words = append(words, exactPercent(p.ReorderCorr))
@@ -642,7 +642,7 @@ func formatNetem(params qdisc.Params) []string {
 	if p.Gap != 0 {
 		words = append(words, "gap", strconv.FormatUint(uint64(p.Gap), 10))
 	}
-	if p.Rate != 0 {
+	if p.Rate != 0 || p.PacketOverhead != 0 || p.CellSize != 0 || p.CellOverhead != 0 {
 		words = append(words, "rate", strconv.FormatUint(p.Rate, 10)+"bps")
 		if p.PacketOverhead != 0 || p.CellSize != 0 || p.CellOverhead != 0 {
 			words = append(words, strconv.FormatInt(int64(p.PacketOverhead), 10))
@@ -654,7 +654,7 @@ func formatNetem(params qdisc.Params) []string {
 			words = append(words, strconv.FormatInt(int64(p.CellOverhead), 10))
 		}
 	}
-	if p.Slots() {
+	if p.Slots() || p.SlotDist != "" || p.SlotPackets != 0 || p.SlotBytes != 0 {
 		if p.SlotDist != "" {
 			words = append(words, "slot", "distribution", p.SlotDist, exactTime64(p.SlotDelay), exactTime64(p.SlotJitter))
 		} else {
