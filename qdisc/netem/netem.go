@@ -583,12 +583,6 @@ func (n *netem) enqueueTimed(p *pkt.Buffer, now int64) bool {
 	return true
 }
 
-// The heap is 4-ary: half the levels of a binary heap for the same
-// packets, and the four children of a node share a cache line or two;
-// both sifts move a hole instead of swapping (BenchmarkNetem: 1024
-// packets in flight, pop was most of the time with a binary heap).
-const arity = 4
-
 // tfifoEnqueue is tfifo_enqueue: to the list if e is not before its
 // tail, else into the heap.
 func (n *netem) tfifoEnqueue(e entry) {
@@ -616,15 +610,24 @@ func (n *netem) peek() (e *entry, fromList bool) {
 	return n.list.front(), true
 }
 
-// push inserts e into the heap.
+// push inserts e into the heap. The heap is binary and popped
+// bottom-up (Floyd): the hole the head leaves goes down to a leaf along
+// the smaller children, one comparison a level, and the last entry rises
+// from there, rarely more than a level. A top-down sift compares twice
+// a level, both unpredictable with jittered times (BenchmarkNetem: pop
+// was most of the time).
 func (n *netem) push(e entry) {
 	e.seq = n.seq
 	n.seq++
 	n.heap = append(n.heap, entry{})
+	n.siftUp(len(n.heap)-1, e)
+}
+
+// siftUp puts e at hole i or above it.
+func (n *netem) siftUp(i int, e entry) {
 	h := n.heap
-	i := len(h) - 1
 	for i > 0 {
-		parent := (i - 1) / arity
+		parent := (i - 1) / 2
 		if !less(&e, &h[parent]) {
 			break
 		}
@@ -650,23 +653,17 @@ func (n *netem) pop() *pkt.Buffer {
 	}
 	i := 0
 	for {
-		c := arity*i + 1
+		c := 2*i + 1
 		if c >= last {
 			break
 		}
-		m := c
-		for j := c + 1; j < min(c+arity, last); j++ {
-			if less(&h[j], &h[m]) {
-				m = j
-			}
+		if c+1 < last && less(&h[c+1], &h[c]) {
+			c++
 		}
-		if !less(&h[m], &e) {
-			break
-		}
-		h[i] = h[m]
-		i = m
+		h[i] = h[c]
+		i = c
 	}
-	h[i] = e
+	n.siftUp(i, e)
 	return p
 }
 
