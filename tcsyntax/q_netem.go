@@ -144,6 +144,13 @@ func parseNetem(a *Args, dev string) (qdisc.Params, error) {
 		}
 		return percent(key, what, dst)
 	}
+	// withCorr reads "PERCENT [CORRELATION]".
+	withCorr := func(key, what string, prob, corr *uint32) error {
+		if err := percent(key, what, prob); err != nil {
+			return err
+		}
+		return optPercent(key, what, corr)
+	}
 	timeArg := func(key, what string) (time.Duration, error) {
 		v, err := a.Value(key, "a time (100ms, 1.5s, 250us, 10ns; bare: ns)")
 		if err != nil {
@@ -278,17 +285,11 @@ func parseNetem(a *Args, dev string) (qdisc.Params, error) {
 		case "ecn":
 			p.ECN = true
 		case "reorder":
-			if err := percent(w, "reorder", &p.Reorder); err != nil {
-				return nil, err
-			}
-			if err := optPercent(w, "reorder", &p.ReorderCorr); err != nil {
+			if err := withCorr(w, "reorder", &p.Reorder, &p.ReorderCorr); err != nil {
 				return nil, err
 			}
 		case "corrupt":
-			if err := percent(w, "corrupt", &p.Corrupt); err != nil {
-				return nil, err
-			}
-			if err := optPercent(w, "corrupt", &p.CorruptCorr); err != nil {
+			if err := withCorr(w, "corrupt", &p.Corrupt, &p.CorruptCorr); err != nil {
 				return nil, err
 			}
 		case "gap":
@@ -302,10 +303,7 @@ func parseNetem(a *Args, dev string) (qdisc.Params, error) {
 			}
 			p.Gap = g
 		case "duplicate":
-			if err := percent(w, "duplicate", &p.Duplicate); err != nil {
-				return nil, err
-			}
-			if err := optPercent(w, "duplicate", &p.DupCorr); err != nil {
+			if err := withCorr(w, "duplicate", &p.Duplicate, &p.DupCorr); err != nil {
 				return nil, err
 			}
 		case "distribution":
