@@ -1004,3 +1004,31 @@ func TestCorruptGSO(t *testing.T) {
 		t.Errorf("corrupted %d, sent %d", q.x.Corrupted, q.Stats().Packets)
 	}
 }
+
+// TestCrandomForms: get_crandom's 64-bit weighted mean gives the numbers
+// of its 32-bit rewrite (George Spelvin's 2019 "Simplify get_crandom":
+// last + reciprocal_scale(value - last, ~rho), minus ~rho when value <
+// last), for every correlation and value tried.
+func TestCrandomForms(t *testing.T) {
+	var g rndState
+	g.seed(3)
+	for _, rho := range []uint32{1, 2, 1 << 31, pc(25), pc(99.9), math.MaxUint32 - 1, math.MaxUint32} {
+		var a, b rndState
+		a.seed(uint64(rho))
+		b = a
+		c := crnd{rho: rho, last: g.u32()}
+		last := c.last
+		for range 10000 {
+			got := c.get(&a)
+			value := b.u32()
+			ans := last + uint32(uint64(value-last)*uint64(^rho)>>32)
+			if value < last {
+				ans -= ^rho
+			}
+			last = ans
+			if got != ans {
+				t.Fatalf("rho %d: %d, the 32-bit form %d", rho, got, ans)
+			}
+		}
+	}
+}
