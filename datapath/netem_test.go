@@ -70,8 +70,11 @@ func TestNetemRealTime(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for i, at := range left {
-		// Never early; late by at most a loaded machine's scheduling.
-		if d := time.Duration(at - sent[i]); d < delay || d > delay+500*time.Millisecond {
+		// The worker enqueues at the time it read its clock for the
+		// batch, which may come a little before the injection; late
+		// by at most a loaded machine's scheduling. (Not early at all
+		// is checked in virtual time, in qdisc/netem and replay.)
+		if d := time.Duration(at - sent[i]); d < delay-5*time.Millisecond || d > delay+500*time.Millisecond {
 			t.Errorf("packet %d left %v after it came, want %v (a little more)", i, d, delay)
 		}
 	}
