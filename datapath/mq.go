@@ -9,6 +9,7 @@ import (
 	"netyard/qdisc"
 	"netyard/qdisc/fqcodel"
 	"netyard/qdisc/mq"
+	"netyard/qdisc/netem"
 	"netyard/qdisc/prio"
 	"netyard/qdisc/tbf"
 	"netyard/tcsyntax"
@@ -105,6 +106,8 @@ func childOf(root qdisc.Qdisc, parent uint32) qdisc.Qdisc {
 	switch r := root.(type) {
 	case prio.Qdisc:
 		return r.Child(minor)
+	case netem.Qdisc:
+		return r.Child()
 	case tbf.Qdisc:
 		if minor == 1 {
 			return r.Child()
@@ -118,6 +121,8 @@ func xstats(q qdisc.Qdisc) []tcsyntax.Field {
 	switch q := q.(type) {
 	case fqcodel.Qdisc:
 		return tcsyntax.FQCodelXstats(q.XStats())
+	case netem.Qdisc:
+		return tcsyntax.NetemXstats(q.XStats())
 	case wifi.Device:
 		// Per access category: what it sent and dropped, its ECN
 		// marks, its airtime and its queueing delay.
@@ -159,6 +164,18 @@ func (d *Device) classes(q qdisc.Qdisc, h uint32, now int64, out []tcsyntax.Clas
 				}
 			}
 			out = append(out, tcsyntax.PrioClassView(dev, h, c, leaf))
+		}
+	case netem.Qdisc:
+		// netem_dump_class: the one class exists once a qdisc is
+		// grafted on it.
+		if c := r.Child(); c != nil {
+			leaf := uint32(0)
+			for _, g := range d.grafted {
+				if g.Parent&0xffff0000 == h {
+					leaf = g.Handle
+				}
+			}
+			out = append(out, tcsyntax.ClassView{Dev: dev, Kind: "netem", Handle: h | 1, Parent: h, Leaf: leaf, Stats: c.Stats()})
 		}
 	case tbf.Qdisc:
 		leaf := uint32(0)

@@ -13,6 +13,7 @@ import (
 	"netyard/qdisc/fifo"
 	"netyard/qdisc/fqcodel"
 	"netyard/qdisc/mq"
+	"netyard/qdisc/netem"
 	"netyard/qdisc/prio"
 	"netyard/qdisc/tbf"
 	"netyard/tcsyntax"
@@ -172,6 +173,9 @@ func (ns *Namespace) graftLocked(d *Device, q *qdisc.Spec) error {
 		return nil
 	case prio.Qdisc:
 		old, err = r.Graft(minor, child)
+	case netem.Qdisc:
+		// netem has one class; like netem_find, any minor names it.
+		old, err = r.Graft(child)
 	case tbf.Qdisc:
 		if minor != 1 {
 			return fmt.Errorf("%w: %s: tbf has one class, %x:1", tcsyntax.ErrNotFound, q.Dev, major>>16)
@@ -201,6 +205,11 @@ func (e *Engine) newQdisc(p qdisc.Params, handle uint32, mtu int) (qdisc.Qdisc, 
 		return tbf.New(p)
 	case prio.Params:
 		return prio.New(p, prio.WithHandle(handle))
+	case netem.Params:
+		// Without "seed N" the seed comes from the engine's hash seed
+		// and the handle: fixed in replay and lab, so that an unseeded
+		// netem repeats too.
+		return netem.New(p, netem.WithDefaultSeed(uint64(e.cfg.HashSeed)<<32|uint64(handle>>16)))
 	case wifi.Params:
 		return wifi.New(p)
 	}
@@ -282,6 +291,9 @@ func (ns *Namespace) ungraftLocked(d *Device, q *qdisc.Spec) error {
 	case prio.Qdisc:
 		c, _ := fifo.New(fifo.Pfifo{}, d.nd.MTU())
 		_, err = r.Graft(minor, c)
+	case netem.Qdisc:
+		// netem goes back to its own time-sorted queue alone.
+		_, err = r.Graft(nil)
 	case tbf.Qdisc:
 		c, _ := fifo.New(fifo.Bfifo{Limit: d.qdiscSpec.Params.(tbf.Params).Limit}, d.nd.MTU())
 		_, err = r.Graft(c)

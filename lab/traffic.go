@@ -25,6 +25,9 @@ type Flow struct {
 	// request/response flows: round-trip times of the replies).
 	Sent, Received int
 	Delays         []int64
+	// Seqs are the sequence numbers of what a one-way flow received, in
+	// the order it arrived (for loss bursts and reordering).
+	Seqs []uint64
 	// Copies counts packets of the flow that reached another host (a
 	// mirror's monitor).
 	Copies int
@@ -137,6 +140,7 @@ func (s *Sim) flowArrived(h *Host, m marker, now int64) {
 	default:
 		f.Received++
 		f.Delays = append(f.Delays, now-m.sent)
+		f.Seqs = append(f.Seqs, m.seq)
 	}
 }
 

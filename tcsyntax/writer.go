@@ -422,3 +422,20 @@ func (j *jsonWriter) quote(s string) {
 	}
 	j.b = append(j.b, '"')
 }
+
+// Float prints v: in text through format with one %g (C's %g, six
+// significant digits), in JSON as a number written with %g (iproute2's
+// print_float and jsonw_float).
+func (w *Writer) Float(o Out, key, format string, v float64) {
+	if w.inText(o) {
+		// Go's %g is the shortest form, C's six digits: write the
+		// number with formatG and the rest as printf would.
+		pre, post, _ := strings.Cut(format, "%g")
+		w.text = append(append(append(w.text, strings.ReplaceAll(pre, "%%", "%")...), formatG(v)...),
+			strings.ReplaceAll(post, "%%", "%")...)
+	}
+	if w.inJSON(o) {
+		w.js.key(key)
+		w.js.raw(formatG(v))
+	}
+}

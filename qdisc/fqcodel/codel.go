@@ -1,7 +1,6 @@
 package fqcodel
 
 import (
-	"encoding/binary"
 	"time"
 
 	"netyard/pkt"
@@ -76,64 +75,5 @@ func controlLaw(t, interval uint32, recInvSqrt uint16) uint32 {
 	return t + uint32(uint64(interval)*uint64(uint32(recInvSqrt)<<recInvSqrtShift)>>32)
 }
 
-// ECN codepoints (RFC 3168), the low two bits of the TOS or traffic class.
-const (
-	ecnMask   = 0x3
-	ecnNotECT = 0x0
-	ecnCE     = 0x3
-)
-
-// setCE is INET_ECN_set_ce (include/net/inet_ecn.h): it marks an ECN-capable
-// IPv4 or IPv6 packet Congestion Experienced and reports true, or reports
-// false for a packet that is not ECN-capable or not IP. A packet already
-// marked CE counts as marked, as in the kernel. The IPv4 header checksum is
-// updated incrementally (RFC 1624), as IP_ECN_set_ce does; IPv6 has no
-// header checksum. p.Hdr must describe the frame; it is kept current.
-func setCE(p *pkt.Buffer) bool {
-	h := &p.Hdr
-	d := p.Data()
-	off := int(h.L3Off)
-	switch h.IPVersion {
-	case 4:
-		if off+20 > len(d) {
-			return false
-		}
-		tos := d[off+1]
-		if tos&ecnMask == ecnNotECT {
-			return false
-		}
-		if tos&ecnMask == ecnCE {
-			return true
-		}
-		// The TOS is the low byte of the header's first 16-bit word.
-		old := binary.BigEndian.Uint16(d[off:])
-		d[off+1] = tos | ecnCE
-		updateChecksum(d[off+10:off+12], old, binary.BigEndian.Uint16(d[off:]))
-		h.TOS = d[off+1]
-		return true
-	case 6:
-		if off+40 > len(d) {
-			return false
-		}
-		// Traffic class: the low nibble of byte 0 and the high nibble of
-		// byte 1; its ECN bits are bits 5 and 4 of byte 1.
-		tc := d[off]<<4 | d[off+1]>>4
-		if tc&ecnMask == ecnNotECT {
-			return false
-		}
-		d[off+1] |= ecnCE << 4
-		h.TOS = tc | ecnCE
-		return true
-	}
-	return false
-}
-
-// updateChecksum rewrites the Internet checksum in sum after one 16-bit
-// word of the covered data changed from old to new: HC' = ~(~HC + ~m + m')
-// (RFC 1624, eqn. 3), which never produces the -0 that eqn. 2 can.
-func updateChecksum(sum []byte, old, new uint16) {
-	acc := uint32(^binary.BigEndian.Uint16(sum)) + uint32(^old) + uint32(new)
-	acc = acc>>16 + acc&0xffff
-	acc = acc>>16 + acc&0xffff
-	binary.BigEndian.PutUint16(sum, ^uint16(acc))
-}
+// setCE is INET_ECN_set_ce: pkt.Buffer.SetCE (shared with netem's ecn).
+func setCE(p *pkt.Buffer) bool { return p.SetCE() }
