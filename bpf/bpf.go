@@ -6,7 +6,9 @@
 package bpf
 
 import (
+	"crypto/sha1"
 	"strconv"
+	"sync/atomic"
 
 	"netyard/pkt"
 )
@@ -80,3 +82,21 @@ type Fault struct {
 func (f *Fault) Error() string {
 	return "bpf: program stopped at insn " + strconv.Itoa(f.PC) + ": " + f.Reason
 }
+
+// Tag is a program's tag from its instructions' bytes, as the kernel's
+// bpf_prog_calc_tag computes it: the first 8 bytes of their SHA-1. (The
+// kernel zeroes map references in 64-bit immediates first; the caller
+// passes the bytes to hash.)
+func Tag(insns []byte) [8]byte {
+	s := sha1.Sum(insns)
+	var t [8]byte
+	copy(t[:], s[:8])
+	return t
+}
+
+// lastID numbers loaded programs (Info.ID).
+var lastID atomic.Uint32
+
+// NewID returns a new program id, unique in the process: what tc prints
+// as "id N" and `bpf prog show` lists.
+func NewID() uint32 { return lastID.Add(1) }
