@@ -7,6 +7,7 @@ package bpf
 
 import (
 	"crypto/sha1"
+	"errors"
 	"strconv"
 	"sync/atomic"
 
@@ -93,6 +94,17 @@ func Tag(insns []byte) [8]byte {
 	copy(t[:], s[:8])
 	return t
 }
+
+// ObjectLoader loads an eBPF program from a clang object file: the ELF
+// at path, its program in section (the first program when section is
+// ""). The bpf classifier and action find it on the act.Env they are made
+// with; the datapath's env has one when the engine's LoadObject is set.
+type ObjectLoader interface {
+	LoadObject(path, section string) (Program, error)
+}
+
+// ErrNoObjectLoader is what an object file gets where no loader is wired.
+var ErrNoObjectLoader = errors.New("object files need the eBPF loader (package bpf/ebpf), which this build has not wired in")
 
 // lastID numbers loaded programs (Info.ID).
 var lastID atomic.Uint32

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"netyard/act"
+	"netyard/bpf/cbpf"
 	"netyard/internal/nlattr"
 )
 
@@ -36,6 +37,11 @@ import (
 //	dst_port: u32 min << 16 | max; 15 ip_tos, 16 ip_ttl: u32 value << 8 |
 //	mask; 17 tcp_flags: u32 value << 16 | mask; 18 ip_flags: u64 value <<
 //	32 | mask; 19 icmp_type, 20 icmp_code: u32.
+//
+//	bpf: 1 bytecode: 8 bytes per instruction (code u16, jt, jf, k u32, as
+//	struct sock_filter); 2 name string (TCA_BPF_NAME); 3 flags u32 (1:
+//	direct-action); 4 program id u32; 5 tag, 8 bytes; 6 program name
+//	string; 7 object file, 8 section, 9 bytecode file: strings.
 //
 // The device and the hook are the dump's selection and are not repeated
 // in every object.
@@ -80,6 +86,12 @@ func (c *Chains) appendObject(b []byte, f *filter, terse bool, now int64) []byte
 		var at int
 		b, at = nlattr.StartNest(b, AttrOptions)
 		b = appendFlower(b, fl)
+		b = nlattr.EndNest(b, at)
+	}
+	if bp, ok := s.Classifier.(*Bpf); ok {
+		var at int
+		b, at = nlattr.StartNest(b, AttrOptions)
+		b = appendBpf(b, bp)
 		b = nlattr.EndNest(b, at)
 	}
 	for _, bd := range f.bindings {
@@ -140,6 +152,69 @@ func appendFlower(b []byte, f *Flower) []byte {
 	}
 	b = appendOpt8(b, 19, f.ICMPType)
 	return appendOpt8(b, 20, f.ICMPCode)
+}
+
+func appendBpf(b []byte, s *Bpf) []byte {
+	if len(s.Bytecode) > 0 {
+		b = nlattr.AppendHdr(b, 1, 8*len(s.Bytecode))
+		for _, in := range s.Bytecode {
+			b = binary.NativeEndian.AppendUint16(b, in.Code)
+			b = append(b, in.Jt, in.Jf)
+			b = binary.NativeEndian.AppendUint32(b, in.K)
+		}
+	}
+	if s.Name != "" {
+		b = nlattr.AppendStr(b, 2, s.Name)
+	}
+	if s.DirectAction {
+		b = nlattr.AppendU32(b, 3, 1)
+	}
+	b = nlattr.AppendU32(b, 4, s.ProgID)
+	b = nlattr.AppendBytes(b, 5, s.ProgTag[:])
+	for _, a := range []struct {
+		typ uint16
+		s   string
+	}{{6, s.ProgName}, {7, s.Object}, {8, s.Section}, {9, s.File}} {
+		if a.s != "" {
+			b = nlattr.AppendStr(b, a.typ, a.s)
+		}
+	}
+	return b
+}
+
+func decodeBpf(b []byte) (*Bpf, error) {
+	s := &Bpf{}
+	a := nlattr.Iter{B: b, Base: errAttr}
+	for a.Next() {
+		switch a.Typ {
+		case 1:
+			if len(a.Val)%8 != 0 {
+				return nil, fmt.Errorf("%w: bpf bytecode of %d bytes", errAttr, len(a.Val))
+			}
+			for v := a.Val; len(v) >= 8; v = v[8:] {
+				s.Bytecode = append(s.Bytecode, cbpf.Insn{Code: binary.NativeEndian.Uint16(v), Jt: v[2], Jf: v[3], K: binary.NativeEndian.Uint32(v[4:])})
+			}
+		case 2:
+			s.Name = string(a.Str())
+		case 3:
+			s.DirectAction = a.U32()&1 != 0
+		case 4:
+			s.ProgID = a.U32()
+		case 5:
+			if v := a.Fixed(8); v != nil {
+				copy(s.ProgTag[:], v)
+			}
+		case 6:
+			s.ProgName = string(a.Str())
+		case 7:
+			s.Object = string(a.Str())
+		case 8:
+			s.Section = string(a.Str())
+		case 9:
+			s.File = string(a.Str())
+		}
+	}
+	return s, a.Err
 }
 
 func appendMAC(b []byte, typ uint16, m *MACMask) []byte {
@@ -216,7 +291,7 @@ func take[T any](s *[]T) *T {
 func (d *Decoder) Decode(b []byte, v *FilterView) error {
 	acts, specs := v.Actions[:0], v.Spec.Actions[:0]
 	*v = FilterView{}
-	var kind []byte
+	var kind, opts []byte
 	a := nlattr.Iter{B: b, Base: errAttr}
 	for a.Next() {
 		switch a.Typ {
@@ -239,11 +314,7 @@ func (d *Decoder) Decode(b []byte, v *FilterView) error {
 				return err
 			}
 		case AttrOptions:
-			f, err := d.decodeFlower(a.Val)
-			if err != nil {
-				return err
-			}
-			v.Spec.Classifier = f
+			opts = a.Val // read once the kind is known
 		case AttrAction:
 			acts = slices.Grow(acts, 1)[:len(acts)+1]
 			if err := d.acts.Decode(a.Val, &acts[len(acts)-1]); err != nil {
@@ -261,11 +332,23 @@ func (d *Decoder) Decode(b []byte, v *FilterView) error {
 	v.Spec.Actions = specs
 	switch string(kind) {
 	case "flower":
-		if v.Spec.Classifier == nil {
+		if opts == nil {
 			v.Spec.Classifier = take(&d.flowers)
+			break
 		}
+		f, err := d.decodeFlower(opts)
+		if err != nil {
+			return err
+		}
+		v.Spec.Classifier = f
 	case "matchall":
 		v.Spec.Classifier = &Matchall{}
+	case "bpf":
+		s, err := decodeBpf(opts)
+		if err != nil {
+			return err
+		}
+		v.Spec.Classifier = s
 	default:
 		return fmt.Errorf("%w: kind %q", errAttr, kind)
 	}

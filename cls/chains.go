@@ -125,11 +125,11 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		return fmt.Errorf("filter: %d actions: at most %d", len(f.Actions), act.MaxActions)
 	}
 	if f.Classifier == nil {
-		return fmt.Errorf("filter: no classifier: give flower or matchall")
+		return fmt.Errorf("filter: no classifier: give flower, matchall or bpf")
 	}
 	kind := f.Classifier.Kind()
-	if kind != "flower" && kind != "matchall" {
-		return fmt.Errorf("filter: classifier %q: not supported (flower, matchall)", kind)
+	if kind != "flower" && kind != "matchall" && kind != "bpf" {
+		return fmt.Errorf("filter: classifier %q: not supported (flower, matchall, bpf)", kind)
 	}
 	switch m {
 	case act.ModeAdd, act.ModeChange, act.ModeReplace:
@@ -244,6 +244,10 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	} else {
 		nf.spec.Classifier = cloneClassifierSpec(f.Classifier)
 	}
+	if b, ok := nf.spec.Classifier.(*Bpf); ok {
+		in := cl.bpf.prog.Info()
+		b.ProgID, b.ProgName, b.ProgTag = in.ID, in.Name, in.Tag
+	}
 	nf.spec.Actions = nil
 	if len(bindings) <= len(box.acts) {
 		nf.actions = box.acts[:len(bindings)]
@@ -280,8 +284,20 @@ func (c *Chains) install(index uint32, ch *chainIdx, g *group, nf, old *filter) 
 		ch.groups.Store(&[]*group{})
 	}
 	if newGroup {
-		g = &group{prio: nf.spec.Prio, protocol: nf.protocol, kind: nf.cls.kind, byShape: make(map[shape]*mask)}
+		g = &group{prio: nf.spec.Prio, protocol: nf.protocol, kind: nf.cls.kind, byShape: make(map[shape]*mask), isBpf: nf.cls.kind == "bpf"}
 		g.masks.Store(&[]*mask{})
+	}
+	if g.isBpf {
+		// cls_bpf_change: a new filter goes first, a replaced one
+		// where the old one was.
+		if old != nil {
+			g.bpf.swap(old, nf)
+		} else {
+			g.bpf.push(nf)
+		}
+		g.handles.put(nf)
+		c.publishGroup(index, ch, g, newChain, newGroup)
+		return
 	}
 	s := shapeOf(nf.cls)
 	mk := g.byShape[s]
@@ -298,6 +314,12 @@ func (c *Chains) install(index uint32, ch *chainIdx, g *group, nf, old *filter) 
 	if old != nil {
 		c.unlink(g, old)
 	}
+	c.publishGroup(index, ch, g, newChain, newGroup)
+}
+
+// publishGroup puts a new group in its chain, and a new chain in the
+// block.
+func (c *Chains) publishGroup(index uint32, ch *chainIdx, g *group, newChain, newGroup bool) {
 	if newGroup {
 		cowSlice(&ch.groups, func(gs []*group) []*group {
 			i, _ := searchPrio(gs, g.prio)
@@ -316,6 +338,10 @@ func (c *Chains) install(index uint32, ch *chainIdx, g *group, nf, old *filter) 
 // unlink takes f out of its mask's hash table, and the mask out of the
 // group when it was its last filter.
 func (c *Chains) unlink(g *group, f *filter) {
+	if g.isBpf {
+		g.bpf.swap(f, nil)
+		return
+	}
 	mk := f.mask
 	mk.remove(f)
 	if mk.n == 0 {
@@ -626,6 +652,9 @@ func (c *Chains) Block() *Block { return &c.block }
 // (Filter.Owned): s itself, with its strings copied out of whatever larger
 // buffer they may be slices of (a batch chunk).
 func ownClassifierSpec(s Spec) Spec {
+	if b, ok := s.(*Bpf); ok {
+		return cloneBpf(b) // its strings may be slices of a batch
+	}
 	if f, ok := s.(*Flower); ok && f.Indev != "" {
 		f.Indev = strings.Clone(f.Indev)
 	}
@@ -633,6 +662,9 @@ func ownClassifierSpec(s Spec) Spec {
 }
 
 func cloneClassifierSpec(s Spec) Spec {
+	if b, ok := s.(*Bpf); ok {
+		return cloneBpf(b)
+	}
 	f, ok := s.(*Flower)
 	if !ok {
 		if _, ok := s.(*Matchall); ok {

@@ -28,6 +28,8 @@ type Classifier struct {
 	kind   string
 	words  []keyWord
 	ranges []portRange
+	// bpf is the bpf classifier's program (kind "bpf"), nil otherwise.
+	bpf *bpfProg
 	// inl holds words when there are few (most filters: a million of
 	// them add up), so that they cost no allocation of their own.
 	inl [inlineWords]keyWord
@@ -107,10 +109,12 @@ func compileInto(c *Classifier, spec Spec, protocol uint16, env act.Env) error {
 	case *Matchall:
 		*c = Classifier{kind: "matchall"}
 		return nil
+	case *Bpf:
+		return compileBpf(c, s, env)
 	case nil:
-		return fmt.Errorf("filter: no classifier: give flower or matchall")
+		return fmt.Errorf("filter: no classifier: give flower, matchall or bpf")
 	}
-	return fmt.Errorf("filter: classifier %q: not supported (flower, matchall)", spec.Kind())
+	return fmt.Errorf("filter: classifier %q: not supported (flower, matchall, bpf)", spec.Kind())
 }
 
 // keyBuilder collects masks and values per word.

@@ -59,6 +59,10 @@ type group struct {
 	protocol uint16
 	kind     string
 	masks    atomic.Pointer[[]*mask] // in creation order
+	// isBpf marks a group of bpf filters: they are in bpf (bpf.go), in
+	// the kernel's list order, and masks is empty.
+	isBpf bool
+	bpf   bpfList
 
 	// Control plane, under Chains.mu: the filters by handle, in order,
 	// and the masks by shape.
