@@ -38,4 +38,3 @@ func LoadProgram(bytecode []cbpf.Insn, file, object, section string, env Env) (b
 	}
 	return nil, fmt.Errorf("bpf: no program: give bytecode, bytecode-file or object-file")
 }
-

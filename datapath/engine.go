@@ -5,11 +5,11 @@
 package datapath
 
 import (
-	"netyard/bpf"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"netyard/bpf"
 	"runtime"
 	"sort"
 	"sync"

@@ -34,10 +34,10 @@ import (
 const batchSize = 64
 
 type worker struct {
-	e    *Engine
-	id   int
-	nss  atomic.Pointer[[]*nsSlot]
-	ctx  act.Ctx
+	e   *Engine
+	id  int
+	nss atomic.Pointer[[]*nsSlot]
+	ctx act.Ctx
 	// rand is the worker's state for BPF programs' random numbers
 	// (SKF_AD_RANDOM, get_prandom_u32), seeded from the engine's hash
 	// seed and the worker's number, so that replays repeat.
