@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"netyard/act"
-	"netyard/bpf/cbpf"
 	"netyard/internal/nlattr"
 )
 
@@ -155,66 +154,21 @@ func appendFlower(b []byte, f *Flower) []byte {
 }
 
 func appendBpf(b []byte, s *Bpf) []byte {
-	if len(s.Bytecode) > 0 {
-		b = nlattr.AppendHdr(b, 1, 8*len(s.Bytecode))
-		for _, in := range s.Bytecode {
-			b = binary.NativeEndian.AppendUint16(b, in.Code)
-			b = append(b, in.Jt, in.Jf)
-			b = binary.NativeEndian.AppendUint32(b, in.K)
-		}
-	}
-	if s.Name != "" {
-		b = nlattr.AppendStr(b, 2, s.Name)
-	}
+	b = act.AppendBpfParams(b, s.Bytecode, s.Name, s.ProgID, s.ProgTag, s.ProgName, s.Object, s.Section, s.File)
 	if s.DirectAction {
 		b = nlattr.AppendU32(b, 3, 1)
-	}
-	b = nlattr.AppendU32(b, 4, s.ProgID)
-	b = nlattr.AppendBytes(b, 5, s.ProgTag[:])
-	for _, a := range []struct {
-		typ uint16
-		s   string
-	}{{6, s.ProgName}, {7, s.Object}, {8, s.Section}, {9, s.File}} {
-		if a.s != "" {
-			b = nlattr.AppendStr(b, a.typ, a.s)
-		}
 	}
 	return b
 }
 
 func decodeBpf(b []byte) (*Bpf, error) {
-	s := &Bpf{}
-	a := nlattr.Iter{B: b, Base: errAttr}
-	for a.Next() {
-		switch a.Typ {
-		case 1:
-			if len(a.Val)%8 != 0 {
-				return nil, fmt.Errorf("%w: bpf bytecode of %d bytes", errAttr, len(a.Val))
-			}
-			for v := a.Val; len(v) >= 8; v = v[8:] {
-				s.Bytecode = append(s.Bytecode, cbpf.Insn{Code: binary.NativeEndian.Uint16(v), Jt: v[2], Jf: v[3], K: binary.NativeEndian.Uint32(v[4:])})
-			}
-		case 2:
-			s.Name = string(a.Str())
-		case 3:
-			s.DirectAction = a.U32()&1 != 0
-		case 4:
-			s.ProgID = a.U32()
-		case 5:
-			if v := a.Fixed(8); v != nil {
-				copy(s.ProgTag[:], v)
-			}
-		case 6:
-			s.ProgName = string(a.Str())
-		case 7:
-			s.Object = string(a.Str())
-		case 8:
-			s.Section = string(a.Str())
-		case 9:
-			s.File = string(a.Str())
-		}
+	var a act.Bpf
+	flags, err := act.DecodeBpfParams(b, &a)
+	if err != nil {
+		return nil, err
 	}
-	return s, a.Err
+	return &Bpf{Bytecode: a.Bytecode, File: a.File, Object: a.Object, Section: a.Section, Name: a.Name,
+		DirectAction: flags&1 != 0, ProgID: a.ProgID, ProgName: a.ProgName, ProgTag: a.ProgTag}, nil
 }
 
 func appendMAC(b []byte, typ uint16, m *MACMask) []byte {

@@ -1,7 +1,6 @@
 package tcsyntax
 
 import (
-	"encoding/hex"
 	"path/filepath"
 
 	"netyard/bpf/cbpf"
@@ -225,29 +224,9 @@ func printBpf(w *Writer, v *FilterView, o *Options) {
 	}
 	w.Bool(PrintAny, "not_in_hw", "not_in_hw ", true)
 	if len(s.Bytecode) > 0 {
-		w.Open("bytecode")
-		w.Uint(PrintJSON, "length", "", uint64(len(s.Bytecode)))
-		w.OpenArray("insns")
-		for _, in := range s.Bytecode {
-			w.Open("")
-			w.Uint(PrintJSON, "code", "", uint64(in.Code))
-			w.Uint(PrintJSON, "jt", "", uint64(in.Jt))
-			w.Uint(PrintJSON, "jf", "", uint64(in.Jf))
-			w.Uint(PrintJSON, "k", "", uint64(in.K))
-			w.Close()
-		}
-		w.CloseArray()
-		w.Close()
-		w.String(PrintText, "", "bytecode '%s' ", cbpf.Format(s.Bytecode))
+		printBytecode(w, s.Bytecode)
 	} else {
-		w.Open("prog")
-		w.Uint(PrintAny, "id", "id %d ", uint64(s.ProgID))
-		if s.ProgName != "" {
-			w.String(PrintAny, "name", "name %s ", s.ProgName)
-		}
-		w.String(PrintAny, "tag", "tag %s ", hex.EncodeToString(s.ProgTag[:]))
-		w.Uint(PrintJSON, "jited", "", 0)
-		w.Close()
+		printProgInfo(w, s.ProgID, s.ProgName, s.ProgTag)
 	}
 	if o.Stats > 0 {
 		w.Uint(PrintAny, "rule_hit", "(rule hit %d", v.Stats.Packets)

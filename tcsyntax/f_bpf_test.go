@@ -93,3 +93,29 @@ func TestBpfFilterPrint(t *testing.T) {
 		}
 	}
 }
+
+// TestBpfActionPrint: m_bpf's words and print_bpf's text.
+func TestBpfActionPrint(t *testing.T) {
+	ft := newFake()
+	runLines(t, ft, "filter add dev eth0 ingress pref 1 matchall action bpf bytecode \"1,6 0 0 0\" index 4\n"+
+		"actions add action bpf run obj prog.o sec act drop\n")
+	out := tcOut(t, ft, "filter show dev eth0 ingress")
+	want := "action order 1: bpf bytecode '1,6 0 0 0' default-action pipe\n\t index 4 ref 1 bind 1"
+	if !strings.Contains(out, want) {
+		t.Fatalf("show printed\n%s\nwant\n%s", out, want)
+	}
+	out = tcOut(t, ft, "actions list action bpf")
+	want = "bpf prog.o:[act] id 0 tag 0000000000000000 default-action drop\n"
+	if !strings.Contains(out, want) {
+		t.Fatalf("actions list printed\n%s\nwant\n%s", out, want)
+	}
+	for _, bad := range []string{"actions add action bpf", "actions add action bpf bytecode 1,6|0|0", "actions add action bpf fd 3"} {
+		words := strings.Fields(bad)
+		for i := range words {
+			words[i] = strings.ReplaceAll(words[i], "|", " ")
+		}
+		if _, err := Parse(words); err == nil {
+			t.Errorf("%s: parsed", bad)
+		}
+	}
+}
