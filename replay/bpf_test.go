@@ -75,3 +75,44 @@ func TestReplayBpfTcpdump(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleClassicWeb: examples/bpf's classic filter is what tcpdump
+// makes of its expression, and its rules file, replayed over the corpus,
+// redirects what tcpdump prints for the expression.
+func TestExampleClassicWeb(t *testing.T) {
+	testutil.NeedTools(t, "tcpdump")
+	dir := t.TempDir()
+	capture := filepath.Join(dir, "in.pcap")
+	if err := cbpftest.WritePcap(capture, cbpftest.Frames()); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir("../examples/bpf")
+	expr, err := os.ReadFile("classic-web.expr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := string(bytes.TrimSpace(expr))
+	bc, err := cbpftest.Bytecode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt, err := os.ReadFile("classic-web.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(bytes.ReplaceAll(bytes.TrimSpace(txt), []byte("\n"), []byte(","))); got != bc {
+		t.Fatalf("classic-web.txt is not tcpdump's bytecode for %q any more:\n%s\n%s", e, got, bc)
+	}
+	want, err := cbpftest.Matches(capture, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := testutil.Pool(t, pkt.PoolConfig{})
+	sum, err := Run(Config{Rules: "classic-web.tc", In: []Port{{"eth0", capture}}, Out: []Port{{"eth1", filepath.Join(dir, "out.pcap")}}, Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sum.Written["eth1"]; got != len(want) || got == 0 {
+		t.Fatalf("redirected %d frames, tcpdump prints %d", got, len(want))
+	}
+}
