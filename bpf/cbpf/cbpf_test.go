@@ -400,6 +400,25 @@ func TestRunAllocs(t *testing.T) {
 // (tcpdump 4.99, libpcap 1.10), for tests that must not need tcpdump.
 const tcpdumpPort80 = "11,40 0 0 12,21 0 8 2048,48 0 0 23,21 0 6 6,40 0 0 20,69 4 0 8191,177 0 0 14,72 0 0 16,21 0 1 80,6 0 0 262144,6 0 0 0"
 
+// tcpdumpProgram loads `tcpdump -ddd EXPR`; it returns the instructions
+// too.
+func tcpdumpProgram(tb testing.TB, expr string) (*Program, []Insn) {
+	tb.Helper()
+	bc, err := cbpftest.Bytecode(expr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	insns, err := Parse(bc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := Load(insns, "bytecode")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, insns
+}
+
 // TestTcpdump: for each expression, the frames of the corpus the bytecode
 // from `tcpdump -ddd` accepts in netyard are exactly those `tcpdump -r`
 // prints (libpcap's own filter, run by tcpdump on the capture).
@@ -413,18 +432,7 @@ func TestTcpdump(t *testing.T) {
 	pool := pkt.NewPool(pkt.PoolConfig{})
 	for _, expr := range cbpftest.Expressions {
 		t.Run(expr, func(t *testing.T) {
-			bc, err := cbpftest.Bytecode(expr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			insns, err := Parse(bc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := Load(insns, "bytecode")
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, _ := tcpdumpProgram(t, expr)
 			want, err := cbpftest.Matches(capture, expr)
 			if err != nil {
 				t.Fatal(err)

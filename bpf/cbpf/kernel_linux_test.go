@@ -3,6 +3,7 @@ package cbpf
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,21 +36,10 @@ func TestKernelClsBpf(t *testing.T) {
 	ns.Exec("tc", "qdisc", "add", "dev", "vb", "clsact")
 	var progs []*Program
 	for i, expr := range cbpftest.Expressions {
-		bc, err := cbpftest.Bytecode(expr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		insns, err := Parse(bc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := Load(insns, "bytecode")
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, insns := tcpdumpProgram(t, expr)
 		progs = append(progs, p)
 		ns.Exec("tc", "filter", "add", "dev", "vb", "ingress", "pref", fmt.Sprint(i+1), "protocol", "all",
-			"bpf", "bytecode", bc, "action", "mirred", "egress", "mirror", "dev", "vc", "continue")
+			"bpf", "bytecode", Format(insns), "action", "mirred", "egress", "mirror", "dev", "vc", "continue")
 	}
 	var frames [][]byte
 	for _, f := range cbpftest.Frames() {
@@ -96,7 +86,7 @@ func TestKernelClsBpf(t *testing.T) {
 	var got []uint64
 	for deadline := time.Now().Add(3 * time.Second); ; {
 		got = kernelCounts(t, ns)
-		if equalCounts(got, want) || time.Now().After(deadline) {
+		if slices.Equal(got, want) || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -106,18 +96,6 @@ func TestKernelClsBpf(t *testing.T) {
 		}
 	}
 	t.Logf("%d frames; matches per expression: %v", len(frames), want)
-}
-
-func equalCounts(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // kernelCounts reads each filter's mirred packet count, in pref order.
