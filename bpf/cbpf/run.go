@@ -312,18 +312,27 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 			}
 			a = uint32(binary.BigEndian.Uint16(data[o.k:]))
 			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k // the commonest target, taken without a dispatch
+			}
 		case opLdBJeqK:
 			if uint64(o.k) >= n {
 				return 0
 			}
 			a = uint32(data[o.k])
 			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k // the commonest target, taken without a dispatch
+			}
 		case opLdWJeqK:
 			if uint64(o.k)+4 > n {
 				return 0
 			}
 			a = binary.BigEndian.Uint32(data[o.k:])
 			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k // the commonest target, taken without a dispatch
+			}
 		case opLdHJsetK:
 			if uint64(o.k)+2 > n {
 				return 0
@@ -333,6 +342,9 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				pc = int(o.t)
 			} else {
 				pc = int(o.f)
+			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
 			}
 		case opLdBJsetK:
 			if uint64(o.k) >= n {
@@ -344,20 +356,32 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 			} else {
 				pc = int(o.f)
 			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
+			}
 		case opJeqSet:
 			pc = inSet(p.sets[o.k], a, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k // the commonest target, taken without a dispatch
+			}
 		case opLdWJeqSet:
 			if uint64(o.k)+4 > n {
 				return 0
 			}
 			a = binary.BigEndian.Uint32(data[o.k:])
 			pc = inSet(p.sets[o.k2], a, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k // the commonest target, taken without a dispatch
+			}
 		case opLdHJeqSet:
 			if uint64(o.k)+2 > n {
 				return 0
 			}
 			a = uint32(binary.BigEndian.Uint16(data[o.k:]))
 			pc = inSet(p.sets[o.k2], a, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k // the commonest target, taken without a dispatch
+			}
 		case opLdIndHJeqK:
 			if off := x + o.k; int32(off) >= 0 && uint64(off)+2 <= n {
 				a = uint32(binary.BigEndian.Uint16(data[off:]))
@@ -367,6 +391,9 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				return 0
 			}
 			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k // the commonest target, taken without a dispatch
+			}
 		case opLdIndBJeqK:
 			if off := x + o.k; int32(off) >= 0 && uint64(off)+1 <= n {
 				a = uint32(data[off])
@@ -376,6 +403,9 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				return 0
 			}
 			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k // the commonest target, taken without a dispatch
+			}
 		case opLdIndBJsetK:
 			if off := x + o.k; int32(off) >= 0 && uint64(off)+1 <= n {
 				a = uint32(data[off])
@@ -388,6 +418,9 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				pc = int(o.t)
 			} else {
 				pc = int(o.f)
+			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
 			}
 		case opLdIndW, opLdIndH, opLdIndB:
 			size := uint32(4)
@@ -489,11 +522,17 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 			pc = int(o.t)
 		case opJeqK:
 			pc = jeqChain(ops, a, o.k, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k // the commonest target, taken without a dispatch
+			}
 		case opJeqX:
 			if a == x {
 				pc = int(o.t)
 			} else {
 				pc = int(o.f)
+			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
 			}
 		case opJgtK:
 			if a > o.k {
@@ -501,11 +540,17 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 			} else {
 				pc = int(o.f)
 			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
+			}
 		case opJgtX:
 			if a > x {
 				pc = int(o.t)
 			} else {
 				pc = int(o.f)
+			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
 			}
 		case opJgeK:
 			if a >= o.k {
@@ -513,11 +558,17 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 			} else {
 				pc = int(o.f)
 			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
+			}
 		case opJgeX:
 			if a >= x {
 				pc = int(o.t)
 			} else {
 				pc = int(o.f)
+			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
 			}
 		case opJsetK:
 			if a&o.k != 0 {
@@ -525,11 +576,17 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 			} else {
 				pc = int(o.f)
 			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
+			}
 		case opJsetX:
 			if a&x != 0 {
 				pc = int(o.t)
 			} else {
 				pc = int(o.f)
+			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
 			}
 		default:
 			// compile makes no other kind.
