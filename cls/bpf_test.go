@@ -2,6 +2,7 @@ package cls_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -218,5 +219,41 @@ func BenchmarkClassifyBpf(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestBpfDumpRoundTrip: a bpf filter and a bpf action come back from the
+// dump encoding as they were listed.
+func TestBpfDumpRoundTrip(t *testing.T) {
+	h := newHook(t)
+	h.add(bpfFilter(1, &cls.Bpf{Bytecode: []cbpf.Insn{{Code: 0x28, K: 12}, {Code: 0x06, K: 0xffffffff}}, File: "x.txt", DirectAction: true}, 0x10001,
+		&act.Bpf{C: act.Common{Control: act.Pipe}, Bytecode: []cbpf.Insn{{Code: 0x06}}}))
+	want := h.ch.List(nil)
+	var d cls.Decoder
+	d.Reset(1)
+	n := 0
+	h.ch.Walk(nil, cls.Select{}, func(e cls.DumpEntry) bool {
+		var v cls.FilterView
+		if err := d.Decode(e.Append(nil, false, 0), &v); err != nil {
+			t.Fatal(err)
+		}
+		w := want[n]
+		v.Spec.Dev, v.Spec.Parent = w.Spec.Dev, w.Spec.Parent
+		if !reflect.DeepEqual(v.Spec, w.Spec) {
+			t.Errorf("got %+v\nwant %+v", v.Spec, w.Spec)
+		}
+		gb, wb := v.Spec.Classifier.(*cls.Bpf), w.Spec.Classifier.(*cls.Bpf)
+		if !reflect.DeepEqual(gb, wb) || wb.ProgID == 0 {
+			t.Errorf("classifier %+v, want %+v", gb, wb)
+		}
+		ga, wa := v.Spec.Actions[0].(*act.Bpf), w.Spec.Actions[0].(*act.Bpf)
+		if !reflect.DeepEqual(ga, wa) || wa.ProgID == 0 {
+			t.Errorf("action %+v, want %+v", ga, wa)
+		}
+		n++
+		return true
+	})
+	if n != 1 {
+		t.Fatalf("%d filters dumped", n)
 	}
 }
