@@ -97,6 +97,9 @@ const (
 	opLdIndHJeqK
 	opLdIndBJeqK
 	opLdIndBJsetK
+	// tcpdump's port test: "ldxb 4*([k]&0xf); ldh [x + k']; jeq #port",
+	// with k << 16 | k' in k.
+	opMshLdIndHJeqK
 	// A run of "jeq #k_i, T, next" with one T, tcpdump's code for
 	// "host a or host b or ...": k indexes Program.sets.
 	opJeqSet
@@ -259,6 +262,13 @@ func compile(insns []Insn) ([]op, [][]uint32) {
 		}
 		ops[pc] = op{kind: kind, t: b.t, f: b.f, k: a.k, k2: b.k}
 	}
+	// And the header length load before a fused port compare.
+	for pc := 0; pc+1 < len(ops); pc++ {
+		a, b := ops[pc], ops[pc+1]
+		if a.kind == opLdxMsh && b.kind == opLdIndHJeqK && a.k < 1<<16 && b.k < 1<<16 {
+			ops[pc] = op{kind: opMshLdIndHJeqK, t: b.t, f: b.f, k: a.k<<16 | b.k, k2: b.k2}
+		}
+	}
 	return ops, sets
 }
 
@@ -381,6 +391,21 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 			pc = inSet(p.sets[o.k2], a, o.t, o.f)
 			if r := &ops[pc]; r.kind == opRetK {
 				return r.k // the commonest target, taken without a dispatch
+			}
+		case opMshLdIndHJeqK:
+			mk := uint64(o.k >> 16)
+			if mk >= n {
+				return 0
+			}
+			x = uint32(data[mk]&0xf) << 2
+			off := uint64(x + o.k&0xffff)
+			if off+2 > n {
+				return 0
+			}
+			a = uint32(binary.BigEndian.Uint16(data[off:]))
+			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k
 			}
 		case opLdIndHJeqK:
 			if off := x + o.k; int32(off) >= 0 && uint64(off)+2 <= n {
