@@ -123,3 +123,69 @@ func kernelCounts(t *testing.T, ns *testutil.Netns) []uint64 {
 	}
 	return counts
 }
+
+// TestKernelClsBpfOrder: in the kernel, of two bpf filters in one prio
+// that both match, the one added last decides (cls_bpf_change puts a new
+// filter at the head of its list): the order netyard runs them in (cls
+// TestBpfListOrder).
+func TestKernelClsBpfOrder(t *testing.T) {
+	testutil.NeedRoot(t, "namespaces, veths and tc filters")
+	testutil.NeedTools(t, "tc", "ip")
+	ns := testutil.NewNetns(t, "cbpford")
+	for _, pair := range [][2]string{{"va", "vb"}, {"vc", "vd"}, {"vg", "vh"}} {
+		ns.IP("link", "add", pair[0], "type", "veth", "peer", "name", pair[1])
+		ns.IP("link", "set", pair[0], "up")
+		ns.IP("link", "set", pair[1], "up")
+	}
+	ns.Exec("tc", "qdisc", "add", "dev", "vb", "clsact")
+	accept := Format([]Insn{{Code: clsRET | retK, K: 0xffffffff}})
+	// handle 1, then handle 2; each mirrors to its own device and ends
+	// classification (mirred's default pipe is a verdict >= 0).
+	ns.Exec("tc", "filter", "add", "dev", "vb", "ingress", "pref", "1", "handle", "1", "protocol", "all", "bpf", "bytecode", accept, "action", "mirred", "egress", "mirror", "dev", "vc")
+	ns.Exec("tc", "filter", "add", "dev", "vb", "ingress", "pref", "1", "handle", "2", "protocol", "all", "bpf", "bytecode", accept, "action", "mirred", "egress", "mirror", "dev", "vg")
+	frame := cbpftest.Frames()[0]
+	err := ns.Do(func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		ifi, err := netInterfaceIndex("va")
+		if err != nil {
+			return err
+		}
+		return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifi, Halen: 6})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var byHandle map[string]uint64
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+		byHandle = map[string]uint64{}
+		out := ns.Exec("tc", "-s", "-j", "filter", "show", "dev", "vb", "ingress")
+		var fs []struct {
+			Options *struct {
+				Handle  string `json:"handle"` // "0x1"
+				Actions []struct {
+					Stats struct {
+						Packets uint64 `json:"packets"`
+					} `json:"stats"`
+				} `json:"actions"`
+			} `json:"options"`
+		}
+		if err := json.Unmarshal([]byte(out), &fs); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			if f.Options != nil && len(f.Options.Actions) > 0 {
+				byHandle[f.Options.Handle] = f.Options.Actions[0].Stats.Packets
+			}
+		}
+		if byHandle["0x1"]+byHandle["0x2"] > 0 {
+			break
+		}
+	}
+	if byHandle["0x2"] != 1 || byHandle["0x1"] != 0 {
+		t.Fatalf("kernel: handle 1 ran on %d packets, handle 2 on %d; want the newest (2) to decide", byHandle["0x1"], byHandle["0x2"])
+	}
+}
