@@ -278,187 +278,70 @@ func compile(insns []Insn) ([]op, [][]uint32) {
 // the kernel would stop (a load outside the packet, a division by a zero
 // X) returns 0, as the kernel's program does.
 func (p *Program) Run(b *pkt.Buffer, env *bpf.Env) (uint64, error) {
-	return uint64(p.run(b.Data(), b, env)), nil
+	data := b.Data()
+	ret, at, a, x := p.fast(data, 0, 0, 0)
+	if at >= 0 {
+		ret = p.run(data, b, env, at, a, x)
+	}
+	return uint64(ret), nil
 }
 
 // RunData runs the program on a bare frame, with no metadata: ancillary
 // loads read zeros (SKF_AD_RANDOM still draws).
-func (p *Program) RunData(data []byte) uint32 { return p.run(data, nil, nil) }
+func (p *Program) RunData(data []byte) uint32 {
+	ret, at, a, x := p.fast(data, 0, 0, 0)
+	if at >= 0 {
+		ret = p.run(data, nil, nil, at, a, x)
+	}
+	return ret
+}
 
-func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
+// A run starts in fast, which runs the operations that need no call (a
+// call anywhere in its loop would keep its registers in memory on every
+// operation) until a RET or an operation it leaves to run: ancillary
+// loads, negative offsets, scratch memory. run does that one and hands
+// back to fast. Most of tcpdump's programs never leave fast, and never
+// clear a scratch memory they do not use.
+//
+// run goes on from the operation at pc with registers a and x; M[] is
+// empty then, since fast never writes it.
+func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env, pc int, a, x uint32) uint32 {
 	var (
-		a, x uint32
-		mem  [MemWords]uint32
+		mem [MemWords]uint32
+		ret uint32
 	)
-	ops := p.ops
-	n := uint64(len(data))
-	pc := 0
-	for {
-		o := &ops[pc]
+	for pc >= 0 {
+		o := &p.ops[pc]
 		pc++
 		switch o.kind {
-		case opRetK:
-			return o.k
-		case opRetA:
-			return a
-		case opLdW:
-			if uint64(o.k)+4 > n {
-				return 0
-			}
-			a = binary.BigEndian.Uint32(data[o.k:])
-		case opLdH:
-			if uint64(o.k)+2 > n {
-				return 0
-			}
-			a = uint32(binary.BigEndian.Uint16(data[o.k:]))
-		case opLdB:
-			if uint64(o.k) >= n {
-				return 0
-			}
-			a = uint32(data[o.k])
-		case opLdHJeqK:
-			if uint64(o.k)+2 > n {
-				return 0
-			}
-			a = uint32(binary.BigEndian.Uint16(data[o.k:]))
-			pc = jeqChain(ops, a, o.k2, o.t, o.f)
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k // the commonest target, taken without a dispatch
-			}
-		case opLdBJeqK:
-			if uint64(o.k) >= n {
-				return 0
-			}
-			a = uint32(data[o.k])
-			pc = jeqChain(ops, a, o.k2, o.t, o.f)
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k // the commonest target, taken without a dispatch
-			}
-		case opLdWJeqK:
-			if uint64(o.k)+4 > n {
-				return 0
-			}
-			a = binary.BigEndian.Uint32(data[o.k:])
-			pc = jeqChain(ops, a, o.k2, o.t, o.f)
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k // the commonest target, taken without a dispatch
-			}
-		case opLdHJsetK:
-			if uint64(o.k)+2 > n {
-				return 0
-			}
-			a = uint32(binary.BigEndian.Uint16(data[o.k:]))
-			if a&o.k2 != 0 {
-				pc = int(o.t)
-			} else {
-				pc = int(o.f)
-			}
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
-			}
-		case opLdBJsetK:
-			if uint64(o.k) >= n {
-				return 0
-			}
-			a = uint32(data[o.k])
-			if a&o.k2 != 0 {
-				pc = int(o.t)
-			} else {
-				pc = int(o.f)
-			}
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
-			}
-		case opJeqSet:
-			pc = inSet(p.sets[o.k], a, o.t, o.f)
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k // the commonest target, taken without a dispatch
-			}
-		case opLdWJeqSet:
-			if uint64(o.k)+4 > n {
-				return 0
-			}
-			a = binary.BigEndian.Uint32(data[o.k:])
-			pc = inSet(p.sets[o.k2], a, o.t, o.f)
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k // the commonest target, taken without a dispatch
-			}
-		case opLdHJeqSet:
-			if uint64(o.k)+2 > n {
-				return 0
-			}
-			a = uint32(binary.BigEndian.Uint16(data[o.k:]))
-			pc = inSet(p.sets[o.k2], a, o.t, o.f)
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k // the commonest target, taken without a dispatch
-			}
-		case opMshLdIndHJeqK:
-			mk := uint64(o.k >> 16)
-			if mk >= n {
-				return 0
-			}
-			x = uint32(data[mk]&0xf) << 2
-			off := uint64(x + o.k&0xffff)
-			if off+2 > n {
-				return 0
-			}
-			a = uint32(binary.BigEndian.Uint16(data[off:]))
-			pc = jeqChain(ops, a, o.k2, o.t, o.f)
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
-			}
-		case opLdIndHJeqK:
-			if off := x + o.k; int32(off) >= 0 && uint64(off)+2 <= n {
-				a = uint32(binary.BigEndian.Uint16(data[off:]))
-			} else if v, ok := load(data, b, int32(off), 2); ok {
-				a = v
-			} else {
-				return 0
-			}
-			pc = jeqChain(ops, a, o.k2, o.t, o.f)
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k // the commonest target, taken without a dispatch
-			}
-		case opLdIndBJeqK:
-			if off := x + o.k; int32(off) >= 0 && uint64(off)+1 <= n {
-				a = uint32(data[off])
-			} else if v, ok := load(data, b, int32(off), 1); ok {
-				a = v
-			} else {
-				return 0
-			}
-			pc = jeqChain(ops, a, o.k2, o.t, o.f)
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k // the commonest target, taken without a dispatch
-			}
-		case opLdIndBJsetK:
-			if off := x + o.k; int32(off) >= 0 && uint64(off)+1 <= n {
-				a = uint32(data[off])
-			} else if v, ok := load(data, b, int32(off), 1); ok {
-				a = v
-			} else {
-				return 0
-			}
-			if a&o.k2 != 0 {
-				pc = int(o.t)
-			} else {
-				pc = int(o.f)
-			}
-			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
-			}
-		case opLdIndW, opLdIndH, opLdIndB:
-			size := uint32(4)
-			if o.kind == opLdIndH {
+		case opLdIndW, opLdIndH, opLdIndB, opLdIndHJeqK, opLdIndBJeqK, opLdIndBJsetK:
+			size := uint32(1)
+			switch o.kind {
+			case opLdIndW:
+				size = 4
+			case opLdIndH, opLdIndHJeqK:
 				size = 2
-			} else if o.kind == opLdIndB {
-				size = 1
 			}
 			v, ok := load(data, b, int32(x+o.k), size)
 			if !ok {
 				return 0
 			}
 			a = v
+			switch o.kind {
+			case opLdIndHJeqK, opLdIndBJeqK:
+				pc = jeqChain(p.ops, a, o.k2, o.t, o.f)
+			case opLdIndBJsetK:
+				pc = int(o.f)
+				if a&o.k2 != 0 {
+					pc = int(o.t)
+				}
+			}
+		case opLdxMsh:
+			v, ok := load(data, b, int32(o.k), 1)
+			if !ok {
+				return 0
+			}
+			x = (v & 0xf) << 2
 		case opLdNeg:
 			v, ok := load(data, b, int32(o.k), o.k2)
 			if !ok {
@@ -467,6 +350,207 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 			a = v
 		case opLdAnc:
 			a = ancillary(o.k, a, x, data, b, env, p)
+		case opLdMem:
+			a = mem[o.k&(MemWords-1)]
+		case opLdxMem:
+			x = mem[o.k&(MemWords-1)]
+		case opSt:
+			mem[o.k&(MemWords-1)] = a
+		case opStx:
+			mem[o.k&(MemWords-1)] = x
+		default:
+			// compile makes no other kind, and fast runs all others.
+			panic("cbpf: unknown op kind")
+		}
+		ret, pc, a, x = p.fast(data, pc, a, x)
+	}
+	return ret
+}
+
+// fast runs the program from pc with registers a and x until a RET (at
+// is -1, ret its value) or an operation it leaves to run (at is its
+// index, a and x the registers before it).
+func (p *Program) fast(data []byte, pc int, a, x uint32) (ret uint32, at int, _, _ uint32) {
+	ops := p.ops
+	n := uint64(len(data))
+	for {
+		o := &ops[pc]
+		pc++
+		switch o.kind {
+		case opRetK:
+			return o.k, -1, a, x
+		case opRetA:
+			return a, -1, a, x
+		case opLdW:
+			if uint64(o.k)+4 > n {
+				return 0, -1, a, x
+			}
+			a = binary.BigEndian.Uint32(data[o.k:])
+		case opLdH:
+			if uint64(o.k)+2 > n {
+				return 0, -1, a, x
+			}
+			a = uint32(binary.BigEndian.Uint16(data[o.k:]))
+		case opLdB:
+			if uint64(o.k) >= n {
+				return 0, -1, a, x
+			}
+			a = uint32(data[o.k])
+		case opLdHJeqK:
+			if uint64(o.k)+2 > n {
+				return 0, -1, a, x
+			}
+			a = uint32(binary.BigEndian.Uint16(data[o.k:]))
+			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opLdBJeqK:
+			if uint64(o.k) >= n {
+				return 0, -1, a, x
+			}
+			a = uint32(data[o.k])
+			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opLdWJeqK:
+			if uint64(o.k)+4 > n {
+				return 0, -1, a, x
+			}
+			a = binary.BigEndian.Uint32(data[o.k:])
+			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opLdHJsetK:
+			if uint64(o.k)+2 > n {
+				return 0, -1, a, x
+			}
+			a = uint32(binary.BigEndian.Uint16(data[o.k:]))
+			if a&o.k2 != 0 {
+				pc = int(o.t)
+			} else {
+				pc = int(o.f)
+			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opLdBJsetK:
+			if uint64(o.k) >= n {
+				return 0, -1, a, x
+			}
+			a = uint32(data[o.k])
+			if a&o.k2 != 0 {
+				pc = int(o.t)
+			} else {
+				pc = int(o.f)
+			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opJeqSet:
+			pc = inSet(p.sets[o.k], a, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opLdWJeqSet:
+			if uint64(o.k)+4 > n {
+				return 0, -1, a, x
+			}
+			a = binary.BigEndian.Uint32(data[o.k:])
+			pc = inSet(p.sets[o.k2], a, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opLdHJeqSet:
+			if uint64(o.k)+2 > n {
+				return 0, -1, a, x
+			}
+			a = uint32(binary.BigEndian.Uint16(data[o.k:]))
+			pc = inSet(p.sets[o.k2], a, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opMshLdIndHJeqK:
+			mk := uint64(o.k >> 16)
+			if mk >= n {
+				return 0, -1, a, x
+			}
+			x = uint32(data[mk]&0xf) << 2
+			off := uint64(x + o.k&0xffff)
+			if off+2 > n {
+				return 0, -1, a, x
+			}
+			a = uint32(binary.BigEndian.Uint16(data[off:]))
+			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opLdIndHJeqK:
+			if off := x + o.k; int32(off) >= 0 && uint64(off)+2 <= n {
+				a = uint32(binary.BigEndian.Uint16(data[off:]))
+			} else if int32(off) >= 0 {
+				return 0, -1, a, x
+			} else {
+				return 0, pc - 1, a, x // a negative offset: run's
+			}
+			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opLdIndBJeqK:
+			if off := x + o.k; int32(off) >= 0 && uint64(off)+1 <= n {
+				a = uint32(data[off])
+			} else if int32(off) >= 0 {
+				return 0, -1, a, x
+			} else {
+				return 0, pc - 1, a, x // a negative offset: run's
+			}
+			pc = jeqChain(ops, a, o.k2, o.t, o.f)
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opLdIndBJsetK:
+			if off := x + o.k; int32(off) >= 0 && uint64(off)+1 <= n {
+				a = uint32(data[off])
+			} else if int32(off) >= 0 {
+				return 0, -1, a, x
+			} else {
+				return 0, pc - 1, a, x // a negative offset: run's
+			}
+			if a&o.k2 != 0 {
+				pc = int(o.t)
+			} else {
+				pc = int(o.f)
+			}
+			if r := &ops[pc]; r.kind == opRetK {
+				return r.k, -1, a, x
+			}
+		case opLdIndW, opLdIndH, opLdIndB:
+			off := x + o.k
+			if int32(off) < 0 {
+				return 0, pc - 1, a, x // a negative offset: run's
+			}
+			size := uint64(4)
+			if o.kind == opLdIndH {
+				size = 2
+			} else if o.kind == opLdIndB {
+				size = 1
+			}
+			if uint64(off)+size > n {
+				return 0, -1, a, x
+			}
+			switch size {
+			case 4:
+				a = binary.BigEndian.Uint32(data[off:])
+			case 2:
+				a = uint32(binary.BigEndian.Uint16(data[off:]))
+			default:
+				a = uint32(data[off])
+			}
+		case opLdNeg, opLdAnc, opLdMem, opLdxMem, opSt, opStx:
+			return 0, pc - 1, a, x // run's
 		case opLdLen:
 			a = uint32(n)
 		case opLdxLen:
@@ -475,22 +559,14 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 			a = o.k
 		case opLdxImm:
 			x = o.k
-		case opLdMem:
-			a = mem[o.k&(MemWords-1)]
-		case opLdxMem:
-			x = mem[o.k&(MemWords-1)]
 		case opLdxMsh:
-			if uint64(o.k) < n { // int32(k) < 0 compiles to opLdxMsh too: k is then >= 2^31 > n
+			if uint64(o.k) < n {
 				x = uint32(data[o.k]&0xf) << 2
-			} else if v, ok := load(data, b, int32(o.k), 1); ok {
-				x = (v & 0xf) << 2
+			} else if int32(o.k) >= 0 {
+				return 0, -1, a, x
 			} else {
-				return 0
+				return 0, pc - 1, a, x // a negative offset: run's
 			}
-		case opSt:
-			mem[o.k&(MemWords-1)] = a
-		case opStx:
-			mem[o.k&(MemWords-1)] = x
 		case opTax:
 			x = a
 		case opTxa:
@@ -511,14 +587,14 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 			a /= o.k
 		case opDivX:
 			if x == 0 {
-				return 0
+				return 0, -1, a, x
 			}
 			a /= x
 		case opModK:
 			a %= o.k
 		case opModX:
 			if x == 0 {
-				return 0
+				return 0, -1, a, x
 			}
 			a %= x
 		case opAndK:
@@ -548,7 +624,7 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 		case opJeqK:
 			pc = jeqChain(ops, a, o.k, o.t, o.f)
 			if r := &ops[pc]; r.kind == opRetK {
-				return r.k // the commonest target, taken without a dispatch
+				return r.k, -1, a, x
 			}
 		case opJeqX:
 			if a == x {
@@ -557,7 +633,7 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				pc = int(o.f)
 			}
 			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
+				return r.k, -1, a, x
 			}
 		case opJgtK:
 			if a > o.k {
@@ -566,7 +642,7 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				pc = int(o.f)
 			}
 			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
+				return r.k, -1, a, x
 			}
 		case opJgtX:
 			if a > x {
@@ -575,7 +651,7 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				pc = int(o.f)
 			}
 			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
+				return r.k, -1, a, x
 			}
 		case opJgeK:
 			if a >= o.k {
@@ -584,7 +660,7 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				pc = int(o.f)
 			}
 			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
+				return r.k, -1, a, x
 			}
 		case opJgeX:
 			if a >= x {
@@ -593,7 +669,7 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				pc = int(o.f)
 			}
 			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
+				return r.k, -1, a, x
 			}
 		case opJsetK:
 			if a&o.k != 0 {
@@ -602,7 +678,7 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				pc = int(o.f)
 			}
 			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
+				return r.k, -1, a, x
 			}
 		case opJsetX:
 			if a&x != 0 {
@@ -611,11 +687,11 @@ func (p *Program) run(data []byte, b *pkt.Buffer, env *bpf.Env) uint32 {
 				pc = int(o.f)
 			}
 			if r := &ops[pc]; r.kind == opRetK {
-				return r.k
+				return r.k, -1, a, x
 			}
 		default:
-			// compile makes no other kind.
-			panic("cbpf: unknown op kind")
+			return 0, pc - 1, a, x // run's
+
 		}
 	}
 }
