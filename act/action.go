@@ -3,6 +3,7 @@ package act
 import (
 	"errors"
 
+	"netyard/bpf"
 	"netyard/pkt"
 	"netyard/stats"
 )
@@ -32,6 +33,14 @@ type Ctx struct {
 	Now int64
 	// Out takes redirected and mirrored packets.
 	Out Redirector
+	// Ingress says the hook running is a device's ingress (else its
+	// egress).
+	Ingress bool
+	// BPF is the environment of the bpf classifier's and action's
+	// programs: the worker's, reused for every run (a Program's Run may
+	// keep the pointer for the run's length only). Rand is the worker's
+	// seeded generator.
+	BPF bpf.Env
 }
 
 // Redirector is the datapath's side of mirred: it puts a packet on a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"netyard/bpf/cbpf"
 	"netyard/internal/nlattr"
 	"netyard/stats"
 )
@@ -31,6 +32,7 @@ import (
 //	vlan:    1 op u32, 2 id u32, 3 proto u32, 4 priority u32 (absent: none)
 //	skbedit: 1 priority u32, 2 mark u32, 3 mask u32 (with mark), 4 queue_mapping u32; each only if set
 //	police:  1 rate u64, 2 burst u32, 3 peakrate u64, 4 mtu u32, 5 exceed u32
+//	bpf:     AppendBpfParams's
 //
 // A terse object (TCA_ACT_FLAG_TERSE_DUMP) has only kind, index and the
 // statistics. The encoder is hand-written: it appends into the dump
@@ -187,8 +189,76 @@ func appendParams(b []byte, sp Spec) []byte {
 		b = nlattr.AppendU64(b, 3, s.PeakRate)
 		b = nlattr.AppendU32(b, 4, s.MTU)
 		return nlattr.AppendU32(b, 5, uint32(s.Exceed))
+	case *Bpf:
+		return AppendBpfParams(b, s.Bytecode, s.Name, s.ProgID, s.ProgTag, s.ProgName, s.Object, s.Section, s.File)
 	}
 	return b
+}
+
+// AppendBpfParams appends a bpf program's attributes, the bpf
+// classifier's and action's alike: 1 bytecode, 8 bytes per instruction
+// (code u16, jt, jf, k u32, as struct sock_filter); 2 name string; 4
+// program id u32; 5 tag, 8 bytes; 6 program name, 7 object file, 8
+// section, 9 bytecode file: strings. (3 is the classifier's flags.)
+func AppendBpfParams(b []byte, code []cbpf.Insn, name string, id uint32, tag [8]byte, progName, object, section, file string) []byte {
+	if len(code) > 0 {
+		b = nlattr.AppendHdr(b, 1, 8*len(code))
+		for _, in := range code {
+			b = binary.NativeEndian.AppendUint16(b, in.Code)
+			b = append(b, in.Jt, in.Jf)
+			b = binary.NativeEndian.AppendUint32(b, in.K)
+		}
+	}
+	if name != "" {
+		b = nlattr.AppendStr(b, 2, name)
+	}
+	b = nlattr.AppendU32(b, 4, id)
+	b = nlattr.AppendBytes(b, 5, tag[:])
+	for _, a := range []struct {
+		typ uint16
+		s   string
+	}{{6, progName}, {7, object}, {8, section}, {9, file}} {
+		if a.s != "" {
+			b = nlattr.AppendStr(b, a.typ, a.s)
+		}
+	}
+	return b
+}
+
+// DecodeBpfParams reads what AppendBpfParams wrote into s; flags is
+// attribute 3 (the classifier's), 0 when absent.
+func DecodeBpfParams(b []byte, s *Bpf) (flags uint32, err error) {
+	a := nlattr.Iter{B: b, Base: errAttr}
+	for a.Next() {
+		switch a.Typ {
+		case 1:
+			if len(a.Val)%8 != 0 {
+				return 0, fmt.Errorf("%w: bpf bytecode of %d bytes", errAttr, len(a.Val))
+			}
+			for v := a.Val; len(v) >= 8; v = v[8:] {
+				s.Bytecode = append(s.Bytecode, cbpf.Insn{Code: binary.NativeEndian.Uint16(v), Jt: v[2], Jf: v[3], K: binary.NativeEndian.Uint32(v[4:])})
+			}
+		case 2:
+			s.Name = string(a.Str())
+		case 3:
+			flags = a.U32()
+		case 4:
+			s.ProgID = a.U32()
+		case 5:
+			if v := a.Fixed(8); v != nil {
+				copy(s.ProgTag[:], v)
+			}
+		case 6:
+			s.ProgName = string(a.Str())
+		case 7:
+			s.Object = string(a.Str())
+		case 8:
+			s.Section = string(a.Str())
+		case 9:
+			s.File = string(a.Str())
+		}
+	}
+	return flags, a.Err
 }
 
 // errAttr is the one error a malformed object gives; the message says
@@ -337,6 +407,12 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 			case 4:
 				x.QueueMapping, x.HasQueueMapping = uint16(p.U32()), true
 			}
+		}
+		v.Spec = x
+	case "bpf":
+		x := &Bpf{C: c}
+		if _, err := DecodeBpfParams(params, x); err != nil {
+			return err
 		}
 		v.Spec = x
 	case "police":

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"netyard/bpf/cbpf"
+
 	"netyard/stats"
 )
 
@@ -45,6 +47,8 @@ func build(spec Spec, env Env, cell stats.Cell) (Action, error) {
 		return newSkbedit(s, cell)
 	case *Police:
 		return newPolice(s, env, cell)
+	case *Bpf:
+		return newBpf(s, env, cell)
 	case *Ref:
 		return nil, fmt.Errorf("%s index %d: a reference names an existing action; it cannot be made on its own", s.ActKind, s.C.Index)
 	}
@@ -113,6 +117,11 @@ func cloneSpec(s Spec) Spec {
 		return cloneOf(v)
 	case *Ref:
 		return cloneOf(v)
+	case *Bpf:
+		b := cloneOf(v).(*Bpf)
+		b.Bytecode = append([]cbpf.Insn(nil), b.Bytecode...)
+		b.File, b.Object, b.Section, b.Name = strings.Clone(b.File), strings.Clone(b.Object), strings.Clone(b.Section), strings.Clone(b.Name)
+		return b
 	}
 	return s
 }

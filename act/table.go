@@ -91,7 +91,7 @@ type Table struct {
 
 // kindNames are the kinds in tag order: a cell's tag is the kind's
 // position here (from 1) << 32 | the index.
-var kindNames = [...]string{"gact", "mirred", "vlan", "skbedit", "police"}
+var kindNames = [...]string{"gact", "mirred", "vlan", "skbedit", "police", "bpf"}
 
 func kindID(kind string) int {
 	for i, k := range kindNames {

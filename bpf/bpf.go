@@ -6,7 +6,10 @@
 package bpf
 
 import (
+	"crypto/sha1"
+	"errors"
 	"strconv"
+	"sync/atomic"
 
 	"netyard/pkt"
 )
@@ -80,3 +83,32 @@ type Fault struct {
 func (f *Fault) Error() string {
 	return "bpf: program stopped at insn " + strconv.Itoa(f.PC) + ": " + f.Reason
 }
+
+// Tag is a program's tag from its instructions' bytes, as the kernel's
+// bpf_prog_calc_tag computes it: the first 8 bytes of their SHA-1. (The
+// kernel zeroes map references in 64-bit immediates first; the caller
+// passes the bytes to hash.)
+func Tag(insns []byte) [8]byte {
+	s := sha1.Sum(insns)
+	var t [8]byte
+	copy(t[:], s[:8])
+	return t
+}
+
+// ObjectLoader loads an eBPF program from a clang object file: the ELF
+// at path, its program in section (the first program when section is
+// ""). The bpf classifier and action find it on the act.Env they are made
+// with; the datapath's env has one when the engine's LoadObject is set.
+type ObjectLoader interface {
+	LoadObject(path, section string) (Program, error)
+}
+
+// ErrNoObjectLoader is what an object file gets where no loader is wired.
+var ErrNoObjectLoader = errors.New("object files need the eBPF loader (package bpf/ebpf), which this build has not wired in")
+
+// lastID numbers loaded programs (Info.ID).
+var lastID atomic.Uint32
+
+// NewID returns a new program id, unique in the process: what tc prints
+// as "id N" and `bpf prog show` lists.
+func NewID() uint32 { return lastID.Add(1) }

@@ -37,6 +37,11 @@ import (
 //	mask; 17 tcp_flags: u32 value << 16 | mask; 18 ip_flags: u64 value <<
 //	32 | mask; 19 icmp_type, 20 icmp_code: u32.
 //
+//	bpf: 1 bytecode: 8 bytes per instruction (code u16, jt, jf, k u32, as
+//	struct sock_filter); 2 name string (TCA_BPF_NAME); 3 flags u32 (1:
+//	direct-action); 4 program id u32; 5 tag, 8 bytes; 6 program name
+//	string; 7 object file, 8 section, 9 bytecode file: strings.
+//
 // The device and the hook are the dump's selection and are not repeated
 // in every object.
 const (
@@ -85,6 +90,12 @@ func (c *Chains) appendObject(b []byte, f *filter, terse bool, now int64) []byte
 		var at int
 		b, at = nlattr.StartNest(b, AttrOptions)
 		b = appendFlower(b, &c.fl)
+		b = nlattr.EndNest(b, at)
+	}
+	if f.cls.kind == kindBpf {
+		var at int
+		b, at = nlattr.StartNest(b, AttrOptions)
+		b = appendBpf(b, f.cls.bpf.spec)
 		b = nlattr.EndNest(b, at)
 	}
 	for _, bd := range f.binds {
@@ -145,6 +156,24 @@ func appendFlower(b []byte, f *Flower) []byte {
 	}
 	b = appendOpt8(b, 19, f.ICMPType)
 	return appendOpt8(b, 20, f.ICMPCode)
+}
+
+func appendBpf(b []byte, s *Bpf) []byte {
+	b = act.AppendBpfParams(b, s.Bytecode, s.Name, s.ProgID, s.ProgTag, s.ProgName, s.Object, s.Section, s.File)
+	if s.DirectAction {
+		b = nlattr.AppendU32(b, 3, 1)
+	}
+	return b
+}
+
+func decodeBpf(b []byte) (*Bpf, error) {
+	var a act.Bpf
+	flags, err := act.DecodeBpfParams(b, &a)
+	if err != nil {
+		return nil, err
+	}
+	return &Bpf{Bytecode: a.Bytecode, File: a.File, Object: a.Object, Section: a.Section, Name: a.Name,
+		DirectAction: flags&1 != 0, ProgID: a.ProgID, ProgName: a.ProgName, ProgTag: a.ProgTag}, nil
 }
 
 func appendMAC(b []byte, typ uint16, m *MACMask) []byte {
@@ -221,7 +250,7 @@ func take[T any](s *[]T) *T {
 func (d *Decoder) Decode(b []byte, v *FilterView) error {
 	acts, specs := v.Actions[:0], v.Spec.Actions[:0]
 	*v = FilterView{}
-	var kind []byte
+	var kind, opts []byte
 	a := nlattr.Iter{B: b, Base: errAttr}
 	for a.Next() {
 		switch a.Typ {
@@ -244,11 +273,7 @@ func (d *Decoder) Decode(b []byte, v *FilterView) error {
 				return err
 			}
 		case AttrOptions:
-			f, err := d.decodeFlower(a.Val)
-			if err != nil {
-				return err
-			}
-			v.Spec.Classifier = f
+			opts = a.Val // read once the kind is known
 		case AttrAction:
 			acts = slices.Grow(acts, 1)[:len(acts)+1]
 			if err := d.acts.Decode(a.Val, &acts[len(acts)-1]); err != nil {
@@ -266,11 +291,23 @@ func (d *Decoder) Decode(b []byte, v *FilterView) error {
 	v.Spec.Actions = specs
 	switch string(kind) {
 	case "flower":
-		if v.Spec.Classifier == nil {
+		if opts == nil {
 			v.Spec.Classifier = take(&d.flowers)
+			break
 		}
+		f, err := d.decodeFlower(opts)
+		if err != nil {
+			return err
+		}
+		v.Spec.Classifier = f
 	case "matchall":
 		v.Spec.Classifier = &Matchall{}
+	case "bpf":
+		s, err := decodeBpf(opts)
+		if err != nil {
+			return err
+		}
+		v.Spec.Classifier = s
 	default:
 		return fmt.Errorf("%w: kind %q", errAttr, kind)
 	}

@@ -150,6 +150,26 @@ func (b *Block) Classify(c *act.Ctx, p *pkt.Buffer) Result {
 			gi, after = gi+1, 0
 			continue
 		}
+		if g.isBpf {
+			// The group's programs run as cls_bpf runs them, to the
+			// first that decides (bpf.go); it is one step here, as
+			// one tcf_proto's classify is in the kernel.
+			v, class, f := g.classifyBpf(c, p)
+			gi, after = gi+1, 0
+			if f == nil {
+				continue
+			}
+			fresh = false // a program or an action may change the frame
+			if next, ok := restartAt(v); ok {
+				if loops >= maxReclassifyLoop {
+					return Result{Verdict: act.Shot, ClassID: class, Matched: true}
+				}
+				loops++
+				groups, gi = b.groups(next), 0
+				continue
+			}
+			return Result{Verdict: v, ClassID: class, Matched: true}
+		}
 		if !fresh {
 			key.fill(p)
 			fresh = true
@@ -162,6 +182,9 @@ func (b *Block) Classify(c *act.Ctx, p *pkt.Buffer) Result {
 		pk, by := p.WireLen() // a GSO frame counts as its segments
 		f.cell.UseN(c.Worker, pk, by, c.Now)
 		v := act.Exec(c, p, f.actions)
+		if v == act.Redirect {
+			v = bpfRedirect(c, p) // a bpf action's TC_ACT_REDIRECT
+		}
 		if len(f.actions) > 0 {
 			fresh = false
 		}

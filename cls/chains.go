@@ -134,11 +134,11 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		return fmt.Errorf("filter: %d actions: at most %d", len(f.Actions), act.MaxActions)
 	}
 	if f.Classifier == nil {
-		return fmt.Errorf("filter: no classifier: give flower or matchall")
+		return fmt.Errorf("filter: no classifier: give flower, matchall or bpf")
 	}
 	kind := f.Classifier.Kind()
-	if kind != "flower" && kind != "matchall" {
-		return fmt.Errorf("filter: classifier %q: not supported (flower, matchall)", kind)
+	if kind != "flower" && kind != "matchall" && kind != "bpf" {
+		return fmt.Errorf("filter: classifier %q: not supported (flower, matchall, bpf)", kind)
 	}
 	switch m {
 	case act.ModeAdd, act.ModeChange, act.ModeReplace:
@@ -269,8 +269,26 @@ func (c *Chains) install(index uint32, prio uint16, ch *chainIdx, g *group, nf, 
 		ch.groups.Store(&[]*group{})
 	}
 	if newGroup {
-		g = &group{chain: index, prio: prio, protocol: nf.protocol, kind: nf.cls.kind, byShape: make(map[shape]*mask)}
+		g = &group{chain: index, prio: prio, protocol: nf.protocol, kind: nf.cls.kind, byShape: make(map[shape]*mask), isBpf: nf.cls.kind == kindBpf}
 		g.masks.Store(&[]*mask{})
+		if g.isBpf {
+			// A bpf group has no masks; its filters point at this
+			// one, never in masks, so that pos finds their group.
+			g.anchor = &mask{g: g}
+		}
+	}
+	if g.isBpf {
+		// cls_bpf_change: a new filter goes first, a replaced one
+		// where the old one was.
+		nf.mask = g.anchor
+		if old != nil {
+			g.bpf.swap(old, nf)
+		} else {
+			g.bpf.push(nf)
+		}
+		g.handles.put(nf)
+		c.publishGroup(index, ch, g, newChain, newGroup)
+		return
 	}
 	s := shapeOf(&nf.cls)
 	mk := g.byShape[s]
@@ -287,6 +305,12 @@ func (c *Chains) install(index uint32, prio uint16, ch *chainIdx, g *group, nf, 
 	if old != nil {
 		c.unlink(g, old)
 	}
+	c.publishGroup(index, ch, g, newChain, newGroup)
+}
+
+// publishGroup puts a new group in its chain, and a new chain in the
+// block.
+func (c *Chains) publishGroup(index uint32, ch *chainIdx, g *group, newChain, newGroup bool) {
 	if newGroup {
 		cowSlice(&ch.groups, func(gs []*group) []*group {
 			i, _ := searchPrio(gs, g.prio)
@@ -305,6 +329,10 @@ func (c *Chains) install(index uint32, prio uint16, ch *chainIdx, g *group, nf, 
 // unlink takes f out of its mask's hash table, and the mask out of the
 // group when it was its last filter.
 func (c *Chains) unlink(g *group, f *filter) {
+	if g.isBpf {
+		g.bpf.swap(f, nil)
+		return
+	}
 	mk := f.mask
 	mk.remove(f)
 	if mk.n == 0 {
@@ -631,6 +659,9 @@ func (c *Chains) Block() *Block { return &c.block }
 // cloneClassifierSpec deep-copies a classifier spec, so that it shares
 // nothing with the caller's.
 func cloneClassifierSpec(s Spec) Spec {
+	if b, ok := s.(*Bpf); ok {
+		return cloneBpf(b)
+	}
 	f, ok := s.(*Flower)
 	if !ok {
 		if _, ok := s.(*Matchall); ok {

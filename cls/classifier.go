@@ -31,6 +31,8 @@ type Classifier struct {
 	// filters keep a million classifiers.
 	rng   [2]portRange
 	words []keyWord
+	// bpf is the bpf classifier's program (kind bpf), nil otherwise.
+	bpf *bpfProg
 	// inl holds words when there are few (most filters: a million of
 	// them add up), so that they cost no allocation of their own.
 	inl [inlineWords]keyWord
@@ -43,6 +45,7 @@ type kind uint8
 const (
 	kindFlower kind = iota + 1
 	kindMatchall
+	kindBpf
 )
 
 func (k kind) String() string {
@@ -51,6 +54,8 @@ func (k kind) String() string {
 		return "flower"
 	case kindMatchall:
 		return "matchall"
+	case kindBpf:
+		return "bpf"
 	}
 	return ""
 }
@@ -132,10 +137,12 @@ func compileInto(c *Classifier, spec Spec, protocol uint16, env act.Env) error {
 	case *Matchall:
 		*c = Classifier{kind: kindMatchall}
 		return nil
+	case *Bpf:
+		return compileBpf(c, s, env)
 	case nil:
-		return fmt.Errorf("filter: no classifier: give flower or matchall")
+		return fmt.Errorf("filter: no classifier: give flower, matchall or bpf")
 	}
-	return fmt.Errorf("filter: classifier %q: not supported (flower, matchall)", spec.Kind())
+	return fmt.Errorf("filter: classifier %q: not supported (flower, matchall, bpf)", spec.Kind())
 }
 
 // keyBuilder collects masks and values per word.

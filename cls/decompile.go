@@ -148,8 +148,11 @@ func put48(b []byte, x uint64) {
 // spec rebuilds the classifier part of f's configuration: a new Flower or
 // Matchall that shares nothing.
 func (c *Chains) spec(f *filter) Spec {
-	if f.cls.kind == kindMatchall {
+	switch f.cls.kind {
+	case kindMatchall:
 		return &Matchall{}
+	case kindBpf:
+		return cloneBpf(f.cls.bpf.spec)
 	}
 	var v flowerValues
 	fl := new(Flower)

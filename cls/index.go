@@ -60,6 +60,13 @@ type group struct {
 	protocol uint16
 	kind     kind
 	masks    atomic.Pointer[[]*mask] // in creation order
+	// isBpf marks a group of bpf filters: they are in bpf (bpf.go), in
+	// the kernel's list order, and masks is empty.
+	isBpf bool
+	// anchor is the mask a bpf group's filters point at (filter.mask),
+	// so that a filter finds its group; it holds no table.
+	anchor *mask
+	bpf   bpfList
 
 	// Control plane, under Chains.mu: the filters by handle, in order,
 	// and the masks by shape.

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"netyard/act"
+	"netyard/bpf"
 	"netyard/netdev"
 	"netyard/pkt"
 	"netyard/stats"
@@ -76,6 +77,13 @@ type Engine struct {
 	nextIndex  int32
 	// qdiscHandle numbers qdiscs added without a handle.
 	qdiscHandle uint32
+
+	// LoadObject loads an eBPF program from an object file for the bpf
+	// classifier and action ("object-file FILE [section S]") of
+	// namespace ns: package bpf/ebpf's loader, set before the first
+	// such filter. nil: object files are refused
+	// (bpf.ErrNoObjectLoader); classic bytecode needs no loader.
+	LoadObject func(ns, path, section string) (bpf.Program, error)
 }
 
 // ErrNoDevice is wrapped when a named device does not exist.
@@ -271,4 +279,15 @@ func (v env) DeviceIndex(name string) (int32, bool) {
 func (v env) Counters() *stats.Set { return v.ns.actionCells }
 func (v env) Now() int64           { return v.ns.e.clock.Now() }
 
-var _ act.Env = env{}
+// LoadObject implements bpf.ObjectLoader with the engine's LoadObject.
+func (v env) LoadObject(path, section string) (bpf.Program, error) {
+	if v.ns.e.LoadObject == nil {
+		return nil, bpf.ErrNoObjectLoader
+	}
+	return v.ns.e.LoadObject(v.ns.name, path, section)
+}
+
+var (
+	_ act.Env          = env{}
+	_ bpf.ObjectLoader = env{}
+)

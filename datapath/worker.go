@@ -34,10 +34,14 @@ import (
 const batchSize = 64
 
 type worker struct {
-	e    *Engine
-	id   int
-	nss  atomic.Pointer[[]*nsSlot]
-	ctx  act.Ctx
+	e   *Engine
+	id  int
+	nss atomic.Pointer[[]*nsSlot]
+	ctx act.Ctx
+	// rand is the worker's state for BPF programs' random numbers
+	// (SKF_AD_RANDOM, get_prandom_u32), seeded from the engine's hash
+	// seed and the worker's number, so that replays repeat.
+	rand uint64
 	wake chan struct{}
 	// parked is set while the worker sleeps in Start mode; only then do
 	// producers need to wake it (a channel send per packet costs more
@@ -82,6 +86,8 @@ type nsSlot struct {
 func newWorker(e *Engine, id int) *worker {
 	w := &worker{e: e, id: id, wake: make(chan struct{}, 1)}
 	w.ctx = act.Ctx{Worker: id, Out: e}
+	w.rand = uint64(e.cfg.HashSeed)*0x9e3779b97f4a7c15 ^ uint64(id+1)
+	w.ctx.BPF.Rand = &w.rand
 	empty := []*nsSlot{}
 	w.nss.Store(&empty)
 	return w
@@ -408,6 +414,7 @@ func (d *Device) receive(w *worker, p *pkt.Buffer) {
 		d.deliver(p)
 		return
 	}
+	w.ctx.Ingress = true
 	r := blk.Classify(&w.ctx, p)
 	switch r.Verdict {
 	case act.Consumed:
@@ -434,6 +441,7 @@ func (d *Device) deliver(p *pkt.Buffer) {
 // The caller holds d.txMu.
 func (d *Device) transmit(w *worker, p *pkt.Buffer, now int64) {
 	if blk := d.egress.Load(); blk != nil {
+		w.ctx.Ingress = false
 		r := blk.Classify(&w.ctx, p)
 		switch r.Verdict {
 		case act.Consumed:

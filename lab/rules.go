@@ -40,7 +40,7 @@ func (s *Sim) Err() error { return errors.Join(s.errs...) }
 func actionTable(s *Sim) (Table, []map[string]any, error) {
 	t := Table{Title: "actions", Header: []string{"action", "index", "packets", "bytes", "drops", "overlimits"}}
 	var data []map[string]any
-	for _, kind := range []string{"gact", "mirred", "vlan", "skbedit", "police"} {
+	for _, kind := range []string{"gact", "mirred", "vlan", "skbedit", "police", "bpf"} {
 		as, err := s.NS.Actions(kind)
 		if err != nil {
 			return t, nil, err

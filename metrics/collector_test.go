@@ -190,6 +190,7 @@ func TestActionAndPoolCounters(t *testing.T) {
 	want := fmt.Sprintf(`
 # HELP netyard_actions Actions in the namespace's action table, by kind ("tc actions ls").
 # TYPE netyard_actions gauge
+netyard_actions{kind="bpf",namespace="default"} 0
 netyard_actions{kind="gact",namespace="default"} 1
 netyard_actions{kind="mirred",namespace="default"} 1
 netyard_actions{kind="police",namespace="default"} 0
@@ -197,6 +198,7 @@ netyard_actions{kind="skbedit",namespace="default"} 0
 netyard_actions{kind="vlan",namespace="default"} 0
 # HELP netyard_actions_packets_total All actions of the kind in the namespace: packets the action ran on.
 # TYPE netyard_actions_packets_total counter
+netyard_actions_packets_total{kind="bpf",namespace="default"} 0
 netyard_actions_packets_total{kind="gact",namespace="default"} %d
 netyard_actions_packets_total{kind="mirred",namespace="default"} %d
 netyard_actions_packets_total{kind="police",namespace="default"} 0
@@ -204,6 +206,7 @@ netyard_actions_packets_total{kind="skbedit",namespace="default"} 0
 netyard_actions_packets_total{kind="vlan",namespace="default"} 0
 # HELP netyard_actions_bytes_total All actions of the kind in the namespace: bytes of the packets the action ran on.
 # TYPE netyard_actions_bytes_total counter
+netyard_actions_bytes_total{kind="bpf",namespace="default"} 0
 netyard_actions_bytes_total{kind="gact",namespace="default"} %d
 netyard_actions_bytes_total{kind="mirred",namespace="default"} %d
 netyard_actions_bytes_total{kind="police",namespace="default"} 0
@@ -211,6 +214,7 @@ netyard_actions_bytes_total{kind="skbedit",namespace="default"} 0
 netyard_actions_bytes_total{kind="vlan",namespace="default"} 0
 # HELP netyard_actions_drops_total All actions of the kind in the namespace: packets the action dropped.
 # TYPE netyard_actions_drops_total counter
+netyard_actions_drops_total{kind="bpf",namespace="default"} 0
 netyard_actions_drops_total{kind="gact",namespace="default"} %d
 netyard_actions_drops_total{kind="mirred",namespace="default"} 0
 netyard_actions_drops_total{kind="police",namespace="default"} 0

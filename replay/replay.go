@@ -472,7 +472,7 @@ func StatsJSON(ns *datapath.Namespace, now int64) (map[string]any, error) {
 			},
 		}
 	}
-	kinds := []string{"gact", "mirred", "vlan", "skbedit", "police"}
+	kinds := []string{"gact", "mirred", "vlan", "skbedit", "police", "bpf"}
 	sort.Strings(kinds)
 	actions := map[string]any{}
 	for _, k := range kinds {

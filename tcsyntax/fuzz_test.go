@@ -30,6 +30,8 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"-s -j filter show dev eth0 ingress", "actions ls action police since 10",
 		"class show dev eth0 root", "filter get dev eth0 ingress protocol ip pref 1 handle 1 flower",
+		"filter add dev eth0 ingress bpf bytecode '4,40 0 0 12,21 0 1 2048,6 0 0 262144,6 0 0 0' da classid 1:1 action bpf bc '1,6 0 0 0' drop",
+		"filter add dev eth0 egress bpf obj prog.o sec tc verbose direct-action",
 	} {
 		f.Add(s)
 	}

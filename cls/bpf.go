@@ -1,0 +1,194 @@
+package cls
+
+import (
+	"strings"
+	"sync/atomic"
+
+	"netyard/act"
+	"netyard/bpf"
+	"netyard/bpf/cbpf"
+	"netyard/pkt"
+)
+
+// Bpf is the bpf classifier's configuration (net/sched/cls_bpf.c, tc's
+// f_bpf): a classic BPF program (tc's "bytecode" or "bytecode-file") or an
+// eBPF program from a clang object file ("object-file FILE [section S]"),
+// and whether its return value is a verdict ("direct-action").
+type Bpf struct {
+	// Bytecode is a classic program; File the bytecode file it was read
+	// from, if any (tc does not keep it: the kernel gets the
+	// instructions).
+	Bytecode []cbpf.Insn
+	File     string
+	// Object and Section name an eBPF program, loaded through the
+	// env's bpf.ObjectLoader.
+	Object, Section string
+	// Name is TCA_BPF_NAME, what tc shows for an object's program:
+	// "FILE.o:[SECTION]". Empty for classic BPF, as tc sends none.
+	Name string
+	// DirectAction is "direct-action"/"da": the program's return value
+	// is a TC_ACT verdict and the filter's actions are not run.
+	DirectAction bool
+
+	// Set when the program is loaded, for listings: the program's id,
+	// name and tag (bpf.Info).
+	ProgID   uint32
+	ProgName string
+	ProgTag  [8]byte
+}
+
+// Kind is "bpf".
+func (*Bpf) Kind() string { return "bpf" }
+
+func cloneBpf(b *Bpf) *Bpf {
+	c := *b
+	c.Bytecode = append([]cbpf.Insn(nil), b.Bytecode...)
+	// Not slices of the caller's batch.
+	c.File, c.Object, c.Section, c.Name = strings.Clone(b.File), strings.Clone(b.Object), strings.Clone(b.Section), strings.Clone(b.Name)
+	return &c
+}
+
+// bpfProg is a compiled bpf classifier: the loaded program.
+type bpfProg struct {
+	prog bpf.Program
+	da   bool
+	// spec is the filter's configuration as listings print it (a filter
+	// keeps no spec of its own: flower's is rebuilt from its key, a
+	// program's cannot be).
+	spec *Bpf
+}
+
+// compileBpf loads s's program: classic bytecode through package cbpf's
+// checks (bpf_check_classic), an object file through env's loader.
+func compileBpf(c *Classifier, s *Bpf, env act.Env) error {
+	prog, err := act.LoadProgram(s.Bytecode, s.File, s.Object, s.Section, env)
+	if err != nil {
+		return err
+	}
+	spec := cloneBpf(s)
+	in := prog.Info()
+	spec.ProgID, spec.ProgName, spec.ProgTag = in.ID, in.Name, in.Tag
+	*c = Classifier{kind: kindBpf, bpf: &bpfProg{prog: prog, da: s.DirectAction, spec: spec}}
+	return nil
+}
+
+// bpfNode is one filter in a bpf group's list. Nodes are immutable once
+// published: a new filter is a new head, a delete or replace copies the
+// nodes before the one it changes.
+type bpfNode struct {
+	f    *filter
+	next *bpfNode
+}
+
+// bpfList is a bpf group's filters in the order cls_bpf runs them: its
+// plist, where cls_bpf_change puts a new filter first (list_add_rcu) and
+// a replaced one where the old one was (list_replace_rcu). A bpf program
+// cannot be hashed as flower's keys are, so the group is a list, walked
+// in full by every packet, as the kernel walks it.
+type bpfList struct {
+	head atomic.Pointer[bpfNode]
+}
+
+func (l *bpfList) push(f *filter) { l.head.Store(&bpfNode{f: f, next: l.head.Load()}) }
+
+// swap replaces old with nf (nf nil: removes old), copying the nodes
+// before it.
+func (l *bpfList) swap(old, nf *filter) {
+	var prefix []*filter
+	n := l.head.Load()
+	for ; n != nil && n.f != old; n = n.next {
+		prefix = append(prefix, n.f)
+	}
+	if n == nil {
+		return
+	}
+	rest := n.next
+	if nf != nil {
+		rest = &bpfNode{f: nf, next: rest}
+	}
+	for i := len(prefix) - 1; i >= 0; i-- {
+		rest = &bpfNode{f: prefix[i], next: rest}
+	}
+	l.head.Store(rest)
+}
+
+// classifyBpf is cls_bpf_classify: it runs the group's programs in list
+// order until one decides, and returns its verdict, the class and the
+// filter (nil when none decided):
+//
+//   - without direct-action, 0 is no match; -1 (0xffffffff) picks the
+//     filter's classid and anything else is itself the class; then the
+//     filter's actions run, and a negative verdict ("continue") goes on
+//     with the next program;
+//   - with direct-action, the return value is the verdict: OK, SHOT,
+//     STOLEN, TRAP and REDIRECT decide, anything else (UNSPEC and unknown
+//     codes, cls_bpf_exec_opcode) goes on with the next program;
+//   - REDIRECT is carried out through the datapath's redirect path
+//     (act.Redirector, which spends the packet's redirect TTL) to the
+//     device bpf_redirect chose, its ingress with BPF_F_INGRESS; with no
+//     device chosen the packet is dropped, as skb_do_redirect drops it;
+//   - a program that faults is stopped: the packet is dropped and the
+//     fault counted as the filter's drop.
+//
+// The packet starts at its Ethernet header at both hooks, as cls_bpf
+// pushes the MAC header back at ingress.
+func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *filter) {
+	env := &c.BPF
+	env.Ifindex, env.Ingress, env.Now, env.CPU = c.Dev, c.Ingress, c.Now, c.Worker
+	for n := g.bpf.head.Load(); n != nil; n = n.next {
+		f := n.f
+		env.RedirectIfindex, env.RedirectFlags = 0, 0
+		ret, err := f.cls.bpf.prog.Run(p, env)
+		if err != nil {
+			f.cell.Drop(c.Worker)
+			return act.Shot, f.classID, f
+		}
+		if f.cls.bpf.da {
+			v := act.Verdict(int32(uint32(ret)))
+			switch v {
+			case act.OK, act.Shot, act.Stolen, act.Trap:
+			case act.Redirect:
+				v = bpfRedirect(c, p)
+			default:
+				continue
+			}
+			pk, by := p.WireLen()
+			f.cell.UseN(c.Worker, pk, by, c.Now)
+			return v, f.classID, f
+		}
+		r := uint32(ret)
+		if r == 0 {
+			continue
+		}
+		class := f.classID
+		if r != 0xffffffff {
+			class = r
+		}
+		pk, by := p.WireLen()
+		f.cell.UseN(c.Worker, pk, by, c.Now)
+		v := act.Exec(c, p, f.actions)
+		if v == act.Redirect {
+			v = bpfRedirect(c, p)
+		}
+		if v < 0 {
+			continue
+		}
+		return v, class, f
+	}
+	return act.Unspec, 0, nil
+}
+
+// bpfFlagIngress is BPF_F_INGRESS: bpf_redirect to the device's ingress.
+const bpfFlagIngress = 1
+
+// bpfRedirect carries out TC_ACT_REDIRECT (skb_do_redirect): the packet
+// goes to the device the program's bpf_redirect chose, through the
+// datapath's redirect path, which owns it from then on.
+func bpfRedirect(c *act.Ctx, p *pkt.Buffer) act.Verdict {
+	dev := c.BPF.RedirectIfindex
+	if dev == 0 || c.Out == nil {
+		return act.Shot
+	}
+	_ = c.Out.Mirred(c, p, dev, c.BPF.RedirectFlags&bpfFlagIngress != 0)
+	return act.Consumed
+}
