@@ -74,12 +74,13 @@ type Options struct {
 	// goroutines (a backend that lost its interface). nil means
 	// slog.Default().
 	Logger *slog.Logger
-	// Polled makes the AF_PACKET backend the device's RxPoller: the
-	// device's worker reads the kernel's ring itself, a budget at a time
-	// (netdev.RxPoller), and the receive goroutines only wake it. Without
-	// it the receive goroutines copy every frame onto the device's RX
-	// ring, for users of a device without a datapath worker. The daemon
-	// sets it; TAP ignores it.
+	// Polled makes the AF_PACKET and AF_XDP backends the device's
+	// RxPoller: the device's worker reads the kernel's ring (TPACKET ring,
+	// AF_XDP RX ring) itself, a budget at a time (netdev.RxPoller), and
+	// the receive goroutines only wake it. Without it the receive
+	// goroutines copy every frame onto the device's RX ring, for users of
+	// a device without a datapath worker. The daemon sets it; TAP ignores
+	// it.
 	Polled bool
 
 	// noVnet keeps PACKET_VNET_HDR off (tests of the path without
