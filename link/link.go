@@ -86,6 +86,11 @@ type Options struct {
 	// noVnet keeps PACKET_VNET_HDR off (tests of the path without
 	// offload metadata).
 	noVnet bool
+	// txFrags makes the AF_PACKET TX ring hand frames to the kernel as
+	// before: the bytes past the Ethernet header as fragments of the
+	// ring's pages, not copied into the skb (BenchmarkAFPacketForward
+	// compares).
+	txFrags bool
 	// forceTxV2 makes the AF_PACKET backend take its pre-4.11 path (a
 	// TPACKET_V2 TX ring on a socket of its own) on any kernel, so that
 	// tests cover the fallback.

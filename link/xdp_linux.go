@@ -155,7 +155,7 @@ type xdpQueue struct {
 	napi  atomic.Bool
 	rearm chan struct{}
 	rxc   rxCounters
-	final  unix.XDPStatistics // the kernel's counters at close, under x.statsMu
+	final unix.XDPStatistics // the kernel's counters at close, under x.statsMu
 
 	_  cacheLinePad
 	tx xdpTx
