@@ -64,7 +64,10 @@
 # on a shared machine only netyard would lose CPU to other jobs on its
 # CPU; -10 gives it about 90% against one job of nice 0, as a forwarder
 # on a core of its own would have), NETYARD a prebuilt binary (else built from
-# this tree).
+# this tree), SLOW_RULES (0: N flower filters that never match, one prio
+# each, in front of netyard's matchall on both devices: N hash probes more
+# a frame, a costlier rule set that lowers netyard's capacity so that 3x
+# it is within the generator's reach; the kernel's ways are unchanged).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -78,6 +81,7 @@ GEN_CPU=${GEN_CPU:-0}
 RPS=${RPS:-1}
 NICE=${NICE:--10}
 FWD_CPU=${FWD_CPU:-1}
+SLOW_RULES=${SLOW_RULES:-0}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "forward: needs root (network namespaces, veth pairs); run it with sudo" >&2
@@ -88,9 +92,10 @@ for tool in ip tc taskset; do
 done
 case $RPS in 0 | 1) ;; *) echo "forward: RPS is 0 or 1" >&2; exit 1 ;; esac
 case $NICE in -[0-9] | -1[0-9] | -20 | [0-9] | 1[0-9]) ;; *) echo "forward: NICE is -20..19" >&2; exit 1 ;; esac
-case $DURATION$CPU_SECONDS$ROUNDS$GEN_CPU$FWD_CPU in *[!0-9]*)
-	echo "forward: DURATION, ROUNDS, GEN_CPU and FWD_CPU are whole numbers" >&2; exit 1 ;;
+case $DURATION$CPU_SECONDS$ROUNDS$GEN_CPU$FWD_CPU$SLOW_RULES in *[!0-9]*)
+	echo "forward: DURATION, ROUNDS, GEN_CPU, FWD_CPU and SLOW_RULES are whole numbers" >&2; exit 1 ;;
 esac
+[ "$SLOW_RULES" -le 1000 ] || { echo "forward: SLOW_RULES is at most 1000" >&2; exit 1; }
 [ "$DURATION" -ge 3 ] && [ "$CPU_SECONDS" -ge 1 ] || { echo "forward: DURATION must be >= 3 (1 s warm-up, 1 s drain), CPU_SECONDS >= 1" >&2; exit 1; }
 [ "$GEN_CPU" != "$FWD_CPU" ] || { echo "forward: GEN_CPU and FWD_CPU must differ" >&2; exit 1; }
 for c in "$GEN_CPU" "$FWD_CPU"; do
@@ -196,8 +201,16 @@ daemon_on() {
 	dev add b type $1 link mb
 	qdisc add dev a clsact
 	qdisc add dev b clsact
-	filter add dev a ingress matchall action mirred egress redirect dev b
-	filter add dev b ingress matchall action mirred egress redirect dev a
+	EOF
+	# SLOW_RULES: filters that never match the UDP frames, one prio each
+	# (each costs a hash probe), before the matchall (prio 1001).
+	for i in $(seq "$SLOW_RULES"); do
+		echo "filter add dev a ingress prio $i protocol ip flower ip_proto tcp dst_port $i action drop"
+		echo "filter add dev b ingress prio $i protocol ip flower ip_proto tcp dst_port $i action drop"
+	done >>"$tmp/rules.tc"
+	cat >>"$tmp/rules.tc" <<-EOF
+	filter add dev a ingress prio 1001 matchall action mirred egress redirect dev b
+	filter add dev b ingress prio 1001 matchall action mirred egress redirect dev a
 	EOF
 	rm -f "$sock"
 	ip netns exec "$M" nice -n "$NICE" taskset -c "$FWD_CPU" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --workers "$2" >"$tmp/daemon.log" 2>&1 &
@@ -327,7 +340,7 @@ for way in $WAYS; do
 	esac
 done
 
-echo "forward: 60-byte frames (64 on the wire), A -> M -> B; gen on CPU $GEN_CPU, M on CPU $FWD_CPU (RPS=$RPS, daemon nice $NICE); $ROUNDS rounds, ${DURATION} s a point, counted over ${window} s; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
+echo "forward: 60-byte frames (64 on the wire), A -> M -> B; gen on CPU $GEN_CPU, M on CPU $FWD_CPU (RPS=$RPS, daemon nice $NICE, SLOW_RULES=$SLOW_RULES); $ROUNDS rounds, ${DURATION} s a point, counted over ${window} s; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
 for round in $(seq "$ROUNDS"); do
 	for way in $ways; do
 		"${way}_on"

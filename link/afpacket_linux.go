@@ -13,6 +13,7 @@ package link
 // spreads received flows over the sockets.
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -207,6 +208,9 @@ type txRing struct {
 	// super-frames): a socket with a TX ring sends only from it.
 	vnet  bool
 	gsoFd int
+	// frags: the old way, a frame's bytes past the Ethernet header left
+	// as fragments of the ring's pages (Options.txFrags, benchmarks).
+	frags bool
 	c     txCounters
 }
 
@@ -338,7 +342,7 @@ func (q *afQueue) open(devName string, s Spec, o Options, fanoutID *int) error {
 	if shared {
 		q.tx.setRing(fd, q.mem[rxLen:], geo, tpacket3HdrLen)
 		if a.vnet {
-			q.tx.vnet = true
+			q.tx.vnet, q.tx.frags = true, o.txFrags
 			if err := q.tx.openGSO(devName, a.info); err != nil {
 				return err
 			}
@@ -899,6 +903,16 @@ func (a *afpacket) Transmit(q int, p *pkt.Buffer, _ int64) {
 			n := len(frame)
 			if t.vnet {
 				putVnetHdr(slot[t.dataOff:], &p.Meta, frame)
+				if !gso && !t.frags {
+					// hdr_len is what tpacket_snd copies into the
+					// skb's linear part; the rest it attaches as
+					// fragments of the ring's pages, which a veth
+					// (or any device that must keep the skb) then
+					// copies into a page of its own per frame
+					// (skb_copy_ubufs). The whole frame linear
+					// costs a copy of its bytes instead.
+					binary.LittleEndian.PutUint16(slot[t.dataOff+2:], uint16(len(frame)))
+				}
 				copy(slot[t.dataOff+vnetHdrLen:], frame)
 				n += vnetHdrLen
 			} else {

@@ -43,6 +43,19 @@
 // TP_STATUS_WRONG_FORMAT), and Transmit itself refuses what packet_snd
 // would (see txFits) so that every drop is counted.
 //
+// With PACKET_VNET_HDR (the default) each slot's virtio_net_hdr says
+// hdr_len = the whole frame for an ordinary frame, so tpacket_snd copies
+// it into the skb's linear part. Otherwise the kernel copies only the
+// Ethernet header and attaches the rest as a fragment of the ring's page,
+// marked zero-copy; a veth (any device that queues the skb on) must then
+// copy that fragment into a page of its own, one page allocated per
+// 60-byte frame (skb_copy_ubufs). BenchmarkAFPacketForward/linear against
+// /frags: 1.2-1.3 against 1.4-1.6 µs of CPU a frame, one veth hop.
+// sendmmsg from netyard's buffers instead of the ring (packet_snd, a
+// linear skb and no copy into a slot) was tried and cost more: 1.8-2.2
+// µs a frame, the per-message work of sendmsg being larger than the copy
+// it saves.
+//
 // The kernel sends a TX ring in order and stops at a frame the device
 // refuses (a veth peer that is down, has a smaller MTU or a full backlog:
 // ENOBUFS), leaving it marked. So a Flush that leaves frames marked has a
@@ -131,15 +144,18 @@
 //
 // # Polled receive (NAPI)
 //
-// With Options.Polled (the daemon sets it) an AF_PACKET port is its
-// device's netdev.RxPoller: the datapath worker that owns the device reads
-// the TPACKET ring itself, at most a budget of frames per round, and gives
-// each block back to the kernel as soon as it has copied its last frame.
-// The receive goroutine then only waits for a retired block, wakes the
+// With Options.Polled (the daemon sets it) an AF_PACKET or AF_XDP port is
+// its device's netdev.RxPoller: the datapath worker that owns the device
+// reads the TPACKET ring (or the AF_XDP RX ring, whose UMEM chunks go
+// straight back on the fill ring) itself, at most a budget of frames per
+// round, and gives each block back to the kernel as soon as it has copied
+// its last frame. The receive goroutine then only waits for a retired
+// block (or a non-empty RX ring), wakes the
 // worker (Device.Notify) and waits again only once the worker has found
 // the ring empty, as NAPI masks a NIC's interrupt until its poll runs dry.
 // So a frame the worker has no time for is never copied: it waits in the
-// kernel's ring, and when that is full the kernel drops it (tp_drops,
+// kernel's ring, and when that is full the kernel drops it (tp_drops;
+// for AF_XDP rx_ring_full, at the redirect in the receiving NAPI poll:
 // RxKernelDrops) before netyard spends anything on it. Without Polled a
 // receive goroutine per queue copies every frame onto the device's RX
 // ring, and under overload it kept copying frames the worker then could

@@ -74,17 +74,23 @@ type Options struct {
 	// goroutines (a backend that lost its interface). nil means
 	// slog.Default().
 	Logger *slog.Logger
-	// Polled makes the AF_PACKET backend the device's RxPoller: the
-	// device's worker reads the kernel's ring itself, a budget at a time
-	// (netdev.RxPoller), and the receive goroutines only wake it. Without
-	// it the receive goroutines copy every frame onto the device's RX
-	// ring, for users of a device without a datapath worker. The daemon
-	// sets it; TAP ignores it.
+	// Polled makes the AF_PACKET and AF_XDP backends the device's
+	// RxPoller: the device's worker reads the kernel's ring (TPACKET ring,
+	// AF_XDP RX ring) itself, a budget at a time (netdev.RxPoller), and
+	// the receive goroutines only wake it. Without it the receive
+	// goroutines copy every frame onto the device's RX ring, for users of
+	// a device without a datapath worker. The daemon sets it; TAP ignores
+	// it.
 	Polled bool
 
 	// noVnet keeps PACKET_VNET_HDR off (tests of the path without
 	// offload metadata).
 	noVnet bool
+	// txFrags makes the AF_PACKET TX ring hand frames to the kernel as
+	// before: the bytes past the Ethernet header as fragments of the
+	// ring's pages, not copied into the skb (BenchmarkAFPacketForward
+	// compares).
+	txFrags bool
 	// forceTxV2 makes the AF_PACKET backend take its pre-4.11 path (a
 	// TPACKET_V2 TX ring on a socket of its own) on any kernel, so that
 	// tests cover the fallback.

@@ -114,6 +114,11 @@ type xdpBackend struct {
 	xsks  *ebpf.Map
 	xlink ebpflink.Link
 	qs    []*xdpQueue
+	// polled: the device's worker reads the RX rings (PollRx, as the
+	// AF_PACKET backend's polled mode); rr is the queue its next PollRx
+	// starts with.
+	polled bool
+	rr     int
 
 	mu      sync.Mutex // started, closed
 	started bool
@@ -136,12 +141,21 @@ type xdpQueue struct {
 	rc    syscall.RawConn
 	maps  [][]byte // the rings' mappings, unmapped at close
 
-	// Receive side, owned by RoutineReceive.
+	// Receive side, owned by RoutineReceive (push mode) or by the
+	// device's worker (polled mode: PollRx), under rxMu, which only the
+	// unmapping at Close contends for.
+	rxMu   sync.Mutex
 	rx     descRing
 	fill   addrRing
 	readFn func(uintptr) bool
-	rxc    rxCounters
-	final  unix.XDPStatistics // the kernel's counters at close, under x.statsMu
+	waitFn func(uintptr) bool
+	// napi is set while the worker has been woken for this queue and not
+	// yet found its RX ring empty: the receive goroutine waits on rearm
+	// instead of waking the worker again (NAPI's interrupt mask).
+	napi  atomic.Bool
+	rearm chan struct{}
+	rxc   rxCounters
+	final unix.XDPStatistics // the kernel's counters at close, under x.statsMu
 
 	_  cacheLinePad
 	tx xdpTx
@@ -246,6 +260,7 @@ func openXDP(d *netdev.Device, s Spec, o Options) (_ *xdpBackend, err error) {
 		promiscFD: -1,
 		done:      make(chan struct{}),
 		retry:     make(chan int, max(s.Queues, 1)),
+		polled:    o.Polled,
 	}
 	defer func() {
 		if err != nil {
@@ -290,6 +305,8 @@ func openXDP(d *netdev.Device, s Spec, o Options) (_ *xdpBackend, err error) {
 		q.tx.fd = -1
 		q.tx.mtu = x.info.mtu
 		q.readFn = q.readRing
+		q.waitFn = q.waitReady
+		q.rearm = make(chan struct{}, 1)
 		x.qs = append(x.qs, q)
 		if err := q.open(name, s, uint64(i*perQueue)); err != nil {
 			return nil, err
@@ -300,7 +317,15 @@ func openXDP(d *netdev.Device, s Spec, o Options) (_ *xdpBackend, err error) {
 	}
 	// Attached last: from now on every frame of a served queue lands
 	// in a socket that has a full fill ring.
-	return x, x.attach(name, s.XDPMode)
+	if err := x.attach(name, s.XDPMode); err != nil {
+		return nil, err
+	}
+	if x.polled {
+		// The worker reads the RX rings from now on; the receive
+		// goroutines (Start) only wake it.
+		d.SetRxPoller(x)
+	}
+	return x, nil
 }
 
 // loadProgram makes the XSKMAP and the program that redirects each frame to
@@ -587,17 +612,38 @@ func (x *xdpBackend) start() {
 	go routineRetry(&x.wg, x.done, x.retry, x.Flush)
 }
 
-// RoutineReceive reads the queue's RX ring until Close. It waits in the
+// RoutineReceive serves the queue's RX ring until Close. It waits in the
 // runtime's poller: the socket is readable when its RX ring is not empty
-// (xsk_poll), and the kernel wakes it when it adds to the ring.
+// (xsk_poll), and the kernel wakes it when it adds to the ring. In push
+// mode it copies the frames onto the device's RX ring itself (readRing);
+// in polled mode it only wakes the worker, which reads the ring (PollRx),
+// and then waits until the worker has found the ring empty before it
+// looks again (waitReady, rearm), as the AF_PACKET backend does.
 func (q *xdpQueue) RoutineReceive() {
 	x := q.x
 	defer x.wg.Done()
 	var backoff *time.Timer
 	for !x.closing.Load() {
-		err := q.rc.Read(q.readFn)
-		if err == nil || x.closing.Load() || errors.Is(err, os.ErrClosed) {
+		fn := q.readFn
+		if x.polled {
+			fn = q.waitFn
+		}
+		err := q.rc.Read(fn)
+		if x.closing.Load() || errors.Is(err, os.ErrClosed) {
 			return
+		}
+		if err == nil {
+			if !x.polled {
+				return
+			}
+			q.napi.Store(true)
+			x.dev.Notify()
+			select {
+			case <-x.done:
+				return
+			case <-q.rearm:
+			}
+			continue
 		}
 		x.logSome.Do(func() {
 			x.log.Warn("xdp: receive wait failed; retrying", "dev", x.dev.Name(), "link", x.link, "queue", q.index, "err", err)
@@ -615,6 +661,79 @@ func (q *xdpQueue) RoutineReceive() {
 	}
 }
 
+// waitReady is the polled mode's readiness check: true when the RX ring
+// has descriptors the worker has not released (or at Close), false to
+// wait for the kernel to add some. It reads both indices and writes
+// nothing, so it runs beside the worker's poll.
+func (q *xdpQueue) waitReady(uintptr) bool {
+	if q.x.closing.Load() {
+		return true
+	}
+	return atomic.LoadUint32(q.rx.producer) != atomic.LoadUint32(q.rx.consumer)
+}
+
+// PollRx implements netdev.RxPoller (polled mode): it fills dst from the
+// queues' RX rings, taking turns at which queue goes first. The RX ring
+// is where frames wait while the worker is busy: when it is full the
+// kernel drops at the XDP redirect (rx_ring_full: RxKernelDrops), in the
+// receiving NAPI poll, before netyard has spent anything on the frame.
+func (x *xdpBackend) PollRx(dst []*pkt.Buffer, now int64) int {
+	n := 0
+	for range len(x.qs) {
+		q := x.qs[x.rr]
+		if x.rr++; x.rr == len(x.qs) {
+			x.rr = 0
+		}
+		n += q.poll(dst[n:], now)
+		if n == len(dst) {
+			break
+		}
+	}
+	return n
+}
+
+// poll is PollRx for one queue: up to len(dst) frames copied out of the
+// UMEM, their chunks straight back on the fill ring. A poll that leaves
+// the ring empty rearms the receive goroutine (napi_complete).
+func (q *xdpQueue) poll(dst []*pkt.Buffer, now int64) int {
+	x := q.x
+	n := 0
+	q.rxMu.Lock()
+	if q.rx.descs != nil {
+		chunk := ^uint64(x.frameSize - 1)
+		avail := q.rx.available()
+		took := uint32(0)
+		for took < avail && n < len(dst) {
+			d := &q.rx.descs[q.rx.cached&q.rx.mask]
+			q.rx.cached++
+			took++
+			if p := q.receive(d); p != nil {
+				p.Time = now
+				dst[n] = p
+				n++
+			}
+			q.fill.addrs[q.fill.cached&q.fill.mask] = d.Addr & chunk
+			q.fill.cached++
+		}
+		if took > 0 {
+			q.rx.release()
+			q.fill.publish()
+			if q.fill.needWakeup() {
+				_, _, _ = unix.Syscall6(unix.SYS_RECVFROM, uintptr(q.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+			}
+		}
+	}
+	q.rxMu.Unlock()
+	if n < len(dst) && q.napi.Load() {
+		q.napi.Store(false)
+		select {
+		case q.rearm <- struct{}{}:
+		default:
+		}
+	}
+	return n
+}
+
 // readRing hands every frame in the RX ring to the device, each frame's
 // UMEM chunk going straight back onto the fill ring, until the ring is
 // empty (false: wait) or Close (true). No system call unless the kernel
@@ -624,8 +743,10 @@ func (q *xdpQueue) readRing(uintptr) bool {
 	x := q.x
 	chunk := ^uint64(x.frameSize - 1)
 	for !x.closing.Load() {
+		q.rxMu.Lock()
 		n := q.rx.available()
 		if n == 0 {
+			q.rxMu.Unlock()
 			return false
 		}
 		// The fill ring can hold every frame of the queue, so it has
@@ -634,7 +755,9 @@ func (q *xdpQueue) readRing(uintptr) bool {
 		for range n {
 			d := &q.rx.descs[q.rx.cached&q.rx.mask]
 			q.rx.cached++
-			q.receive(d, now)
+			if p := q.receive(d); p != nil {
+				x.dev.Receive(p, now)
+			}
 			q.fill.addrs[q.fill.cached&q.fill.mask] = d.Addr & chunk
 			q.fill.cached++
 		}
@@ -643,28 +766,30 @@ func (q *xdpQueue) readRing(uintptr) bool {
 		if q.fill.needWakeup() {
 			_, _, _ = unix.Syscall6(unix.SYS_RECVFROM, uintptr(q.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		}
+		q.rxMu.Unlock()
 	}
 	return true
 }
 
-// receive copies one frame out of the UMEM into a buffer for the device.
-// The kernel's descriptor is checked against the UMEM anyway, so a bad
-// one is a counted drop, not a bounds-check panic.
-func (q *xdpQueue) receive(d *unix.XDPDesc, now int64) {
+// receive copies one frame out of the UMEM into a buffer, or returns nil
+// for a frame it drops (counted). The kernel's descriptor is checked
+// against the UMEM anyway, so a bad one is a counted drop, not a
+// bounds-check panic.
+func (q *xdpQueue) receive(d *unix.XDPDesc) *pkt.Buffer {
 	x := q.x
 	n := int(d.Len)
 	switch {
 	case d.Addr+uint64(d.Len) > uint64(len(x.umem)) || n < wire.EthHeaderLen:
 		q.rxc.dropped.add(1)
-		return
+		return nil
 	case n > x.maxRx:
 		q.rxc.dropped.add(1)
-		return
+		return nil
 	}
 	p, err := x.pool.Get()
 	if err != nil {
 		q.rxc.dropped.add(1)
-		return
+		return nil
 	}
 	_ = p.Resize(n) // n <= maxRx <= the pool's DataSize
 	copy(p.Data(), x.umem[d.Addr:d.Addr+uint64(d.Len)])
@@ -675,7 +800,7 @@ func (q *xdpQueue) receive(d *unix.XDPDesc, now int64) {
 	}
 	q.rxc.packets.add(1)
 	q.rxc.bytes.add(uint64(n))
-	x.dev.Receive(p, now)
+	return p
 }
 
 // txq maps a datapath TX queue onto a backend queue, modulo as afpacket.
@@ -890,11 +1015,14 @@ func (x *xdpBackend) release() error {
 // them.
 func (x *xdpBackend) unmap() {
 	for _, q := range x.qs {
+		// Under rxMu: a polled worker may be reading the rings.
+		q.rxMu.Lock()
 		for _, m := range q.maps {
 			_ = unix.Munmap(m)
 		}
 		q.maps = nil
 		q.rx.descs, q.fill.addrs, q.tx.ring.descs, q.tx.comp.addrs = nil, nil, nil, nil
+		q.rxMu.Unlock()
 	}
 	if x.umem != nil {
 		_ = unix.Munmap(x.umem)
