@@ -66,7 +66,7 @@ type group struct {
 	// anchor is the mask a bpf group's filters point at (filter.mask),
 	// so that a filter finds its group; it holds no table.
 	anchor *mask
-	bpf   bpfList
+	bpf    bpfList
 
 	// Control plane, under Chains.mu: the filters by handle, in order,
 	// and the masks by shape.
