@@ -60,6 +60,9 @@ type Device struct {
 
 	stats   deviceStats
 	loopLog rate.Sometimes
+	// dead is set by Engine.DelDevice before its grace period: a worker
+	// that still holds the device in an old slot list leaves it alone.
+	dead atomic.Bool
 	// turn is which input ring service takes from first (its worker's).
 	turn int
 }

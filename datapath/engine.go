@@ -189,6 +189,11 @@ func (e *Engine) AddDevice(ns *Namespace, c netdev.Config, attach ...func(*netde
 			return nil, err
 		}
 	}
+	return e.publishLocked(ns, nd)
+}
+
+// publishLocked makes nd a datapath device of ns, served by a worker.
+func (e *Engine) publishLocked(ns *Namespace, nd *netdev.Device) (*Device, error) {
 	d, err := newDevice(e, ns, nd)
 	if err != nil {
 		return nil, err
@@ -199,7 +204,7 @@ func (e *Engine) AddDevice(ns *Namespace, c netdev.Config, attach ...func(*netde
 	copy(ds, old)
 	ds[nd.Index()] = d
 	e.devices.Store(&ds)
-	ns.devices[c.Name] = d
+	ns.devices[nd.Name()] = d
 	// Devices go to workers round-robin by index; a device never moves,
 	// so its qdisc and receive path need no lock on the fast path.
 	d.worker = e.workers[int(nd.Index())%len(e.workers)]

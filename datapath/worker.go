@@ -196,6 +196,9 @@ func (w *worker) poll(now int64, budget int) int {
 // packets in all) from each of its input rings, then its qdisc. It returns
 // how many packets it took from the rings.
 func (d *Device) service(w *worker, now int64, limit int) int {
+	if d.dead.Load() {
+		return 0
+	}
 	w.ctx.Dev = d.nd.Index()
 	n := 0
 	// The three input rings take turns at going first, so that a
