@@ -200,8 +200,8 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	}
 	sopts = append(sopts, ctl.WithDumper("filter", ns.FilterDumper()))
 	srv := ctl.NewServer(append(sopts, ctl.WithHandler(ctl.HandlerFunc(
-		func(_ context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
-			w := dmn.whoIs(ctx)
+		func(rctx context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
+			w := dmn.whoIs(rctx)
 			cli := tcsyntax.CLI{Resolve: func(netns string) (tcsyntax.Target, error) { return dmn.resolve(w, netns) }, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin),
 				// A batch file is the client's: it sends the contents
 				// (as "-b -"), never a path for the daemon to open.
