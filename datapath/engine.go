@@ -180,6 +180,9 @@ func (e *Engine) AddDevice(ns *Namespace, c netdev.Config, attach ...func(*netde
 	if _, ok := ns.devices[c.Name]; ok {
 		return nil, fmt.Errorf("device %q: %w in namespace %q", c.Name, tcsyntax.ErrExists, ns.name)
 	}
+	if err := ns.checkDeviceQuota(1); err != nil {
+		return nil, err
+	}
 	nd, err := netdev.New(e.nextIndex, c)
 	if err != nil {
 		return nil, err

@@ -83,6 +83,8 @@ func (d *Device) release() {
 	}
 	d.txMu.Lock()
 	d.qdisc.Reset()
+	d.ns.lim.qdiscMem.Add(-d.qdiscMem)
+	d.qdiscMem = 0
 	d.txMu.Unlock()
 	for p := d.nd.RxRing().Pop(); p != nil; p = d.nd.RxRing().Pop() {
 		p.Release()
@@ -222,6 +224,13 @@ func (e *Engine) AddPair(nsA *Namespace, a netdev.Config, nsB *Namespace, b netd
 	}
 	if _, ok := nsB.devices[b.Name]; ok || nsA == nsB && a.Name == b.Name {
 		return fmt.Errorf("device %q: %w in namespace %q", b.Name, tcsyntax.ErrExists, nsB.name)
+	}
+	if nsA == nsB {
+		if err := nsA.checkDeviceQuota(2); err != nil {
+			return err
+		}
+	} else if err := errors.Join(nsA.checkDeviceQuota(1), nsB.checkDeviceQuota(1)); err != nil {
+		return err
 	}
 	nda, err := netdev.New(e.nextIndex, a)
 	if err != nil {

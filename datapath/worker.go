@@ -64,6 +64,8 @@ type worker struct {
 	// gets the CPU (with two workers on one core it otherwise only
 	// gets it at the runtime's 10 ms preemption).
 	stalled *netdev.Ring
+	// rnd is the worker's random state for early drops (limits.go).
+	rnd uint32
 }
 
 // nsSlot is one namespace's share of a worker: its devices on this worker
@@ -80,7 +82,7 @@ type nsSlot struct {
 }
 
 func newWorker(e *Engine, id int) *worker {
-	w := &worker{e: e, id: id, wake: make(chan struct{}, 1)}
+	w := &worker{e: e, id: id, wake: make(chan struct{}, 1), rnd: uint32(id)*2654435761 + 1}
 	w.ctx = act.Ctx{Worker: id, Out: e}
 	empty := []*nsSlot{}
 	w.nss.Store(&empty)
@@ -226,6 +228,7 @@ func (d *Device) service(w *worker, now int64, limit int) int {
 	} else {
 		d.dequeuePaced(now)
 	}
+	d.foldQdiscMem()
 	d.txMu.Unlock()
 	return n
 }
@@ -263,6 +266,8 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 	// n is frames, the budget's unit; pkts and bytes are what the
 	// counters say, a GSO frame counting as its segments (WireLen).
 	var n, pkts, bytes uint64
+	// The namespace's packet memory, once a batch (limits.go).
+	drop := d.ns.memDropLevel()
 	for int(n) < max {
 		p := rx.Pop()
 		if p == nil {
@@ -272,6 +277,11 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 		pk, by := p.WireLen()
 		pkts += uint64(pk)
 		bytes += uint64(by)
+		if drop > 0 && d.ns.memDrop(drop, &w.rnd) {
+			d.nd.Counters.RxDropped.Add(1)
+			p.Release()
+			continue
+		}
 		p.TTL = min(p.TTL, ttl)
 		d.receive(w, p)
 	}
@@ -282,6 +292,11 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 			pk, by := p.WireLen()
 			pkts += uint64(pk)
 			bytes += uint64(by)
+			if drop > 0 && d.ns.memDrop(drop, &w.rnd) {
+				d.nd.Counters.RxDropped.Add(1)
+				p.Release()
+				continue
+			}
 			p.TTL = min(p.TTL, ttl)
 			d.receive(w, p)
 		}

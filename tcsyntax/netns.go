@@ -11,7 +11,8 @@ import (
 //
 //	netns add NAME
 //	netns del NAME [all]          all: its devices go too
-//	netns set NAME [quantum N] [backlog SIZE]
+//	netns set NAME [quantum N] [backlog SIZE] [actions N] [filters N] [devices N]
+//	               [mem MIN PRESSURE MAX]   packet memory thresholds, as tcp_mem (0 0 0: none)
 //	netns show [NAME]             -s: devices, actions, packet memory, loop drops
 //	tenant add NAME uid U | gid G the connections of user U (or of members of group G) administer namespace NAME
 //	tenant del NAME uid U | gid G
@@ -34,6 +35,14 @@ type NetnsSpec struct {
 	// says it was given (0 is "no limit").
 	Backlog    uint64
 	HasBacklog bool
+	// Quotas (set): the most actions, filters and devices the namespace
+	// may hold (0: no bound); Has* say which were given.
+	Actions, Filters, Devices          int
+	HasActions, HasFilters, HasDevices bool
+	// Mem (set) are the packet-memory thresholds min, pressure, max in
+	// bytes (all 0: none).
+	Mem    [3]uint64
+	HasMem bool
 }
 
 // NetnsView is a namespace as "netns show" shows it.
@@ -47,6 +56,17 @@ type NetnsView struct {
 	Actions   int
 	PacketMem uint64
 	LoopDrops uint64
+	// The quotas and thresholds, and how often each bit.
+	MaxActions, MaxFilters, MaxDevices int // quotas (0: none)
+	Mem                                [3]uint64
+	Pressure                           bool
+	PressureDrops, MaxDrops            uint64
+	ActionsRefused                     uint64
+	FiltersRefused                     uint64
+	DevicesRefused                     uint64
+	// Denied counts the commands refused to this namespace's tenants
+	// (docs/SECURITY.md).
+	Denied uint64
 }
 
 // TenantSpec maps a user or a group to a namespace.
@@ -152,18 +172,51 @@ func parseNetnsCmd(a *Args) (*Command, error) {
 				return nil, badValue("netns", w, v, "expected a size up to 1tb (0: no limit)")
 			}
 			s.Backlog, s.HasBacklog = n, true
+		case verb == VerbChange && (w == "actions" || w == "filters" || w == "devices"):
+			v, err := a.Value(w, "a count")
+			if err != nil {
+				return nil, err
+			}
+			n, ok := parseUint(v, 10, 1<<31-1)
+			if !ok {
+				return nil, badValue("netns", w, v, "expected a count (0: no bound)")
+			}
+			switch w {
+			case "actions":
+				s.Actions, s.HasActions = int(n), true
+			case "filters":
+				s.Filters, s.HasFilters = int(n), true
+			default:
+				s.Devices, s.HasDevices = int(n), true
+			}
+		case verb == VerbChange && w == "mem":
+			for i := range s.Mem {
+				v, err := a.Value("mem", "three sizes: min pressure max")
+				if err != nil {
+					return nil, err
+				}
+				n, err := ParseSize64(v)
+				if err != nil || n > 1<<40 {
+					return nil, badValue("netns", "mem", v, "expected a size up to 1tb")
+				}
+				s.Mem[i] = n
+			}
+			if s.Mem != [3]uint64{} && (s.Mem[0] > s.Mem[1] || s.Mem[1] > s.Mem[2] || s.Mem[2] == 0) {
+				return nil, badValue("netns", "mem", fmt.Sprint(s.Mem), "want min <= pressure <= max, max > 0 (0 0 0: none)")
+			}
+			s.HasMem = true
 		default:
 			switch verb {
 			case VerbDelete:
 				return nil, unknownWord("netns", w, "word", []string{"all"})
 			case VerbChange:
-				return nil, unknownWord("netns", w, "word", []string{"quantum", "backlog"})
+				return nil, unknownWord("netns", w, "word", []string{"quantum", "backlog", "actions", "filters", "devices", "mem"})
 			}
 			return nil, syntaxErr("netns", w, "unexpected word (one command a line)")
 		}
 	}
-	if verb == VerbChange && s.Quantum == 0 && !s.HasBacklog {
-		return nil, syntaxErr("netns", "", "netns set needs quantum N or backlog SIZE")
+	if verb == VerbChange && s.Quantum == 0 && !s.HasBacklog && !s.HasActions && !s.HasFilters && !s.HasDevices && !s.HasMem {
+		return nil, syntaxErr("netns", "", "netns set needs quantum N, backlog SIZE, actions N, filters N, devices N or mem MIN PRESSURE MAX")
 	}
 	c.Netns = s
 	return c, nil
@@ -239,6 +292,18 @@ func formatNetns(c *Command) []string {
 	if s.HasBacklog {
 		w = append(w, "backlog", itoa(s.Backlog))
 	}
+	if s.HasActions {
+		w = append(w, "actions", itoa(uint64(s.Actions)))
+	}
+	if s.HasFilters {
+		w = append(w, "filters", itoa(uint64(s.Filters)))
+	}
+	if s.HasDevices {
+		w = append(w, "devices", itoa(uint64(s.Devices)))
+	}
+	if s.HasMem {
+		w = append(w, "mem", itoa(s.Mem[0]), itoa(s.Mem[1]), itoa(s.Mem[2]))
+	}
 	return w
 }
 
@@ -266,6 +331,20 @@ func execNetns(t Target, cmd *Command, opts Options, out io.Writer) error {
 		w.String(PrintAny, "name", "netns %s ", v.Name)
 		w.Uint(PrintAny, "quantum", "quantum %d ", uint64(v.Quantum))
 		w.Uint(PrintAny, "backlog", "backlog %d", v.Backlog)
+		if v.MaxActions != 0 {
+			w.Uint(PrintAny, "max_actions", " actions %d", uint64(v.MaxActions))
+		}
+		if v.MaxFilters != 0 {
+			w.Uint(PrintAny, "max_filters", " filters %d", uint64(v.MaxFilters))
+		}
+		if v.MaxDevices != 0 {
+			w.Uint(PrintAny, "max_devices", " devices %d", uint64(v.MaxDevices))
+		}
+		if v.Mem != [3]uint64{} {
+			w.Uint(PrintAny, "mem_min", " mem %d", v.Mem[0])
+			w.Uint(PrintAny, "mem_pressure", " %d", v.Mem[1])
+			w.Uint(PrintAny, "mem_max", " %d", v.Mem[2])
+		}
 		w.NL()
 		if opts.Stats > 0 {
 			w.Open("stats")
@@ -279,6 +358,18 @@ func execNetns(t Target, cmd *Command, opts Options, out io.Writer) error {
 			w.Uint(PrintAny, "actions", "    actions %d", uint64(v.Actions))
 			w.Uint(PrintAny, "packet_memory", " packet_memory %d", v.PacketMem)
 			w.Uint(PrintAny, "loop_drops", " loop_drops %d", v.LoopDrops)
+			w.NL()
+			pressure := "off"
+			if v.Pressure {
+				pressure = "on"
+			}
+			w.String(PrintAny, "pressure", "    pressure %s", pressure)
+			w.Uint(PrintAny, "pressure_drops", " pressure_drops %d", v.PressureDrops)
+			w.Uint(PrintAny, "max_drops", " max_drops %d", v.MaxDrops)
+			w.Uint(PrintAny, "actions_refused", " actions_refused %d", v.ActionsRefused)
+			w.Uint(PrintAny, "filters_refused", " filters_refused %d", v.FiltersRefused)
+			w.Uint(PrintAny, "devices_refused", " devices_refused %d", v.DevicesRefused)
+			w.Uint(PrintAny, "denied", " denied %d", v.Denied)
 			w.NL()
 			w.Close()
 		}

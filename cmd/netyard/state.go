@@ -70,6 +70,12 @@ func (d *daemon) save(w *who, out io.Writer) error {
 		if q != datapath.DefaultQuantum || lim != datapath.DefaultBacklogLimit {
 			line("", "netns", "set", ns.Name(), "quantum", strconv.Itoa(q), "backlog", strconv.FormatInt(lim, 10))
 		}
+		if qs := ns.Quotas(); qs != (datapath.Quotas{}) {
+			line("", "netns", "set", ns.Name(), "actions", strconv.Itoa(qs.Actions), "filters", strconv.Itoa(qs.Filters), "devices", strconv.Itoa(qs.Devices))
+		}
+		if m := ns.MemLimits(); m != (datapath.MemLimits{}) {
+			line("", "netns", "set", ns.Name(), "mem", strconv.FormatInt(m.Min, 10), strconv.FormatInt(m.Pressure, 10), strconv.FormatInt(m.Max, 10))
+		}
 	}
 	if w.admin || !w.known {
 		d.mu.Lock()

@@ -48,6 +48,8 @@ type daemon struct {
 	groups map[uint32][]uint32
 
 	denied atomic.Uint64
+	// deniedNS counts refusals per namespace of the tenant refused.
+	deniedNS map[string]uint64
 	// changed, when set, is called after every command that changed the
 	// configuration (the --state file).
 	changed func() error
@@ -55,7 +57,7 @@ type daemon struct {
 
 func newDaemon(e *datapath.Engine, log *slog.Logger, adminGID int) *daemon {
 	d := &daemon{e: e, log: log, adminGID: adminGID, selfUID: uint32(os.Geteuid()),
-		targets: map[string]*daemonTarget{}, groups: map[uint32][]uint32{}}
+		targets: map[string]*daemonTarget{}, groups: map[uint32][]uint32{}, deniedNS: map[string]uint64{}}
 	d.targets[datapath.DefaultNamespace] = newDaemonTarget(e.Default(), log)
 	return d
 }
@@ -138,6 +140,11 @@ func (d *daemon) groupsLocked(uid, gid uint32) []uint32 {
 // deny logs and counts a refusal and returns the error the client sees.
 func (d *daemon) deny(w *who, what string) error {
 	d.denied.Add(1)
+	d.mu.Lock()
+	for _, n := range w.netns {
+		d.deniedNS[n]++
+	}
+	d.mu.Unlock()
 	d.log.Warn("permission denied", "who", w.String(), "uid", w.peer.UID, "pid", w.peer.PID, "what", what, "tenant_of", strings.Join(w.netns, ","))
 	return &ctl.Error{Errno: syscall.EPERM, Msg: fmt.Sprintf("%s: %v: %s administers %s", what, errDenied, w, w.scope())}
 }
@@ -419,7 +426,26 @@ func (s *nsSession) SetNetns(spec tcsyntax.NetnsSpec) error {
 	if spec.HasBacklog {
 		b = int64(spec.Backlog)
 	}
-	return ns.SetLimits(q, b)
+	if err := ns.SetLimits(q, b); err != nil {
+		return err
+	}
+	qs := ns.Quotas()
+	if spec.HasActions {
+		qs.Actions = spec.Actions
+	}
+	if spec.HasFilters {
+		qs.Filters = spec.Filters
+	}
+	if spec.HasDevices {
+		qs.Devices = spec.Devices
+	}
+	if err := ns.SetQuotas(qs); err != nil {
+		return err
+	}
+	if spec.HasMem {
+		return ns.SetMemLimits(datapath.MemLimits{Min: int64(spec.Mem[0]), Pressure: int64(spec.Mem[1]), Max: int64(spec.Mem[2])})
+	}
+	return nil
 }
 
 func (s *nsSession) Netns(name string) ([]tcsyntax.NetnsView, error) {
@@ -434,6 +460,12 @@ func (s *nsSession) Netns(name string) ([]tcsyntax.NetnsView, error) {
 		for _, dev := range ns.Devices() {
 			v.Devices = append(v.Devices, dev.Name())
 		}
+		qs, m, ls := ns.Quotas(), ns.MemLimits(), ns.LimitStats()
+		v.MaxActions, v.MaxFilters, v.MaxDevices = qs.Actions, qs.Filters, qs.Devices
+		v.Mem = [3]uint64{uint64(m.Min), uint64(m.Pressure), uint64(m.Max)}
+		v.Pressure, v.PressureDrops, v.MaxDrops = ls.Pressure, ls.PressureDrops, ls.MaxDrops
+		v.ActionsRefused, v.FiltersRefused, v.DevicesRefused = ls.ActionsRefused, ls.FiltersRefused, ls.DevicesRefused
+		v.Denied = s.d.deniedOf(ns.Name())
 		out = append(out, v)
 	}
 	if name != "" && len(out) == 0 {
@@ -509,4 +541,11 @@ func netnsKind(netns, kind string) string {
 		return kind
 	}
 	return "netns/" + netns + "/" + kind
+}
+
+// deniedOf is how many commands of netns's tenants were refused.
+func (d *daemon) deniedOf(netns string) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.deniedNS[netns]
 }

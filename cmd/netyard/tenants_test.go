@@ -63,6 +63,8 @@ func tcOn(sock string) func(args ...string) (string, string, int) {
 const everyKind = `netns add a
 netns add b
 netns set a quantum 32 backlog 1000000
+netns set a mem 100k 200k 400k
+netns set b actions 100 filters 50 devices 10
 tenant add a uid 60001
 tenant add b gid 60002
 dev add eth0 type memory
@@ -181,6 +183,13 @@ func TestNetnsCommands(t *testing.T) {
 	must("netns", "set", "a", "quantum", "8", "backlog", "64k")
 	if out := must("netns", "show", "a"); !strings.Contains(out, "quantum 8 backlog 65536") {
 		t.Fatalf("after set: %s", out)
+	}
+	must("netns", "set", "a", "actions", "2")
+	if _, e, code := tc("-n", "a", "actions", "add", "action", "gact", "pass"); code == 0 || !strings.Contains(e, "quota") {
+		t.Fatalf("an action past the quota: exit %d %s", code, e)
+	}
+	if out := must("-s", "netns", "show", "a"); !strings.Contains(out, "actions_refused 1") || !strings.Contains(out, " actions 2") {
+		t.Fatalf("netns show -s after a refusal: %s", out)
 	}
 	must("-n", "a", "dev", "del", "d2") // and d1 with it
 	if out := must("-s", "netns", "show", "a"); !strings.Contains(out, "devices: d0\n") {
