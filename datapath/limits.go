@@ -57,13 +57,13 @@ type nsLimits struct {
 	pressure atomic.Bool
 
 	// When the limits bit.
-	pressureDrops, maxDrops, pressureEntered atomic.Uint64
+	pressureDrops, maxDrops, pressureEntered       atomic.Uint64
 	actionsRefused, filtersRefused, devicesRefused atomic.Uint64
 }
 
 // LimitStats says how often each limit bit.
 type LimitStats struct {
-	PressureDrops, MaxDrops, PressureEntered      uint64
+	PressureDrops, MaxDrops, PressureEntered       uint64
 	ActionsRefused, FiltersRefused, DevicesRefused uint64
 	// Pressure is whether the namespace is under memory pressure now.
 	Pressure bool
