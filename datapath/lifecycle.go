@@ -122,9 +122,8 @@ func (w *worker) removeDevice(d *Device) {
 	old := *w.nss.Load()
 	slots := make([]*nsSlot, 0, len(old))
 	for _, s := range old {
-		c := &nsSlot{ns: s.ns, devs: s.devs}
 		if s.ns == d.ns {
-			c.devs = make([]*Device, 0, len(s.devs))
+			c := &nsSlot{ns: s.ns, devs: make([]*Device, 0, len(s.devs))}
 			for _, x := range s.devs {
 				if x != d {
 					c.devs = append(c.devs, x)
@@ -133,10 +132,12 @@ func (w *worker) removeDevice(d *Device) {
 			if len(c.devs) == 0 {
 				continue
 			}
+			s = c
 		}
-		slots = append(slots, c)
+		slots = append(slots, s)
 	}
 	w.nss.Store(&slots)
+	w.slotsGen.Add(1)
 }
 
 // DelNamespace deletes the namespace called name. With devices it fails

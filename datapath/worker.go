@@ -48,7 +48,11 @@ type worker struct {
 	// whether its quantum was already given for this visit.
 	cur     int
 	inVisit bool
-	seen    *[]*nsSlot
+	// seen is the slot list's version (slotsGen) the position is in: a
+	// version, not the list's pointer, so that a list of deleted
+	// devices is not kept alive by an idle worker.
+	seen     uint64
+	slotsGen atomic.Uint64
 
 	// Scratch space for a transmit batch, and for the frames a polled
 	// backend hands over.
@@ -96,17 +100,22 @@ func (w *worker) addDevice(d *Device) {
 	slots := make([]*nsSlot, 0, len(old)+1)
 	found := false
 	for _, s := range old {
-		c := &nsSlot{ns: s.ns, devs: s.devs}
 		if s.ns == d.ns {
-			c.devs = append(append([]*Device(nil), s.devs...), d)
+			// Only the changed slot is new: the others keep their
+			// place and deficit (the worker owns those fields; the
+			// control plane reads only ns and devs, which never
+			// change), and 10,000 namespaces do not cost 10,000
+			// allocations per device added.
+			s = &nsSlot{ns: s.ns, devs: append(append([]*Device(nil), s.devs...), d)}
 			found = true
 		}
-		slots = append(slots, c)
+		slots = append(slots, s)
 	}
 	if !found {
 		slots = append(slots, &nsSlot{ns: d.ns, devs: []*Device{d}})
 	}
 	w.nss.Store(&slots)
+	w.slotsGen.Add(1)
 }
 
 // poke wakes the worker if it is parked (Start mode); it never blocks.
@@ -132,15 +141,15 @@ func (w *worker) poke() {
 // namespace's share of the worker, whatever the loop does.
 func (w *worker) poll(now int64, budget int) int {
 	w.ctx.Now = now
-	sp := w.nss.Load()
-	slots := *sp
+	gen := w.slotsGen.Load()
+	slots := *w.nss.Load()
 	if len(slots) == 0 {
 		return 0
 	}
-	if sp != w.seen {
+	if gen != w.seen {
 		// A device was added: the slots are new (deficits start
 		// afresh), and a visit in progress ends.
-		w.seen, w.inVisit = sp, false
+		w.seen, w.inVisit = gen, false
 	}
 	if w.cur >= len(slots) {
 		w.cur, w.inVisit = 0, false
