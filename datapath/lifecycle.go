@@ -46,7 +46,7 @@ func (e *Engine) DelDevice(ns *Namespace, name string, detach func(*Device)) err
 		}
 	}
 	e.unpublishLocked(gone)
-	e.gens.Advance()
+	e.gens.Grace()
 	for _, g := range gone {
 		if detach != nil {
 			detach(g)
@@ -170,7 +170,7 @@ func (e *Engine) DelNamespace(name string, all bool, detach func(*Device)) error
 	sort.Slice(gone, func(i, j int) bool { return gone[i].nd.Index() < gone[j].nd.Index() })
 	e.unpublishLocked(gone)
 	delete(e.namespaces, name)
-	e.gens.Advance()
+	e.gens.Grace()
 	for _, d := range gone {
 		if detach != nil {
 			detach(d)

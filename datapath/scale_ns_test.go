@@ -20,8 +20,10 @@ import (
 // TestNamespacesAtScale is issue 12's figure: N namespaces (NY_NS, e.g.
 // 10000; the default 500 keeps the suite fast), each with a device and 10
 // actions, created then deleted. It reports the memory per namespace and
-// the times, and checks that the Go heap and the RSS come back within 10%
-// (plus 8 MiB for the runtime's own caches) of where they started, and
+// the times, and checks that the Go heap comes back within 10% (plus 8
+// MiB for the runtime's own caches) of where it started, that the RSS
+// gives back at least 90% of what the namespaces took (the pool keeps the
+// buffers the traffic used for reuse: they are part of what stays), and
 // that every counter set left the domain.
 func TestNamespacesAtScale(t *testing.T) {
 	n := 500
@@ -81,8 +83,8 @@ func TestNamespacesAtScale(t *testing.T) {
 	if heap2 > heap0+heap0/10+8<<20 {
 		t.Errorf("heap %d after deleting, %d before creating", heap2, heap0)
 	}
-	if rss2 > rss0+rss0/10+8<<20 {
-		t.Errorf("RSS %d after deleting, %d before creating", rss2, rss0)
+	if rss2 > rss0+(rss1-rss0)/10 {
+		t.Errorf("RSS %d after deleting, %d before creating, %d with the namespaces: less than 90%% given back", rss2, rss0, rss1)
 	}
 	if live := r.pool.Stats().Live; live != 0 {
 		t.Errorf("%d pool buffers live", live)

@@ -30,3 +30,14 @@ func (d *Domain) Sets() int {
 	defer d.setsMu.Unlock()
 	return len(d.sets)
 }
+
+// Grace waits until every worker batch that entered before the call has
+// ended: Advance without trimming the sets' logs, for a control plane
+// that needs only the grace period (a device's deletion), whatever the
+// number of sets (Advance's trim is O(sets)).
+func (d *Domain) Grace() {
+	d.ctl.Lock()
+	closed := d.gen.Add(1) - 1
+	d.ctl.Unlock()
+	d.waitQuiet(closed + 1)
+}
