@@ -64,7 +64,7 @@ func fillNamespace(t testing.TB, r *rig, ns *Namespace, frame []byte) {
 func TestDelNamespaceFreesAll(t *testing.T) {
 	r := newRig(t)
 	frame := udpFrame(t)
-	const n = 300
+	const n = 100
 	sets := r.e.Gens().Sets()
 	heap := func() uint64 {
 		runtime.GC()
@@ -147,5 +147,50 @@ func TestDelDevice(t *testing.T) {
 	}
 	if live := r.pool.Stats().Live; live != 0 {
 		t.Fatalf("%d pool buffers live", live)
+	}
+}
+
+// TestPairAcrossNamespacesTTL: a pair between two namespaces whose ends
+// each send back out what they receive (ingress -> redirect to their own
+// egress) is a loop across namespaces; the packet's redirect TTL crosses
+// the pair, so one frame causes at most 2^TTL - 1 transmissions in all,
+// counted on both sides, and the loop drops are charged to the namespace
+// where the TTL ran out.
+func TestPairAcrossNamespacesTTL(t *testing.T) {
+	r := newRig(t)
+	a, _ := r.e.Namespace("a", true)
+	b, _ := r.e.Namespace("b", true)
+	if err := r.e.AddPair(a, netdev.Config{Name: "pa"}, b, netdev.Config{Name: "pb"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		ns  *Namespace
+		dev string
+	}{{a, "pa"}, {b, "pb"}} {
+		f := cls.Filter{Dev: x.dev, Parent: ParentIngress, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{},
+			Actions: []act.Spec{mirredSpec(x.dev, false, false)}}
+		if err := x.ns.AddFilter(&f, tcsyntax.ModeAdd); err != nil && !errors.As(err, new(*tcsyntax.Warning)) {
+			t.Fatal(err)
+		}
+	}
+	pa, _ := a.Device("pa")
+	pb, _ := b.Device("pb")
+	if err := pa.Inject(udpFrame(t), r.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.e.Run()
+	tx := pa.Counters().TxPackets + pb.Counters().TxPackets
+	if bound := transmissionBound(r.e.cfg.RedirectTTL); tx == 0 || tx > bound {
+		t.Fatalf("%d transmissions across the pair, bound %d", tx, bound)
+	}
+	if a.LoopDrops()+b.LoopDrops() != 1 {
+		t.Fatalf("loop drops a %d b %d, want the one packet's end", a.LoopDrops(), b.LoopDrops())
+	}
+	// Deleting one end deletes the pair, in both namespaces.
+	if err := r.e.DelDevice(b, "pb", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Device("pa"); err == nil {
+		t.Fatal("pa outlived its peer")
 	}
 }
