@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"netyard/act"
+	"netyard/internal/testutil"
 	"netyard/netdev"
 	"netyard/pkt"
 	"netyard/tcsyntax"
@@ -26,6 +27,9 @@ import (
 // buffers the traffic used for reuse: they are part of what stays), and
 // that every counter set left the domain.
 func TestNamespacesAtScale(t *testing.T) {
+	if testutil.RaceEnabled {
+		t.Skip("memory figures are meaningless under the race detector (its shadow memory); the plain test run checks them")
+	}
 	n := 500
 	if v, err := strconv.Atoi(os.Getenv("NY_NS")); err == nil && v > 0 {
 		n = v
