@@ -83,9 +83,9 @@ func Run(t Target, args []string, stdout, stderr io.Writer) error {
 // usage is tc's usage text, limited to what netyard accepts.
 const usage = `Usage:	tc [ OPTIONS ] OBJECT { COMMAND | help }
 	tc [-force] -batch filename
-where  OBJECT := { qdisc | class | filter | actions | dev | link | loops }
+where  OBJECT := { qdisc | class | filter | actions | dev | link | loops | netns | tenant }
        OPTIONS := { -s[tatistics] | -d[etails] | -j[son] | -p[retty] |
-                    -iec | -b[atch] [filename] | -force }
+                    -iec | -b[atch] [filename] | -force | -n[etns] name }
 See docs/TC.md for the grammar.
 `
 

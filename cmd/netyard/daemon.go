@@ -71,7 +71,7 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.state, "state", "", "keep the configuration in `FILE` after every change and restore it on start")
 	fs.IntVar(&c.metricsActions, "metrics-actions", 0, "export one series per action for at most `N` actions (0: per-kind sums only)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
+		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--socket-mode MODE] [--state FILE] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

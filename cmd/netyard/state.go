@@ -67,6 +67,9 @@ func (d *daemon) save(w *who, out io.Writer) error {
 		if ns.Name() != datapath.DefaultNamespace && (w.admin || !w.known) {
 			line("", "netns", "add", ns.Name())
 		}
+		if w.known && !w.admin {
+			continue // a tenant's limits are the administrator's to set
+		}
 		if q != datapath.DefaultQuantum || lim != datapath.DefaultBacklogLimit {
 			line("", "netns", "set", ns.Name(), "quantum", strconv.Itoa(q), "backlog", strconv.FormatInt(lim, 10))
 		}
