@@ -59,18 +59,12 @@ func (e *Engine) DelDevice(ns *Namespace, name string, detach func(*Device)) err
 // unpublishLocked takes devices out of the namespace maps, the index
 // slice and their workers' slot lists, and marks them dead.
 func (e *Engine) unpublishLocked(gone []*Device) {
-	old := *e.devices.Load()
-	ds := make([]*Device, len(old))
-	copy(ds, old)
 	for _, d := range gone {
 		d.dead.Store(true)
 		delete(d.ns.devices, d.nd.Name())
-		ds[d.nd.Index()] = nil
+		e.devices.set(d.nd.Index(), nil)
 		d.worker.removeDevice(d)
 	}
-	// Trailing holes stay: indexes are never reused, and the slice is
-	// as long as the highest index ever given.
-	e.devices.Store(&ds)
 }
 
 // release frees what a dead device holds, after the grace period.
