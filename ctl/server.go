@@ -95,10 +95,11 @@ func WithMaxRequest(n int) ServerOption { return func(s *Server) { s.maxRequest 
 // Server serves the protocol: one goroutine per connection, its requests
 // processed one after the other, in order.
 type Server struct {
-	handler    Handler
-	dumpers    map[string]Dumper
-	log        *slog.Logger
-	maxRequest int
+	handler     Handler
+	dumpers     map[string]Dumper
+	resolveDump func(ctx context.Context, kind string) (Dumper, error)
+	log         *slog.Logger
+	maxRequest  int
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -206,7 +207,7 @@ func (s *Server) track(c net.Conn) bool {
 }
 
 func (s *Server) serveConn(c net.Conn) {
-	err := s.serveStream(s.ctx, bufio.NewReaderSize(c, 4096), c)
+	err := s.serveStream(peerContext(s.ctx, c), bufio.NewReaderSize(c, 4096), c)
 	c.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -694,7 +695,15 @@ func (ss *session) dump(ctx context.Context, m netlink.Message) error {
 	if err != nil {
 		return ss.refuse(m, syscall.EINVAL, err.Error())
 	}
-	d := ss.srv.dumpers[req.kind]
+	var d Dumper
+	if r := ss.srv.resolveDump; r != nil {
+		if d, err = r(ctx, req.kind); err != nil {
+			return ss.refuse(m, errnoOf(err), err.Error())
+		}
+	}
+	if d == nil {
+		d = ss.srv.dumpers[req.kind]
+	}
 	if d == nil {
 		kinds := slices.Sorted(maps.Keys(ss.srv.dumpers))
 		return ss.refuse(m, syscall.ENOENT, fmt.Sprintf("ctl: no table %q; the daemon dumps: %s", req.kind, strings.Join(kinds, ", ")))

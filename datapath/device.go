@@ -60,6 +60,12 @@ type Device struct {
 
 	stats   deviceStats
 	loopLog rate.Sometimes
+	// dead is set by Engine.DelDevice before its grace period: a worker
+	// that still holds the device in an old slot list leaves it alone.
+	dead atomic.Bool
+	// qdiscMem is the qdisc's backlog as last folded into the
+	// namespace's packet memory (foldQdiscMem), under txMu.
+	qdiscMem int64
 	// turn is which input ring service takes from first (its worker's).
 	turn int
 }

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"sync/atomic"
 
 	"netyard/act"
 	"netyard/bpf"
@@ -68,9 +67,9 @@ type Engine struct {
 	// namespace's actions and filters count in sets of it.
 	gens *stats.Domain
 
-	// devices maps a device index to its state. The slice is replaced,
-	// never changed, so the data path reads it without a lock.
-	devices atomic.Pointer[[]*Device]
+	// devices maps a device index to its state; the data path reads it
+	// without a lock (devindex.go).
+	devices devIndex
 
 	mu         sync.Mutex // serialises the control plane
 	namespaces map[string]*Namespace
@@ -112,8 +111,6 @@ func New(cfg Config) *Engine {
 	cfg.RedirectTTL = min(cfg.RedirectTTL, MaxRedirectTTL)
 	e := &Engine{cfg: cfg, pool: cfg.Pool, clock: cfg.Clock, log: cfg.Logger,
 		namespaces: make(map[string]*Namespace), nextIndex: 1, gens: stats.NewDomain(cfg.Workers)}
-	empty := []*Device{nil} // index 0 is no device
-	e.devices.Store(&empty)
 	for i := range cfg.Workers {
 		e.workers = append(e.workers, newWorker(e, i))
 	}
@@ -172,11 +169,7 @@ func (e *Engine) Namespaces() []*Namespace {
 
 // device returns the device with index i, or nil. Lock-free.
 func (e *Engine) device(i int32) *Device {
-	ds := *e.devices.Load()
-	if i <= 0 || int(i) >= len(ds) {
-		return nil
-	}
-	return ds[i]
+	return e.devices.get(i)
 }
 
 // AddDevice creates a datapath device in namespace ns. attach, when
@@ -188,6 +181,9 @@ func (e *Engine) AddDevice(ns *Namespace, c netdev.Config, attach ...func(*netde
 	if _, ok := ns.devices[c.Name]; ok {
 		return nil, fmt.Errorf("device %q: %w in namespace %q", c.Name, tcsyntax.ErrExists, ns.name)
 	}
+	if err := ns.checkDeviceQuota(1); err != nil {
+		return nil, err
+	}
 	nd, err := netdev.New(e.nextIndex, c)
 	if err != nil {
 		return nil, err
@@ -197,17 +193,18 @@ func (e *Engine) AddDevice(ns *Namespace, c netdev.Config, attach ...func(*netde
 			return nil, err
 		}
 	}
+	return e.publishLocked(ns, nd)
+}
+
+// publishLocked makes nd a datapath device of ns, served by a worker.
+func (e *Engine) publishLocked(ns *Namespace, nd *netdev.Device) (*Device, error) {
 	d, err := newDevice(e, ns, nd)
 	if err != nil {
 		return nil, err
 	}
 	e.nextIndex++
-	old := *e.devices.Load()
-	ds := make([]*Device, len(old)+1)
-	copy(ds, old)
-	ds[nd.Index()] = d
-	e.devices.Store(&ds)
-	ns.devices[c.Name] = d
+	e.devices.set(nd.Index(), d)
+	ns.devices[nd.Name()] = d
 	// Devices go to workers round-robin by index; a device never moves,
 	// so its qdisc and receive path need no lock on the fast path.
 	d.worker = e.workers[int(nd.Index())%len(e.workers)]
@@ -231,14 +228,11 @@ func (e *Engine) Run() {
 func (e *Engine) NextWake() int64 {
 	now := e.clock.Now()
 	t := int64(0)
-	for _, d := range *e.devices.Load() {
-		if d == nil {
-			continue
-		}
+	e.devices.each(func(d *Device) {
 		if w := d.nextWake(now); w > 0 && (t == 0 || w < t) {
 			t = w
 		}
-	}
+	})
 	return t
 }
 

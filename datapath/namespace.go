@@ -34,6 +34,8 @@ type Namespace struct {
 	quantumPkts  atomic.Int64
 	backlogLimit atomic.Int64
 	backlogBytes atomic.Int64
+	// lim are the quotas and packet-memory thresholds (limits.go).
+	lim nsLimits
 }
 
 // DefaultQuantum is a namespace's packets per DRR round: one batch.
@@ -67,7 +69,14 @@ func (ns *Namespace) SetLimits(quantum int, backlogBytes int64) error {
 	return nil
 }
 
-func (ns *Namespace) quantum() int { return int(ns.quantumPkts.Load()) }
+func (ns *Namespace) quantum() int {
+	q := int(ns.quantumPkts.Load())
+	if ns.lim.pressure.Load() {
+		// Under memory pressure its DRR share is halved (limits.go).
+		q = max(q/2, 1)
+	}
+	return q
+}
 
 // BacklogBytes is what the namespace's backlogs hold now.
 func (ns *Namespace) BacklogBytes() int64 { return ns.backlogBytes.Load() }
@@ -140,6 +149,11 @@ func (d *Device) Receive(p *pkt.Buffer, t int64) {
 // Send puts p on d's transmit path as a locally generated packet (a socket
 // on the host side): egress hook, qdisc, device. It takes ownership of p.
 func (d *Device) Send(p *pkt.Buffer) {
+	if lvl := d.ns.memDropLevel(); lvl > 0 && d.ns.memDrop(lvl, &d.worker.rnd) {
+		d.stats.backlogDrops.Add(1)
+		p.Release()
+		return
+	}
 	_ = p.Parse()
 	p.TTL = d.e.cfg.RedirectTTL
 	d.ns.backlogBytes.Add(int64(p.Len()))

@@ -369,6 +369,9 @@ func (ns *Namespace) Qdiscs(dev string) ([]tcsyntax.QdiscView, error) {
 func (ns *Namespace) AddActions(specs []act.Spec, m tcsyntax.Mode) error {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
+	if err := ns.checkActionQuota(specs); err != nil {
+		return err
+	}
 	for _, s := range specs {
 		a, err := ns.actions.Add(s, m)
 		if err != nil {
@@ -498,6 +501,9 @@ var _ tcsyntax.FilterCopier = (*Namespace)(nil)
 func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
+	if err := ns.checkFilterQuota(f); err != nil {
+		return err
+	}
 	d, c, b, err := ns.filterHookLocked(f)
 	if err != nil {
 		return err

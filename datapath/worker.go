@@ -52,7 +52,11 @@ type worker struct {
 	// whether its quantum was already given for this visit.
 	cur     int
 	inVisit bool
-	seen    *[]*nsSlot
+	// seen is the slot list's version (slotsGen) the position is in: a
+	// version, not the list's pointer, so that a list of deleted
+	// devices is not kept alive by an idle worker.
+	seen     uint64
+	slotsGen atomic.Uint64
 
 	// Scratch space for a transmit batch, and for the frames a polled
 	// backend hands over.
@@ -68,6 +72,8 @@ type worker struct {
 	// gets the CPU (with two workers on one core it otherwise only
 	// gets it at the runtime's 10 ms preemption).
 	stalled *netdev.Ring
+	// rnd is the worker's random state for early drops (limits.go).
+	rnd uint32
 }
 
 // nsSlot is one namespace's share of a worker: its devices on this worker
@@ -84,7 +90,7 @@ type nsSlot struct {
 }
 
 func newWorker(e *Engine, id int) *worker {
-	w := &worker{e: e, id: id, wake: make(chan struct{}, 1)}
+	w := &worker{e: e, id: id, wake: make(chan struct{}, 1), rnd: uint32(id)*2654435761 + 1}
 	w.ctx = act.Ctx{Worker: id, Out: e}
 	w.rand = uint64(e.cfg.HashSeed)*0x9e3779b97f4a7c15 ^ uint64(id+1)
 	w.ctx.BPF.Rand = &w.rand
@@ -100,17 +106,22 @@ func (w *worker) addDevice(d *Device) {
 	slots := make([]*nsSlot, 0, len(old)+1)
 	found := false
 	for _, s := range old {
-		c := &nsSlot{ns: s.ns, devs: s.devs}
 		if s.ns == d.ns {
-			c.devs = append(append([]*Device(nil), s.devs...), d)
+			// Only the changed slot is new: the others keep their
+			// place and deficit (the worker owns those fields; the
+			// control plane reads only ns and devs, which never
+			// change), and 10,000 namespaces do not cost 10,000
+			// allocations per device added.
+			s = &nsSlot{ns: s.ns, devs: append(append([]*Device(nil), s.devs...), d)}
 			found = true
 		}
-		slots = append(slots, c)
+		slots = append(slots, s)
 	}
 	if !found {
 		slots = append(slots, &nsSlot{ns: d.ns, devs: []*Device{d}})
 	}
 	w.nss.Store(&slots)
+	w.slotsGen.Add(1)
 }
 
 // poke wakes the worker if it is parked (Start mode); it never blocks.
@@ -136,15 +147,15 @@ func (w *worker) poke() {
 // namespace's share of the worker, whatever the loop does.
 func (w *worker) poll(now int64, budget int) int {
 	w.ctx.Now = now
-	sp := w.nss.Load()
-	slots := *sp
+	gen := w.slotsGen.Load()
+	slots := *w.nss.Load()
 	if len(slots) == 0 {
 		return 0
 	}
-	if sp != w.seen {
+	if gen != w.seen {
 		// A device was added: the slots are new (deficits start
 		// afresh), and a visit in progress ends.
-		w.seen, w.inVisit = sp, false
+		w.seen, w.inVisit = gen, false
 	}
 	if w.cur >= len(slots) {
 		w.cur, w.inVisit = 0, false
@@ -202,6 +213,9 @@ func (w *worker) poll(now int64, budget int) int {
 // packets in all) from each of its input rings, then its qdisc. It returns
 // how many packets it took from the rings.
 func (d *Device) service(w *worker, now int64, limit int) int {
+	if d.dead.Load() {
+		return 0
+	}
 	w.ctx.Dev = d.nd.Index()
 	n := 0
 	// The three input rings take turns at going first, so that a
@@ -229,6 +243,7 @@ func (d *Device) service(w *worker, now int64, limit int) int {
 	} else {
 		d.dequeuePaced(now)
 	}
+	d.foldQdiscMem()
 	d.txMu.Unlock()
 	return n
 }
@@ -266,6 +281,8 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 	// n is frames, the budget's unit; pkts and bytes are what the
 	// counters say, a GSO frame counting as its segments (WireLen).
 	var n, pkts, bytes uint64
+	// The namespace's packet memory, once a batch (limits.go).
+	drop := d.ns.memDropLevel()
 	for int(n) < max {
 		p := rx.Pop()
 		if p == nil {
@@ -275,6 +292,11 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 		pk, by := p.WireLen()
 		pkts += uint64(pk)
 		bytes += uint64(by)
+		if drop > 0 && d.ns.memDrop(drop, &w.rnd) {
+			d.nd.Counters.RxDropped.Add(1)
+			p.Release()
+			continue
+		}
 		p.TTL = min(p.TTL, ttl)
 		d.receive(w, p)
 	}
@@ -285,6 +307,11 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 			pk, by := p.WireLen()
 			pkts += uint64(pk)
 			bytes += uint64(by)
+			if drop > 0 && d.ns.memDrop(drop, &w.rnd) {
+				d.nd.Counters.RxDropped.Add(1)
+				p.Release()
+				continue
+			}
 			p.TTL = min(p.TTL, ttl)
 			d.receive(w, p)
 		}

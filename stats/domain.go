@@ -105,12 +105,12 @@ func (d *Domain) Advance() uint64 {
 	d.waitQuiet(closed + 1)
 	// Logs grow by what changes in each generation: bound them here,
 	// whether or not anyone asks what changed.
+	// Under setsMu: Set.Close moves entries of the slice.
 	d.setsMu.Lock()
-	sets := d.sets
-	d.setsMu.Unlock()
-	for _, s := range sets {
+	for _, s := range d.sets {
 		s.trim()
 	}
+	d.setsMu.Unlock()
 	return closed
 }
 

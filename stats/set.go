@@ -32,6 +32,9 @@ import (
 // neither scans nor doubles.
 type Set struct {
 	dom *Domain
+	// domIdx is the set's place in dom.sets (under dom.setsMu), -1
+	// once closed.
+	domIdx int
 	// chunks is copied on growth and published atomically; chunks
 	// themselves never move.
 	chunks atomic.Pointer[[]*chunk]
@@ -144,6 +147,7 @@ func NewSet(d *Domain) *Set {
 	empty := []*chunk{}
 	s.chunks.Store(&empty)
 	d.setsMu.Lock()
+	s.domIdx = len(d.sets)
 	d.sets = append(d.sets, s)
 	d.setsMu.Unlock()
 	return s

@@ -19,6 +19,8 @@ const (
 	ObjLoops                    // "tc loops": netyard's redirect cycles (show only)
 	ObjLink                     // "link": netyard's device settings (rate)
 	ObjDev                      // "dev": netyard's devices and their backends
+	ObjNetns                    // "netns": the daemon's namespaces (netns.go)
+	ObjTenant                   // "tenant": who administers which namespace (netns.go)
 )
 
 func (o Object) String() string {
@@ -37,6 +39,10 @@ func (o Object) String() string {
 		return "link"
 	case ObjDev:
 		return "dev"
+	case ObjNetns:
+		return "netns"
+	case ObjTenant:
+		return "tenant"
 	}
 	return "unknown"
 }
@@ -99,6 +105,10 @@ type Command struct {
 	Link LinkSet
 	// Dev is what "dev add" adds.
 	Dev *DevSpec
+	// Netns is what "netns add|del|set" says, Tenant what "tenant
+	// add|del" says.
+	Netns  *NetnsSpec
+	Tenant *TenantSpec
 }
 
 // Selector is what show, get, del and flush commands pick objects by.
@@ -193,13 +203,19 @@ func (p *Parser) Parse(args []string) (*Command, error) {
 	case obj == "dev":
 		rest.Context = "dev"
 		return parseDevCmd(rest)
+	case obj == "netns":
+		rest.Context = "netns"
+		return parseNetnsCmd(rest)
+	case obj == "tenant":
+		rest.Context = "tenant"
+		return parseTenantCmd(rest)
 	}
 	return nil, unknownWord("tc", obj, "object", Objects)
 }
 
 // Objects are the objects Parse knows: tc's, then netyard's own (written
 // out in full), for the usage and "unknown object" errors.
-var Objects = []string{"qdisc", "class", "filter", "actions", "dev", "link", "loops"}
+var Objects = []string{"qdisc", "class", "filter", "actions", "dev", "link", "loops", "netns", "tenant"}
 
 // verbRule maps a verb keyword to a Verb; rules are tried in order with
 // matches(), so each object's table is in the order of its tc source.

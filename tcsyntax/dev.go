@@ -49,6 +49,12 @@ type DevSpec struct {
 	Mode string
 	// ZeroCopy asks xdp for AF_XDP zero-copy.
 	ZeroCopy bool
+	// Netns is the namespace the device goes to ("netns NAME"; "" is
+	// the command's own namespace).
+	Netns string
+	// Peer is a veth's other end ("type veth peer NAME [netns OTHER]"),
+	// PeerNetns the namespace it goes to ("" is the device's own).
+	Peer, PeerNetns string
 }
 
 // DevView is a device as "dev show" shows it.
@@ -73,17 +79,35 @@ type DevTarget interface {
 }
 
 // DevTypes are the device types "dev add" knows.
-var DevTypes = []string{"afpacket", "xdp", "tap", "memory"}
+var DevTypes = []string{"afpacket", "xdp", "tap", "memory", "veth"}
 
 // XDPModes are the values of xdp's mode.
 var XDPModes = []string{"native", "generic"}
 
 func parseDevCmd(a *Args) (*Command, error) {
-	verb, err := parseVerb(a, []verbRule{{"add", VerbAdd}, {"show", VerbShow}, {"list", VerbShow}, {"ls", VerbShow}})
+	verb, err := parseVerb(a, []verbRule{{"add", VerbAdd}, {"delete", VerbDelete}, {"show", VerbShow}, {"list", VerbShow}, {"ls", VerbShow}})
 	if err != nil {
 		return nil, err
 	}
 	c := &Command{Object: ObjDev, Verb: verb}
+	if verb == VerbDelete {
+		// "dev del NAME", or "dev del dev NAME" as show spells it.
+		if a.Peek() == "dev" {
+			a.Next()
+		}
+		v, err := a.Value("dev del", "a device name")
+		if err != nil {
+			return nil, err
+		}
+		if len(v) > 15 {
+			return nil, badValue("dev", "del", v, "a device name is 1..15 bytes (IFNAMSIZ)")
+		}
+		c.Select.Dev = v
+		if a.More() {
+			return nil, syntaxErr("dev", a.Peek(), "unexpected word (one command a line)")
+		}
+		return c, nil
+	}
 	if verb == VerbShow {
 		if a.More() {
 			if w := a.Next(); w != "dev" {
@@ -165,8 +189,30 @@ func parseDevCmd(a *Args) (*Command, error) {
 			s.Mode = v
 		case "zerocopy":
 			s.ZeroCopy = true
+		case "netns":
+			v, err := netnsName(a, w)
+			if err != nil {
+				return nil, err
+			}
+			if s.Peer != "" {
+				s.PeerNetns = v
+			} else {
+				s.Netns = v
+			}
+		case "peer":
+			if a.Peek() == "name" { // ip link's "peer name B"
+				a.Next()
+			}
+			v, err := a.Value("peer", "a device name")
+			if err != nil {
+				return nil, err
+			}
+			if len(v) > 15 {
+				return nil, badValue("dev", "peer", v, "a device name is 1..15 bytes (IFNAMSIZ)")
+			}
+			s.Peer = v
 		default:
-			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu", "mode", "zerocopy"})
+			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu", "mode", "zerocopy", "netns", "peer"})
 		}
 	}
 	switch {
@@ -180,8 +226,14 @@ func parseDevCmd(a *Args) (*Command, error) {
 		return nil, syntaxErr("dev", "zerocopy", "zerocopy is for type xdp")
 	case s.ZeroCopy && s.Mode == "generic":
 		return nil, syntaxErr("dev", "zerocopy", "zerocopy needs the driver's XDP hook: not with mode generic")
-	case s.Type == "memory" && s.Link != "":
-		return nil, syntaxErr("dev", "link", "a memory device has no link")
+	case (s.Type == "memory" || s.Type == "veth") && s.Link != "":
+		return nil, syntaxErr("dev", "link", "a %s device has no link", s.Type)
+	case s.Type == "veth" && s.Peer == "":
+		return nil, syntaxErr("dev", "", "type veth needs peer NAME")
+	case s.Type != "veth" && s.Peer != "":
+		return nil, syntaxErr("dev", "peer", "peer is for type veth")
+	case s.Peer == s.Name && s.PeerNetns == s.Netns:
+		return nil, syntaxErr("dev", s.Peer, "a veth's peer needs a name of its own")
 	}
 	c.Dev = s
 	return c, nil
@@ -204,6 +256,15 @@ func formatDev(s *DevSpec) []string {
 	if s.MTU != 0 {
 		w = append(w, "mtu", itoa(uint64(s.MTU)))
 	}
+	if s.Netns != "" {
+		w = append(w, "netns", s.Netns)
+	}
+	if s.Peer != "" {
+		w = append(w, "peer", s.Peer)
+		if s.PeerNetns != "" {
+			w = append(w, "netns", s.PeerNetns)
+		}
+	}
 	return w
 }
 
@@ -212,8 +273,15 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 	if !ok {
 		return fmt.Errorf("dev: this target adds no devices (the daemon does; replay and the lab make their own)")
 	}
-	if cmd.Verb == VerbAdd {
+	switch cmd.Verb {
+	case VerbAdd:
 		return dt.AddDev(*cmd.Dev)
+	case VerbDelete:
+		dd, ok := t.(DevDeleter)
+		if !ok {
+			return fmt.Errorf("dev: this target deletes no devices")
+		}
+		return dd.DelDev(cmd.Select.Dev)
 	}
 	views, err := dt.Devs(cmd.Select.Dev)
 	if err != nil {
@@ -240,6 +308,12 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 		}
 		if v.Backend != "" {
 			w.String(PrintAny, "backend", " backend %s", v.Backend)
+		}
+		if v.Peer != "" {
+			w.String(PrintAny, "peer", " peer %s", v.Peer)
+			if v.PeerNetns != "" {
+				w.String(PrintAny, "peer_netns", " netns %s", v.PeerNetns)
+			}
 		}
 		w.NL()
 		if opts.Stats > 0 {

@@ -27,6 +27,10 @@ func Exec(t Target, cmd *Command, opts Options, out io.Writer) error {
 		err = execDev(t, cmd, opts, out)
 	case ObjLink:
 		err = execLink(t, cmd, opts, out)
+	case ObjNetns:
+		err = execNetns(t, cmd, opts, out)
+	case ObjTenant:
+		err = execTenant(t, cmd, opts, out)
 	default:
 		err = fmt.Errorf("unknown object %d", cmd.Object)
 	}
@@ -283,6 +287,12 @@ func (c *Command) Args() []string {
 			return append(words, formatFilter(c.Filter, c.Verb)...)
 		}
 		words = append(words, formatFilterSelect(c)...)
+	case ObjNetns:
+		return append(words, formatNetns(c)...)
+	case ObjTenant:
+		if c.Tenant != nil {
+			return append(words, FormatTenant(*c.Tenant)...)
+		}
 	case ObjDev:
 		if c.Dev != nil {
 			return append(words, formatDev(c.Dev)...)

@@ -183,7 +183,8 @@ func TestRunOptions(t *testing.T) {
 	}
 	for _, tc := range []struct{ args, says string }{
 		{"-x qdisc show", `"-x": option is unknown`},
-		{"-n foo qdisc show", `"-n": not supported`},
+		{"-n foo qdisc show", "this target has one namespace"},
+		{"-n -x qdisc show", "namespace name"},
 		{"-b", `"-b": needs a file name`},
 		{"-b - qdisc show", "a batch takes no command"},
 		{"-V", "not supported"},

@@ -39,6 +39,18 @@ type CLI struct {
 	LineBase int
 	// Batch is how the last batch run went.
 	Batch BatchResult
+	// Resolve, when set, gives the Target of the namespace a command
+	// addresses: -n NAME, or "" for none (the default namespace, or
+	// what the caller makes of it). It is asked once per command (a
+	// batch's lines that address the same namespace share an answer
+	// until a netns command runs) and may refuse, e.g. a tenant that
+	// addresses another's namespace. Without it Target serves every
+	// command and -n is an error.
+	Resolve func(netns string) (Target, error)
+
+	resolved   bool
+	lastNetns  string
+	lastTarget Target
 
 	out    bytes.Buffer // runOne's, reused
 	parser Parser       // runOne's, reused
@@ -77,9 +89,9 @@ func Run(t Target, args []string, stdout, stderr io.Writer) error {
 // usage is tc's usage text, limited to what netyard accepts.
 const usage = `Usage:	tc [ OPTIONS ] OBJECT { COMMAND | help }
 	tc [-force] -batch filename
-where  OBJECT := { qdisc | class | filter | actions | dev | link | loops }
+where  OBJECT := { qdisc | class | filter | actions | dev | link | loops | netns | tenant }
        OPTIONS := { -s[tatistics] | -d[etails] | -j[son] | -p[retty] |
-                    -iec | -b[atch] [filename] | -force }
+                    -iec | -b[atch] [filename] | -force | -n[etns] name }
 See docs/TC.md for the grammar.
 `
 
@@ -137,11 +149,33 @@ func (c *CLI) report(err error) {
 }
 
 func (c *CLI) runOne(words []string, opts Options) error {
-	_, copies := c.Target.(FilterCopier)
+	// A batch line may name its namespace: "-n NAME COMMAND ...".
+	if len(words) > 0 && len(words[0]) >= 2 && matches(words[0], "-netns") {
+		if len(words) < 2 {
+			return syntaxErr("tc", words[0], "needs a namespace name")
+		}
+		if err := ValidNetnsName(words[1]); err != nil {
+			return syntaxErr("tc", words[1], "%v", err)
+		}
+		opts.Netns, words = words[1], words[2:]
+	}
+	// The namespace is chosen before the line is parsed, as tc switches
+	// namespace while it reads its options; and the parser may reuse one
+	// flower block for every line only when the target copies what it
+	// keeps.
+	t, err := c.target(opts.Netns)
+	if err != nil {
+		return err
+	}
+	_, copies := t.(FilterCopier)
 	c.parser.ReuseFilters(copies)
 	cmd, err := c.parser.Parse(words)
 	if err != nil {
 		return err
+	}
+	if cmd.Object == ObjNetns && cmd.Verb != VerbShow {
+		// A namespace may come or go: ask again next time.
+		c.resolved = false
 	}
 	// A show or get streams: its only failures (no such device or
 	// object) come before anything is printed, and a listing of millions
@@ -155,7 +189,7 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	if cmd.Verb == VerbShow || cmd.Verb == VerbGet {
 		dst = c.Stdout
 	}
-	if err := Exec(c.Target, cmd, opts, dst); err != nil {
+	if err := Exec(t, cmd, opts, dst); err != nil {
 		var w *Warning
 		if !errors.As(err, &w) {
 			return err
@@ -169,6 +203,26 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	}
 	_, err = c.Stdout.Write(out.Bytes())
 	return err
+}
+
+// target is the Target of the namespace netns ("" for none).
+func (c *CLI) target(netns string) (Target, error) {
+	if c.Resolve == nil {
+		if netns != "" {
+			return nil, syntaxErr("tc", "-netns", "this target has one namespace")
+		}
+		return c.Target, nil
+	}
+	if c.resolved && netns == c.lastNetns {
+		return c.lastTarget, nil
+	}
+	t, err := c.Resolve(netns)
+	if err != nil {
+		c.resolved = false
+		return nil, err
+	}
+	c.resolved, c.lastNetns, c.lastTarget = true, netns, t
+	return t, nil
 }
 
 // parseGlobalOptions is tc.c's option loop: options start with "-" and
@@ -200,7 +254,15 @@ func parseGlobalOptions(args []string) (o Options, batch string, force bool, res
 				return o, "", false, nil, syntaxErr("tc", w, "needs a file name (\"-\" for stdin)")
 			}
 			batch, args = args[0], args[1:]
-		case matches(w, "-netns"), matches(w, "-Numeric"), matches(w, "-names"), matches(w, "-nm"),
+		case matches(w, "-netns"):
+			if len(args) == 0 {
+				return o, "", false, nil, syntaxErr("tc", w, "needs a namespace name")
+			}
+			if err := ValidNetnsName(args[0]); err != nil {
+				return o, "", false, nil, syntaxErr("tc", args[0], "%v", err)
+			}
+			o.Netns, args = args[0], args[1:]
+		case matches(w, "-Numeric"), matches(w, "-names"), matches(w, "-nm"),
 			matches(w, "-cf"), matches(w, "-conf"), matches(w, "-color"), matches(w, "-timestamp"),
 			matches(w, "-tshort"):
 			return o, "", false, nil, syntaxErr("tc", w, "not supported by netyard")

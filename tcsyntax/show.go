@@ -32,6 +32,9 @@ type Options struct {
 	// Now is the current time in nanoseconds on the clock of the
 	// statistics' times, for "installed N sec used N sec".
 	Now int64
+	// Netns is -n NAME (-netns NAME): the namespace the command
+	// addresses, "" for the default one (CLI.Resolve).
+	Netns string
 }
 
 // Printer prints views as tc prints the objects. Its methods write a

@@ -42,6 +42,13 @@ type daemonConfig struct {
 	// metricsActions the per-action series limit (metrics.Options).
 	metrics        string
 	metricsActions int
+	// socketMode, when not 0, is the socket's mode (--socket-mode,
+	// e.g. 0666 to let tenants connect: authority is the daemon's,
+	// from SO_PEERCRED; docs/SECURITY.md).
+	socketMode os.FileMode
+	// state is --state FILE: the configuration kept current and
+	// restored on start (state.go).
+	state string
 }
 
 func cmdDaemon(args []string, stdout, stderr io.Writer) error {
@@ -54,9 +61,18 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&c.devs, "dev", "create an in-memory device `NAME` (repeatable)")
 	fs.IntVar(&c.workers, "workers", 0, "datapath workers (0: one per core)")
 	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9465) at "+metrics.Path)
+	fs.Func("socket-mode", "the socket's `MODE` in octal (0666 lets every user connect; what each may do is the daemon's: tenant add, docs/SECURITY.md)", func(v string) error {
+		m, err := strconv.ParseUint(v, 8, 32)
+		if err != nil || m == 0 || m > 0o777 {
+			return fmt.Errorf("%q: an octal mode from 1 to 0777", v)
+		}
+		c.socketMode = os.FileMode(m)
+		return nil
+	})
+	fs.StringVar(&c.state, "state", "", "keep the configuration in `FILE` after every change and restore it on start")
 	fs.IntVar(&c.metricsActions, "metrics-actions", 0, "export one series per action for at most `N` actions (0: per-kind sums only)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
+		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--socket-mode MODE] [--state FILE] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -120,12 +136,31 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 		}
 		perm, gid = 0o660, g
 	}
+	if c.socketMode != 0 {
+		perm = c.socketMode
+	}
 	e := datapath.New(datapath.Config{Workers: cappedWorkers(c.workers, runtime.GOMAXPROCS(0), log), Logger: log})
 	ns := e.Default()
-	target := newDaemonTarget(ns, log)
+	dmn := newDaemon(e, log, gid)
+	target := dmn.targets[datapath.DefaultNamespace]
 	// Backends stop after the workers (see the end), and on a failed start.
-	defer target.close()
+	defer dmn.close()
+	// The daemon's own configuration (-c, --state) has every power.
+	self := &who{}
+	resolveSelf := func(netns string) (tcsyntax.Target, error) { return dmn.resolve(self, netns) }
+	// A --state file that exists is the configuration: --dev and -c
+	// made it on the first start, and are not applied again.
+	restored := false
+	if c.state != "" {
+		var err error
+		if restored, err = dmn.restoreState(c.state, resolveSelf); err != nil {
+			return err
+		}
+	}
 	for _, name := range c.devs {
+		if restored {
+			break
+		}
 		if err := target.AddDev(tcsyntax.DevSpec{Name: name, Type: "memory"}); err != nil {
 			return err
 		}
@@ -140,10 +175,17 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 		}
 		defer ms.Close() // releases the address on a failed start
 	}
-	if c.rules != "" {
+	if c.rules != "" && !restored {
 		var errb bytes.Buffer
-		if err := tcsyntax.Run(target, []string{"-b", c.rules}, io.Discard, &errb); err != nil {
+		cli := tcsyntax.CLI{Resolve: resolveSelf, Stdout: io.Discard, Stderr: &errb}
+		if err := cli.Run([]string{"-b", c.rules}); err != nil {
 			return fmt.Errorf("%s: %s", c.rules, bytes.TrimSpace(errb.Bytes()))
+		}
+	}
+	if c.state != "" && dmn.changed != nil {
+		// What --dev and -c made on a first start.
+		if err := dmn.changed(); err != nil {
+			return fmt.Errorf("--state %s: %w", c.state, err)
 		}
 	}
 	if err := socketDir(c.socket, c.makeDir); err != nil {
@@ -153,16 +195,17 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	if err != nil {
 		return err
 	}
-	sopts := []ctl.ServerOption{ctl.WithLogger(log)}
+	sopts := []ctl.ServerOption{ctl.WithLogger(log), ctl.WithDumpResolver(dmn.dumper)}
 	for kind, d := range ns.ActionDumpers() {
 		sopts = append(sopts, ctl.WithDumper(kind, d))
 	}
 	sopts = append(sopts, ctl.WithDumper("filter", ns.FilterDumper()))
 	srv := ctl.NewServer(append(sopts, ctl.WithHandler(ctl.HandlerFunc(
-		func(_ context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
+		func(rctx context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
+			w := dmn.whoIs(rctx)
 			// The request's Stdin is its own copy, changed by no one:
 			// a batch chunk runs where it lies (StdinText).
-			cli := tcsyntax.CLI{Target: target, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin), StdinText: req.Stdin,
+			cli := tcsyntax.CLI{Resolve: func(netns string) (tcsyntax.Target, error) { return dmn.resolve(w, netns) }, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin), StdinText: req.Stdin,
 				// A batch file is the client's: it sends the contents
 				// (as "-b -"), never a path for the daemon to open.
 				ReadFile: func(name string) ([]byte, error) {
@@ -172,7 +215,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 				cli.LineBase = b.FirstLine
 				defer bulkGC()()
 			}
-			err := cli.Run(req.Words)
+			err := dmn.run(&cli, req.Words, w)
 			if b := req.Batch; b != nil {
 				b.Applied, b.Failed, b.StopLine = cli.Batch.Applied, cli.Batch.Failed, cli.Batch.StopLine
 			}

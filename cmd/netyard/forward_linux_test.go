@@ -247,6 +247,11 @@ func (t *forwardTopo) run(tb testing.TB, frames, rate int) (offered, delivered f
 // TestMain runs BenchmarkForward's generator instead of the tests when
 // NY_GEN is set (the benchmark starts this binary again in namespace A).
 func TestMain(m *testing.M) {
+	if os.Getenv("NY_RUN") != "" {
+		// A child that is `netyard ARGS...` (tenants_linux_test.go
+		// runs it with another user's credentials).
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if spec := os.Getenv("NY_GEN"); spec != "" {
 		if err := generate(spec); err != nil {
 			fmt.Fprintln(os.Stderr, "generator:", err)

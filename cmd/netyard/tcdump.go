@@ -42,7 +42,7 @@ func dumpActions(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 		}
 	}
 	req := ctl.DumpRequest{
-		Kind:       "action/" + cmd.Select.Kind,
+		Kind:       netnsKind(opts.Netns, "action/"+cmd.Select.Kind),
 		Terse:      opts.Brief,
 		UsedWithin: time.Duration(cmd.Select.Since) * time.Millisecond,
 		Since:      cmd.Select.SinceGen,

@@ -30,7 +30,7 @@ func dumpFilters(ctx context.Context, c *ctl.Client, opts tcsyntax.Options, cmd 
 	if sel.Prio != 0 {
 		words = append(words, "pref", strconv.FormatUint(uint64(sel.Prio), 10))
 	}
-	req := ctl.DumpRequest{Kind: "filter", Select: words, Since: sel.SinceGen}
+	req := ctl.DumpRequest{Kind: netnsKind(opts.Netns, "filter"), Select: words, Since: sel.SinceGen}
 	newPrinter := func(out io.Writer) messagePrinter {
 		serial := func() messagePrinter { return &filterPrinter{l: printer.ListFilters(out, sel), sel: sel} }
 		if opts.JSON {
