@@ -232,6 +232,19 @@ func (ns *testNS) rawSocket(tb testing.TB, ifname string) *rawSock {
 	return &r
 }
 
+// drops is how many frames the socket's receive buffer had no room for
+// since the last call (PACKET_STATISTICS reads and clears tp_drops): on a
+// loaded machine a reader that is not scheduled in time loses frames there,
+// and a test that counts frames must count these too.
+func (r *rawSock) drops(tb testing.TB) int {
+	tb.Helper()
+	st, err := unix.GetsockoptTpacketStats(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		tb.Fatalf("PACKET_STATISTICS: %v", err)
+	}
+	return int(st.Drops)
+}
+
 func (r *rawSock) send(tb testing.TB, frame []byte) {
 	tb.Helper()
 	if _, err := unix.Write(r.fd, frame); err != nil {
