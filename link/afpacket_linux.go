@@ -701,11 +701,20 @@ func (q *afQueue) readRing(uintptr) bool {
 // kernel drops (tp_drops, RxKernelDrops) before netyard has spent anything
 // on the frame.
 func (a *afpacket) PollRx(dst []*pkt.Buffer, now int64) int {
+	return pollQueues(a.qs, &a.rr, dst, now)
+}
+
+// pollQueues fills dst from qs in turn, starting at *rr and moving it on
+// one queue a call, so that no queue of a multi-queue port always goes
+// first (both backends' PollRx).
+func pollQueues[Q interface {
+	poll(dst []*pkt.Buffer, now int64) int
+}](qs []Q, rr *int, dst []*pkt.Buffer, now int64) int {
 	n := 0
-	for range len(a.qs) {
-		q := a.qs[a.rr]
-		if a.rr++; a.rr == len(a.qs) {
-			a.rr = 0
+	for range len(qs) {
+		q := qs[*rr]
+		if *rr++; *rr == len(qs) {
+			*rr = 0
 		}
 		n += q.poll(dst[n:], now)
 		if n == len(dst) {

@@ -678,18 +678,7 @@ func (q *xdpQueue) waitReady(uintptr) bool {
 // kernel drops at the XDP redirect (rx_ring_full: RxKernelDrops), in the
 // receiving NAPI poll, before netyard has spent anything on the frame.
 func (x *xdpBackend) PollRx(dst []*pkt.Buffer, now int64) int {
-	n := 0
-	for range len(x.qs) {
-		q := x.qs[x.rr]
-		if x.rr++; x.rr == len(x.qs) {
-			x.rr = 0
-		}
-		n += q.poll(dst[n:], now)
-		if n == len(dst) {
-			break
-		}
-	}
-	return n
+	return pollQueues(x.qs, &x.rr, dst, now)
 }
 
 // poll is PollRx for one queue: up to len(dst) frames copied out of the
