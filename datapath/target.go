@@ -59,7 +59,7 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 			return fmt.Errorf("%s: %s qdisc must be at parent ffff:fff1", q.Dev, q.Params.Kind())
 		}
 		if d.clsact && m == tcsyntax.ModeAdd {
-			return fmt.Errorf("%w: %s already has an ingress/clsact qdisc", tcsyntax.ErrExists, q.Dev)
+			return tcsyntax.Refuse(tcsyntax.ErrExists, "Exclusivity flag on, cannot modify")
 		}
 		if !d.clsact && m == tcsyntax.ModeChange {
 			return fmt.Errorf("%w: %s has no ingress/clsact qdisc", tcsyntax.ErrNotFound, q.Dev)
@@ -75,7 +75,8 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 	// kernel's default qdisc does.
 	exists := d.qdiscSpec.Handle != 0
 	if exists && m == tcsyntax.ModeAdd {
-		return fmt.Errorf("%w: %s already has a root qdisc; use replace", tcsyntax.ErrExists, q.Dev)
+		// tc_modify_qdisc's extack for NLM_F_EXCL on an existing qdisc.
+		return tcsyntax.Refuse(tcsyntax.ErrExists, "Exclusivity flag on, cannot modify")
 	}
 	if !exists && m == tcsyntax.ModeChange {
 		return fmt.Errorf("%w: %s has no root qdisc to change", tcsyntax.ErrNotFound, q.Dev)
@@ -236,7 +237,7 @@ func (ns *Namespace) DelQdisc(q *qdisc.Spec) error {
 		return ns.ungraftLocked(d, q)
 	}
 	if d.qdiscSpec.Handle == 0 {
-		return fmt.Errorf("%w: %s: cannot delete the default qdisc", tcsyntax.ErrNotFound, q.Dev)
+		return tcsyntax.Refuse(tcsyntax.ErrNotFound, "Cannot delete qdisc with handle of zero")
 	}
 	if q.Handle != 0 && q.Handle != d.qdiscSpec.Handle {
 		return fmt.Errorf("%w: %s: the root qdisc is %x:, not %x:", tcsyntax.ErrNotFound, q.Dev, d.qdiscSpec.Handle>>16, q.Handle>>16)

@@ -36,6 +36,9 @@ type CLI struct {
 
 	out    bytes.Buffer // runOne's, reused
 	parser Parser       // runOne's, reused
+	// failed is the command whose Exec failed in the last runOne, nil
+	// when it failed to parse (or did not fail).
+	failed *Command
 }
 
 // BatchResult is the outcome of running a batch (or one chunk of one).
@@ -82,7 +85,7 @@ func (c *CLI) Run(args []string) error {
 	opts, batch, force, rest, err := parseGlobalOptions(args)
 	if err != nil && !errors.Is(err, errHelp) {
 		c.report(err)
-		return err
+		return withStatus(StatusSyntax, err)
 	}
 	if err != nil || batch == "" && len(rest) == 0 {
 		_, err := io.WriteString(c.Stdout, usage)
@@ -95,11 +98,12 @@ func (c *CLI) Run(args []string) error {
 			c.report(err)
 			return err
 		}
-		return c.runBatch(batch, opts, force)
+		// do_batch: any failed command makes tc exit 1.
+		return withStatus(StatusFailed, c.runBatch(batch, opts, force))
 	}
 	err = c.runOne(rest, opts)
 	if err != nil {
-		c.report(err)
+		c.reportCmd(err, "")
 	}
 	return err
 }
@@ -130,10 +134,26 @@ func (c *CLI) report(err error) {
 	}
 }
 
+// reportCmd reports a failure of runOne: a parse error as report does, a
+// refusal as tc prints the kernel's (reportExec). prefix ("line N: ")
+// goes before netyard's own wording; a kernel's message goes as tc
+// prints it, the line being in "Command failed FILE:N".
+func (c *CLI) reportCmd(err error, prefix string) {
+	if c.Stderr == nil {
+		return
+	}
+	if c.failed == nil {
+		fmt.Fprintf(c.Stderr, "Error: %s%v\n", prefix, err)
+		return
+	}
+	reportExec(c.Stderr, c.failed, err, prefix)
+}
+
 func (c *CLI) runOne(words []string, opts Options) error {
+	c.failed = nil
 	cmd, err := c.parser.Parse(words)
 	if err != nil {
-		return err
+		return withStatus(StatusSyntax, err)
 	}
 	// A show or get streams: its only failures (no such device or
 	// object) come before anything is printed, and a listing of millions
@@ -150,7 +170,8 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	if err := Exec(c.Target, cmd, opts, dst); err != nil {
 		var w *Warning
 		if !errors.As(err, &w) {
-			return err
+			c.failed = cmd
+			return withStatus(execStatus(cmd, err), err)
 		}
 		if c.Stderr != nil {
 			fmt.Fprintf(c.Stderr, "Warning: %s\n", w.Msg)
@@ -249,14 +270,15 @@ func (c *CLI) runBatch(name string, opts Options, force bool) error {
 		}
 		total++
 		err := cmd.Err
+		c.failed = nil
 		if err == nil {
 			err = c.runOne(cmd.Words, opts)
 		}
 		if err == nil {
 			continue
 		}
+		c.reportCmd(err, fmt.Sprintf("line %d: ", base+cmd.Line))
 		err = fmt.Errorf("line %d: %w", base+cmd.Line, err)
-		c.report(err)
 		failed++
 		if first == nil {
 			first = err
