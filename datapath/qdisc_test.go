@@ -228,3 +228,56 @@ func TestMQNextReadyUnshapedChild(t *testing.T) {
 		t.Fatalf("sent %d, want 1", len(r.sent["out"]))
 	}
 }
+
+// TestHTBShapes: htb as the root shapes in virtual time through NextWake:
+// two leaves of 1 Mbit/s under a 3 Mbit/s class, one of them (prio 0)
+// allowed to borrow up to 2 Mbit/s, the other (prio 1) capped at its
+// rate; unclassified traffic goes to the default class. Over a second of
+// backlog the first gets 2 Mbit/s and the second 1, and "tc -s class
+// show" counts the borrowing.
+func TestHTBShapes(t *testing.T) {
+	r := newRig(t, "eth0", "out")
+	r.mustTC("qdisc add dev out root handle 1: htb default 11")
+	r.mustTC("class add dev out parent 1: classid 1:1 htb rate 3mbit")
+	r.mustTC("class add dev out parent 1:1 classid 1:10 htb rate 1mbit ceil 2mbit prio 0")
+	r.mustTC("class add dev out parent 1:1 classid 1:11 htb rate 1mbit prio 1")
+	r.mustTC("filter add dev eth0 ingress pref 1 protocol ip flower ip_tos 0x10 action skbedit priority 1:10 pipe action mirred egress redirect dev out")
+	r.mustTC("filter add dev eth0 ingress pref 2 matchall action mirred egress redirect dev out")
+	base := udpFrame(t)
+	frame := func(tos byte) []byte {
+		f := append(append([]byte(nil), base...), make([]byte, 1000-len(base))...)
+		f[15] = tos // the IPv4 TOS byte after a 14-byte Ethernet header
+		return f
+	}
+	// 300 frames of 1000 bytes each way: more than a second's worth.
+	for range 300 {
+		r.inject("eth0", frame(0x10))
+		r.inject("eth0", frame(0))
+	}
+	start := r.clk.Now()
+	end := start + 1_000_000_000
+	for w := r.e.NextWake(); w > 0 && w < end; w = r.e.NextWake() {
+		r.clk.Set(w)
+		r.e.Run()
+	}
+	var hi, lo int
+	for _, s := range r.sent["out"] {
+		if s.time <= end && s.time > start+100_000_000 {
+			if s.priority == 0x10010 {
+				hi++
+			} else {
+				lo++
+			}
+		}
+	}
+	// 0.9 s at 2 and 1 Mbit/s of 1000-byte frames: 225 and 112.5.
+	if hi < 222 || hi > 228 || lo < 110 || lo > 115 {
+		t.Errorf("in 0.9 s: %d frames of 1:10 (want 225), %d of 1:11 (want 112)", hi, lo)
+	}
+	out := r.mustTC("-s class show dev out classid 1:10")
+	if !strings.Contains(out, "class htb 1:10 parent 1:1 prio 0 rate 1Mbit ceil 2Mbit burst 1600b cburst 1600b") ||
+		strings.Contains(out, "borrowed: 0 ") {
+		t.Errorf("class show:\n%s", out)
+	}
+	r.mustTC("qdisc del dev out root") // drops what is still queued
+}

@@ -13,7 +13,7 @@ type Object uint8
 
 const (
 	ObjQdisc  Object = iota + 1 // "tc qdisc"
-	ObjClass                    // "tc class" (show only)
+	ObjClass                    // "tc class"
 	ObjFilter                   // "tc filter" (and "tc filters")
 	ObjAction                   // "tc actions" (and "tc action")
 	ObjLoops                    // "tc loops": netyard's redirect cycles (show only)
@@ -92,6 +92,8 @@ type Command struct {
 	Filter *cls.Filter
 	// Actions are the actions of "tc actions add|change|replace".
 	Actions []act.Spec
+	// Class is the class of "tc class add|change|replace|del".
+	Class *ClassSpec
 
 	// Select holds the selectors of show, get, del and flush.
 	Select Selector

@@ -30,6 +30,9 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"-s -j filter show dev eth0 ingress", "actions ls action police since 10",
 		"class show dev eth0 root", "filter get dev eth0 ingress protocol ip pref 1 handle 1 flower",
+		"qdisc add dev eth0 root handle 1: htb default 20 r2q 5 direct_qlen 10",
+		"class add dev eth0 parent 1: classid 1:1 htb rate 10mbit ceil 20mbit burst 10k cburst 3200 prio 3 quantum 1500",
+		"class replace dev eth0 root classid 1:7 htb rate 1gbit mtu 9000", "class del dev eth0 classid 1:7",
 	} {
 		f.Add(s)
 	}

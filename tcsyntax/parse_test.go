@@ -270,7 +270,8 @@ var badCommands = []struct {
 	{"pfifo limit needs a value", "qdisc add dev eth0 root pfifo limit", "limit", "needs"},
 	{"clsact takes nothing", "qdisc add dev eth0 clsact limit 5", "limit", "takes no parameters"},
 	{"qdisc show junk", "qdisc show dev eth0 fast", "fast", "unknown word"},
-	{"class add", "class add dev eth0 parent 1: classid 1:1 htb", "add", "not supported"},
+	{"htb class without a rate", "class add dev eth0 parent 1: classid 1:1 htb", "rate", "is required"},
+	{"class of a kind without class options", "class add dev eth0 parent 1: classid 1:1 prio bands 3", "", "does not support option parsing"},
 	{"class show without dev", "class show", "dev", "required"},
 
 	{"filter without dev", "filter add ingress flower", "dev", "required"},

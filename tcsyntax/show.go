@@ -329,7 +329,11 @@ func printClass(w *Writer, c *ClassView, sel Selector, o *Options) {
 		w.String(PrintAny, "leaf", "leaf %s ", formatQdiscHandle(c.Leaf))
 	}
 	k := qdiscKinds[c.Kind]
-	if k != nil && k.PrintClass != nil && c.Params != nil {
+	if k != nil && k.PrintClassOpts != nil && c.Params != nil {
+		w.Open("options")
+		k.PrintClassOpts(w, c, o)
+		w.Close()
+	} else if k != nil && k.PrintClass != nil && c.Params != nil {
 		w.Open("options")
 		k.PrintClass(w, c)
 		w.Close()

@@ -274,6 +274,8 @@ type Qdisc interface {
 	Graft(id uint32, child qdisc.Qdisc) (qdisc.Qdisc, error)
 	// Classes appends every class in class id order.
 	Classes(dst []ClassStats) []ClassStats
+	// Leaf returns the qdisc of leaf class id, nil if there is none.
+	Leaf(id uint32) qdisc.Qdisc
 	// SetParams changes the qdisc's own parameters (default, r2q,
 	// direct_qlen), as "tc qdisc change".
 	SetParams(p Params)
@@ -573,6 +575,14 @@ func (q *htb) DelClass(id uint32, now int64) error {
 			p.prio = int(min(p.params.Prio, NumPrio-1))
 			p.prioActivity = 0
 		}
+	}
+	return nil
+}
+
+// Leaf implements Qdisc.
+func (q *htb) Leaf(id uint32) qdisc.Qdisc {
+	if cl := q.find(id); cl != nil && cl.level == 0 {
+		return cl.q
 	}
 	return nil
 }
