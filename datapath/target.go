@@ -103,6 +103,11 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 		return err
 	}
 	spec.Params = nq.Params()
+	if c, ok := nq.(interface{ SetClassifier(qdisc.Classifier) }); ok {
+		c.SetClassifier(qdiscClassifier{d})
+	}
+	// The old root's filters go with it (tcf_block_put).
+	d.flushQdiscFilters()
 	d.txMu.Lock()
 	old := d.qdisc
 	d.qdisc, d.qdiscSpec, d.children, d.grafted = nq, spec, children, nil
@@ -261,6 +266,7 @@ func (ns *Namespace) DelQdisc(q *qdisc.Spec) error {
 	}
 	nq, _ := fifo.New(fifo.Pfifo{}, d.nd.MTU())
 	d.nd.SetTC(nil)
+	d.flushQdiscFilters()
 	d.txMu.Lock()
 	old := d.qdisc
 	d.qdisc, d.children, d.grafted = nq, nil, nil
@@ -453,8 +459,22 @@ func (d *Device) hook(parent uint32) (*cls.Chains, *atomicBlock, error) {
 	case ParentEgress:
 		return d.egChains, &d.egress, nil
 	}
-	return nil, nil, fmt.Errorf("%s: parent %x:%x: filters attach to ingress or egress (classful qdiscs come later)",
-		d.nd.Name(), parent>>16, parent&0xffff)
+	// The root qdisc's own filters, when it takes filters (prio, htb);
+	// parent 0 is tc's "filter show dev D" without a parent.
+	if _, ok := d.qdisc.(interface{ SetClassifier(qdisc.Classifier) }); ok && d.qdiscSpec.Handle != 0 &&
+		(parent == d.qdiscSpec.Handle || parent == 0) {
+		return d.qdChains, &d.qdFilters, nil
+	}
+	if parent == 0 {
+		return nil, nil, tcsyntax.Refuse(tcsyntax.ErrNotFound, "Parent Qdisc doesn't exists")
+	}
+	if parent&0xffff0000 == d.qdiscSpec.Handle && d.qdiscSpec.Handle != 0 {
+		if _, ok := d.qdisc.(interface{ SetClassifier(qdisc.Classifier) }); ok {
+			return nil, nil, tcsyntax.Refuse(nil, "Operation not supported: netyard attaches filters to the qdisc (parent %x:), not to its classes", parent>>16)
+		}
+		return nil, nil, tcsyntax.Refuse(nil, "Class doesn't support blocks")
+	}
+	return nil, nil, tcsyntax.Refuse(tcsyntax.ErrNotFound, "Parent Qdisc doesn't exists")
 }
 
 // publish makes the hook's filters the ones the data path runs, then frees
@@ -470,6 +490,13 @@ func (d *Device) hook(parent uint32) (*cls.Chains, *atomicBlock, error) {
 func publish(c *cls.Chains, b *atomicBlock) {
 	b.Store(c.Block())
 	c.ReleaseDead()
+}
+
+// flushQdiscFilters deletes the root qdisc's filters.
+func (d *Device) flushQdiscFilters() {
+	d.qdChains.Flush()
+	d.qdFilters.Store(nil)
+	d.qdChains.ReleaseDead()
 }
 
 func (d *Device) flushHook(parent uint32) {
@@ -509,6 +536,12 @@ func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 	if err := c.Add(f, m); err != nil {
 		return wrapClsErr(err)
 	}
+	if b == &d.qdFilters {
+		// A classful qdisc's filters are out of the redirect-cycle
+		// graph, which follows the clsact hooks.
+		publish(c, b)
+		return nil
+	}
 	if !d.clsact {
 		d.clsact, d.clsactKind = true, "clsact"
 	}
@@ -533,7 +566,9 @@ func (ns *Namespace) DelFilter(f *cls.Filter) error {
 		return wrapClsErr(err)
 	}
 	publish(c, b)
-	hookNode{d, b == &d.ingress}.graph().deleted(f)
+	if b != &d.qdFilters {
+		hookNode{d, b == &d.ingress}.graph().deleted(f)
+	}
 	return nil
 }
 

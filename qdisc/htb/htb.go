@@ -281,16 +281,9 @@ type Qdisc interface {
 	SetParams(p Params)
 	// SetClassifier sets the filters that choose a class (htb_classify's
 	// tcf_classify): nil classifies by skb->priority only.
-	SetClassifier(c Classifier)
+	SetClassifier(c qdisc.Classifier)
 	// DirectPackets is direct_packets_stat.
 	DirectPackets() uint64
-}
-
-// Classifier is a qdisc's filters, as tcf_classify over its filter list:
-// ok false when no filter matched; drop when a filter's action dropped
-// or stole the packet; else classid is what it chose (res.classid).
-type Classifier interface {
-	Classify(p *pkt.Buffer) (classid uint32, ok, drop bool)
 }
 
 // htb is struct htb_sched.
@@ -311,7 +304,7 @@ type htb struct {
 	directBacklog    uint64
 	directPkts       uint64
 	directQlen       int
-	classifier       Classifier
+	classifier       qdisc.Classifier
 	qlen             int
 	bytes, packets   uint64
 	drops            uint64
@@ -355,7 +348,7 @@ func (q *htb) SetParams(p Params) {
 }
 
 // SetClassifier implements Qdisc.
-func (q *htb) SetClassifier(c Classifier) { q.classifier = c }
+func (q *htb) SetClassifier(c qdisc.Classifier) { q.classifier = c }
 
 // DirectPackets implements Qdisc.
 func (q *htb) DirectPackets() uint64 { return q.directPkts }
@@ -873,42 +866,50 @@ func (q *htb) chargeClass(cl *class, level int, bytes int, pkts int, now int64) 
 // --- enqueue and dequeue ---
 
 // classify is htb_classify: nil with direct true for the direct queue,
-// nil with direct false for a packet a filter dropped.
-func (q *htb) classify(p *pkt.Buffer) (cl *class, direct bool) {
+// nil with direct false for a packet a filter dropped (r Dropped) or
+// took (r Taken).
+func (q *htb) classify(p *pkt.Buffer) (cl *class, direct bool, r qdisc.ClassifyResult) {
 	if p.Priority == q.handle {
-		return nil, true
+		return nil, true, qdisc.NoMatch
 	}
-	if c := q.find(p.Priority); c != nil && c.level == 0 {
-		return c, false
+	c := q.find(p.Priority)
+	if c != nil && c.level == 0 {
+		return c, false, qdisc.NoMatch
 	}
-	if q.classifier != nil {
-		id, ok, drop := q.classifier.Classify(p)
-		if drop {
-			return nil, false
-		}
-		if ok {
+	// A priority naming an inner class runs that class's filters in the
+	// kernel; netyard's filters are the qdisc's only, so it has none and
+	// goes to the default.
+	if c == nil && q.classifier != nil {
+		id, res := q.classifier.Classify(p)
+		switch res {
+		case qdisc.Dropped, qdisc.Taken:
+			return nil, false, res
+		case qdisc.Matched:
 			if id == q.handle {
-				return nil, true
+				return nil, true, res
 			}
-			// An inner class would apply its own filters; netyard
-			// attaches filters to the qdisc only, so an inner
-			// class (or no class) falls back to the default.
+			// An inner class would run its own filters; netyard
+			// has filters on the qdisc only, so an inner class (or
+			// no class: "filter selected invalid classid") falls
+			// back to the default.
 			if c := q.find(id); c != nil && c.level == 0 {
-				return c, false
+				return c, false, res
 			}
 		}
 	}
 	if c := q.find(q.handle | q.params.Default); c != nil && c.level == 0 {
-		return c, false
+		return c, false, qdisc.NoMatch
 	}
-	return nil, true
+	return nil, true, qdisc.NoMatch
 }
 
 // Enqueue is htb_enqueue.
 func (q *htb) Enqueue(p *pkt.Buffer, now int64) bool {
 	n := uint64(p.Len())
-	cl, direct := q.classify(p)
+	cl, direct, res := q.classify(p)
 	switch {
+	case res == qdisc.Taken:
+		return false
 	case direct:
 		if q.directLen >= q.directQlen {
 			q.drops++

@@ -232,7 +232,7 @@ func TestClassify(t *testing.T) {
 		b, _ := pool.Get()
 		b.Resize(100)
 		b.Priority = c.prio
-		cl, direct := h.classify(b)
+		cl, direct, _ := h.classify(b)
 		b.Release()
 		got := uint32(0)
 		if !direct {
