@@ -111,6 +111,10 @@ type Selector struct {
 	// parent X:Y; HasParent says whether one was given.
 	Parent    uint32
 	HasParent bool
+	// ShowParent is the parent "tc filter get" was given when it names
+	// the hook by another id ("parent ffff:" for ingress): tc prints the
+	// one the kernel echoes, which is that one.
+	ShowParent uint32
 	// Chain, when HasChain, restricts a filter listing to one chain.
 	Chain    uint32
 	HasChain bool

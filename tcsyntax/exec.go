@@ -177,6 +177,11 @@ func execFilter(t Target, cmd *Command, opts Options, out io.Writer) error {
 			return fmt.Errorf("%s filter pref %d protocol %s handle %#x on %s %s: %w",
 				sel.Kind, sel.Prio, FormatProtocol(sel.Protocol), sel.Handle, sel.Dev, parentWords(sel.Parent), ErrNotFound)
 		}
+		// tc_filter_get prints the parent the kernel echoes, the one
+		// the command gave ("parent ffff:" stays ffff:).
+		if sel.ShowParent != 0 {
+			kept[0].Spec.Parent = sel.ShowParent
+		}
 		return p.Filter(out, &kept[0])
 	}
 	return fmt.Errorf("not supported")
@@ -351,7 +356,9 @@ func formatSelectDev(s Selector) []string {
 func formatFilterSelect(c *Command) []string {
 	s := c.Select
 	words := formatSelectDev(s)
-	if s.HasParent {
+	if s.ShowParent != 0 {
+		words = append(words, "parent", FormatClassID(s.ShowParent))
+	} else if s.HasParent {
 		if key, kw := filterParentName(s.Parent); kw {
 			words = append(words, key)
 		} else {

@@ -81,6 +81,8 @@ type filterWords struct {
 	f                                      cls.Filter
 	handle                                 string
 	parentSet, prioSet, protoSet, chainSet bool
+	// rawParent is "parent X" as given, before normalizeFilterParent.
+	rawParent uint32
 }
 
 // parseFilterWords reads the words tc_filter_modify, tc_filter_get and
@@ -116,6 +118,7 @@ func parseFilterWords(a *Args, fw *filterWords, show bool) (kind string, err err
 				if p, err = ParseClassID(v); err != nil {
 					err = badValue(a.Context, w, v, "invalid parent ID: expected MAJOR:MINOR (hex)")
 				} else {
+					fw.rawParent = p
 					err = setParent(w, normalizeFilterParent(p))
 				}
 			}
@@ -204,7 +207,8 @@ func parseFilterModify(a *Args, verb Verb) (*Command, error) {
 		}
 		a.Context = kind
 		if f, err = c.parse(a, f, fw.handle); err != nil {
-			return nil, err
+			// tc_filter_modify: "if (q->parse_fopt(...)) return 1".
+			return nil, optionErr(err)
 		}
 		if a.More() {
 			return nil, syntaxErr(kind, a.Peek(), "unexpected word")
@@ -238,6 +242,9 @@ func parseFilterModify(a *Args, verb Verb) (*Command, error) {
 	cmd.Select = Selector{
 		Dev: f.Dev, Parent: f.Parent, HasParent: true, Chain: f.Chain, HasChain: fw.chainSet,
 		Prio: f.Prio, Protocol: f.Protocol, Handle: f.Handle, HasHandle: true, Kind: kind,
+	}
+	if fw.rawParent != 0 && fw.rawParent != f.Parent {
+		cmd.Select.ShowParent = fw.rawParent
 	}
 	return cmd, nil
 }

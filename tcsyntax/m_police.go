@@ -236,7 +236,14 @@ func printPolice(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	w.Hex(PrintText, "", " police %#x ", uint64(p.C.Index))
 	w.Uint(PrintJSON, "index", "", uint64(p.C.Index))
 	w.Rate(PrintAny, "rate", "rate %s ", p.Rate, o.IEC)
-	w.Size(PrintAny, "burst", "burst %s ", uint64(p.Burst))
+	// The burst tc prints is what the kernel's ticks hold
+	// (tc_calc_xmitsize of tc_calc_xmittime): a 1m burst at 7mbit
+	// prints as 1024Kb, a few bytes short of a MiB.
+	burst := uint64(p.Burst)
+	if p.Rate != 0 {
+		burst = tbfShownSize(p.Rate, tbfTicks(p.Rate, p.Burst))
+	}
+	w.Size(PrintAny, "burst", "burst %s ", burst)
 	mtu := uint64(p.MTU)
 	if mtu == 0 {
 		mtu = 1<<32 - 1

@@ -132,7 +132,8 @@ func formatVlan(s act.Spec) []string {
 
 // printVlan is print_vlan: "vlan  push id 5 protocol 802.1Q priority 3
 // pipe" (two spaces, as tc). The kernel reports a priority of 0 when none
-// was set; netyard tells the two apart and prints one only when set.
+// was set, and so does the printer (netyard keeps the difference: a
+// modify without one keeps the packet's PCP).
 func printVlan(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	a := s.(*act.Vlan)
 	w.String(PrintAny, "kind", "%s ", "vlan")
@@ -144,9 +145,9 @@ func printVlan(w *Writer, s act.Spec, v *ActionView, o *Options) {
 			proto = wire.EtherTypeVLAN
 		}
 		w.String(PrintAny, "protocol", " protocol %s", FormatProtocol(proto))
-		if a.HasPriority {
-			w.Uint(PrintAny, "priority", " priority %d", uint64(a.Priority))
-		}
+		// tcf_vlan_dump puts the priority for push and modify
+		// whether or not one was given (0 then).
+		w.Uint(PrintAny, "priority", " priority %d", uint64(a.Priority))
 	}
 	printControl(w, "control_action", " ", a.C.Control, "")
 	w.NL()

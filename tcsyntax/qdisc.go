@@ -191,7 +191,8 @@ loop:
 		a.Context = kind.Name
 		p, err := kind.Parse(a, q.Dev)
 		if err != nil {
-			return nil, err
+			// tc_qdisc_modify: "if (q->parse_qopt(...)) return 1".
+			return nil, optionErr(err)
 		}
 		if a.More() {
 			return nil, syntaxErr(kind.Name, a.Peek(), "unexpected word after the %s parameters", kind.Name)

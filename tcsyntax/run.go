@@ -153,7 +153,7 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	c.failed = nil
 	cmd, err := c.parser.Parse(words)
 	if err != nil {
-		return withStatus(StatusSyntax, err)
+		return withStatus(parseStatus(err), err)
 	}
 	// A show or get streams: its only failures (no such device or
 	// object) come before anything is printed, and a listing of millions

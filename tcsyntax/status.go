@@ -52,6 +52,26 @@ func Refuse(kind error, format string, a ...any) error {
 	return &Refusal{Err: kind, Msg: fmt.Sprintf(format, a...)}
 }
 
+// optionErr marks a parse error of a kind's options (a qdisc's
+// parse_qopt, a classifier's parse_fopt), for which tc returns 1, not
+// the -1 of its own grammar.
+func optionErr(err error) error {
+	var sx *SyntaxError
+	if errors.As(err, &sx) {
+		return withStatus(StatusFailed, err)
+	}
+	return err
+}
+
+// parseStatus is the exit status of a command line Parse refused.
+func parseStatus(err error) int {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.status
+	}
+	return StatusSyntax
+}
+
 // statusError carries a failure's exit status.
 type statusError struct {
 	status int
