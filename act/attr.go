@@ -26,6 +26,7 @@ import (
 //	AttrCookie        7  bytes     the cookie (TCA_ACT_COOKIE)
 //	AttrStats         8  4 x u64   bytes, packets, drops, overlimits (gnet_stats_basic + queue)
 //	AttrTimes         9  3 x s64   ages in ns at the walk: installed, first used, last used; -1: never used (tcf_t)
+//	AttrFlags        10  u32       TCA_ACT_FLAGS' value (no_percpu, skip_hw, skip_sw); absent when 0
 //
 //	mirred:  1 dev string, 2 flags u32 (1 ingress, 2 mirror)
 //	vlan:    1 op u32, 2 id u32, 3 proto u32, 4 priority u32 (absent: none)
@@ -47,6 +48,7 @@ const (
 	AttrCookie
 	AttrStats
 	AttrTimes
+	AttrFlags
 )
 
 // Entry is what Table.Walk shows of an action: enough to encode it
@@ -81,6 +83,9 @@ func AppendObject(b []byte, e Entry, terse bool, now int64) []byte {
 		}
 		if len(c.Cookie) > 0 {
 			b = nlattr.AppendBytes(b, AttrCookie, c.Cookie)
+		}
+		if c.Flags != 0 {
+			b = nlattr.AppendU32(b, AttrFlags, c.Flags)
 		}
 	}
 	return AppendCounters(b, &st, !terse, now)
@@ -250,6 +255,7 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 		hasCtl   bool
 		params   []byte
 		cookie   []byte
+		flags    uint32
 		haveKind bool
 	)
 	a := nlattr.Iter{B: b, Base: errAttr}
@@ -269,6 +275,8 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 			params = a.Val
 		case AttrCookie:
 			cookie = bytes.Clone(a.Val) // rare; the message buffer is reused
+		case AttrFlags:
+			flags = a.U32()
 		case AttrStats, AttrTimes:
 			if err := DecodeCounter(a.Typ, a.Val, &v.Stats); err != nil {
 				return err
@@ -281,7 +289,7 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 	if !haveKind {
 		return fmt.Errorf("%w: no kind", errAttr)
 	}
-	c := Common{Index: index, Control: Verdict(control), Cookie: cookie}
+	c := Common{Index: index, Control: Verdict(control), Cookie: cookie, Flags: flags}
 	if !hasCtl {
 		r := take(&d.ref)
 		r.ActKind, r.C = d.intern(kind), c

@@ -25,13 +25,30 @@ type Common struct {
 	Control Verdict
 	// Cookie is tc's opaque "cookie" (at most 16 bytes).
 	Cookie []byte
+	// Flags are TCA_ACT_FLAGS: FlagNoPercpu, FlagSkipHW, FlagSkipSW.
+	// netyard keeps one kind of statistics and has no hardware, so they
+	// change nothing but what is printed and which filters may bind the
+	// action (a filter's skip_hw/skip_sw must be the action's, as
+	// tcf_action_init checks).
+	Flags uint32
 }
+
+// Action flags (include/uapi/linux/pkt_cls.h TCA_ACT_FLAGS_*).
+const (
+	FlagNoPercpu uint32 = 1 << 0 // TCA_ACT_FLAGS_NO_PERCPU_STATS
+	FlagSkipHW   uint32 = 1 << 1 // TCA_ACT_FLAGS_SKIP_HW
+	FlagSkipSW   uint32 = 1 << 2 // TCA_ACT_FLAGS_SKIP_SW
+)
 
 // Ref names an existing action by kind and index, as in
 // "action gact index 5" with no parameters: the filter shares it.
 type Ref struct {
 	ActKind string
 	C       Common
+	// BindFlags are the binding filter's skip_hw/skip_sw as action
+	// flags (FlagSkipHW, FlagSkipSW), set by the filter code: they
+	// must be the action's.
+	BindFlags uint32
 }
 
 func (r *Ref) Kind() string    { return r.ActKind }

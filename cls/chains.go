@@ -220,7 +220,14 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	if len(f.Actions) <= len(box.bd) {
 		bindings = box.bd[:0]
 	}
-	bindings, err := c.bind(bindings, f.Actions)
+	var flags uint32
+	if f.SkipHW {
+		flags |= act.FlagSkipHW
+	}
+	if f.SkipSW {
+		flags |= act.FlagSkipSW
+	}
+	bindings, err := c.bind(bindings, f.Actions, flags)
 	if err != nil {
 		return err
 	}
@@ -366,7 +373,7 @@ func searchPrio(groups []*group, prio uint16) (int, bool) {
 // bind binds specs in order; on failure it lets go of what it bound.
 // bind binds specs' actions, appending them to out (which the caller may
 // give room in).
-func (c *Chains) bind(out []act.Binding, specs []act.Spec) ([]act.Binding, error) {
+func (c *Chains) bind(out []act.Binding, specs []act.Spec, flags uint32) ([]act.Binding, error) {
 	if out == nil {
 		out = make([]act.Binding, 0, len(specs))
 	}
@@ -374,6 +381,9 @@ func (c *Chains) bind(out []act.Binding, specs []act.Spec) ([]act.Binding, error
 		if s == nil {
 			c.unbindAll(out)
 			return nil, fmt.Errorf("filter: action %d: no configuration", i+1)
+		}
+		if r, ok := s.(*act.Ref); ok {
+			r.BindFlags = flags
 		}
 		b, err := c.table.Bind(s)
 		if err != nil {

@@ -407,7 +407,11 @@ func (ns *Namespace) DelAction(kind string, index uint32) error {
 func (ns *Namespace) FlushActions(kind string) error {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
-	_, err := ns.actions.Flush(kind)
+	n, err := ns.actions.Flush(kind)
+	if n > 0 && errors.Is(err, act.ErrBound) {
+		// tcf_del_walker: an extack message, but a success.
+		return &tcsyntax.Warning{Msg: "Unable to flush all TC actions"}
+	}
 	return wrapActErr(err)
 }
 

@@ -367,7 +367,9 @@ func parseMatchallOpts(a *Args, f *cls.Filter, handle string) error {
 		case w == "skip_hw":
 			f.SkipHW = true
 		case w == "skip_sw":
-			return syntaxErr("matchall", w, "netyard is software only: a filter that skips software would never run")
+			// Refused when the filter is added (cls.Chains.Add), as
+			// a refusal, not a syntax error.
+			f.SkipSW = true
 		case w == "help":
 			return syntaxErr("matchall", w, "usage: matchall [ skip_hw ] [ classid CLASSID ] [ action ACTION-SPEC ]")
 		default:
@@ -384,6 +386,9 @@ func formatMatchall(f *cls.Filter) []string {
 	}
 	if f.SkipHW {
 		words = append(words, "skip_hw")
+	}
+	if f.SkipSW {
+		words = append(words, "skip_sw")
 	}
 	return words
 }

@@ -564,6 +564,21 @@ func printAction(w *Writer, v *ActionView, o *Options) {
 		w.String(PrintAny, "cookie", "\tcookie %s", hex.EncodeToString(c))
 		w.NL()
 	}
+	// tc_print_one_action's TCA_ACT_FLAGS. (tc leaves skip_hw and
+	// skip_sw out under a filter; a filter's actions carry none here,
+	// the kernel refusing them there.)
+	if f := s.Common().Flags; f != 0 {
+		if f&act.FlagNoPercpu != 0 {
+			w.Bool(PrintAny, "no_percpu", "\tno_percpu", true)
+		}
+		if f&act.FlagSkipHW != 0 {
+			w.Bool(PrintAny, "skip_hw", "\tskip_hw", true)
+		}
+		if f&act.FlagSkipSW != 0 {
+			w.Bool(PrintAny, "skip_sw", "\tskip_sw", true)
+		}
+		w.NL()
+	}
 }
 
 func printActionStats(w *Writer, s *stats.Snapshot) {
