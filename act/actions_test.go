@@ -293,13 +293,20 @@ func TestSkbedit(t *testing.T) {
 		{"mark all bits", act.Skbedit{Mark: 0x12, HasMark: true}, pkt.Meta{Priority: 7, Mark: 0x12}},
 		{"mark under mask", act.Skbedit{Mark: 0x12, MarkMask: 0xff, HasMark: true}, pkt.Meta{Priority: 7, Mark: 0xabcd0012}},
 		{"queue mapping", act.Skbedit{QueueMapping: 3, HasQueueMapping: true}, pkt.Meta{Priority: 7, Mark: 0xabcd00ff, QueueMapping: 3, HasQueueMapping: true}},
+		// The frame's TOS is 0xb8 (DSCP 46, EF): the priority becomes
+		// 0xb8 >> 2, and a priority given too wins (applied after).
+		{"inheritdsfield", act.Skbedit{InheritDS: true}, pkt.Meta{Priority: 46, Mark: 0xabcd00ff}},
+		{"inheritdsfield then priority", act.Skbedit{InheritDS: true, Priority: 5, HasPriority: true}, pkt.Meta{Priority: 5, Mark: 0xabcd00ff}},
+		{"ptype changes no metadata netyard has", act.Skbedit{PType: 3, HasPType: true}, pkt.Meta{Priority: 7, Mark: 0xabcd00ff}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := tt.spec
 			spec.C.Control = act.Pipe
 			a := mustNew(t, &spec, newEnv())
-			p := packet(t, pool, build(t, udp4()))
+			spec4 := udp4()
+			spec4.TOS = 0xb8
+			p := packet(t, pool, build(t, spec4))
 			defer p.Release()
 			p.Meta = pkt.Meta{Priority: 7, Mark: 0xabcd00ff}
 			if got := a.Exec(&act.Ctx{}, p); got != act.Pipe {

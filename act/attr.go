@@ -30,7 +30,8 @@ import (
 //
 //	mirred:  1 dev string, 2 flags u32 (1 ingress, 2 mirror)
 //	vlan:    1 op u32, 2 id u32, 3 proto u32, 4 priority u32 (absent: none)
-//	skbedit: 1 priority u32, 2 mark u32, 3 mask u32 (with mark), 4 queue_mapping u32; each only if set
+//	skbedit: 1 priority u32, 2 mark u32, 3 mask u32 (with mark), 4 queue_mapping u32, 5 ptype u32,
+//	         6 inheritdsfield u32 (1); each only if set
 //	police:  1 rate u64, 2 burst u32, 3 peakrate u64, 4 mtu u32, 5 exceed u32
 //
 // A terse object (TCA_ACT_FLAG_TERSE_DUMP) has only kind, index and the
@@ -184,6 +185,12 @@ func appendParams(b []byte, sp Spec) []byte {
 		}
 		if s.HasQueueMapping {
 			b = nlattr.AppendU32(b, 4, uint32(s.QueueMapping))
+		}
+		if s.HasPType {
+			b = nlattr.AppendU32(b, 5, uint32(s.PType))
+		}
+		if s.InheritDS {
+			b = nlattr.AppendU32(b, 6, 1)
 		}
 		return b
 	case *Police:
@@ -344,6 +351,10 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 				x.MarkMask = p.U32()
 			case 4:
 				x.QueueMapping, x.HasQueueMapping = uint16(p.U32()), true
+			case 5:
+				x.PType, x.HasPType = uint16(p.U32()), true
+			case 6:
+				x.InheritDS = p.U32() != 0
 			}
 		}
 		v.Spec = x

@@ -50,7 +50,7 @@ func gactConfig(s *Gact) (*gactParams, error) {
 		return nil, fmt.Errorf("gact: %w", err)
 	}
 	c.Index = 0
-	if len(c.Cookie) > 0 {
+	if len(c.Cookie) > 0 || c.Flags != 0 {
 		return &gactParams{spec: Gact{C: c}}, nil
 	}
 	if p, ok := gactShared.Load(c.Control); ok {

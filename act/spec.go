@@ -128,6 +128,14 @@ type Skbedit struct {
 	HasMark         bool
 	QueueMapping    uint16
 	HasQueueMapping bool
+	// PType is skb->pkt_type (PACKET_HOST 0, BROADCAST 1, MULTICAST 2,
+	// OTHERHOST 3), valid when HasPType. netyard keeps and prints it;
+	// no part of netyard reads a packet type.
+	PType    uint16
+	HasPType bool
+	// InheritDS sets the priority from the IP header's DSCP (the DS
+	// field >> 2) before Priority applies (SKBEDIT_F_INHERITDSFIELD).
+	InheritDS bool
 }
 
 func (*Skbedit) Kind() string      { return "skbedit" }
