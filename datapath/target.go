@@ -84,6 +84,17 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 			}
 		}
 	}
+	if exists && m != tcsyntax.ModeAdd && (q.Handle == 0 || q.Handle == d.qdiscSpec.Handle) {
+		// The same kind at the same handle is changed (qdisc_change):
+		// fq_codel_change keeps what the command did not give.
+		if old, ok := d.qdiscSpec.Params.(fqcodel.Params); ok {
+			if p, ok := q.Params.(fqcodel.Params); ok {
+				merged := *q
+				merged.Params = fqcodel.Merge(old, p)
+				q = &merged
+			}
+		}
+	}
 	if exists && m == tcsyntax.ModeAdd {
 		// tc_modify_qdisc's extack for NLM_F_EXCL on an existing qdisc.
 		return tcsyntax.Refuse(tcsyntax.ErrExists, "Exclusivity flag on, cannot modify")
