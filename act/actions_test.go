@@ -318,3 +318,32 @@ func TestSkbedit(t *testing.T) {
 		})
 	}
 }
+
+// TestGactRandom: determ gives the random verdict to every VAL-th packet
+// (gact_determ), netrand to about one in VAL (gact_net_rand); goto chain
+// is refused as the fallback, as tcf_gact_init refuses it.
+func TestGactRandom(t *testing.T) {
+	pool := leakPool(t)
+	p := packet(t, pool, build(t, udp4()))
+	defer p.Release()
+	count := func(spec *act.Gact, n int) int {
+		a := mustNew(t, spec, newEnv())
+		drops := 0
+		for range n {
+			if a.Exec(&act.Ctx{}, p) == act.Shot {
+				drops++
+			}
+		}
+		return drops
+	}
+	if got := count(&act.Gact{C: act.Common{Control: act.OK}, Random: act.RandomDeterm, RandomAction: act.Shot, RandomVal: 4}, 400); got != 100 {
+		t.Errorf("determ 4: %d of 400 dropped, want 100", got)
+	}
+	// 1/10 of 100000: 10000, standard error 95; 5 of them either way.
+	if got := count(&act.Gact{C: act.Common{Control: act.OK}, Random: act.RandomNetrand, RandomAction: act.Shot, RandomVal: 10}, 100000); got < 9525 || got > 10475 {
+		t.Errorf("netrand 10: %d of 100000 dropped, want about 10000", got)
+	}
+	if _, err := act.New(&act.Gact{C: act.Common{Control: act.OK}, Random: act.RandomDeterm, RandomAction: act.GotoChain(1), RandomVal: 2}, newEnv()); err == nil {
+		t.Error("goto chain as the random verdict accepted")
+	}
+}

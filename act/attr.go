@@ -28,6 +28,7 @@ import (
 //	AttrTimes         9  3 x s64   ages in ns at the walk: installed, first used, last used; -1: never used (tcf_t)
 //	AttrFlags        10  u32       TCA_ACT_FLAGS' value (no_percpu, skip_hw, skip_sw); absent when 0
 //
+//	gact:    1 random type u32, 2 random verdict u32, 3 random val u32 (only with a random type)
 //	mirred:  1 dev string, 2 flags u32 (1 ingress, 2 mirror)
 //	vlan:    1 op u32, 2 id u32, 3 proto u32, 4 priority u32 (absent: none)
 //	skbedit: 1 priority u32, 2 mark u32, 3 mask u32 (with mark), 4 queue_mapping u32, 5 ptype u32,
@@ -76,7 +77,7 @@ func AppendObject(b []byte, e Entry, terse bool, now int64) []byte {
 		b = nlattr.AppendU32(b, AttrRefs, uint32(e.Refs))
 		b = nlattr.AppendU32(b, AttrBinds, uint32(e.Binds))
 		b = nlattr.AppendU32(b, AttrControl, uint32(c.Control))
-		if _, isGact := sp.(*Gact); !isGact {
+		if g, isGact := sp.(*Gact); !isGact || g.Random != RandomNone {
 			at := len(b)
 			b = nlattr.AppendHdr(b, AttrParams|nlattr.Nested, 0)
 			b = appendParams(b, sp)
@@ -157,6 +158,11 @@ func unage(a int64) int64 {
 // appendParams appends the kind's parameters (gact has none).
 func appendParams(b []byte, sp Spec) []byte {
 	switch s := sp.(type) {
+	case *Gact:
+		b = nlattr.AppendU32(b, 1, uint32(s.Random))
+		b = nlattr.AppendU32(b, 2, uint32(s.RandomAction))
+		b = nlattr.AppendU32(b, 3, uint32(s.RandomVal))
+		return b
 	case *Mirred:
 		b = nlattr.AppendStr(b, 1, s.Dev)
 		var f uint32
@@ -308,6 +314,16 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 	case "gact":
 		g := take(&d.gact)
 		g.C = c
+		for p.Next() {
+			switch p.Typ {
+			case 1:
+				g.Random = uint16(p.U32())
+			case 2:
+				g.RandomAction = Verdict(p.U32())
+			case 3:
+				g.RandomVal = uint16(p.U32())
+			}
+		}
 		v.Spec = g
 	case "mirred":
 		m := take(&d.mirred)

@@ -58,7 +58,21 @@ func (r *Ref) Common() *Common { return &r.C }
 // ("action drop", "action gact pass").
 type Gact struct {
 	C Common // C.Control is the verdict
+	// Random is tc's "random determ|netrand ACTION VAL" (TCA_GACT_PROB):
+	// RandomDeterm returns RandomAction for every VAL-th packet,
+	// RandomNetrand with a probability of 1/VAL; the other packets get
+	// C.Control. RandomNone (0) for none.
+	Random       uint16
+	RandomAction Verdict
+	RandomVal    uint16
 }
+
+// Gact random types (PGACT_NONE, PGACT_NETRAND, PGACT_DETERM).
+const (
+	RandomNone    uint16 = 0
+	RandomNetrand uint16 = 1
+	RandomDeterm  uint16 = 2
+)
 
 func (*Gact) Kind() string      { return "gact" }
 func (g *Gact) Common() *Common { return &g.C }
