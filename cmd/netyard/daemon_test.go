@@ -53,7 +53,7 @@ func TestDaemonAndTC(t *testing.T) {
 		t.Fatalf("actions ls -j: exit %d: %s", code, out)
 	}
 	// tc's exit statuses travel from the daemon (AttrExitStatus): 255
-	// for a line tc cannot parse and for refused action commands
+	// for a line tc's own grammar cannot parse and for refused action commands
 	// (m_action.c returns -1), 2 for refused qdisc, class and filter
 	// commands (rtnl_talk failed), 1 for "Cannot find device".
 	for _, c := range []struct {
@@ -61,7 +61,9 @@ func TestDaemonAndTC(t *testing.T) {
 		status int
 		says   string
 	}{
-		{"filter add dev eth0 ingress flower dst_prot 53", 255, "dst_prot"},
+		{"filter add dev eth0 ingress pref many matchall", 255, "pref"},
+		// A kind's own options: tc's "if (q->parse_fopt(...)) return 1".
+		{"filter add dev eth0 ingress flower dst_prot 53", 1, "dst_prot"},
 		{"qdisc add dev eth0 root frobnicate", 255, "frobnicate"},
 		{"actions del action gact index 77", 255, "We have an error talking to the kernel"},
 		{"actions add action gact drop index 9", 255, "Error"},
