@@ -51,6 +51,7 @@ func TestHtbAgainstKernel(t *testing.T) {
 		"class add dev v0 parent 1:10 classid 1:101 htb rate 800mbit ceil 800mbit burst 16000",
 		"class change dev v0 parent 1:1 classid 1:20 htb rate 200kbit ceil 1mbit",
 		"class replace dev v0 parent 1:1 classid 1:50 htb rate 3mbit",
+		"class add dev v0 parent 1:1 classid 1:51 htb rate 20Kbit mpu 64",
 		"class add dev v0 parent 1:1 classid 1:20 htb rate 1mbit",    // exists
 		"class change dev v0 parent 1:1 classid 1:60 htb rate 1mbit", // not found
 		"class del dev v0 classid 1:10",                              // has children

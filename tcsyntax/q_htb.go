@@ -225,7 +225,17 @@ func parseHtbClass(a *Args, dev string) (any, error) {
 				return nil, badValue(a.Context, w, v, "Illegal \"mtu\"")
 			}
 			mtu = uint64(n)
-		case matches(w, "mpu"), matches(w, "overhead"), matches(w, "linklayer"), w == "estimator":
+		case matches(w, "mpu"):
+			v, err := a.Value(w, "bytes")
+			if err != nil {
+				return nil, err
+			}
+			n, err := ParseSize(v)
+			if err != nil || n > 65535 {
+				return nil, badValue(a.Context, w, v, "Illegal \"mpu\"")
+			}
+			p.MPU = n
+		case matches(w, "overhead"), matches(w, "linklayer"), w == "estimator":
 			return nil, syntaxErr(a.Context, w, "not supported by netyard")
 		default:
 			return nil, syntaxErr(a.Context, w, "What is %q? usage: ... htb rate R1 [burst B1] [mpu B] [overhead O] [prio P] [slot S] [pslot PS] [ceil R2] [cburst B2] [mtu MTU] [quantum Q]", w)
@@ -265,6 +275,9 @@ func formatHtbClass(params any) []string {
 	if p.Quantum != 0 {
 		out = append(out, "quantum", u(uint64(p.Quantum)))
 	}
+	if p.MPU != 0 {
+		out = append(out, "mpu", u(uint64(p.MPU)))
+	}
 	return out
 }
 
@@ -299,10 +312,10 @@ func printHtbClass(w *Writer, cv *ClassView, o *Options) {
 		w.String(PrintAny, "linklayer", "linklayer %s ", "ethernet")
 		w.Size(PrintAny, "burst", "burst %s/", buffer)
 		w.Uint(PrintAny, "burst_cell", "%d", 1)
-		w.Size(PrintAny, "mpu_rate", " mpu %s ", 0)
+		w.Size(PrintAny, "mpu_rate", " mpu %s ", uint64(c.Params.MPU))
 		w.Size(PrintAny, "cburst", "cburst %s/", cbuffer)
 		w.Uint(PrintAny, "cburst_cell", "%d", 1)
-		w.Size(PrintAny, "mpu_ceil", " mpu %s ", 0)
+		w.Size(PrintAny, "mpu_ceil", " mpu %s ", uint64(c.Params.MPU))
 		w.Int(PrintAny, "level", "level %d ", int64(c.Level))
 	} else {
 		w.Size(PrintAny, "burst", "burst %s ", buffer)

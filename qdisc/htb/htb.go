@@ -29,8 +29,8 @@
 //   - All due events are run at the start of a dequeue (the kernel runs
 //     at most 500 a level, level by level, between its dequeue attempts).
 //   - No rate estimators, no hysteresis (the kernel's default,
-//     htb_hysteresis = 0), no offload, no overhead/mpu/linklayer for
-//     the class rates.
+//     htb_hysteresis = 0), no offload, no overhead or linklayer for
+//     the class rates (mpu is there).
 package htb
 
 import (
@@ -91,6 +91,9 @@ type ClassParams struct {
 	// Quantum is the leaf's DRR quantum in bytes; 0 computes it from
 	// the rate and the qdisc's r2q.
 	Quantum uint32
+	// MPU is the minimum packet unit: a smaller packet pays for MPU
+	// bytes in both buckets (psched_l2t_ns with r->mpu).
+	MPU uint32
 }
 
 // Errors.
@@ -207,6 +210,7 @@ type class struct {
 	quantum  int32
 
 	rate, ceil      uint64
+	mpu             int
 	buffer, cbuffer int64
 	tokens, ctokens int64
 	tc              int64
@@ -388,6 +392,7 @@ func (q *htb) setParams(cl *class, p ClassParams) string {
 	}
 	cl.params = p
 	cl.rate, cl.ceil = p.Rate, p.Ceil
+	cl.mpu = int(p.MPU)
 	cl.buffer, cl.cbuffer = p.Buffer, p.CBuffer
 	if cl.buffer == 0 {
 		cl.buffer = l2t(p.Rate, int(p.Burst))
@@ -818,6 +823,7 @@ func (q *htb) doEvents(now int64) {
 func (q *htb) chargeClass(cl *class, level int, bytes int, pkts int, now int64) {
 	for ; cl != nil; cl = cl.parent {
 		diff := min(now-cl.tc, mbuffer)
+		paid := max(bytes, cl.mpu)
 		if cl.level >= level {
 			if cl.level == level {
 				cl.lends++
@@ -826,7 +832,7 @@ func (q *htb) chargeClass(cl *class, level int, bytes int, pkts int, now int64) 
 			if toks > cl.buffer {
 				toks = cl.buffer
 			}
-			toks -= l2t(cl.rate, bytes)
+			toks -= l2t(cl.rate, paid)
 			if toks <= -mbuffer {
 				toks = 1 - mbuffer
 			}
@@ -839,7 +845,7 @@ func (q *htb) chargeClass(cl *class, level int, bytes int, pkts int, now int64) 
 		if ctoks > cl.cbuffer {
 			ctoks = cl.cbuffer
 		}
-		ctoks -= l2t(cl.ceil, bytes)
+		ctoks -= l2t(cl.ceil, paid)
 		if ctoks <= -mbuffer {
 			ctoks = 1 - mbuffer
 		}

@@ -444,3 +444,17 @@ func BenchmarkEnqueueDequeue(b *testing.B) {
 	}
 	b.ReportMetric(float64(borrows)/float64(borrows+lends), "borrowed/op")
 }
+
+// TestMPU: a packet smaller than the class's mpu pays for mpu bytes
+// (psched_l2t_ns): 100-byte packets under "rate 1mbit mpu 1000" leave
+// at 125 a second, a tenth of the byte rate.
+func TestMPU(t *testing.T) {
+	h := build(t, Params{}, nil)
+	if _, err := h.AddClass(0x10001, qdisc.HandleRoot, ClassParams{Rate: mbit(1), Burst: 1600, CBurst: 1600, MPU: 1000}, 0); err != nil {
+		t.Fatal(err)
+	}
+	got := run(t, h, []uint32{0x10001}, 100, 10*time.Second)
+	if e := math.Abs(got[0x10001]-0.1) / 0.1; e > 0.01 {
+		t.Errorf("rate 1mbit mpu 1000 with 100-byte packets: %.4f Mbit/s, want 0.1", got[0x10001])
+	}
+}
