@@ -347,3 +347,39 @@ func TestGactRandom(t *testing.T) {
 		t.Error("goto chain as the random verdict accepted")
 	}
 }
+
+// TestPoliceOverheadATM: overhead is added to each packet and ATM counts
+// 53-byte cells of 48 bytes (psched_l2t_ns): a 1000-byte bucket passes
+// 1000/(len+overhead) packets, or 1000/(cells*53).
+func TestPoliceOverheadATM(t *testing.T) {
+	pool := leakPool(t)
+	frame := build(t, udp4()) // 60 bytes on the wire here
+	n := len(frame)
+	for _, c := range []struct {
+		name     string
+		overhead uint16
+		atm      bool
+		per      int // bytes charged a packet
+	}{
+		{"plain", 0, false, n},
+		{"overhead 100", 100, false, n + 100},
+		{"atm", 0, true, (n + 47) / 48 * 53},
+		{"atm with overhead", 40, true, (n + 40 + 47) / 48 * 53},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := mustNew(t, &act.Police{C: act.Common{Control: act.OK}, Exceed: act.Shot, Rate: 1000, Burst: 1000,
+				Overhead: c.overhead, ATM: c.atm}, newEnv())
+			p := packet(t, pool, frame)
+			defer p.Release()
+			passed := 0
+			for range 100 {
+				if a.Exec(&act.Ctx{}, p) == act.OK {
+					passed++
+				}
+			}
+			if want := 1000 / c.per; passed != want {
+				t.Errorf("%d packets passed a 1000-byte bucket, want %d (%d bytes each)", passed, want, c.per)
+			}
+		})
+	}
+}

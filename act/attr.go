@@ -33,7 +33,7 @@ import (
 //	vlan:    1 op u32, 2 id u32, 3 proto u32, 4 priority u32 (absent: none)
 //	skbedit: 1 priority u32, 2 mark u32, 3 mask u32 (with mark), 4 queue_mapping u32, 5 ptype u32,
 //	         6 inheritdsfield u32 (1); each only if set
-//	police:  1 rate u64, 2 burst u32, 3 peakrate u64, 4 mtu u32, 5 exceed u32
+//	police:  1 rate u64, 2 burst u32, 3 peakrate u64, 4 mtu u32, 5 exceed u32, 6 overhead u32, 7 atm u32 (1)
 //
 // A terse object (TCA_ACT_FLAG_TERSE_DUMP) has only kind, index and the
 // statistics. The encoder is hand-written: it appends into the dump
@@ -204,7 +204,14 @@ func appendParams(b []byte, sp Spec) []byte {
 		b = nlattr.AppendU32(b, 2, s.Burst)
 		b = nlattr.AppendU64(b, 3, s.PeakRate)
 		b = nlattr.AppendU32(b, 4, s.MTU)
-		return nlattr.AppendU32(b, 5, uint32(s.Exceed))
+		b = nlattr.AppendU32(b, 5, uint32(s.Exceed))
+		if s.Overhead != 0 {
+			b = nlattr.AppendU32(b, 6, uint32(s.Overhead))
+		}
+		if s.ATM {
+			b = nlattr.AppendU32(b, 7, 1)
+		}
+		return b
 	}
 	return b
 }
@@ -389,6 +396,10 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 				x.MTU = p.U32()
 			case 5:
 				x.Exceed = Verdict(p.U32())
+			case 6:
+				x.Overhead = uint16(p.U32())
+			case 7:
+				x.ATM = p.U32() != 0
 			}
 		}
 		v.Spec = x

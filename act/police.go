@@ -118,6 +118,16 @@ func policeConfig(s *Police) (*policeParams, error) {
 	return prm, nil
 }
 
+// linkLen is the length the rate is charged for: psched_l2t_ns's overhead
+// and ATM cell alignment.
+func linkLen(n uint64, s *Police) uint64 {
+	n += uint64(s.Overhead)
+	if s.ATM {
+		n = (n + 47) / 48 * 53
+	}
+	return n
+}
+
 // l2t is psched_l2t_ns: the time in nanoseconds that n bytes take at rate
 // bytes per second, saturated at MaxInt64.
 func l2t(rate, n uint64) int64 {
@@ -163,12 +173,13 @@ func (pl *police) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	elapsed := max(now-pl.tc, 0)
 	toks := min(elapsed, prm.burst)
 	var ptoks int64
+	paid := linkLen(uint64(n), &prm.spec)
 	if prm.peak > 0 {
 		ptoks = min(toks+pl.ptoks, prm.mtuPtoks)
-		ptoks -= l2t(prm.peak, uint64(n))
+		ptoks -= l2t(prm.peak, paid)
 	}
 	toks = min(toks+pl.toks, prm.burst)
-	toks -= l2t(prm.rate, uint64(n))
+	toks -= l2t(prm.rate, paid)
 	if toks|ptoks >= 0 {
 		pl.tc = now
 		pl.toks = toks

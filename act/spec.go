@@ -167,6 +167,12 @@ type Police struct {
 	PeakRate uint64
 	MTU      uint32
 	Exceed   Verdict
+	// Overhead is added to every packet's length, and with ATM the
+	// length is counted in 53-byte cells of 48 bytes of payload, before
+	// the rate is charged (psched_l2t_ns with r->overhead and
+	// TC_LINKLAYER_ATM).
+	Overhead uint16
+	ATM      bool
 }
 
 func (*Police) Kind() string      { return "police" }

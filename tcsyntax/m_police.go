@@ -96,7 +96,30 @@ loop:
 			a.Next()
 			err = parseConformExceed(a, p)
 			verdictSet = true
-		case matches(w, "overhead"), matches(w, "linklayer"), matches(w, "pkts_rate"), matches(w, "pkts_burst"):
+		case matches(w, "overhead"):
+			a.Next()
+			var v string
+			if v, err = a.Value(w, "bytes"); err == nil {
+				n, ok := parseUint(v, 10, 65535)
+				if !ok {
+					err = badValue("police", "overhead", v, "expected bytes (0..65535)")
+				}
+				p.Overhead = uint16(n)
+			}
+		case matches(w, "linklayer"):
+			a.Next()
+			var v string
+			if v, err = a.Value(w, "ethernet, atm or adsl"); err == nil {
+				switch v {
+				case "ethernet":
+					p.ATM = false
+				case "atm", "adsl":
+					p.ATM = true
+				default:
+					err = badValue("police", "linklayer", v, "expected ethernet, atm or adsl")
+				}
+			}
+		case matches(w, "pkts_rate"), matches(w, "pkts_burst"):
 			err = syntaxErr("police", w, "not supported by netyard")
 		case w == "help":
 			err = syntaxErr("police", w, "usage: police rate RATE burst SIZE [ mtu SIZE ] [ peakrate RATE ] [ conform-exceed EXCEED[/CONFORM] ] [ index N ]")
@@ -186,6 +209,12 @@ func formatPolice(s act.Spec) []string {
 	if p.PeakRate != 0 {
 		words = append(words, "peakrate", exactRate(p.PeakRate))
 	}
+	if p.Overhead != 0 {
+		words = append(words, "overhead", strconv.Itoa(int(p.Overhead)))
+	}
+	if p.ATM {
+		words = append(words, "linklayer", "atm")
+	}
 	if p.Exceed != act.Reclassify || p.C.Control != act.OK {
 		words = append(words, "conform-exceed")
 		ex, cf := formatControl(p.Exceed), formatControl(p.C.Control)
@@ -261,8 +290,10 @@ func printPolice(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	} else {
 		w.Text(" ")
 	}
-	w.Size(PrintAny, "overhead", "overhead %s ", 0)
-	if o.Details {
+	w.Size(PrintAny, "overhead", "overhead %s ", uint64(p.Overhead))
+	if p.ATM {
+		w.String(PrintAny, "linklayer", "linklayer %s ", "atm")
+	} else if o.Details {
 		w.String(PrintAny, "linklayer", "linklayer %s ", "ethernet")
 	}
 	w.NL()
