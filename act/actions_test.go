@@ -383,3 +383,27 @@ func TestPoliceOverheadATM(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicePacketRate: pkts_rate 1000 pkts_burst 200 passes 200 packets
+// at once, then one a millisecond (tcf_police_act's packet bucket).
+func TestPolicePacketRate(t *testing.T) {
+	pool := leakPool(t)
+	a := mustNew(t, &act.Police{C: act.Common{Control: act.OK}, Exceed: act.Shot, PktsRate: 1000, PktsBurst: 200}, newEnv())
+	p := packet(t, pool, build(t, udp4()))
+	defer p.Release()
+	passed := 0
+	for range 300 {
+		if a.Exec(&act.Ctx{}, p) == act.OK {
+			passed++
+		}
+	}
+	if passed != 200 {
+		t.Errorf("%d of 300 passed at once, want the burst of 200", passed)
+	}
+	if v := a.Exec(&act.Ctx{Now: 1_000_000}, p); v != act.OK {
+		t.Errorf("a millisecond later: %v, want pass", v)
+	}
+	if _, err := act.New(&act.Police{C: act.Common{Control: act.OK}, PktsRate: 1000}, newEnv()); err == nil {
+		t.Error("pkts_rate without pkts_burst accepted")
+	}
+}

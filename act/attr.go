@@ -33,7 +33,8 @@ import (
 //	vlan:    1 op u32, 2 id u32, 3 proto u32, 4 priority u32 (absent: none)
 //	skbedit: 1 priority u32, 2 mark u32, 3 mask u32 (with mark), 4 queue_mapping u32, 5 ptype u32,
 //	         6 inheritdsfield u32 (1); each only if set
-//	police:  1 rate u64, 2 burst u32, 3 peakrate u64, 4 mtu u32, 5 exceed u32, 6 overhead u32, 7 atm u32 (1)
+//	police:  1 rate u64, 2 burst u32, 3 peakrate u64, 4 mtu u32, 5 exceed u32, 6 overhead u32, 7 atm u32 (1),
+//	         8 pkts_rate u64, 9 pkts_burst u64
 //
 // A terse object (TCA_ACT_FLAG_TERSE_DUMP) has only kind, index and the
 // statistics. The encoder is hand-written: it appends into the dump
@@ -210,6 +211,10 @@ func appendParams(b []byte, sp Spec) []byte {
 		}
 		if s.ATM {
 			b = nlattr.AppendU32(b, 7, 1)
+		}
+		if s.PktsRate != 0 {
+			b = nlattr.AppendU64(b, 8, s.PktsRate)
+			b = nlattr.AppendU64(b, 9, s.PktsBurst)
 		}
 		return b
 	}
@@ -400,6 +405,10 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 				x.Overhead = uint16(p.U32())
 			case 7:
 				x.ATM = p.U32() != 0
+			case 8:
+				x.PktsRate = p.U64()
+			case 9:
+				x.PktsBurst = p.U64()
 			}
 		}
 		v.Spec = x

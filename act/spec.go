@@ -173,6 +173,9 @@ type Police struct {
 	// TC_LINKLAYER_ATM).
 	Overhead uint16
 	ATM      bool
+	// PktsRate (packets a second) and PktsBurst (packets) are a packet
+	// bucket ("pkts_rate", "pkts_burst"), instead of the byte rate.
+	PktsRate, PktsBurst uint64
 }
 
 func (*Police) Kind() string      { return "police" }

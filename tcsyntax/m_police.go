@@ -1,6 +1,7 @@
 package tcsyntax
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -120,7 +121,19 @@ loop:
 				}
 			}
 		case matches(w, "pkts_rate"), matches(w, "pkts_burst"):
-			err = syntaxErr("police", w, "not supported by netyard")
+			a.Next()
+			var v string
+			if v, err = a.Value(w, "a number of packets"); err == nil {
+				n, ok := parseUint(v, 10, math.MaxUint64)
+				switch {
+				case !ok || n == 0:
+					err = badValue("police", w, v, "expected a number of packets")
+				case matches(w, "pkts_rate"):
+					p.PktsRate = n
+				default:
+					p.PktsBurst = n
+				}
+			}
 		case w == "help":
 			err = syntaxErr("police", w, "usage: police rate RATE burst SIZE [ mtu SIZE ] [ peakrate RATE ] [ conform-exceed EXCEED[/CONFORM] ] [ index N ]")
 		default:
@@ -133,12 +146,14 @@ loop:
 	// As in act_parse_police, a zero rate, burst or mtu counts as not
 	// given.
 	switch {
-	case indexSet && !rateSet && !burstSet && !mtuSet && !peakSet && !verdictSet:
+	case indexSet && !rateSet && !burstSet && !mtuSet && !peakSet && !verdictSet && p.PktsRate == 0 && p.PktsBurst == 0:
 		return ref("police", p.C.Index), nil
 	case rateSet && p.Rate == 0:
 		return nil, badValue("police", "rate", "0", "must be > 0")
-	case p.Rate == 0 && p.MTU == 0:
-		return nil, syntaxErr("police", wordOr(a, "police"), "'rate' or 'mtu' must be specified")
+	case (p.PktsRate == 0) != (p.PktsBurst == 0):
+		return nil, syntaxErr("police", "pkts_rate", "'pkts_rate' and 'pkts_burst' go together")
+	case p.Rate == 0 && p.MTU == 0 && p.PktsRate == 0:
+		return nil, syntaxErr("police", wordOr(a, "police"), "'rate', 'pkts_rate' or 'mtu' must be specified")
 	case p.Rate != 0 && p.Burst == 0:
 		return nil, syntaxErr("police", "rate", "needs 'burst'")
 	case burstSet && p.Rate == 0:
@@ -212,6 +227,12 @@ func formatPolice(s act.Spec) []string {
 	if p.Overhead != 0 {
 		words = append(words, "overhead", strconv.Itoa(int(p.Overhead)))
 	}
+	if p.PktsRate != 0 {
+		words = append(words, "pkts_rate", strconv.FormatUint(p.PktsRate, 10))
+	}
+	if p.PktsBurst != 0 {
+		words = append(words, "pkts_burst", strconv.FormatUint(p.PktsBurst, 10))
+	}
 	if p.ATM {
 		words = append(words, "linklayer", "atm")
 	}
@@ -283,6 +304,10 @@ func printPolice(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	w.Size(PrintAny, "mtu", "mtu %s ", mtu)
 	if p.PeakRate != 0 {
 		w.Rate(PrintAny, "peakrate", "peakrate %s ", p.PeakRate, o.IEC)
+	}
+	if p.PktsRate != 0 {
+		w.Uint(PrintAny, "pkts_rate", "pkts_rate %d ", p.PktsRate)
+		w.Uint(PrintAny, "pkts_burst", "pkts_burst %d ", p.PktsBurst)
 	}
 	printControl(w, "control_action", "action ", p.Exceed, "")
 	if p.C.Control != act.OK {

@@ -340,7 +340,7 @@ var badCommands = []struct {
 	{"skbedit bad queue", "filter add dev eth0 ingress matchall action skbedit queue_mapping 70000", "queue_mapping", "0..65535"},
 	{"skbedit mask 0", "filter add dev eth0 ingress matchall action skbedit mark 5/0", "mark", "mask of 0"},
 	{"skbedit bad ptype", "filter add dev eth0 ingress matchall action skbedit ptype nowhere", "ptype", "Illegal ptype"},
-	{"police without rate", "filter add dev eth0 ingress matchall action police burst 10k", "police", "'rate' or 'mtu' must be specified"},
+	{"police without rate", "filter add dev eth0 ingress matchall action police burst 10k", "police", "'rate', 'pkts_rate' or 'mtu' must be specified"},
 	{"police burst without rate", "filter add dev eth0 ingress matchall action police burst 10k mtu 1500", "burst", "needs 'rate'"},
 	{"police without burst", "filter add dev eth0 ingress matchall action police rate 1mbit", "rate", "needs 'burst'"},
 	{"police peakrate without mtu", "filter add dev eth0 ingress matchall action police rate 1mbit burst 10k peakrate 2mbit", "peakrate", "needs 'mtu'"},
