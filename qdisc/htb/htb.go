@@ -810,12 +810,19 @@ func (q *htb) down(i int) {
 func (q *htb) doEvents(now int64) {
 	for len(q.wait) > 0 && q.wait[0].pqKey <= now {
 		cl := q.wait[0]
-		q.waitRemove(cl)
 		diff := min(now-cl.tc, mbuffer)
-		q.changeMode(cl, &diff)
-		if cl.mode != canSend {
-			q.waitAdd(cl, now, diff)
+		q.changeMode(cl, &diff) // touches the rows, not the heap
+		if cl.mode == canSend {
+			q.waitRemove(cl)
+			continue
 		}
+		// Still waiting: its new time replaces the old in place (one
+		// sift down instead of a removal and an insertion).
+		cl.pqKey = now + diff
+		if cl.pqKey == now {
+			cl.pqKey++
+		}
+		q.down(0)
 	}
 }
 
