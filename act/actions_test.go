@@ -293,13 +293,20 @@ func TestSkbedit(t *testing.T) {
 		{"mark all bits", act.Skbedit{Mark: 0x12, HasMark: true}, pkt.Meta{Priority: 7, Mark: 0x12}},
 		{"mark under mask", act.Skbedit{Mark: 0x12, MarkMask: 0xff, HasMark: true}, pkt.Meta{Priority: 7, Mark: 0xabcd0012}},
 		{"queue mapping", act.Skbedit{QueueMapping: 3, HasQueueMapping: true}, pkt.Meta{Priority: 7, Mark: 0xabcd00ff, QueueMapping: 3, HasQueueMapping: true}},
+		// The frame's TOS is 0xb8 (DSCP 46, EF): the priority becomes
+		// 0xb8 >> 2, and a priority given too wins (applied after).
+		{"inheritdsfield", act.Skbedit{InheritDS: true}, pkt.Meta{Priority: 46, Mark: 0xabcd00ff}},
+		{"inheritdsfield then priority", act.Skbedit{InheritDS: true, Priority: 5, HasPriority: true}, pkt.Meta{Priority: 5, Mark: 0xabcd00ff}},
+		{"ptype changes no metadata netyard has", act.Skbedit{PType: 3, HasPType: true}, pkt.Meta{Priority: 7, Mark: 0xabcd00ff}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := tt.spec
 			spec.C.Control = act.Pipe
 			a := mustNew(t, &spec, newEnv())
-			p := packet(t, pool, build(t, udp4()))
+			spec4 := udp4()
+			spec4.TOS = 0xb8
+			p := packet(t, pool, build(t, spec4))
 			defer p.Release()
 			p.Meta = pkt.Meta{Priority: 7, Mark: 0xabcd00ff}
 			if got := a.Exec(&act.Ctx{}, p); got != act.Pipe {
@@ -309,5 +316,94 @@ func TestSkbedit(t *testing.T) {
 				t.Errorf("meta = %+v, want %+v", p.Meta, tt.want)
 			}
 		})
+	}
+}
+
+// TestGactRandom: determ gives the random verdict to every VAL-th packet
+// (gact_determ), netrand to about one in VAL (gact_net_rand); goto chain
+// is refused as the fallback, as tcf_gact_init refuses it.
+func TestGactRandom(t *testing.T) {
+	pool := leakPool(t)
+	p := packet(t, pool, build(t, udp4()))
+	defer p.Release()
+	count := func(spec *act.Gact, n int) int {
+		a := mustNew(t, spec, newEnv())
+		drops := 0
+		for range n {
+			if a.Exec(&act.Ctx{}, p) == act.Shot {
+				drops++
+			}
+		}
+		return drops
+	}
+	if got := count(&act.Gact{C: act.Common{Control: act.OK}, Random: act.RandomDeterm, RandomAction: act.Shot, RandomVal: 4}, 400); got != 100 {
+		t.Errorf("determ 4: %d of 400 dropped, want 100", got)
+	}
+	// 1/10 of 100000: 10000, standard error 95; 5 of them either way.
+	if got := count(&act.Gact{C: act.Common{Control: act.OK}, Random: act.RandomNetrand, RandomAction: act.Shot, RandomVal: 10}, 100000); got < 9525 || got > 10475 {
+		t.Errorf("netrand 10: %d of 100000 dropped, want about 10000", got)
+	}
+	if _, err := act.New(&act.Gact{C: act.Common{Control: act.OK}, Random: act.RandomDeterm, RandomAction: act.GotoChain(1), RandomVal: 2}, newEnv()); err == nil {
+		t.Error("goto chain as the random verdict accepted")
+	}
+}
+
+// TestPoliceOverheadATM: overhead is added to each packet and ATM counts
+// 53-byte cells of 48 bytes (psched_l2t_ns): a 1000-byte bucket passes
+// 1000/(len+overhead) packets, or 1000/(cells*53).
+func TestPoliceOverheadATM(t *testing.T) {
+	pool := leakPool(t)
+	frame := build(t, udp4()) // 60 bytes on the wire here
+	n := len(frame)
+	for _, c := range []struct {
+		name     string
+		overhead uint16
+		atm      bool
+		per      int // bytes charged a packet
+	}{
+		{"plain", 0, false, n},
+		{"overhead 100", 100, false, n + 100},
+		{"atm", 0, true, (n + 47) / 48 * 53},
+		{"atm with overhead", 40, true, (n + 40 + 47) / 48 * 53},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := mustNew(t, &act.Police{C: act.Common{Control: act.OK}, Exceed: act.Shot, Rate: 1000, Burst: 1000,
+				Overhead: c.overhead, ATM: c.atm}, newEnv())
+			p := packet(t, pool, frame)
+			defer p.Release()
+			passed := 0
+			for range 100 {
+				if a.Exec(&act.Ctx{}, p) == act.OK {
+					passed++
+				}
+			}
+			if want := 1000 / c.per; passed != want {
+				t.Errorf("%d packets passed a 1000-byte bucket, want %d (%d bytes each)", passed, want, c.per)
+			}
+		})
+	}
+}
+
+// TestPolicePacketRate: pkts_rate 1000 pkts_burst 200 passes 200 packets
+// at once, then one a millisecond (tcf_police_act's packet bucket).
+func TestPolicePacketRate(t *testing.T) {
+	pool := leakPool(t)
+	a := mustNew(t, &act.Police{C: act.Common{Control: act.OK}, Exceed: act.Shot, PktsRate: 1000, PktsBurst: 200}, newEnv())
+	p := packet(t, pool, build(t, udp4()))
+	defer p.Release()
+	passed := 0
+	for range 300 {
+		if a.Exec(&act.Ctx{}, p) == act.OK {
+			passed++
+		}
+	}
+	if passed != 200 {
+		t.Errorf("%d of 300 passed at once, want the burst of 200", passed)
+	}
+	if v := a.Exec(&act.Ctx{Now: 1_000_000}, p); v != act.OK {
+		t.Errorf("a millisecond later: %v, want pass", v)
+	}
+	if _, err := act.New(&act.Police{C: act.Common{Control: act.OK}, PktsRate: 1000}, newEnv()); err == nil {
+		t.Error("pkts_rate without pkts_burst accepted")
 	}
 }

@@ -27,11 +27,15 @@ import (
 //	AttrCookie        7  bytes     the cookie (TCA_ACT_COOKIE)
 //	AttrStats         8  4 x u64   bytes, packets, drops, overlimits (gnet_stats_basic + queue)
 //	AttrTimes         9  3 x s64   ages in ns at the walk: installed, first used, last used; -1: never used (tcf_t)
+//	AttrFlags        10  u32       TCA_ACT_FLAGS' value (no_percpu, skip_hw, skip_sw); absent when 0
 //
+//	gact:    1 random type u32, 2 random verdict u32, 3 random val u32 (only with a random type)
 //	mirred:  1 dev string, 2 flags u32 (1 ingress, 2 mirror)
 //	vlan:    1 op u32, 2 id u32, 3 proto u32, 4 priority u32 (absent: none)
-//	skbedit: 1 priority u32, 2 mark u32, 3 mask u32 (with mark), 4 queue_mapping u32; each only if set
-//	police:  1 rate u64, 2 burst u32, 3 peakrate u64, 4 mtu u32, 5 exceed u32
+//	skbedit: 1 priority u32, 2 mark u32, 3 mask u32 (with mark), 4 queue_mapping u32, 5 ptype u32,
+//	         6 inheritdsfield u32 (1); each only if set
+//	police:  1 rate u64, 2 burst u32, 3 peakrate u64, 4 mtu u32, 5 exceed u32, 6 overhead u32, 7 atm u32 (1),
+//	         8 pkts_rate u64, 9 pkts_burst u64
 //	bpf:     AppendBpfParams's
 //
 // A terse object (TCA_ACT_FLAG_TERSE_DUMP) has only kind, index and the
@@ -49,6 +53,7 @@ const (
 	AttrCookie
 	AttrStats
 	AttrTimes
+	AttrFlags
 )
 
 // Entry is what Table.Walk shows of an action: enough to encode it
@@ -75,7 +80,7 @@ func AppendObject(b []byte, e Entry, terse bool, now int64) []byte {
 		b = nlattr.AppendU32(b, AttrRefs, uint32(e.Refs))
 		b = nlattr.AppendU32(b, AttrBinds, uint32(e.Binds))
 		b = nlattr.AppendU32(b, AttrControl, uint32(c.Control))
-		if _, isGact := sp.(*Gact); !isGact {
+		if g, isGact := sp.(*Gact); !isGact || g.Random != RandomNone {
 			at := len(b)
 			b = nlattr.AppendHdr(b, AttrParams|nlattr.Nested, 0)
 			b = appendParams(b, sp)
@@ -83,6 +88,9 @@ func AppendObject(b []byte, e Entry, terse bool, now int64) []byte {
 		}
 		if len(c.Cookie) > 0 {
 			b = nlattr.AppendBytes(b, AttrCookie, c.Cookie)
+		}
+		if c.Flags != 0 {
+			b = nlattr.AppendU32(b, AttrFlags, c.Flags)
 		}
 	}
 	return AppendCounters(b, &st, !terse, now)
@@ -153,6 +161,11 @@ func unage(a int64) int64 {
 // appendParams appends the kind's parameters (gact has none).
 func appendParams(b []byte, sp Spec) []byte {
 	switch s := sp.(type) {
+	case *Gact:
+		b = nlattr.AppendU32(b, 1, uint32(s.Random))
+		b = nlattr.AppendU32(b, 2, uint32(s.RandomAction))
+		b = nlattr.AppendU32(b, 3, uint32(s.RandomVal))
+		return b
 	case *Mirred:
 		b = nlattr.AppendStr(b, 1, s.Dev)
 		var f uint32
@@ -182,13 +195,30 @@ func appendParams(b []byte, sp Spec) []byte {
 		if s.HasQueueMapping {
 			b = nlattr.AppendU32(b, 4, uint32(s.QueueMapping))
 		}
+		if s.HasPType {
+			b = nlattr.AppendU32(b, 5, uint32(s.PType))
+		}
+		if s.InheritDS {
+			b = nlattr.AppendU32(b, 6, 1)
+		}
 		return b
 	case *Police:
 		b = nlattr.AppendU64(b, 1, s.Rate)
 		b = nlattr.AppendU32(b, 2, s.Burst)
 		b = nlattr.AppendU64(b, 3, s.PeakRate)
 		b = nlattr.AppendU32(b, 4, s.MTU)
-		return nlattr.AppendU32(b, 5, uint32(s.Exceed))
+		b = nlattr.AppendU32(b, 5, uint32(s.Exceed))
+		if s.Overhead != 0 {
+			b = nlattr.AppendU32(b, 6, uint32(s.Overhead))
+		}
+		if s.ATM {
+			b = nlattr.AppendU32(b, 7, 1)
+		}
+		if s.PktsRate != 0 {
+			b = nlattr.AppendU64(b, 8, s.PktsRate)
+			b = nlattr.AppendU64(b, 9, s.PktsBurst)
+		}
+		return b
 	case *Bpf:
 		return AppendBpfParams(b, s.Bytecode, s.Name, s.ProgID, s.ProgTag, s.ProgName, s.Object, s.Section, s.File)
 	}
@@ -320,6 +350,7 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 		hasCtl   bool
 		params   []byte
 		cookie   []byte
+		flags    uint32
 		haveKind bool
 	)
 	a := nlattr.Iter{B: b, Base: errAttr}
@@ -339,6 +370,8 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 			params = a.Val
 		case AttrCookie:
 			cookie = bytes.Clone(a.Val) // rare; the message buffer is reused
+		case AttrFlags:
+			flags = a.U32()
 		case AttrStats, AttrTimes:
 			if err := DecodeCounter(a.Typ, a.Val, &v.Stats); err != nil {
 				return err
@@ -351,7 +384,7 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 	if !haveKind {
 		return fmt.Errorf("%w: no kind", errAttr)
 	}
-	c := Common{Index: index, Control: Verdict(control), Cookie: cookie}
+	c := Common{Index: index, Control: Verdict(control), Cookie: cookie, Flags: flags}
 	if !hasCtl {
 		r := take(&d.ref)
 		r.ActKind, r.C = d.intern(kind), c
@@ -363,6 +396,16 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 	case "gact":
 		g := take(&d.gact)
 		g.C = c
+		for p.Next() {
+			switch p.Typ {
+			case 1:
+				g.Random = uint16(p.U32())
+			case 2:
+				g.RandomAction = Verdict(p.U32())
+			case 3:
+				g.RandomVal = uint16(p.U32())
+			}
+		}
 		v.Spec = g
 	case "mirred":
 		m := take(&d.mirred)
@@ -406,6 +449,10 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 				x.MarkMask = p.U32()
 			case 4:
 				x.QueueMapping, x.HasQueueMapping = uint16(p.U32()), true
+			case 5:
+				x.PType, x.HasPType = uint16(p.U32()), true
+			case 6:
+				x.InheritDS = p.U32() != 0
 			}
 		}
 		v.Spec = x
@@ -430,6 +477,14 @@ func (d *Decoder) Decode(b []byte, v *View) error {
 				x.MTU = p.U32()
 			case 5:
 				x.Exceed = Verdict(p.U32())
+			case 6:
+				x.Overhead = uint16(p.U32())
+			case 7:
+				x.ATM = p.U32() != 0
+			case 8:
+				x.PktsRate = p.U64()
+			case 9:
+				x.PktsBurst = p.U64()
 			}
 		}
 		v.Spec = x

@@ -2,6 +2,7 @@ package act
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -10,12 +11,13 @@ import (
 )
 
 // gact is the generic action: it returns its verdict and counts the packet
-// (tcf_gact_act, net/sched/act_gact.c). The kernel's random mode
-// (TCA_GACT_PROB) is not part of the Spec and is left out.
+// (tcf_gact_act, net/sched/act_gact.c), or with a random mode its
+// random verdict for some packets (gact_net_rand, gact_determ).
 type gact struct {
-	cell  stats.Cell
-	p     atomic.Pointer[gactParams]
-	index uint32
+	cell    stats.Cell
+	p       atomic.Pointer[gactParams]
+	index   uint32
+	packets atomic.Uint32 // gact_determ's count
 }
 
 // gactParams hold the verdict and cookie, without the index (the action
@@ -50,8 +52,25 @@ func gactConfig(s *Gact) (*gactParams, error) {
 		return nil, fmt.Errorf("gact: %w", err)
 	}
 	c.Index = 0
-	if len(c.Cookie) > 0 {
-		return &gactParams{spec: Gact{C: c}}, nil
+	if s.Random != RandomNone {
+		if s.Random > RandomDeterm {
+			return nil, fmt.Errorf("gact: random type %d: must be netrand or determ", s.Random)
+		}
+		if s.RandomVal == 0 || s.RandomVal > 10000 {
+			// tcf_gact_init: a zero pval is -EINVAL; tc refuses
+			// more than 10000.
+			return nil, fmt.Errorf("gact: random val %d: must be 1..10000", s.RandomVal)
+		}
+		if err := checkControl("gact", "random verdict", s.RandomAction); err != nil {
+			return nil, err
+		}
+		if _, chain := s.RandomAction.Chain(); chain {
+			// tcf_gact_init
+			return nil, fmt.Errorf("gact: goto chain not allowed on fallback")
+		}
+	}
+	if len(c.Cookie) > 0 || c.Flags != 0 || s.Random != RandomNone {
+		return &gactParams{spec: Gact{C: c, Random: s.Random, RandomAction: s.RandomAction, RandomVal: s.RandomVal}}, nil
 	}
 	if p, ok := gactShared.Load(c.Control); ok {
 		return p.(*gactParams), nil
@@ -61,7 +80,18 @@ func gactConfig(s *Gact) (*gactParams, error) {
 }
 
 func (g *gact) Exec(c *Ctx, p *pkt.Buffer) Verdict {
-	v := g.p.Load().spec.C.Control
+	s := &g.p.Load().spec
+	v := s.C.Control
+	switch s.Random {
+	case RandomDeterm:
+		if g.packets.Add(1)%uint32(s.RandomVal) == 0 {
+			v = s.RandomAction
+		}
+	case RandomNetrand:
+		if rand.Uint32N(uint32(s.RandomVal)) == 0 {
+			v = s.RandomAction
+		}
+	}
 	pk, by := p.WireLen() // a GSO frame counts as its segments
 	g.cell.UseN(c.Worker, pk, by, c.Now)
 	if v == Shot {

@@ -45,6 +45,7 @@ type police struct {
 	tc    int64 // time of the last conforming packet (tcfp_t_c)
 	toks  int64 // committed bucket, ns (tcfp_toks)
 	ptoks int64 // peak bucket, ns (tcfp_ptoks)
+	pkts  int64 // packet bucket, ns (tcfp_pkttoks)
 }
 
 type policeParams struct {
@@ -54,6 +55,8 @@ type policeParams struct {
 	mtu      uint32
 	burst    int64 // ns
 	mtuPtoks int64 // ns: the peak bucket's size
+	pktCost  int64 // ns a packet costs in the packet bucket (0: none)
+	pktBurst int64 // ns: the packet bucket's size
 }
 
 var _ Action = (*police)(nil)
@@ -87,7 +90,12 @@ func policeConfig(s *Police) (*policeParams, error) {
 		return nil, err
 	}
 	switch {
-	case s.Rate == 0 && s.MTU == 0:
+	case (s.PktsRate == 0) != (s.PktsBurst == 0):
+		// tcf_police_init
+		return nil, fmt.Errorf("police: Both or neither packet-per-second burst and rate must be provided")
+	case s.PktsRate > 0 && s.Rate > 0:
+		return nil, fmt.Errorf("police: packet-per-second and byte-per-second rate limits not allowed in same action")
+	case s.Rate == 0 && s.MTU == 0 && s.PktsRate == 0:
 		return nil, fmt.Errorf("police: no rate and no mtu: give a rate (with a burst) or an mtu")
 	case s.Rate > 0 && s.Burst == 0:
 		return nil, fmt.Errorf("police: rate %d bytes/s: needs a burst > 0", s.Rate)
@@ -115,7 +123,21 @@ func policeConfig(s *Police) (*policeParams, error) {
 	if s.PeakRate > 0 {
 		prm.mtuPtoks = l2t(s.PeakRate, uint64(prm.mtu))
 	}
+	if s.PktsRate > 0 {
+		prm.pktCost = l2t(s.PktsRate, 1) // psched_pkt2t_ns
+		prm.pktBurst = l2t(s.PktsRate, s.PktsBurst)
+	}
 	return prm, nil
+}
+
+// linkLen is the length the rate is charged for: psched_l2t_ns's overhead
+// and ATM cell alignment.
+func linkLen(n uint64, s *Police) uint64 {
+	n += uint64(s.Overhead)
+	if s.ATM {
+		n = (n + 47) / 48 * 53
+	}
+	return n
 }
 
 // l2t is psched_l2t_ns: the time in nanoseconds that n bytes take at rate
@@ -138,6 +160,7 @@ func (pl *police) reset(prm *policeParams, now int64) {
 	pl.tc = now
 	pl.toks = prm.burst
 	pl.ptoks = prm.mtuPtoks
+	pl.pkts = prm.pktBurst
 	pl.mu.Unlock()
 }
 
@@ -161,14 +184,26 @@ func (pl *police) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	}
 	now := c.Now
 	elapsed := max(now-pl.tc, 0)
+	if prm.pktCost > 0 {
+		// The packet bucket (tcf_police_act's pps_present).
+		pkts := min(elapsed+pl.pkts, prm.pktBurst) - prm.pktCost
+		if pkts >= 0 {
+			pl.tc, pl.pkts = now, pkts
+			pl.mu.Unlock()
+			return pl.verdict(c, prm.spec.C.Control, false)
+		}
+		pl.mu.Unlock()
+		return pl.verdict(c, prm.spec.Exceed, true)
+	}
 	toks := min(elapsed, prm.burst)
 	var ptoks int64
+	paid := linkLen(uint64(n), &prm.spec)
 	if prm.peak > 0 {
 		ptoks = min(toks+pl.ptoks, prm.mtuPtoks)
-		ptoks -= l2t(prm.peak, uint64(n))
+		ptoks -= l2t(prm.peak, paid)
 	}
 	toks = min(toks+pl.toks, prm.burst)
-	toks -= l2t(prm.rate, uint64(n))
+	toks -= l2t(prm.rate, paid)
 	if toks|ptoks >= 0 {
 		pl.tc = now
 		pl.toks = toks
@@ -187,7 +222,7 @@ func (pl *police) conform(prm *policeParams, n int) (v Verdict, exceeded, ok boo
 	if uint64(n) > uint64(prm.mtu) {
 		return prm.spec.Exceed, true, true
 	}
-	if prm.rate == 0 {
+	if prm.rate == 0 && prm.pktCost == 0 {
 		return prm.spec.C.Control, false, true
 	}
 	return 0, false, false

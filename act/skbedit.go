@@ -12,8 +12,9 @@ import (
 // priority, mark under a mask, and the TX queue. The kernel applies the
 // queue mapping only when the device has that many TX queues; netyard
 // records it (HasQueueMapping) and leaves the bound check to queue
-// selection, which knows the device. ptype and inheritdsfield are not part
-// of the Spec.
+// selection, which knows the device. inheritdsfield takes the priority
+// from the IPv4 or IPv6 DS field (>> 2) before priority applies; ptype is
+// kept for tc's sake (netyard's packets carry no pkt_type).
 type skbedit struct {
 	cell stats.Cell
 	p    atomic.Pointer[skbeditParams]
@@ -40,9 +41,13 @@ func skbeditConfig(s *Skbedit) (*skbeditParams, error) {
 	if err := checkControl("skbedit", "control", s.C.Control); err != nil {
 		return nil, err
 	}
-	if !s.HasPriority && !s.HasMark && !s.HasQueueMapping {
+	if !s.HasPriority && !s.HasMark && !s.HasQueueMapping && !s.HasPType && !s.InheritDS {
 		// tcf_skbedit_init: no flags is -EINVAL.
-		return nil, fmt.Errorf("skbedit: nothing to set: give priority, mark or queue_mapping")
+		return nil, fmt.Errorf("skbedit: nothing to set: give priority, mark, queue_mapping, ptype or inheritdsfield")
+	}
+	if s.HasPType && s.PType > 3 {
+		// tcf_skbedit_init: !skb_pkt_type_ok(ptype) is -EINVAL.
+		return nil, fmt.Errorf("skbedit: ptype %d: must be host, broadcast, multicast or otherhost", s.PType)
 	}
 	c, err := copyCommon(s.C)
 	if err != nil {
@@ -62,6 +67,11 @@ func (e *skbedit) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	pk, by := p.WireLen() // a GSO frame counts as its segments
 	e.cell.UseN(c.Worker, pk, by, c.Now)
 	s := &prm.spec
+	if s.InheritDS {
+		if v := p.Hdr.IPVersion; v == 4 || v == 6 {
+			p.Priority = uint32(p.Hdr.TOS >> 2)
+		}
+	}
 	if s.HasPriority {
 		p.Priority = s.Priority
 	}

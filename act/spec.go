@@ -25,13 +25,30 @@ type Common struct {
 	Control Verdict
 	// Cookie is tc's opaque "cookie" (at most 16 bytes).
 	Cookie []byte
+	// Flags are TCA_ACT_FLAGS: FlagNoPercpu, FlagSkipHW, FlagSkipSW.
+	// netyard keeps one kind of statistics and has no hardware, so they
+	// change nothing but what is printed and which filters may bind the
+	// action (a filter's skip_hw/skip_sw must be the action's, as
+	// tcf_action_init checks).
+	Flags uint32
 }
+
+// Action flags (include/uapi/linux/pkt_cls.h TCA_ACT_FLAGS_*).
+const (
+	FlagNoPercpu uint32 = 1 << 0 // TCA_ACT_FLAGS_NO_PERCPU_STATS
+	FlagSkipHW   uint32 = 1 << 1 // TCA_ACT_FLAGS_SKIP_HW
+	FlagSkipSW   uint32 = 1 << 2 // TCA_ACT_FLAGS_SKIP_SW
+)
 
 // Ref names an existing action by kind and index, as in
 // "action gact index 5" with no parameters: the filter shares it.
 type Ref struct {
 	ActKind string
 	C       Common
+	// BindFlags are the binding filter's skip_hw/skip_sw as action
+	// flags (FlagSkipHW, FlagSkipSW), set by the filter code: they
+	// must be the action's.
+	BindFlags uint32
 }
 
 func (r *Ref) Kind() string    { return r.ActKind }
@@ -41,7 +58,21 @@ func (r *Ref) Common() *Common { return &r.C }
 // ("action drop", "action gact pass").
 type Gact struct {
 	C Common // C.Control is the verdict
+	// Random is tc's "random determ|netrand ACTION VAL" (TCA_GACT_PROB):
+	// RandomDeterm returns RandomAction for every VAL-th packet,
+	// RandomNetrand with a probability of 1/VAL; the other packets get
+	// C.Control. RandomNone (0) for none.
+	Random       uint16
+	RandomAction Verdict
+	RandomVal    uint16
 }
+
+// Gact random types (PGACT_NONE, PGACT_NETRAND, PGACT_DETERM).
+const (
+	RandomNone    uint16 = 0
+	RandomNetrand uint16 = 1
+	RandomDeterm  uint16 = 2
+)
 
 func (*Gact) Kind() string      { return "gact" }
 func (g *Gact) Common() *Common { return &g.C }
@@ -111,6 +142,14 @@ type Skbedit struct {
 	HasMark         bool
 	QueueMapping    uint16
 	HasQueueMapping bool
+	// PType is skb->pkt_type (PACKET_HOST 0, BROADCAST 1, MULTICAST 2,
+	// OTHERHOST 3), valid when HasPType. netyard keeps and prints it;
+	// no part of netyard reads a packet type.
+	PType    uint16
+	HasPType bool
+	// InheritDS sets the priority from the IP header's DSCP (the DS
+	// field >> 2) before Priority applies (SKBEDIT_F_INHERITDSFIELD).
+	InheritDS bool
 }
 
 func (*Skbedit) Kind() string      { return "skbedit" }
@@ -128,6 +167,15 @@ type Police struct {
 	PeakRate uint64
 	MTU      uint32
 	Exceed   Verdict
+	// Overhead is added to every packet's length, and with ATM the
+	// length is counted in 53-byte cells of 48 bytes of payload, before
+	// the rate is charged (psched_l2t_ns with r->overhead and
+	// TC_LINKLAYER_ATM).
+	Overhead uint16
+	ATM      bool
+	// PktsRate (packets a second) and PktsBurst (packets) are a packet
+	// bucket ("pkts_rate", "pkts_burst"), instead of the byte rate.
+	PktsRate, PktsBurst uint64
 }
 
 func (*Police) Kind() string      { return "police" }

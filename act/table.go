@@ -47,6 +47,9 @@ var (
 	// ErrBound is the kernel's -EPERM for deleting an action that a
 	// filter still uses.
 	ErrBound = errors.New("action is bound to a filter")
+	// ErrFlagsMismatch: a filter binds a standalone action whose skip_hw
+	// or skip_sw is not the filter's.
+	ErrFlagsMismatch = errors.New("Mismatch between action and filter offload flags")
 )
 
 // Table holds one namespace's actions, numbered per kind, as the kernel's
@@ -407,6 +410,11 @@ func (t *Table) Bind(spec Spec) (Binding, error) {
 	}
 	idx := spec.Common().Index
 	if e := k.get(idx); idx != 0 && e != nil {
+		// tcf_action_init: a filter binding a standalone action must
+		// have the action's skip_hw and skip_sw.
+		if r, ok := spec.(*Ref); ok && r.BindFlags&^FlagNoPercpu != e.a.Spec().Common().Flags&(FlagSkipHW|FlagSkipSW) {
+			return Binding{}, fmt.Errorf("%s index %d: %w", kind, idx, ErrFlagsMismatch)
+		}
 		e.refs++
 		e.binds++
 		return Binding{Kind: kind, Index: idx, Action: e.a}, nil
@@ -487,11 +495,11 @@ func (t *Table) Delete(kind string, index uint32) error {
 	return nil
 }
 
-// Flush deletes every action of kind that no filter binds ("tc actions
-// flush action KIND") and returns how many went. Bound ones stay; when
-// there were any, the error wraps ErrBound and names them. The kernel's
-// tcf_del_walker instead stops at the first bound action with -EPERM,
-// leaving the rest, in whatever order its idr walk found them.
+// Flush deletes the actions of kind ("tc actions flush action KIND") in
+// index order up to the first one a filter binds, as the kernel's
+// tcf_del_walker stops there with -EPERM, and returns how many went.
+// When it stopped, the error wraps ErrBound; the kernel then fails only
+// if nothing was flushed ("Unable to flush all TC actions" otherwise).
 func (t *Table) Flush(kind string) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -499,24 +507,28 @@ func (t *Table) Flush(kind string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// tcf_del_walker: in index order, up to the first action a filter
+	// binds, which ends the walk (tcf_idr_release_unsafe's -EPERM).
 	n := 0
-	var kept, gone []uint32
+	var gone []uint32
+	stop := uint32(0)
+	bound := false
 	k.walk(0, func(idx uint32, e *entry) bool {
 		if e.binds > 0 {
-			kept = append(kept, idx)
-			return true
+			bound, stop = true, idx
+			return false
 		}
 		if e.refs--; e.refs <= 0 {
 			gone = append(gone, idx)
 		}
+		n++
 		return true
 	})
 	for _, idx := range gone {
 		t.drop(k, idx, k.get(idx))
-		n++
 	}
-	if kept != nil {
-		return n, fmt.Errorf("%s: %d actions kept, index %v: %w", kind, len(kept), kept, ErrBound)
+	if bound {
+		return n, fmt.Errorf("%s: flushed %d, stopped at index %d: %w", kind, n, stop, ErrBound)
 	}
 	return n, nil
 }

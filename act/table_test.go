@@ -184,7 +184,10 @@ func TestTableBind(t *testing.T) {
 	}
 }
 
-// TestTableFlush deletes what no filter binds and reports the rest.
+// TestTableFlush deletes in index order up to the first bound action,
+// where it stops as tcf_del_walker does (tdc's "Try to flush actions
+// when last one is referenced by filter" and "Try to flush action which
+// is referenced by filter").
 func TestTableFlush(t *testing.T) {
 	tab := act.NewTable(newEnv())
 	for i := uint32(1); i <= 3; i++ {
@@ -197,18 +200,21 @@ func TestTableFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, err := tab.Flush("gact")
-	if n != 2 || !errors.Is(err, act.ErrBound) || !strings.Contains(err.Error(), "[2]") {
-		t.Errorf("Flush = %d, %v; want 2 deleted and ErrBound naming index 2", n, err)
+	if n != 1 || !errors.Is(err, act.ErrBound) || !strings.Contains(err.Error(), "index 2") {
+		t.Errorf("Flush = %d, %v; want 1 deleted and ErrBound at index 2", n, err)
 	}
-	if got := indexes(t, tab, "gact"); !equal(got, []uint32{2}) {
-		t.Errorf("left after flush: %v, want [2]", got)
+	if got := indexes(t, tab, "gact"); !equal(got, []uint32{2, 3}) {
+		t.Errorf("left after flush: %v, want [2 3]", got)
+	}
+	if n, err := tab.Flush("gact"); n != 0 || !errors.Is(err, act.ErrBound) {
+		t.Errorf("flush with the first bound = %d, %v; want 0, ErrBound", n, err)
 	}
 	tab.Unbind(b)
-	if got := indexes(t, tab, "gact"); !equal(got, []uint32{2}) {
+	if got := indexes(t, tab, "gact"); !equal(got, []uint32{2, 3}) {
 		t.Errorf("after unbind: %v; a standalone action outlives its filters", got)
 	}
-	if n, err := tab.Flush("gact"); n != 1 || err != nil {
-		t.Errorf("second Flush = %d, %v; want 1, nil", n, err)
+	if n, err := tab.Flush("gact"); n != 2 || err != nil {
+		t.Errorf("last Flush = %d, %v; want 2, nil", n, err)
 	}
 }
 

@@ -225,7 +225,14 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 			}
 		}
 	}
-	if err := c.bind(nf, f.Actions); err != nil {
+	var flags uint32
+	if f.SkipHW {
+		flags |= act.FlagSkipHW
+	}
+	if f.SkipSW {
+		flags |= act.FlagSkipSW
+	}
+	if err := c.bind(nf, f.Actions, flags); err != nil {
 		return err
 	}
 	nf.protocol, nf.classID, nf.handle, nf.parent = protocol, f.ClassID, handle, f.Parent
@@ -397,8 +404,9 @@ func searchPrio(groups []*group, prio uint16) (int, bool) {
 }
 
 // bind binds specs' actions in order into f (its inline room for one, or
-// slices of their own); on failure it lets go of what it bound.
-func (c *Chains) bind(f *filter, specs []act.Spec) error {
+// slices of their own), each with the filter's skip flags (flags); on
+// failure it lets go of what it bound.
+func (c *Chains) bind(f *filter, specs []act.Spec, flags uint32) error {
 	f.actions, f.binds = f.acts[:0], f.bd[:0]
 	if len(specs) > len(f.acts) {
 		f.actions, f.binds = make([]act.Action, 0, len(specs)), make([]bindRef, 0, len(specs))
@@ -407,6 +415,9 @@ func (c *Chains) bind(f *filter, specs []act.Spec) error {
 		if s == nil {
 			c.unbind(f)
 			return fmt.Errorf("filter: action %d: no configuration", i+1)
+		}
+		if r, ok := s.(*act.Ref); ok {
+			r.BindFlags = flags
 		}
 		b, err := c.table.Bind(s)
 		if err != nil {

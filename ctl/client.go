@@ -307,6 +307,8 @@ func parseDone(m netlink.Message) (done, error) {
 			d.failed = int(ad.Uint32())
 		case AttrBatchStop:
 			d.stop = int(ad.Uint32())
+		case AttrExitStatus:
+			e.Status = int(ad.Uint32())
 		}
 	}
 	if err := ad.Err(); err != nil {

@@ -108,6 +108,9 @@
 //	AttrBatchApplied 22 u32    DONE             commands of the chunk applied
 //	AttrBatchFailed  23 u32    DONE             commands of the chunk that failed
 //	AttrBatchStop    24 u32    DONE             the line that stopped the batch (0: none)
+//	AttrExitStatus   25 u32    DONE             with an error: the exit status the command's tool gives
+//	                                            (tc: 255 unparsable, 2 refused, 1 other; Error.Status);
+//	                                            absent from older daemons, ignored by older clients
 //
 // Objects are repeated top-level attributes rather than entries of one
 // nest (the kernel's TCA_ACT_TAB) because a nest's nla_len is 16 bits: one

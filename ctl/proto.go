@@ -50,6 +50,9 @@ const (
 	AttrBatchApplied uint16 = 22
 	AttrBatchFailed  uint16 = 23
 	AttrBatchStop    uint16 = 24
+	// AttrExitStatus rides on a failed request's NLMSG_DONE: the exit
+	// status the client should give (Error.Status).
+	AttrExitStatus uint16 = 25
 
 	// Inside AttrObject.
 	ObjKey  uint16 = 1
@@ -120,6 +123,11 @@ func align4(n int) int { return (n + 3) &^ 3 }
 type Error struct {
 	Errno syscall.Errno
 	Msg   string
+	// Status is the exit status the command's tool gives for this
+	// failure (tc: 255 for a line it cannot parse, 2 for a refused
+	// request, 1 otherwise), sent as AttrExitStatus; 0 when the daemon
+	// did not say (an older daemon), and the client picks one.
+	Status int
 }
 
 func (e *Error) Error() string {

@@ -393,6 +393,10 @@ func (ss *session) writeDoneWith(req netlink.Header, flags netlink.HeaderFlags, 
 	if err != nil {
 		b = appendStringAttr(b, AttrErrMsg, clipMsg(err.Error()))
 		setFlags(b, 0, netlink.AcknowledgeTLVs)
+		var ce *Error
+		if errors.As(err, &ce) && ce.Status > 0 {
+			b = appendU32Attr(b, AttrExitStatus, uint32(ce.Status))
+		}
 	}
 	if sum != nil {
 		b = appendU64Attr(b, AttrTotal, sum.total)

@@ -195,6 +195,8 @@ func TestExec(t *testing.T) {
 			return fmt.Errorf("actions get: %w", fs.ErrNotExist)
 		case "errno":
 			return &ctl.Error{Errno: syscall.EBUSY, Msg: "action is bound"}
+		case "status":
+			return fmt.Errorf("qdisc add: %w", &ctl.Error{Errno: syscall.EEXIST, Msg: "Exclusivity flag on, cannot modify", Status: 2})
 		}
 		return errors.New("unknown command")
 	})))
@@ -218,11 +220,14 @@ func TestExec(t *testing.T) {
 		stdout, stderr string
 		errno          syscall.Errno
 		msg            string
+		// status is AttrExitStatus: 0 when the handler gave none.
+		status int
 	}{
 		{name: "output", req: ctl.ExecRequest{Words: []string{"big", "", "x y"}, Stdin: bytes.Repeat([]byte{7}, 70000)}, stdout: "head\n" + big, stderr: "warning\ntail\n"},
 		{name: "fs error", req: ctl.ExecRequest{Words: []string{"missing"}}, stderr: "Error: no such action\n", errno: syscall.ENOENT, msg: "actions get: file does not exist"},
 		{name: "errno error", req: ctl.ExecRequest{Words: []string{"errno"}}, errno: syscall.EBUSY, msg: "action is bound"},
 		{name: "plain error", req: ctl.ExecRequest{Words: []string{"other"}}, errno: syscall.EINVAL, msg: "unknown command"},
+		{name: "exit status", req: ctl.ExecRequest{Words: []string{"status"}}, errno: syscall.EEXIST, msg: "qdisc add: Exclusivity flag on, cannot modify", status: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,8 +243,8 @@ func TestExec(t *testing.T) {
 			switch {
 			case tt.errno == 0 && err != nil:
 				t.Errorf("Exec: %v", err)
-			case tt.errno != 0 && (!errors.As(err, &e) || e.Errno != tt.errno || e.Msg != tt.msg || !errors.Is(err, tt.errno)):
-				t.Errorf("Exec: %#v, want errno %d %q", err, tt.errno, tt.msg)
+			case tt.errno != 0 && (!errors.As(err, &e) || e.Errno != tt.errno || e.Msg != tt.msg || !errors.Is(err, tt.errno) || e.Status != tt.status):
+				t.Errorf("Exec: %#v, want errno %d %q status %d", err, tt.errno, tt.msg, tt.status)
 			}
 		})
 	}

@@ -8,8 +8,10 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"netyard/act"
 	"netyard/cls"
 	"netyard/netdev"
+	"netyard/pkt"
 	"netyard/qdisc"
 	"netyard/qdisc/fifo"
 )
@@ -29,6 +31,12 @@ type Device struct {
 	// ingress and egress are the published filter blocks; nil means no
 	// filters. The control plane swaps them; the data path only loads.
 	ingress, egress atomicBlock
+	// qdFilters is the filters of the root qdisc when it is classful
+	// (prio, htb: "tc filter add dev D parent 1: ..."), run by the
+	// qdisc's classify with txCtx, the context of the worker that
+	// holds txMu while it enqueues.
+	qdFilters atomicBlock
+	txCtx     *act.Ctx
 
 	backlogIn, backlogOut *netdev.Ring
 	// poller is the device's polled backend (netdev.RxPoller), or nil.
@@ -54,6 +62,7 @@ type Device struct {
 	clsact             bool
 	clsactKind         string
 	inChains, egChains *cls.Chains
+	qdChains           *cls.Chains
 	// inGraph, egGraph are the hooks' filters that matter to the
 	// redirect-cycle graph (cycles.go).
 	inGraph, egGraph graphHook
@@ -98,7 +107,34 @@ func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
 	d.qdiscSpec = qdisc.Spec{Dev: nd.Name(), Parent: qdisc.HandleRoot, Params: q.Params()}
 	d.inChains = cls.NewChains(ns.actions, env{ns})
 	d.egChains = cls.NewChains(ns.actions, env{ns})
+	d.qdChains = cls.NewChains(ns.actions, env{ns})
 	return d, nil
+}
+
+// qdiscClassifier is a device's root-qdisc filters as a qdisc.Classifier.
+type qdiscClassifier struct{ d *Device }
+
+// Classify implements qdisc.Classifier: tcf_classify over the root
+// qdisc's filters, on the worker that is enqueueing (txCtx).
+func (c qdiscClassifier) Classify(p *pkt.Buffer) (uint32, qdisc.ClassifyResult) {
+	blk := c.d.qdFilters.Load()
+	if blk == nil || c.d.txCtx == nil {
+		return 0, qdisc.NoMatch
+	}
+	r := blk.Classify(c.d.txCtx, p)
+	switch r.Verdict {
+	case act.Consumed:
+		return 0, qdisc.Taken
+	case act.Shot:
+		return 0, qdisc.Dropped
+	case act.Stolen, act.Queued, act.Trap:
+		p.Release()
+		return 0, qdisc.Taken
+	}
+	if !r.Matched {
+		return 0, qdisc.NoMatch
+	}
+	return r.ClassID, qdisc.Matched
 }
 
 // SetRate sets the link's transmit rate in bytes a second; 0 removes the

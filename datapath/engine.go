@@ -5,7 +5,6 @@
 package datapath
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -86,7 +85,7 @@ type Engine struct {
 }
 
 // ErrNoDevice is wrapped when a named device does not exist.
-var ErrNoDevice = errors.New("cannot find device")
+var ErrNoDevice = tcsyntax.ErrNoDevice
 
 // New returns an engine with the default namespace and no devices.
 func New(cfg Config) *Engine {

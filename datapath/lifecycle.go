@@ -75,6 +75,10 @@ func (d *Device) release() {
 		c.Close()
 		hookNode{d, parent != ParentEgress}.graph().flush()
 	}
+	// The root qdisc's filters (parent 1: of a classful root) have a
+	// counter set of their own.
+	d.qdFilters.Store(nil)
+	d.qdChains.Close()
 	d.txMu.Lock()
 	d.qdisc.Reset()
 	d.ns.lim.qdiscMem.Add(-d.qdiscMem)

@@ -8,6 +8,7 @@ import (
 	"netyard/pkt"
 	"netyard/qdisc"
 	"netyard/qdisc/fqcodel"
+	"netyard/qdisc/htb"
 	"netyard/qdisc/mq"
 	"netyard/qdisc/netem"
 	"netyard/qdisc/prio"
@@ -112,6 +113,8 @@ func childOf(root qdisc.Qdisc, parent uint32) qdisc.Qdisc {
 		if minor == 1 {
 			return r.Child()
 		}
+	case htb.Qdisc:
+		return r.Leaf(parent)
 	}
 	return nil
 }
@@ -176,6 +179,16 @@ func (d *Device) classes(q qdisc.Qdisc, h uint32, now int64, out []tcsyntax.Clas
 				}
 			}
 			out = append(out, tcsyntax.ClassView{Dev: dev, Kind: "netem", Handle: h | 1, Parent: h, Leaf: leaf, Stats: c.Stats()})
+		}
+	case htb.Qdisc:
+		for _, c := range r.Classes(nil) {
+			leaf := uint32(0)
+			for _, g := range d.grafted {
+				if g.Parent == c.ID {
+					leaf = g.Handle
+				}
+			}
+			out = append(out, tcsyntax.HtbClassView(dev, c, leaf))
 		}
 	case tbf.Qdisc:
 		leaf := uint32(0)

@@ -101,7 +101,7 @@ func (ns *Namespace) Device(name string) (*Device, error) {
 func (ns *Namespace) deviceLocked(name string) (*Device, error) {
 	d, ok := ns.devices[name]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrNoDevice, name)
+		return nil, &tcsyntax.NoDeviceError{Name: name}
 	}
 	return d, nil
 }

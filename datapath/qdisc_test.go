@@ -2,6 +2,8 @@ package datapath
 
 import (
 	"netyard/qdisc"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -226,5 +228,149 @@ func TestMQNextReadyUnshapedChild(t *testing.T) {
 	r.e.Run()
 	if len(r.sent["out"]) != 1 {
 		t.Fatalf("sent %d, want 1", len(r.sent["out"]))
+	}
+}
+
+// TestHTBShapes: htb as the root shapes in virtual time through NextWake:
+// two leaves of 1 Mbit/s under a 3 Mbit/s class, one of them (prio 0)
+// allowed to borrow up to 2 Mbit/s, the other (prio 1) capped at its
+// rate; unclassified traffic goes to the default class. Over a second of
+// backlog the first gets 2 Mbit/s and the second 1, and "tc -s class
+// show" counts the borrowing.
+func TestHTBShapes(t *testing.T) {
+	r := newRig(t, "eth0", "out")
+	r.mustTC("qdisc add dev out root handle 1: htb default 11")
+	r.mustTC("class add dev out parent 1: classid 1:1 htb rate 3mbit")
+	r.mustTC("class add dev out parent 1:1 classid 1:10 htb rate 1mbit ceil 2mbit prio 0")
+	r.mustTC("class add dev out parent 1:1 classid 1:11 htb rate 1mbit prio 1")
+	r.mustTC("filter add dev eth0 ingress pref 1 protocol ip flower ip_tos 0x10 action skbedit priority 1:10 pipe action mirred egress redirect dev out")
+	r.mustTC("filter add dev eth0 ingress pref 2 matchall action mirred egress redirect dev out")
+	base := udpFrame(t)
+	frame := func(tos byte) []byte {
+		f := append(append([]byte(nil), base...), make([]byte, 1000-len(base))...)
+		f[15] = tos // the IPv4 TOS byte after a 14-byte Ethernet header
+		return f
+	}
+	// 300 frames of 1000 bytes each way: more than a second's worth.
+	for range 300 {
+		r.inject("eth0", frame(0x10))
+		r.inject("eth0", frame(0))
+	}
+	start := r.clk.Now()
+	end := start + 1_000_000_000
+	for w := r.e.NextWake(); w > 0 && w < end; w = r.e.NextWake() {
+		r.clk.Set(w)
+		r.e.Run()
+	}
+	var hi, lo int
+	for _, s := range r.sent["out"] {
+		if s.time <= end && s.time > start+100_000_000 {
+			if s.priority == 0x10010 {
+				hi++
+			} else {
+				lo++
+			}
+		}
+	}
+	// 0.9 s at 2 and 1 Mbit/s of 1000-byte frames: 225 and 112.5.
+	if hi < 222 || hi > 228 || lo < 110 || lo > 115 {
+		t.Errorf("in 0.9 s: %d frames of 1:10 (want 225), %d of 1:11 (want 112)", hi, lo)
+	}
+	out := r.mustTC("-s class show dev out classid 1:10")
+	if !strings.Contains(out, "class htb 1:10 parent 1:1 prio 0 rate 1Mbit ceil 2Mbit burst 1600b cburst 1600b") ||
+		strings.Contains(out, "borrowed: 0 ") {
+		t.Errorf("class show:\n%s", out)
+	}
+	r.mustTC("qdisc del dev out root") // drops what is still queued
+}
+
+// TestClassfulFilters: filters attached to a prio or htb root (parent
+// 1:) choose the class by classid/flowid; a packet no filter matches
+// takes the kernel's fallback (prio's priomap, htb's default class); a
+// priority naming a class skips the filters (prio_classify,
+// htb_classify); a filter's drop counts on the qdisc.
+func TestClassfulFilters(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		setup []string
+		// classOf is the class each kind of frame must be counted in.
+		udp, tcpTOS, other, prio7 string
+	}{
+		{
+			name: "prio",
+			setup: []string{
+				"qdisc add dev out root handle 1: prio",
+				"filter add dev out parent 1: pref 1 protocol ip flower ip_proto udp classid 1:3",
+				"filter add dev out parent 1: pref 2 protocol ip flower ip_tos 0x10 flowid 1:1",
+			},
+			// Unmatched priority 0 -> priomap[0] = band 1 (1:2); a
+			// priority 1:1 picks band 0 before any filter.
+			udp: "1:3", tcpTOS: "1:1", other: "1:2", prio7: "1:1",
+		},
+		{
+			name: "htb",
+			setup: []string{
+				"qdisc add dev out root handle 1: htb default 30",
+				"class add dev out parent 1: classid 1:1 htb rate 100mbit",
+				"class add dev out parent 1:1 classid 1:10 htb rate 10mbit",
+				"class add dev out parent 1:1 classid 1:20 htb rate 10mbit",
+				"class add dev out parent 1:1 classid 1:30 htb rate 10mbit",
+				"filter add dev out parent 1: pref 1 protocol ip flower ip_proto udp classid 1:20",
+				"filter add dev out parent 1: pref 2 protocol ip flower ip_tos 0x10 flowid 1:10",
+			},
+			// A priority naming the inner class 1:1 runs its
+			// filters (none) and falls to the default.
+			udp: "1:20", tcpTOS: "1:10", other: "1:30", prio7: "1:30",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, "eth0", "out")
+			for _, l := range c.setup {
+				r.mustTC(l)
+			}
+			r.mustTC("filter add dev eth0 ingress pref 1 protocol ip flower ip_tos 0x20 action skbedit priority 1:1 pipe action mirred egress redirect dev out")
+			r.mustTC("filter add dev eth0 ingress pref 2 matchall action mirred egress redirect dev out")
+			udp := udpFrame(t)
+			tcp := append([]byte(nil), udp...)
+			tcp[23] = 6 // ip_proto tcp
+			tcp[15] = 0x10
+			other := append([]byte(nil), tcp...)
+			other[15] = 0
+			prio := append([]byte(nil), tcp...)
+			prio[15] = 0x20
+			want := map[string]int{}
+			for _, f := range []struct {
+				frame []byte
+				class string
+			}{{udp, c.udp}, {tcp, c.tcpTOS}, {tcp, c.tcpTOS}, {other, c.other}, {other, c.other}, {other, c.other}, {prio, c.prio7}} {
+				r.inject("eth0", f.frame)
+				want[f.class]++
+			}
+			for w := r.e.NextWake(); w > 0; w = r.e.NextWake() {
+				r.clk.Set(w)
+				r.e.Run()
+			}
+			out := r.mustTC("-s class show dev out")
+			for class, n := range want {
+				if !regexp.MustCompile(`class ` + c.name + ` ` + class + ` [^\n]*\n Sent \d+ bytes ` + strconv.Itoa(n) + ` pkt`).MatchString(out) {
+					t.Errorf("class %s should have sent %d packets:\n%s", class, n, out)
+				}
+			}
+			// The filters are the qdisc's: listed under parent 1:, and
+			// gone with the qdisc.
+			if fs := r.mustTC("filter show dev out parent 1:"); !strings.Contains(fs, "pref 2 flower") {
+				t.Errorf("filter show dev out parent 1::\n%s", fs)
+			}
+			r.mustTC("filter add dev out parent 1: pref 9 matchall action drop")
+			r.inject("eth0", other)
+			r.e.Run()
+			if qs := r.mustTC("-s qdisc show dev out"); !strings.Contains(qs, "dropped 1,") {
+				t.Errorf("a filter's drop is not counted:\n%s", qs)
+			}
+			r.mustTC("qdisc del dev out root")
+			if fs, err := r.tc("filter show dev out parent 1:"); err == nil && fs != "" {
+				t.Errorf("filters outlive their qdisc: %q", fs)
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"netyard/qdisc"
 	"netyard/qdisc/fifo"
 	"netyard/qdisc/fqcodel"
+	"netyard/qdisc/htb"
 	"netyard/qdisc/mq"
 	"netyard/qdisc/netem"
 	"netyard/qdisc/prio"
@@ -60,7 +61,7 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 			return fmt.Errorf("%s: %s qdisc must be at parent ffff:fff1", q.Dev, q.Params.Kind())
 		}
 		if d.clsact && m == tcsyntax.ModeAdd {
-			return fmt.Errorf("%w: %s already has an ingress/clsact qdisc", tcsyntax.ErrExists, q.Dev)
+			return tcsyntax.Refuse(tcsyntax.ErrExists, "Exclusivity flag on, cannot modify")
 		}
 		if !d.clsact && m == tcsyntax.ModeChange {
 			return fmt.Errorf("%w: %s has no ingress/clsact qdisc", tcsyntax.ErrNotFound, q.Dev)
@@ -75,8 +76,29 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 	// The default qdisc (handle 0) counts as absent for "add", as the
 	// kernel's default qdisc does.
 	exists := d.qdiscSpec.Handle != 0
+	if exists && m != tcsyntax.ModeAdd {
+		// The same kind at the same handle is changed in place
+		// (qdisc_change), and sch_htb has no change operation.
+		if _, ok := d.qdisc.(htb.Qdisc); ok && (q.Handle == 0 || q.Handle == d.qdiscSpec.Handle) {
+			if _, ok := q.Params.(htb.Params); ok {
+				return tcsyntax.Refuse(nil, "Change operation not supported by specified qdisc")
+			}
+		}
+	}
+	if exists && m != tcsyntax.ModeAdd && (q.Handle == 0 || q.Handle == d.qdiscSpec.Handle) {
+		// The same kind at the same handle is changed (qdisc_change):
+		// fq_codel_change keeps what the command did not give.
+		if old, ok := d.qdiscSpec.Params.(fqcodel.Params); ok {
+			if p, ok := q.Params.(fqcodel.Params); ok {
+				merged := *q
+				merged.Params = fqcodel.Merge(old, p)
+				q = &merged
+			}
+		}
+	}
 	if exists && m == tcsyntax.ModeAdd {
-		return fmt.Errorf("%w: %s already has a root qdisc; use replace", tcsyntax.ErrExists, q.Dev)
+		// tc_modify_qdisc's extack for NLM_F_EXCL on an existing qdisc.
+		return tcsyntax.Refuse(tcsyntax.ErrExists, "Exclusivity flag on, cannot modify")
 	}
 	if !exists && m == tcsyntax.ModeChange {
 		return fmt.Errorf("%w: %s has no root qdisc to change", tcsyntax.ErrNotFound, q.Dev)
@@ -93,6 +115,11 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 		return err
 	}
 	spec.Params = nq.Params()
+	if c, ok := nq.(interface{ SetClassifier(qdisc.Classifier) }); ok {
+		c.SetClassifier(qdiscClassifier{d})
+	}
+	// The old root's filters go with it (tcf_block_put).
+	d.flushQdiscFilters()
 	d.txMu.Lock()
 	old := d.qdisc
 	d.qdisc, d.qdiscSpec, d.children, d.grafted = nq, spec, children, nil
@@ -150,8 +177,8 @@ func (ns *Namespace) graftLocked(d *Device, q *qdisc.Spec) error {
 		spec.Handle = ns.e.nextQdiscHandle()
 	}
 	switch q.Params.(type) {
-	case mq.MQ, mq.MQPrio:
-		return fmt.Errorf("%s: %s can only be the root qdisc", q.Dev, q.Params.Kind())
+	case mq.MQ, mq.MQPrio, htb.Params:
+		return fmt.Errorf("%s: %s can only be the root qdisc in netyard", q.Dev, q.Params.Kind())
 	}
 	child, err := ns.e.newQdisc(q.Params, spec.Handle, d.nd.MTU())
 	if err != nil {
@@ -181,6 +208,11 @@ func (ns *Namespace) graftLocked(d *Device, q *qdisc.Spec) error {
 			return fmt.Errorf("%w: %s: tbf has one class, %x:1", tcsyntax.ErrNotFound, q.Dev, major>>16)
 		}
 		old, err = r.Graft(child)
+	case htb.Qdisc:
+		if _, leaf := r.HasClass(q.Parent); !leaf {
+			return tcsyntax.Refuse(tcsyntax.ErrNotFound, "Specified class not found")
+		}
+		old, err = r.Graft(q.Parent, child)
 	default:
 		return fmt.Errorf("%s: the root qdisc %s has no classes to graft onto", q.Dev, d.qdiscSpec.Params.Kind())
 	}
@@ -201,6 +233,8 @@ func (e *Engine) newQdisc(p qdisc.Params, handle uint32, mtu int) (qdisc.Qdisc, 
 		return fifo.New(p, mtu)
 	case fqcodel.Params:
 		return fqcodel.New(p, e.cfg.HashSeed, fqcodel.WithHandle(handle), fqcodel.WithMTU(mtu))
+	case htb.Params:
+		return htb.New(p, handle, mtu)
 	case tbf.Params:
 		return tbf.New(p)
 	case prio.Params:
@@ -245,13 +279,14 @@ func (ns *Namespace) DelQdisc(q *qdisc.Spec) error {
 		return ns.ungraftLocked(d, q)
 	}
 	if d.qdiscSpec.Handle == 0 {
-		return fmt.Errorf("%w: %s: cannot delete the default qdisc", tcsyntax.ErrNotFound, q.Dev)
+		return tcsyntax.Refuse(tcsyntax.ErrNotFound, "Cannot delete qdisc with handle of zero")
 	}
 	if q.Handle != 0 && q.Handle != d.qdiscSpec.Handle {
 		return fmt.Errorf("%w: %s: the root qdisc is %x:, not %x:", tcsyntax.ErrNotFound, q.Dev, d.qdiscSpec.Handle>>16, q.Handle>>16)
 	}
 	nq, _ := fifo.New(fifo.Pfifo{}, d.nd.MTU())
 	d.nd.SetTC(nil)
+	d.flushQdiscFilters()
 	d.txMu.Lock()
 	old := d.qdisc
 	d.qdisc, d.children, d.grafted = nq, nil, nil
@@ -297,6 +332,8 @@ func (ns *Namespace) ungraftLocked(d *Device, q *qdisc.Spec) error {
 	case tbf.Qdisc:
 		c, _ := fifo.New(fifo.Bfifo{Limit: d.qdiscSpec.Params.(tbf.Params).Limit}, d.nd.MTU())
 		_, err = r.Graft(c)
+	case htb.Qdisc:
+		_, err = r.Graft(q.Parent, nil)
 	}
 	if err != nil {
 		return err
@@ -326,6 +363,9 @@ func (ns *Namespace) Qdiscs(dev string) ([]tcsyntax.QdiscView, error) {
 	for _, d := range devs {
 		d.txMu.Lock()
 		root := tcsyntax.QdiscView{Spec: d.qdiscSpec, Stats: d.qdisc.Stats(), Extra: xstats(d.qdisc)}
+		if r, ok := d.qdisc.(htb.Qdisc); ok {
+			root.Spec.Params = tcsyntax.HtbParams{Params: r.Params().(htb.Params), DirectPackets: r.DirectPackets()}
+		}
 		if _, ok := d.qdisc.(*mqRoot); ok {
 			root.Refcnt = 1 // tc shows no refcnt on mq roots
 		}
@@ -393,7 +433,11 @@ func (ns *Namespace) DelAction(kind string, index uint32) error {
 func (ns *Namespace) FlushActions(kind string) error {
 	ns.e.mu.Lock()
 	defer ns.e.mu.Unlock()
-	_, err := ns.actions.Flush(kind)
+	n, err := ns.actions.Flush(kind)
+	if n > 0 && errors.Is(err, act.ErrBound) {
+		// tcf_del_walker: an extack message, but a success.
+		return &tcsyntax.Warning{Msg: "Unable to flush all TC actions"}
+	}
 	return wrapActErr(err)
 }
 
@@ -435,6 +479,15 @@ func wrapClsErr(err error) error {
 	return wrapActErr(err)
 }
 
+// RootFilters returns the handle of the device's root qdisc when that
+// qdisc takes filters of its own (prio, htb: "filter add dev D parent 1:").
+func (d *Device) RootFilters() (uint32, bool) {
+	d.ns.e.mu.Lock()
+	defer d.ns.e.mu.Unlock()
+	_, ok := d.qdisc.(interface{ SetClassifier(qdisc.Classifier) })
+	return d.qdiscSpec.Handle, ok && d.qdiscSpec.Handle != 0
+}
+
 // hook returns the chains and the published block of the hook that a
 // filter's parent names. "parent ffff:" is the ingress hook, as for the
 // ingress qdisc.
@@ -445,8 +498,22 @@ func (d *Device) hook(parent uint32) (*cls.Chains, *atomicBlock, error) {
 	case ParentEgress:
 		return d.egChains, &d.egress, nil
 	}
-	return nil, nil, fmt.Errorf("%s: parent %x:%x: filters attach to ingress or egress (classful qdiscs come later)",
-		d.nd.Name(), parent>>16, parent&0xffff)
+	// The root qdisc's own filters, when it takes filters (prio, htb);
+	// parent 0 is tc's "filter show dev D" without a parent.
+	if _, ok := d.qdisc.(interface{ SetClassifier(qdisc.Classifier) }); ok && d.qdiscSpec.Handle != 0 &&
+		(parent == d.qdiscSpec.Handle || parent == 0) {
+		return d.qdChains, &d.qdFilters, nil
+	}
+	if parent == 0 {
+		return nil, nil, tcsyntax.Refuse(tcsyntax.ErrNotFound, "Parent Qdisc doesn't exists")
+	}
+	if parent&0xffff0000 == d.qdiscSpec.Handle && d.qdiscSpec.Handle != 0 {
+		if _, ok := d.qdisc.(interface{ SetClassifier(qdisc.Classifier) }); ok {
+			return nil, nil, tcsyntax.Refuse(nil, "Operation not supported: netyard attaches filters to the qdisc (parent %x:), not to its classes", parent>>16)
+		}
+		return nil, nil, tcsyntax.Refuse(nil, "Class doesn't support blocks")
+	}
+	return nil, nil, tcsyntax.Refuse(tcsyntax.ErrNotFound, "Parent Qdisc doesn't exists")
 }
 
 // publish makes the hook's filters the ones the data path runs, then frees
@@ -462,6 +529,13 @@ func (d *Device) hook(parent uint32) (*cls.Chains, *atomicBlock, error) {
 func publish(c *cls.Chains, b *atomicBlock) {
 	b.Store(c.Block())
 	c.ReleaseDead()
+}
+
+// flushQdiscFilters deletes the root qdisc's filters.
+func (d *Device) flushQdiscFilters() {
+	d.qdChains.Flush()
+	d.qdFilters.Store(nil)
+	d.qdChains.ReleaseDead()
 }
 
 func (d *Device) flushHook(parent uint32) {
@@ -511,6 +585,12 @@ func (ns *Namespace) AddFilter(f *cls.Filter, m tcsyntax.Mode) error {
 	if err := c.Add(f, m); err != nil {
 		return wrapClsErr(err)
 	}
+	if b == &d.qdFilters {
+		// A classful qdisc's filters are out of the redirect-cycle
+		// graph, which follows the clsact hooks.
+		publish(c, b)
+		return nil
+	}
 	if !d.clsact {
 		d.clsact, d.clsactKind = true, "clsact"
 	}
@@ -535,7 +615,9 @@ func (ns *Namespace) DelFilter(f *cls.Filter) error {
 		return wrapClsErr(err)
 	}
 	publish(c, b)
-	hookNode{d, b == &d.ingress}.graph().deleted(f)
+	if b != &d.qdFilters {
+		hookNode{d, b == &d.ingress}.graph().deleted(f)
+	}
 	return nil
 }
 
@@ -638,3 +720,123 @@ func (ns *Namespace) Classes(dev string) ([]tcsyntax.ClassView, error) {
 }
 
 var _ tcsyntax.ClassLister = (*Namespace)(nil)
+
+var _ tcsyntax.ClassModifier = (*Namespace)(nil)
+
+// rootHtbLocked finds the htb whose class c names (tc_ctl_tclass's steps
+// 1 and 2: the qdisc by the majors of classid and parent, which must
+// agree, and that it has classes made by hand).
+func (ns *Namespace) rootHtbLocked(c *tcsyntax.ClassSpec) (*Device, htb.Qdisc, uint32, error) {
+	d, err := ns.deviceLocked(c.Dev)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	qid := c.Handle & 0xffff0000
+	if c.Parent != qdisc.HandleRoot {
+		if p := c.Parent & 0xffff0000; qid != 0 && p != 0 && p != qid {
+			return nil, nil, 0, tcsyntax.Refuse(nil, "Invalid argument: classid and parent belong to different qdiscs")
+		} else if p != 0 {
+			qid = p
+		}
+	}
+	if qid == 0 {
+		qid = d.qdiscSpec.Handle
+	}
+	if qid == 0 || qid != d.qdiscSpec.Handle {
+		return nil, nil, 0, tcsyntax.Refuse(tcsyntax.ErrNotFound, "No such file or directory: no qdisc %x:", qid>>16)
+	}
+	r, ok := d.qdisc.(htb.Qdisc)
+	if !ok {
+		if c.Kind != "" && c.Kind != d.qdiscSpec.Params.Kind() {
+			return nil, nil, 0, tcsyntax.Refuse(nil, "Invalid argument: the qdisc %x: is %s, not %s", qid>>16, d.qdiscSpec.Params.Kind(), c.Kind)
+		}
+		return nil, nil, 0, tcsyntax.Refuse(nil, "Operation not supported: the classes of %s come with the qdisc", d.qdiscSpec.Params.Kind())
+	}
+	return d, r, qid | c.Handle&0xffff, nil
+}
+
+// AddClass implements tcsyntax.ClassModifier (tc_ctl_tclass, htb_change_class).
+func (ns *Namespace) AddClass(c *tcsyntax.ClassSpec, m tcsyntax.Mode) error {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	d, r, id, err := ns.rootHtbLocked(c)
+	if err != nil {
+		return err
+	}
+	p, ok := c.Params.(htb.ClassParams)
+	if !ok {
+		return tcsyntax.Refuse(nil, "Invalid argument: the qdisc is htb, not %s", c.Kind)
+	}
+	exists, _ := r.HasClass(id)
+	d.txMu.Lock()
+	defer d.txMu.Unlock()
+	var warn string
+	switch {
+	case exists && m == tcsyntax.ModeAdd:
+		return tcsyntax.Refuse(tcsyntax.ErrExists, "Class already exists")
+	case !exists && m == tcsyntax.ModeChange:
+		return tcsyntax.Refuse(tcsyntax.ErrNotFound, "Specified class not found")
+	case exists:
+		warn, err = r.ChangeClass(id, p)
+	default:
+		if id&0xffff == 0 {
+			return tcsyntax.Refuse(nil, "Invalid argument: a class id needs a minor")
+		}
+		parent := c.Parent
+		if ok, _ := r.HasClass(parent); !ok {
+			// htb_change_class: a parent that is not a class
+			// makes a root class.
+			parent = qdisc.HandleRoot
+		}
+		wasLeaf := false
+		if _, leaf := r.HasClass(parent); leaf {
+			wasLeaf = true
+		}
+		warn, err = r.AddClass(id, parent, p, ns.e.clock.Now())
+		if err == nil && wasLeaf {
+			// The parent's qdisc went with its leafhood.
+			d.grafted = slices.DeleteFunc(d.grafted, func(s qdisc.Spec) bool { return s.Parent == parent })
+		}
+	}
+	if err != nil {
+		return classErr(err)
+	}
+	if warn != "" {
+		return &tcsyntax.Warning{Msg: warn}
+	}
+	return nil
+}
+
+// DelClass implements tcsyntax.ClassModifier (htb_delete).
+func (ns *Namespace) DelClass(c *tcsyntax.ClassSpec) error {
+	ns.e.mu.Lock()
+	defer ns.e.mu.Unlock()
+	d, r, id, err := ns.rootHtbLocked(c)
+	if err != nil {
+		return err
+	}
+	if ok, _ := r.HasClass(id); !ok {
+		return tcsyntax.Refuse(tcsyntax.ErrNotFound, "Specified class not found")
+	}
+	d.txMu.Lock()
+	defer d.txMu.Unlock()
+	if err := r.DelClass(id, ns.e.clock.Now()); err != nil {
+		return classErr(err)
+	}
+	d.grafted = slices.DeleteFunc(d.grafted, func(s qdisc.Spec) bool { return s.Parent == id })
+	return nil
+}
+
+func classErr(err error) error {
+	switch {
+	case errors.Is(err, htb.ErrInUse):
+		return tcsyntax.Refuse(nil, "HTB class in use")
+	case errors.Is(err, htb.ErrTooDeep):
+		return tcsyntax.Refuse(nil, "sch_htb: tree is too deep")
+	case errors.Is(err, htb.ErrExists):
+		return tcsyntax.Refuse(tcsyntax.ErrExists, "Class already exists")
+	case errors.Is(err, htb.ErrNoClass):
+		return tcsyntax.Refuse(tcsyntax.ErrNotFound, "Specified class not found")
+	}
+	return tcsyntax.Refuse(nil, "Invalid argument: %v", err)
+}

@@ -487,6 +487,7 @@ func (d *Device) transmit(w *worker, p *pkt.Buffer, now int64) {
 	// (skb_set_queue_mapping).
 	p.QueueMapping = uint16(d.nd.PickTx(p, d.e.cfg.HashSeed, w.id))
 	p.HasQueueMapping = true
+	d.txCtx = &w.ctx // for the root qdisc's filters (qdiscClassifier)
 	d.qdisc.Enqueue(p, now)
 }
 

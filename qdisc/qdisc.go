@@ -75,3 +75,30 @@ type Qdisc interface {
 	// Reset drops every queued packet (on delete or replace).
 	Reset()
 }
+
+// ClassifyResult is what a classful qdisc's filters decided for a packet
+// (tcf_classify's return value as the qdisc's classify reads it).
+type ClassifyResult uint8
+
+const (
+	// NoMatch: no filter decided; the qdisc falls back (htb's default
+	// class or direct queue, prio's priomap).
+	NoMatch ClassifyResult = iota
+	// Matched: a filter chose the class id returned with it.
+	Matched
+	// Dropped: an action dropped the packet (TC_ACT_SHOT); the qdisc
+	// releases it and counts a drop.
+	Dropped
+	// Taken: an action took the packet (mirred's redirect, or stolen,
+	// queued or trap, already released); the qdisc must not touch it
+	// and counts nothing (__NET_XMIT_STOLEN).
+	Taken
+)
+
+// Classifier is a classful qdisc's filter list ("tc filter add dev D
+// parent 1: ..."): the datapath's cls.Block with the running worker's
+// context. A qdisc calls it from Enqueue, where the kernel's classify
+// calls tcf_classify.
+type Classifier interface {
+	Classify(p *pkt.Buffer) (classid uint32, r ClassifyResult)
+}

@@ -96,9 +96,24 @@ func appendActionList(specs []act.Spec, a *Args, stop func(string) bool) ([]act.
 			}
 			s.Common().Cookie = b
 		}
-		switch w := a.Peek(); {
-		case matches(w, "hw_stats"), w == "no_percpu", w == "skip_sw", w == "skip_hw":
-			return nil, syntaxErr(k.name, w, "not supported by netyard: it has no hardware and one kind of statistics")
+		// parse_action's flags after the cookie: accepted and kept
+		// (act.Common.Flags), for printing and for the offload-flags
+		// check when a filter binds the action.
+	flags:
+		for {
+			switch w := a.Peek(); {
+			case w == "no_percpu":
+				s.Common().Flags |= act.FlagNoPercpu
+			case w == "skip_hw":
+				s.Common().Flags |= act.FlagSkipHW
+			case w == "skip_sw":
+				s.Common().Flags |= act.FlagSkipSW
+			case matches(w, "hw_stats") && w != "":
+				return nil, syntaxErr(k.name, w, "not supported by netyard: it has no hardware and one kind of statistics")
+			default:
+				break flags
+			}
+			a.Next()
 		}
 		specs = append(specs, s)
 		expect = false
@@ -282,8 +297,17 @@ func formatAction(s act.Spec) []string {
 	} else {
 		words = []string{s.Kind()}
 	}
-	if c := s.Common(); len(c.Cookie) > 0 {
+	c := s.Common()
+	if len(c.Cookie) > 0 {
 		words = append(words, "cookie", hex.EncodeToString(c.Cookie))
+	}
+	for _, f := range []struct {
+		bit  uint32
+		word string
+	}{{act.FlagNoPercpu, "no_percpu"}, {act.FlagSkipHW, "skip_hw"}, {act.FlagSkipSW, "skip_sw"}} {
+		if c.Flags&f.bit != 0 {
+			words = append(words, f.word)
+		}
 	}
 	return words
 }

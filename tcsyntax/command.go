@@ -13,7 +13,7 @@ type Object uint8
 
 const (
 	ObjQdisc  Object = iota + 1 // "tc qdisc"
-	ObjClass                    // "tc class" (show only)
+	ObjClass                    // "tc class"
 	ObjFilter                   // "tc filter" (and "tc filters")
 	ObjAction                   // "tc actions" (and "tc action")
 	ObjLoops                    // "tc loops": netyard's redirect cycles (show only)
@@ -98,6 +98,8 @@ type Command struct {
 	Filter *cls.Filter
 	// Actions are the actions of "tc actions add|change|replace".
 	Actions []act.Spec
+	// Class is the class of "tc class add|change|replace|del".
+	Class *ClassSpec
 
 	// Select holds the selectors of show, get, del and flush.
 	Select Selector
@@ -119,6 +121,10 @@ type Selector struct {
 	// parent X:Y; HasParent says whether one was given.
 	Parent    uint32
 	HasParent bool
+	// ShowParent is the parent "tc filter get" was given when it names
+	// the hook by another id ("parent ffff:" for ingress): tc prints the
+	// one the kernel echoes, which is that one.
+	ShowParent uint32
 	// Chain, when HasChain, restricts a filter listing to one chain.
 	Chain    uint32
 	HasChain bool

@@ -96,6 +96,16 @@ func checkQdiscKind(t Target, q *qdisc.Spec) error {
 }
 
 func execClass(t Target, cmd *Command, opts Options, out io.Writer) error {
+	if cmd.Verb != VerbShow {
+		cm, ok := t.(ClassModifier)
+		if !ok || cmd.Class == nil {
+			return Refuse(nil, "Operation not supported: this target has no classes made by hand")
+		}
+		if cmd.Verb == VerbDelete {
+			return cm.DelClass(cmd.Class)
+		}
+		return cm.AddClass(cmd.Class, cmd.Mode)
+	}
 	var views []ClassView
 	if cl, ok := t.(ClassLister); ok {
 		all, err := cl.Classes(cmd.Select.Dev)
@@ -167,6 +177,11 @@ func execFilter(t Target, cmd *Command, opts Options, out io.Writer) error {
 		if len(kept) == 0 {
 			return fmt.Errorf("%s filter pref %d protocol %s handle %#x on %s %s: %w",
 				sel.Kind, sel.Prio, FormatProtocol(sel.Protocol), sel.Handle, sel.Dev, parentWords(sel.Parent), ErrNotFound)
+		}
+		// tc_filter_get prints the parent the kernel echoes, the one
+		// the command gave ("parent ffff:" stays ffff:).
+		if sel.ShowParent != 0 {
+			kept[0].Spec.Parent = sel.ShowParent
 		}
 		return p.Filter(out, &kept[0])
 	}
@@ -271,6 +286,24 @@ func (c *Command) Args() []string {
 			words = append(words, "ingress")
 		}
 	case ObjClass:
+		if cs := c.Class; cs != nil {
+			words = append(words, "dev", cs.Dev)
+			if cs.Parent == qdisc.HandleRoot {
+				words = append(words, "root")
+			} else if cs.Parent != 0 {
+				words = append(words, "parent", FormatClassID(cs.Parent))
+			}
+			if cs.Handle != 0 {
+				words = append(words, "classid", FormatClassID(cs.Handle))
+			}
+			if cs.Kind != "" {
+				words = append(words, cs.Kind)
+				if k := qdiscKinds[cs.Kind]; k != nil && k.FormatClass != nil && cs.Params != nil {
+					words = append(words, k.FormatClass(cs.Params)...)
+				}
+			}
+			return words
+		}
 		words = append(words, formatSelectDev(c.Select)...)
 		if c.Select.HasParent {
 			if c.Select.Parent == qdisc.HandleRoot {
@@ -330,7 +363,9 @@ func formatSelectDev(s Selector) []string {
 func formatFilterSelect(c *Command) []string {
 	s := c.Select
 	words := formatSelectDev(s)
-	if s.HasParent {
+	if s.ShowParent != 0 {
+		words = append(words, "parent", FormatClassID(s.ShowParent))
+	} else if s.HasParent {
 		if key, kw := filterParentName(s.Parent); kw {
 			words = append(words, key)
 		} else {

@@ -44,8 +44,15 @@ filter add dev eth0 ingress matchall action drop index 3
 			if !strings.Contains(err.Error(), tc.says) {
 				t.Errorf("tc %s: %q does not say %q", tc.args, err, tc.says)
 			}
-			if stderr != "Error: "+err.Error()+"\n" {
-				t.Errorf("tc %s: stderr %q", tc.args, stderr)
+			want := "Error: " + err.Error() + "\n"
+			if strings.HasPrefix(tc.args, "filter") || strings.HasPrefix(tc.args, "actions") {
+				want += "We have an error talking to the kernel\n"
+			}
+			if stderr != want {
+				t.Errorf("tc %s: stderr %q, want %q", tc.args, stderr, want)
+			}
+			if got := ExitStatus(err); got != tc.status {
+				t.Errorf("tc %s: exit status %d, want %d", tc.args, got, tc.status)
 			}
 		})
 	}
@@ -56,18 +63,22 @@ var execErrorCases = []struct {
 	name, args string
 	is         error
 	says       string
+	// status is tc's exit status: 2 for a refused qdisc, class or
+	// filter command (rtnl_talk failed), 255 for a refused action
+	// command (m_action.c returns -1).
+	status int
 }{
-	{"add existing qdisc", "qdisc add dev eth0 root bfifo", ErrExists, "qdisc add: "},
-	{"change missing qdisc", "qdisc change dev eth1 root pfifo", ErrNotFound, "qdisc change: "},
-	{"delete missing qdisc", "qdisc del dev eth0 ingress", ErrNotFound, "qdisc delete: "},
-	{"delete with the wrong kind", "qdisc del dev eth0 root bfifo", nil, "the qdisc at root is pfifo, not bfifo"},
-	{"add existing filter", "filter add dev eth0 ingress pref 49152 handle 1 matchall", ErrExists, "filter add: "},
-	{"get missing filter", "filter get dev eth0 ingress protocol all pref 1 handle 1 matchall", ErrNotFound, "matchall filter pref 1 protocol all handle 0x1 on eth0 ingress"},
-	{"get filter of another kind", "filter get dev eth0 ingress protocol all pref 49152 handle 1 flower", ErrNotFound, "filter get: "},
-	{"add existing action", "actions add action pass index 3", ErrExists, "actions add: "},
-	{"delete bound action", "actions del action gact index 3", nil, "bound to a filter"},
-	{"get missing action", "actions get action mirred index 1", ErrNotFound, "actions get: "},
-	{"share a missing action", "filter add dev eth0 egress matchall action police index 9", ErrNotFound, "filter add: "},
+	{"add existing qdisc", "qdisc add dev eth0 root bfifo", ErrExists, "qdisc add: ", 2},
+	{"change missing qdisc", "qdisc change dev eth1 root pfifo", ErrNotFound, "qdisc change: ", 2},
+	{"delete missing qdisc", "qdisc del dev eth0 ingress", ErrNotFound, "qdisc delete: ", 2},
+	{"delete with the wrong kind", "qdisc del dev eth0 root bfifo", nil, "the qdisc at root is pfifo, not bfifo", 2},
+	{"add existing filter", "filter add dev eth0 ingress pref 49152 handle 1 matchall", ErrExists, "filter add: ", 2},
+	{"get missing filter", "filter get dev eth0 ingress protocol all pref 1 handle 1 matchall", ErrNotFound, "matchall filter pref 1 protocol all handle 0x1 on eth0 ingress", 2},
+	{"get filter of another kind", "filter get dev eth0 ingress protocol all pref 49152 handle 1 flower", ErrNotFound, "filter get: ", 2},
+	{"add existing action", "actions add action pass index 3", ErrExists, "actions add: ", 255},
+	{"delete bound action", "actions del action gact index 3", nil, "bound to a filter", 255},
+	{"get missing action", "actions get action mirred index 1", ErrNotFound, "actions get: ", 255},
+	{"share a missing action", "filter add dev eth0 egress matchall action police index 9", ErrNotFound, "filter add: ", 2},
 }
 
 // TestExecChanges follows a configuration through add, replace, change,

@@ -859,6 +859,13 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 	if f.ClassID != 0 {
 		w.String(PrintAny, "classid", "classid %s ", FormatClassID(f.ClassID))
 	}
+	if o.Brief {
+		// -brief asks the kernel for a terse dump (fl_terse_dump):
+		// the flags and the actions, no keys.
+		printClsFlags(w, f)
+		printFilterActions(w, v.Actions, o)
+		return
+	}
 	// print_indent_name_value; format is key+" %s", a constant so that
 	// a listing of a million filters builds no format strings.
 	line := func(key, format, value string) {

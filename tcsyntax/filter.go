@@ -81,6 +81,8 @@ type filterWords struct {
 	f                                      cls.Filter
 	handle                                 string
 	parentSet, prioSet, protoSet, chainSet bool
+	// rawParent is "parent X" as given, before normalizeFilterParent.
+	rawParent uint32
 }
 
 // parseFilterWords reads the words tc_filter_modify, tc_filter_get and
@@ -116,6 +118,7 @@ func parseFilterWords(a *Args, fw *filterWords, show bool) (kind string, err err
 				if p, err = ParseClassID(v); err != nil {
 					err = badValue(a.Context, w, v, "invalid parent ID: expected MAJOR:MINOR (hex)")
 				} else {
+					fw.rawParent = p
 					err = setParent(w, normalizeFilterParent(p))
 				}
 			}
@@ -204,7 +207,8 @@ func parseFilterModify(a *Args, verb Verb) (*Command, error) {
 		}
 		a.Context = kind
 		if f, err = c.parse(a, f, fw.handle); err != nil {
-			return nil, err
+			// tc_filter_modify: "if (q->parse_fopt(...)) return 1".
+			return nil, optionErr(err)
 		}
 		if a.More() {
 			return nil, syntaxErr(kind, a.Peek(), "unexpected word")
@@ -238,6 +242,9 @@ func parseFilterModify(a *Args, verb Verb) (*Command, error) {
 	cmd.Select = Selector{
 		Dev: f.Dev, Parent: f.Parent, HasParent: true, Chain: f.Chain, HasChain: fw.chainSet,
 		Prio: f.Prio, Protocol: f.Protocol, Handle: f.Handle, HasHandle: true, Kind: kind,
+	}
+	if fw.rawParent != 0 && fw.rawParent != f.Parent {
+		cmd.Select.ShowParent = fw.rawParent
 	}
 	return cmd, nil
 }
@@ -360,7 +367,9 @@ func parseMatchallOpts(a *Args, f *cls.Filter, handle string) error {
 		case w == "skip_hw":
 			f.SkipHW = true
 		case w == "skip_sw":
-			return syntaxErr("matchall", w, "netyard is software only: a filter that skips software would never run")
+			// Refused when the filter is added (cls.Chains.Add), as
+			// a refusal, not a syntax error.
+			f.SkipSW = true
 		case w == "help":
 			return syntaxErr("matchall", w, "usage: matchall [ skip_hw ] [ classid CLASSID ] [ action ACTION-SPEC ]")
 		default:
@@ -377,6 +386,9 @@ func formatMatchall(f *cls.Filter) []string {
 	}
 	if f.SkipHW {
 		words = append(words, "skip_hw")
+	}
+	if f.SkipSW {
+		words = append(words, "skip_sw")
 	}
 	return words
 }

@@ -32,6 +32,9 @@ func FuzzParse(f *testing.F) {
 		"class show dev eth0 root", "filter get dev eth0 ingress protocol ip pref 1 handle 1 flower",
 		"filter add dev eth0 ingress bpf bytecode '4,40 0 0 12,21 0 1 2048,6 0 0 262144,6 0 0 0' da classid 1:1 action bpf bc '1,6 0 0 0' drop",
 		"filter add dev eth0 egress bpf obj prog.o sec tc verbose direct-action",
+		"qdisc add dev eth0 root handle 1: htb default 20 r2q 5 direct_qlen 10",
+		"class add dev eth0 parent 1: classid 1:1 htb rate 10mbit ceil 20mbit burst 10k cburst 3200 prio 3 quantum 1500",
+		"class replace dev eth0 root classid 1:7 htb rate 1gbit mtu 9000", "class del dev eth0 classid 1:7",
 	} {
 		f.Add(s)
 	}

@@ -37,7 +37,30 @@ func parseGact(a *Args) (act.Spec, error) {
 	}
 	g.C.Control = v
 	if matches(a.Peek(), "random") {
-		return nil, syntaxErr("gact", a.Peek(), "not supported by netyard")
+		a.Next()
+		t := a.Next()
+		switch {
+		case matches(t, "netrand"):
+			g.Random = act.RandomNetrand
+		case matches(t, "determ"):
+			g.Random = act.RandomDeterm
+		default:
+			return nil, syntaxErr("gact", t, "Illegal \"random type\": expected netrand or determ")
+		}
+		rv, ok, err := parseControl(a, false)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, syntaxErr("gact", wordOr(a, "random"), "expected the random verdict")
+		}
+		g.RandomAction = rv
+		val := a.Next()
+		n, ok := parseUint(val, 10, 65535)
+		if !ok || n > 10000 {
+			return nil, syntaxErr("gact", val, "Illegal probability val: expected 0..10000")
+		}
+		g.RandomVal = uint16(n)
 	}
 	if err := parseIndex(a, &g.C, &seen); err != nil {
 		return nil, err
@@ -47,7 +70,13 @@ func parseGact(a *Args) (act.Spec, error) {
 
 func formatGact(s act.Spec) []string {
 	g := s.(*act.Gact)
-	return formatIndex(append([]string{"gact"}, formatControl(g.C.Control)...), &g.C)
+	words := append([]string{"gact"}, formatControl(g.C.Control)...)
+	if g.Random != act.RandomNone {
+		words = append(words, "random", []string{"none", "netrand", "determ"}[min(g.Random, 2)])
+		words = append(words, formatControl(g.RandomAction)...)
+		words = append(words, strconv.Itoa(int(g.RandomVal)))
+	}
+	return formatIndex(words, &g.C)
 }
 
 // printGact is print_gact, with the "random" line iproute2 prints when
@@ -56,7 +85,7 @@ func printGact(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	g := s.(*act.Gact)
 	_, chain := g.C.Control.Chain()
 	_, jump := g.C.Control.JumpCount()
-	if w.js == nil && !chain && !jump {
+	if w.js == nil && !chain && !jump && g.Random == act.RandomNone {
 		// The lines below in one go, for a listing of millions.
 		b := append(w.text, "gact action "...)
 		b = append(append(b, controlName(g.C.Control)...), "\n\t random type none pass val 0\n"...)
@@ -68,9 +97,9 @@ func printGact(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	printControl(w, "control_action", "action ", g.C.Control, "")
 	w.Open("prob")
 	w.NL()
-	w.String(PrintAny, "random_type", "\t random type %s", "none")
-	printControl(w, "control_action", " ", act.OK, " ")
-	w.Int(PrintAny, "val", "val %d", 0)
+	w.String(PrintAny, "random_type", "\t random type %s", []string{"none", "netrand", "determ"}[min(g.Random, 2)])
+	printControl(w, "control_action", " ", g.RandomAction, " ")
+	w.Int(PrintAny, "val", "val %d", int64(g.RandomVal))
 	w.Close()
 	w.NL()
 	printIndexLine(w, "\t index %d", g.C.Index, v, o)

@@ -1,6 +1,7 @@
 package tcsyntax
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -96,8 +97,43 @@ loop:
 			a.Next()
 			err = parseConformExceed(a, p)
 			verdictSet = true
-		case matches(w, "overhead"), matches(w, "linklayer"), matches(w, "pkts_rate"), matches(w, "pkts_burst"):
-			err = syntaxErr("police", w, "not supported by netyard")
+		case matches(w, "overhead"):
+			a.Next()
+			var v string
+			if v, err = a.Value(w, "bytes"); err == nil {
+				n, ok := parseUint(v, 10, 65535)
+				if !ok {
+					err = badValue("police", "overhead", v, "expected bytes (0..65535)")
+				}
+				p.Overhead = uint16(n)
+			}
+		case matches(w, "linklayer"):
+			a.Next()
+			var v string
+			if v, err = a.Value(w, "ethernet, atm or adsl"); err == nil {
+				switch v {
+				case "ethernet":
+					p.ATM = false
+				case "atm", "adsl":
+					p.ATM = true
+				default:
+					err = badValue("police", "linklayer", v, "expected ethernet, atm or adsl")
+				}
+			}
+		case matches(w, "pkts_rate"), matches(w, "pkts_burst"):
+			a.Next()
+			var v string
+			if v, err = a.Value(w, "a number of packets"); err == nil {
+				n, ok := parseUint(v, 10, math.MaxUint64)
+				switch {
+				case !ok || n == 0:
+					err = badValue("police", w, v, "expected a number of packets")
+				case matches(w, "pkts_rate"):
+					p.PktsRate = n
+				default:
+					p.PktsBurst = n
+				}
+			}
 		case w == "help":
 			err = syntaxErr("police", w, "usage: police rate RATE burst SIZE [ mtu SIZE ] [ peakrate RATE ] [ conform-exceed EXCEED[/CONFORM] ] [ index N ]")
 		default:
@@ -110,12 +146,14 @@ loop:
 	// As in act_parse_police, a zero rate, burst or mtu counts as not
 	// given.
 	switch {
-	case indexSet && !rateSet && !burstSet && !mtuSet && !peakSet && !verdictSet:
+	case indexSet && !rateSet && !burstSet && !mtuSet && !peakSet && !verdictSet && p.PktsRate == 0 && p.PktsBurst == 0:
 		return ref("police", p.C.Index), nil
 	case rateSet && p.Rate == 0:
 		return nil, badValue("police", "rate", "0", "must be > 0")
-	case p.Rate == 0 && p.MTU == 0:
-		return nil, syntaxErr("police", wordOr(a, "police"), "'rate' or 'mtu' must be specified")
+	case (p.PktsRate == 0) != (p.PktsBurst == 0):
+		return nil, syntaxErr("police", "pkts_rate", "'pkts_rate' and 'pkts_burst' go together")
+	case p.Rate == 0 && p.MTU == 0 && p.PktsRate == 0:
+		return nil, syntaxErr("police", wordOr(a, "police"), "'rate', 'pkts_rate' or 'mtu' must be specified")
 	case p.Rate != 0 && p.Burst == 0:
 		return nil, syntaxErr("police", "rate", "needs 'burst'")
 	case burstSet && p.Rate == 0:
@@ -186,6 +224,18 @@ func formatPolice(s act.Spec) []string {
 	if p.PeakRate != 0 {
 		words = append(words, "peakrate", exactRate(p.PeakRate))
 	}
+	if p.Overhead != 0 {
+		words = append(words, "overhead", strconv.Itoa(int(p.Overhead)))
+	}
+	if p.PktsRate != 0 {
+		words = append(words, "pkts_rate", strconv.FormatUint(p.PktsRate, 10))
+	}
+	if p.PktsBurst != 0 {
+		words = append(words, "pkts_burst", strconv.FormatUint(p.PktsBurst, 10))
+	}
+	if p.ATM {
+		words = append(words, "linklayer", "atm")
+	}
 	if p.Exceed != act.Reclassify || p.C.Control != act.OK {
 		words = append(words, "conform-exceed")
 		ex, cf := formatControl(p.Exceed), formatControl(p.C.Control)
@@ -236,7 +286,14 @@ func printPolice(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	w.Hex(PrintText, "", " police %#x ", uint64(p.C.Index))
 	w.Uint(PrintJSON, "index", "", uint64(p.C.Index))
 	w.Rate(PrintAny, "rate", "rate %s ", p.Rate, o.IEC)
-	w.Size(PrintAny, "burst", "burst %s ", uint64(p.Burst))
+	// The burst tc prints is what the kernel's ticks hold
+	// (tc_calc_xmitsize of tc_calc_xmittime): a 1m burst at 7mbit
+	// prints as 1024Kb, a few bytes short of a MiB.
+	burst := uint64(p.Burst)
+	if p.Rate != 0 {
+		burst = tbfShownSize(p.Rate, tbfTicks(p.Rate, p.Burst))
+	}
+	w.Size(PrintAny, "burst", "burst %s ", burst)
 	mtu := uint64(p.MTU)
 	if mtu == 0 {
 		mtu = 1<<32 - 1
@@ -248,14 +305,20 @@ func printPolice(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	if p.PeakRate != 0 {
 		w.Rate(PrintAny, "peakrate", "peakrate %s ", p.PeakRate, o.IEC)
 	}
+	if p.PktsRate != 0 {
+		w.Uint(PrintAny, "pkts_rate", "pkts_rate %d ", p.PktsRate)
+		w.Uint(PrintAny, "pkts_burst", "pkts_burst %d ", p.PktsBurst)
+	}
 	printControl(w, "control_action", "action ", p.Exceed, "")
 	if p.C.Control != act.OK {
 		printControl(w, "conform_action", "/", p.C.Control, " ")
 	} else {
 		w.Text(" ")
 	}
-	w.Size(PrintAny, "overhead", "overhead %s ", 0)
-	if o.Details {
+	w.Size(PrintAny, "overhead", "overhead %s ", uint64(p.Overhead))
+	if p.ATM {
+		w.String(PrintAny, "linklayer", "linklayer %s ", "atm")
+	} else if o.Details {
 		w.String(PrintAny, "linklayer", "linklayer %s ", "ethernet")
 	}
 	w.NL()

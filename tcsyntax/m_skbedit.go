@@ -1,6 +1,7 @@
 package tcsyntax
 
 import (
+	"slices"
 	"strconv"
 
 	"netyard/act"
@@ -73,8 +74,20 @@ loop:
 				}
 				s.MarkMask = mk
 			}
-		case matches(w, "ptype"), matches(w, "inheritdsfield"):
-			return nil, syntaxErr("skbedit", w, "not supported by netyard")
+		case matches(w, "ptype"):
+			a.Next()
+			v, err := a.Value("ptype", "host, broadcast, multicast or otherhost")
+			if err != nil {
+				return nil, err
+			}
+			t := slices.IndexFunc(ptypeNames, func(n string) bool { return matches(v, n) })
+			if t < 0 {
+				return nil, badValue("skbedit", "ptype", v, "Illegal ptype: expected host, broadcast, multicast or otherhost")
+			}
+			s.PType, s.HasPType = uint16(t), true
+		case matches(w, "inheritdsfield"):
+			a.Next()
+			s.InheritDS = true
 		default:
 			break loop
 		}
@@ -89,7 +102,7 @@ loop:
 	if err := parseIndex(a, &s.C, &seen); err != nil {
 		return nil, err
 	}
-	if !s.HasQueueMapping && !s.HasPriority && !s.HasMark {
+	if !s.HasQueueMapping && !s.HasPriority && !s.HasMark && !s.HasPType && !s.InheritDS {
 		if seen {
 			return ref("skbedit", s.C.Index), nil
 		}
@@ -114,6 +127,12 @@ func formatSkbedit(sp act.Spec) []string {
 		}
 		words = append(words, "mark", m)
 	}
+	if s.HasPType {
+		words = append(words, "ptype", formatPType(s.PType))
+	}
+	if s.InheritDS {
+		words = append(words, "inheritdsfield")
+	}
 	if s.C.Control != act.DefaultControl("skbedit", s) {
 		words = append(words, formatControl(s.C.Control)...)
 	}
@@ -137,7 +156,23 @@ func printSkbedit(w *Writer, sp act.Spec, v *ActionView, o *Options) {
 			w.Hex(PrintAny, "mask", "/%#x", uint64(s.MarkMask))
 		}
 	}
+	if s.HasPType {
+		w.String(PrintAny, "ptype", " ptype %s", formatPType(s.PType))
+	}
+	if s.InheritDS {
+		w.Null(PrintAny, "inheritdsfield", " inheritdsfield")
+	}
 	printControl(w, "control_action", " ", s.C.Control, "")
 	w.NL()
 	printIndexLine(w, "\t index %d", s.C.Index, v, o)
+}
+
+// ptypeNames are the packet types tc names, by value (PACKET_HOST 0 ...).
+var ptypeNames = []string{"host", "broadcast", "multicast", "otherhost"}
+
+func formatPType(t uint16) string {
+	if int(t) < len(ptypeNames) {
+		return ptypeNames[t]
+	}
+	return strconv.Itoa(int(t))
 }

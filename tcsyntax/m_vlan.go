@@ -131,8 +131,9 @@ func formatVlan(s act.Spec) []string {
 }
 
 // printVlan is print_vlan: "vlan  push id 5 protocol 802.1Q priority 3
-// pipe" (two spaces, as tc). The kernel reports a priority of 0 when none
-// was set; netyard tells the two apart and prints one only when set.
+// pipe" (two spaces, as tc). A push prints priority 0 when none was set,
+// as tc shows the kernel's; a modify without one keeps the packet's PCP
+// and prints none (tdc's vlan cases).
 func printVlan(w *Writer, s act.Spec, v *ActionView, o *Options) {
 	a := s.(*act.Vlan)
 	w.String(PrintAny, "kind", "%s ", "vlan")
@@ -144,7 +145,9 @@ func printVlan(w *Writer, s act.Spec, v *ActionView, o *Options) {
 			proto = wire.EtherTypeVLAN
 		}
 		w.String(PrintAny, "protocol", " protocol %s", FormatProtocol(proto))
-		if a.HasPriority {
+		// A push always has a priority (0 when none was given, as
+		// the kernel dumps it); a modify only when one was given.
+		if a.Op == act.VlanPush || a.HasPriority {
 			w.Uint(PrintAny, "priority", " priority %d", uint64(a.Priority))
 		}
 	}

@@ -53,6 +53,7 @@ func parseFQCodel(a *Args, dev string) (qdisc.Params, error) {
 				return nil, syntaxErr(a.Context, w, "ecn or noecn given twice")
 			}
 			seen["ecn"], p.ECN = true, w == "ecn"
+			p.Given |= fqcodel.GivenECN
 			continue
 		case "ce_threshold_selector":
 			return nil, syntaxErr(a.Context, w, "not supported by netyard (its ce_threshold applies to every ECN-capable packet)")
@@ -85,13 +86,13 @@ func parseFQCodel(a *Args, dev string) (qdisc.Params, error) {
 			}
 			switch w {
 			case "limit":
-				p.Limit = n
+				p.Limit, p.Given = n, p.Given|fqcodel.GivenLimit
 			case "flows":
-				p.Flows = n
+				p.Flows, p.Given = n, p.Given|fqcodel.GivenFlows
 			case "quantum":
-				p.Quantum = n
+				p.Quantum, p.Given = n, p.Given|fqcodel.GivenQuantum
 			case "drop_batch":
-				p.DropBatch = n
+				p.DropBatch, p.Given = n, p.Given|fqcodel.GivenDropBatch
 			}
 		case "memory_limit":
 			n, err := ParseSize(v)
@@ -99,7 +100,7 @@ func parseFQCodel(a *Args, dev string) (qdisc.Params, error) {
 				return nil, illegal()
 			}
 			if n != unset32 {
-				p.MemoryLimit = n
+				p.MemoryLimit, p.Given = n, p.Given|fqcodel.GivenMemoryLimit
 			}
 		default: // target, interval, ce_threshold
 			d, err := ParseTime(v)
@@ -113,13 +114,13 @@ func parseFQCodel(a *Args, dev string) (qdisc.Params, error) {
 				// "off", so there is no way to say it.
 				return nil, syntaxErr(a.Context, w, "%q: 0 is not supported by netyard (0 turns marking off there): give at least 1us", v)
 			case w == "ce_threshold" && d != unset32*time.Microsecond:
-				p.CEThreshold = d
+				p.CEThreshold, p.Given = d, p.Given|fqcodel.GivenCEThreshold
 			case d == 0:
 				// not sent: the default stays
 			case w == "target":
-				p.Target = d
+				p.Target, p.Given = d, p.Given|fqcodel.GivenTarget
 			case w == "interval":
-				p.Interval = d
+				p.Interval, p.Given = d, p.Given|fqcodel.GivenInterval
 			}
 		}
 	}
@@ -176,32 +177,38 @@ func formatFQCodel(params qdisc.Params) []string {
 	if !ok {
 		return nil
 	}
+	// A parameter is written when it is not the default or was given
+	// (Params.Given), so that a change reads back the same.
 	d := fqcodel.Defaults()
 	var words []string
-	num := func(key string, v, def uint32) {
-		if v != def {
+	given := func(bit uint16) bool { return p.Given&bit != 0 }
+	num := func(key string, v, def uint32, bit uint16) {
+		if v != def || given(bit) {
 			words = append(words, key, strconv.FormatUint(uint64(v), 10))
 		}
 	}
-	num("limit", p.Limit, d.Limit)
-	num("flows", p.Flows, d.Flows)
-	num("quantum", p.Quantum, d.Quantum)
-	if p.Target != d.Target {
+	num("limit", p.Limit, d.Limit, fqcodel.GivenLimit)
+	num("flows", p.Flows, d.Flows, fqcodel.GivenFlows)
+	num("quantum", p.Quantum, d.Quantum, fqcodel.GivenQuantum)
+	if p.Target != d.Target || given(fqcodel.GivenTarget) {
 		words = append(words, "target", exactTime(p.Target))
 	}
-	if p.Interval != d.Interval {
+	if p.Interval != d.Interval || given(fqcodel.GivenInterval) {
 		words = append(words, "interval", exactTime(p.Interval))
 	}
-	if p.MemoryLimit != d.MemoryLimit {
+	if p.MemoryLimit != d.MemoryLimit || given(fqcodel.GivenMemoryLimit) {
 		words = append(words, "memory_limit", exactSize(uint64(p.MemoryLimit)))
 	}
-	if p.ECN != d.ECN {
+	switch {
+	case p.ECN != d.ECN:
 		words = append(words, "noecn")
+	case given(fqcodel.GivenECN):
+		words = append(words, "ecn")
 	}
-	if p.CEThreshold != 0 {
+	if p.CEThreshold != 0 || given(fqcodel.GivenCEThreshold) {
 		words = append(words, "ce_threshold", exactTime(p.CEThreshold))
 	}
-	num("drop_batch", p.DropBatch, d.DropBatch)
+	num("drop_batch", p.DropBatch, d.DropBatch, fqcodel.GivenDropBatch)
 	return words
 }
 

@@ -56,17 +56,27 @@ func init() {
 		{"fq_codel defaults are the kernel's", add + "handle 8001: fq_codel", 0x80010000, fqcodel.Defaults()},
 		{"fq_codel every parameter", add + "fq_codel limit 1000 flows 256 target 2ms interval 50ms quantum 300 noecn ce_threshold 1.5ms memory_limit 4Mb drop_batch 32", 0,
 			fqcodel.Params{Limit: 1000, Flows: 256, Quantum: 300, Target: 2 * time.Millisecond, Interval: 50 * time.Millisecond,
-				MemoryLimit: 4 << 20, DropBatch: 32, ECN: false, CEThreshold: 1500 * time.Microsecond}},
+				MemoryLimit: 4 << 20, DropBatch: 32, ECN: false, CEThreshold: 1500 * time.Microsecond,
+				// Given: what "tc qdisc change" would change.
+				Given: fqcodel.GivenLimit | fqcodel.GivenFlows | fqcodel.GivenQuantum | fqcodel.GivenTarget | fqcodel.GivenInterval |
+					fqcodel.GivenMemoryLimit | fqcodel.GivenDropBatch | fqcodel.GivenECN | fqcodel.GivenCEThreshold}},
 		// get_unsigned(..., 0): C's number bases.
 		{"fq_codel counts in hex and octal", add + "fq_codel limit 0x400 flows 010", 0,
-			fqc(func(p *fqcodel.Params) { p.Limit, p.Flows = 1024, 8 })},
+			fqc(func(p *fqcodel.Params) {
+				p.Limit, p.Flows, p.Given = 1024, 8, fqcodel.GivenLimit|fqcodel.GivenFlows
+			})},
 		// tc does not send a 0, so the kernel's default stays.
 		{"fq_codel zero keeps the default", add + "fq_codel limit 0 flows 0 quantum 0 target 0 interval 0 drop_batch 0", 0, fqcodel.Defaults()},
 		{"fq_codel memory_limit ~0U is not sent", add + "fq_codel memory_limit 4294967295", 0, fqcodel.Defaults()},
 		{"fq_codel bare time is microseconds", add + "fq_codel target 2500 ecn", 0,
-			fqc(func(p *fqcodel.Params) { p.Target = 2500 * time.Microsecond })},
+			fqc(func(p *fqcodel.Params) {
+				p.Target, p.Given = 2500*time.Microsecond, fqcodel.GivenTarget|fqcodel.GivenECN
+			})},
 		{"fq_codel odd sizes and times", add + "fq_codel memory_limit 1000001 interval 1.0001s", 0,
-			fqc(func(p *fqcodel.Params) { p.MemoryLimit, p.Interval = 1000001, 1000100*time.Microsecond })},
+			fqc(func(p *fqcodel.Params) {
+				p.MemoryLimit, p.Interval = 1000001, 1000100*time.Microsecond
+				p.Given = fqcodel.GivenMemoryLimit | fqcodel.GivenInterval
+			})},
 	}, []struct{ name, line, word, why string }{
 		{"fq_codel unknown parameter", add + "fq_codel limt 5", "limt", "unknown parameter; expected one of limit"},
 		{"fq_codel keywords are not abbreviated", add + "fq_codel lim 5", "lim", "unknown parameter"},

@@ -2,6 +2,7 @@ package tcsyntax
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 //
 // The errors are tc's: every missing parameter is reported at once.
 // netyard's rates are exact, not table-based, so cell sizes ("burst
-// 10k/8"), mpu, overhead and linklayer are refused, as for police.
+// 10k/8") and mpu are refused; overhead and linklayer (ethernet, atm,
+// adsl) adjust the charged length as the kernel's psched_l2t_ns.
 //
 // A latency is kept as given (tbf.Params.Latency), so that the command
 // prints back as it was written; tbf.New turns it into a limit as tc
@@ -75,8 +77,29 @@ func parseTbf(a *Args, dev string) (qdisc.Params, error) {
 			return nil, err
 		}
 		switch key {
-		case "mpu", "overhead", "linklayer":
-			return nil, syntaxErr(a.Context, w, "not supported by netyard (the packet length is the whole frame, on Ethernet)")
+		case "mpu":
+			return nil, syntaxErr(a.Context, w, "not supported by netyard")
+		case "overhead":
+			if seen["overhead"] {
+				return nil, syntaxErr(a.Context, w, "tbf: duplicate \"overhead\" specification")
+			}
+			seen["overhead"] = true
+			n, ok := parseUint(v, 10, 65535)
+			if !ok {
+				return nil, syntaxErr(a.Context, w, "illegal value for \"overhead\": %q", v)
+			}
+			p.Overhead = uint16(n)
+			continue
+		case "linklayer":
+			switch v {
+			case "ethernet":
+				p.ATM = false
+			case "atm", "adsl":
+				p.ATM = true
+			default:
+				return nil, syntaxErr(a.Context, w, "illegal value for \"linklayer\": %q: expected ethernet, atm or adsl", v)
+			}
+			continue
 		}
 		if seen[group] {
 			return nil, syntaxErr(a.Context, w, "duplicate %q specification (second value %q)", group, v)
@@ -207,7 +230,9 @@ func printTbf(w *Writer, params qdisc.Params, o *Options) {
 		return
 	}
 	limit := tbfLimit(p)
-	buffer := tbfTicks(p.Rate, p.Burst)
+	// The kernel keeps the buckets as l2t of the adjusted burst and
+	// mtu (overhead, ATM cells) and dumps those ticks.
+	buffer := tbfTicks(p.Rate, uint32(min(p.LinkLen(uint64(p.Burst)), math.MaxUint32)))
 	w.Rate(PrintAny, "rate", "rate %s ", p.Rate, o.IEC)
 	burst := tbfShownSize(p.Rate, buffer)
 	if o.Details {
@@ -221,7 +246,7 @@ func printTbf(w *Writer, params qdisc.Params, o *Options) {
 	var mtu uint32
 	if p.PeakRate != 0 {
 		w.Rate(PrintText, "peakrate", "peakrate %s ", p.PeakRate, o.IEC)
-		mtu = tbfTicks(p.PeakRate, p.MTU)
+		mtu = tbfTicks(p.PeakRate, uint32(min(p.LinkLen(uint64(p.MTU)), math.MaxUint32)))
 		if mtu != 0 {
 			shown := tbfShownSize(p.PeakRate, mtu)
 			if o.Details {
@@ -243,7 +268,12 @@ func printTbf(w *Writer, params qdisc.Params, o *Options) {
 	} else {
 		w.Size(PrintAny, "limit", "limit %s ", uint64(limit))
 	}
-	if o.Details {
+	if p.Overhead != 0 {
+		w.Int(PrintAny, "overhead", "overhead %d ", int64(p.Overhead))
+	}
+	if p.ATM {
+		w.String(PrintAny, "linklayer", "linklayer %s ", "atm")
+	} else if o.Details {
 		w.String(PrintAny, "linklayer", "linklayer %s ", "ethernet")
 	}
 }
@@ -265,6 +295,12 @@ func formatTbf(params qdisc.Params) []string {
 	}
 	if p.MTU != 0 {
 		words = append(words, "mtu", exactSize(uint64(p.MTU)))
+	}
+	if p.Overhead != 0 {
+		words = append(words, "overhead", strconv.Itoa(int(p.Overhead)))
+	}
+	if p.ATM {
+		words = append(words, "linklayer", "atm")
 	}
 	return words
 }

@@ -44,8 +44,8 @@ func init() {
 		{"tbf bad limit", add + "tbf rate 1mbit burst 10k limit 10k/8", "limit", `illegal value for "limit"`},
 		{"tbf cell size", add + "tbf rate 1mbit burst 10k/8 limit 10k", "burst", "cell size is not supported"},
 		{"tbf mpu", add + "tbf rate 1mbit burst 10k limit 10k mpu 64", "mpu", "not supported"},
-		{"tbf overhead abbreviated", add + "tbf rate 1mbit burst 10k limit 10k o 4", "o", "not supported"},
-		{"tbf linklayer", add + "tbf rate 1mbit burst 10k limit 10k linklayer atm", "linklayer", "not supported"},
+		{"tbf overhead abbreviated, bad value", add + "tbf rate 1mbit burst 10k limit 10k o lots", "o", "illegal value"},
+		{"tbf linklayer unknown", add + "tbf rate 1mbit burst 10k limit 10k linklayer tokenring", "linklayer", "expected ethernet, atm or adsl"},
 		// rate is read with strcmp: "ra" is no keyword.
 		{"tbf rate not abbreviated", add + "tbf ra 1mbit", "ra", "unknown parameter; expected one of rate"},
 		{"tbf unknown", add + "tbf rate 1mbit ceil 2mbit", "ceil", "unknown parameter"},

@@ -40,6 +40,15 @@ type QdiscKind struct {
 	// PrintClass writes a class's parameters (print_copt), for classful
 	// kinds.
 	PrintClass func(w *Writer, c *ClassView)
+	// ParseClass reads a class's parameters ("tc class add ... KIND
+	// ..."), for kinds whose classes are made by hand (htb).
+	ParseClass func(a *Args, dev string) (any, error)
+	// FormatClass writes a class's parameters back as the words
+	// ParseClass reads.
+	FormatClass func(p any) []string
+	// PrintClassOpts, when not nil, is used instead of PrintClass, for
+	// kinds whose class output depends on tc's options (-d).
+	PrintClassOpts func(w *Writer, c *ClassView, o *Options)
 	// ClassQueueStatsOnly is set for kinds whose classes have queue
 	// counters only (fq_codel_dump_class_stats copies no basic stats),
 	// so that -s prints no "Sent ... pkt" for them, as tc does.
@@ -182,7 +191,8 @@ loop:
 		a.Context = kind.Name
 		p, err := kind.Parse(a, q.Dev)
 		if err != nil {
-			return nil, err
+			// tc_qdisc_modify: "if (q->parse_qopt(...)) return 1".
+			return nil, optionErr(err)
 		}
 		if a.More() {
 			return nil, syntaxErr(kind.Name, a.Peek(), "unexpected word after the %s parameters", kind.Name)
@@ -225,18 +235,39 @@ func parseQdiscShow(a *Args) (*Command, error) {
 
 // classVerbs is do_class()'s order.
 var classVerbs = []verbRule{
-	{"add", 0}, {"change", 0}, {"replace", 0}, {"delete", 0},
+	{"add", VerbAdd}, {"change", VerbChange}, {"replace", VerbReplace}, {"delete", VerbDelete},
 	{"list", VerbShow}, {"show", VerbShow}, {"lst", VerbShow},
 }
 
+// ClassSpec is a class of "tc class add|change|replace|del": its device,
+// its id (classid X:Y), its parent (a class, the qdisc's handle, or
+// qdisc.HandleRoot for "root") and the kind's parameters (nil for del).
+type ClassSpec struct {
+	Dev            string
+	Handle, Parent uint32
+	Kind           string
+	Params         any
+}
+
+// ClassModifier is implemented by Targets whose classful qdiscs have
+// classes made by hand (htb). Warnings come back as *Warning.
+type ClassModifier interface {
+	AddClass(c *ClassSpec, m Mode) error
+	DelClass(c *ClassSpec) error
+}
+
 // parseClassCmd reads "tc class show dev D [root | parent X:Y] [classid
-// X:Y]" (tc_class_list). netyard's classes come with their qdisc, so the
-// verbs that create or delete classes are refused.
+// X:Y]" (tc_class_list) and "tc class add|change|replace|del dev D
+// [parent X:Y | root] classid X:Y [KIND [OPTIONS]]" (tc_class_modify).
 func parseClassCmd(a *Args) (*Command, error) {
 	c := &Command{Object: ObjClass, Verb: VerbShow}
 	if a.More() {
-		if _, err := parseVerb(a, classVerbs); err != nil {
+		v, err := parseVerb(a, classVerbs)
+		if err != nil {
 			return nil, err
+		}
+		if v != VerbShow {
+			return parseClassModify(a, v)
 		}
 	}
 	for a.More() {
@@ -282,6 +313,87 @@ func parseClassCmd(a *Args) (*Command, error) {
 	return c, nil
 }
 
+// parseClassModify is tc_class_modify.
+func parseClassModify(a *Args, verb Verb) (*Command, error) {
+	cs := &ClassSpec{}
+	parentSet, idSet := false, false
+	var kind *QdiscKind
+loop:
+	for a.More() {
+		w := a.Next()
+		switch {
+		case w == "dev":
+			if err := parseDev(a, &cs.Dev); err != nil {
+				return nil, err
+			}
+		case w == "classid":
+			v, err := a.Value(w, "a class id")
+			if err != nil {
+				return nil, err
+			}
+			if idSet {
+				return nil, duplicate(a.Context, w, v)
+			}
+			h, err := ParseClassID(v)
+			if err != nil {
+				return nil, badValue(a.Context, w, v, "invalid class ID")
+			}
+			cs.Handle, idSet = h, true
+		case w == "handle":
+			return nil, syntaxErr(a.Context, w, "Error: try \"classid\" instead of \"handle\"")
+		case w == "root":
+			if parentSet {
+				return nil, syntaxErr(a.Context, w, "Error: \"root\" is duplicate parent ID.")
+			}
+			cs.Parent, parentSet = qdisc.HandleRoot, true
+		case w == "parent":
+			v, err := a.Value(w, "a class id")
+			if err != nil {
+				return nil, err
+			}
+			if parentSet {
+				return nil, duplicate(a.Context, w, v)
+			}
+			h, err := ParseClassID(v)
+			if err != nil {
+				return nil, badValue(a.Context, w, v, "invalid parent ID")
+			}
+			cs.Parent, parentSet = h, true
+		case matches(w, "estimator"):
+			return nil, syntaxErr(a.Context, w, "not supported by netyard")
+		case matches(w, "help"):
+			return nil, syntaxErr(a.Context, w, "usage: tc class [ add | del | change | replace | show ] dev STRING [ classid CLASSID ] [ root | parent CLASSID ] [ [ QDISC_KIND ] [ help | OPTIONS ] ]")
+		default:
+			kind = qdiscKinds[w]
+			if kind == nil {
+				return nil, unknownWord(a.Context, w, "qdisc kind", qdiscKindNames())
+			}
+			break loop
+		}
+	}
+	if cs.Dev == "" {
+		return nil, syntaxErr(a.Context, "dev", "is required")
+	}
+	if kind != nil {
+		cs.Kind = kind.Name
+		if kind.ParseClass == nil {
+			if verb != VerbDelete || a.More() {
+				return nil, syntaxErr(kind.Name, "", "qdisc '%s' does not support option parsing", kind.Name)
+			}
+		} else if verb != VerbDelete || a.More() {
+			a.Context = kind.Name
+			p, err := kind.ParseClass(a, cs.Dev)
+			if err != nil {
+				return nil, err
+			}
+			cs.Params = p
+		}
+	} else if verb != VerbDelete {
+		return nil, syntaxErr("class", "", "missing qdisc kind")
+	}
+	return &Command{Object: ObjClass, Verb: verb, Mode: modeOf(verb), Class: cs}, nil
+}
+
 // noParams is the Parse of kinds without parameters (clsact, ingress).
 // tc's q_ingress.c accepts and ignores "handle X" after the kind.
 func noParams(p qdisc.Params) func(a *Args, dev string) (qdisc.Params, error) {
@@ -301,4 +413,12 @@ func noParams(p qdisc.Params) func(a *Args, dev string) (qdisc.Params, error) {
 		}
 		return p, nil
 	}
+}
+
+// ClassKindSaved reports whether classes of kind are made by hand ("class
+// add", htb's) and so belong in a saved configuration; the classes of
+// prio, netem and mq come with their qdisc.
+func ClassKindSaved(kind string) bool {
+	k := qdiscKinds[kind]
+	return k != nil && k.FormatClass != nil
 }

@@ -54,6 +54,9 @@ type CLI struct {
 
 	out    bytes.Buffer // runOne's, reused
 	parser Parser       // runOne's, reused
+	// failed is the command whose Exec failed in the last runOne, nil
+	// when it failed to parse (or did not fail).
+	failed *Command
 }
 
 // BatchResult is the outcome of running a batch (or one chunk of one).
@@ -100,7 +103,7 @@ func (c *CLI) Run(args []string) error {
 	opts, batch, force, rest, err := parseGlobalOptions(args)
 	if err != nil && !errors.Is(err, errHelp) {
 		c.report(err)
-		return err
+		return withStatus(StatusSyntax, err)
 	}
 	if err != nil || batch == "" && len(rest) == 0 {
 		_, err := io.WriteString(c.Stdout, usage)
@@ -113,11 +116,12 @@ func (c *CLI) Run(args []string) error {
 			c.report(err)
 			return err
 		}
-		return c.runBatch(batch, opts, force)
+		// do_batch: any failed command makes tc exit 1.
+		return withStatus(StatusFailed, c.runBatch(batch, opts, force))
 	}
 	err = c.runOne(rest, opts)
 	if err != nil {
-		c.report(err)
+		c.reportCmd(err, "")
 	}
 	return err
 }
@@ -148,14 +152,30 @@ func (c *CLI) report(err error) {
 	}
 }
 
+// reportCmd reports a failure of runOne: a parse error as report does, a
+// refusal as tc prints the kernel's (reportExec). prefix ("line N: ")
+// goes before netyard's own wording; a kernel's message goes as tc
+// prints it, the line being in "Command failed FILE:N".
+func (c *CLI) reportCmd(err error, prefix string) {
+	if c.Stderr == nil {
+		return
+	}
+	if c.failed == nil {
+		fmt.Fprintf(c.Stderr, "Error: %s%v\n", prefix, err)
+		return
+	}
+	reportExec(c.Stderr, c.failed, err, prefix)
+}
+
 func (c *CLI) runOne(words []string, opts Options) error {
+	c.failed = nil
 	// A batch line may name its namespace: "-n NAME COMMAND ...".
 	if len(words) > 0 && len(words[0]) >= 2 && matches(words[0], "-netns") {
 		if len(words) < 2 {
-			return syntaxErr("tc", words[0], "needs a namespace name")
+			return withStatus(StatusSyntax, syntaxErr("tc", words[0], "needs a namespace name"))
 		}
 		if err := ValidNetnsName(words[1]); err != nil {
-			return syntaxErr("tc", words[1], "%v", err)
+			return withStatus(StatusSyntax, syntaxErr("tc", words[1], "%v", err))
 		}
 		opts.Netns, words = words[1], words[2:]
 	}
@@ -165,13 +185,13 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	// keeps.
 	t, err := c.target(opts.Netns)
 	if err != nil {
-		return err
+		return withStatus(StatusSyntax, err) // tc exits 255 when netns_switch fails
 	}
 	_, copies := t.(FilterCopier)
 	c.parser.ReuseFilters(copies)
 	cmd, err := c.parser.Parse(words)
 	if err != nil {
-		return err
+		return withStatus(parseStatus(err), err)
 	}
 	if cmd.Object == ObjNetns && cmd.Verb != VerbShow {
 		// A namespace may come or go: ask again next time.
@@ -192,7 +212,8 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	if err := Exec(t, cmd, opts, dst); err != nil {
 		var w *Warning
 		if !errors.As(err, &w) {
-			return err
+			c.failed = cmd
+			return withStatus(execStatus(cmd, err), err)
 		}
 		if c.Stderr != nil {
 			fmt.Fprintf(c.Stderr, "Warning: %s\n", w.Msg)
@@ -328,14 +349,15 @@ func (c *CLI) runBatch(name string, opts Options, force bool) error {
 		}
 		total++
 		err := cmd.Err
+		c.failed = nil
 		if err == nil {
 			err = c.runOne(cmd.Words, opts)
 		}
 		if err == nil {
 			continue
 		}
+		c.reportCmd(err, fmt.Sprintf("line %d: ", base+cmd.Line))
 		err = fmt.Errorf("line %d: %w", base+cmd.Line, err)
-		c.report(err)
 		failed++
 		if first == nil {
 			first = err

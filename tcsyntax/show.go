@@ -332,7 +332,11 @@ func printClass(w *Writer, c *ClassView, sel Selector, o *Options) {
 		w.String(PrintAny, "leaf", "leaf %s ", formatQdiscHandle(c.Leaf))
 	}
 	k := qdiscKinds[c.Kind]
-	if k != nil && k.PrintClass != nil && c.Params != nil {
+	if k != nil && k.PrintClassOpts != nil && c.Params != nil {
+		w.Open("options")
+		k.PrintClassOpts(w, c, o)
+		w.Close()
+	} else if k != nil && k.PrintClass != nil && c.Params != nil {
 		w.Open("options")
 		k.PrintClass(w, c)
 		w.Close()
@@ -561,6 +565,21 @@ func printAction(w *Writer, v *ActionView, o *Options) {
 	}
 	if c := s.Common().Cookie; len(c) > 0 && !o.Brief {
 		w.String(PrintAny, "cookie", "\tcookie %s", hex.EncodeToString(c))
+		w.NL()
+	}
+	// tc_print_one_action's TCA_ACT_FLAGS. (tc leaves skip_hw and
+	// skip_sw out under a filter; a filter's actions carry none here,
+	// the kernel refusing them there.)
+	if f := s.Common().Flags; f != 0 {
+		if f&act.FlagNoPercpu != 0 {
+			w.Bool(PrintAny, "no_percpu", "\tno_percpu", true)
+		}
+		if f&act.FlagSkipHW != 0 {
+			w.Bool(PrintAny, "skip_hw", "\tskip_hw", true)
+		}
+		if f&act.FlagSkipSW != 0 {
+			w.Bool(PrintAny, "skip_sw", "\tskip_sw", true)
+		}
 		w.NL()
 	}
 }

@@ -84,8 +84,9 @@ func TestBatchStreams(t *testing.T) {
 	file = filepath.Join(dir, "bad.tc")
 	os.WriteFile(file, batchLines(n, map[int]bool{bad: true, bad + 50: true}), 0o644)
 	_, e, code := tc(nil, "-b", file)
-	want := fmt.Sprintf("Command failed %s:%d (%d commands applied before it; nothing after it)", file, bad, bad-1)
-	if code == 0 || !strings.Contains(e, want) || !strings.Contains(e, fmt.Sprintf("line %d:", bad)) || strings.Contains(e, fmt.Sprintf("line %d:", bad+50)) {
+	// tc's do_batch line, then netyard's count; exit 1 as tc.
+	want := fmt.Sprintf("Command failed %s:%d\n(%d commands applied before it; nothing after it)", file, bad, bad-1)
+	if code != 1 || !strings.Contains(e, want) || !strings.Contains(e, fmt.Sprintf("line %d:", bad)) || strings.Contains(e, fmt.Sprintf("line %d:", bad+50)) {
 		t.Fatalf("batch with an error at line %d: exit %d, stderr:\n%s\nwant %q", bad, code, e, want)
 	}
 	if got := count(); got != bad-1 {
@@ -95,7 +96,7 @@ func TestBatchStreams(t *testing.T) {
 
 	// -force: every good line applied, each bad one reported.
 	_, e, code = tc(nil, "-force", "-b", file)
-	if code == 0 || !strings.Contains(e, fmt.Sprintf("line %d:", bad)) || !strings.Contains(e, fmt.Sprintf("line %d:", bad+50)) ||
+	if code != 1 || !strings.Contains(e, fmt.Sprintf("line %d:", bad)) || !strings.Contains(e, fmt.Sprintf("line %d:", bad+50)) ||
 		!strings.Contains(e, fmt.Sprintf("2 of %d commands failed", n)) {
 		t.Fatalf("-force batch: exit %d, stderr:\n%s", code, e)
 	}

@@ -219,13 +219,19 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 			if b := req.Batch; b != nil {
 				b.Applied, b.Failed, b.StopLine = cli.Batch.Applied, cli.Batch.Failed, cli.Batch.StopLine
 			}
-			if errors.Is(err, tcsyntax.ErrNotFound) {
-				return &ctl.Error{Errno: syscall.ENOENT, Msg: err.Error()}
+			if err == nil {
+				return nil
 			}
-			if errors.Is(err, tcsyntax.ErrExists) {
-				return &ctl.Error{Errno: syscall.EEXIST, Msg: err.Error()}
+			// The errno says what kind of failure it was; the status
+			// is the exit code tc gives for it, which the client uses.
+			ce := &ctl.Error{Errno: syscall.EINVAL, Msg: err.Error(), Status: tcsyntax.ExitStatus(err)}
+			switch {
+			case errors.Is(err, tcsyntax.ErrNotFound), errors.Is(err, tcsyntax.ErrNoDevice):
+				ce.Errno = syscall.ENOENT
+			case errors.Is(err, tcsyntax.ErrExists):
+				ce.Errno = syscall.EEXIST
 			}
-			return err
+			return ce
 		})))...)
 	// The workers and the metrics server stop with ctx, or when the
 	// control server fails.

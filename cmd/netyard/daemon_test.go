@@ -52,13 +52,31 @@ func TestDaemonAndTC(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"index":9`) {
 		t.Fatalf("actions ls -j: exit %d: %s", code, out)
 	}
-	_, e, code = tc("filter", "add", "dev", "eth0", "ingress", "flower", "dst_prot", "53")
-	if code != 1 || !strings.Contains(e, "dst_prot") {
-		t.Fatalf("bad keyword: exit %d, stderr %q", code, e)
-	}
-	_, e, code = tc("actions", "del", "action", "gact", "index", "77")
-	if code != 1 || !strings.Contains(e, "Error") {
-		t.Fatalf("deleting a missing action: exit %d, stderr %q", code, e)
+	// tc's exit statuses travel from the daemon (AttrExitStatus): 255
+	// for a line tc's own grammar cannot parse and for refused action commands
+	// (m_action.c returns -1), 2 for refused qdisc, class and filter
+	// commands (rtnl_talk failed), 1 for "Cannot find device".
+	for _, c := range []struct {
+		args   string
+		status int
+		says   string
+	}{
+		{"filter add dev eth0 ingress pref many matchall", 255, "pref"},
+		// A kind's own options: tc's "if (q->parse_fopt(...)) return 1".
+		{"filter add dev eth0 ingress flower dst_prot 53", 1, "dst_prot"},
+		{"qdisc add dev eth0 root frobnicate", 255, "frobnicate"},
+		{"actions del action gact index 77", 255, "We have an error talking to the kernel"},
+		{"actions add action gact drop index 9", 255, "Error"},
+		{"qdisc add dev eth0 clsact", 2, "Error: Exclusivity flag on, cannot modify.\n"},
+		{"qdisc del dev eth0 root", 2, "Error: Cannot delete qdisc with handle of zero.\n"},
+		{"filter del dev eth0 ingress pref 7 handle 1 flower", 2, "We have an error talking to the kernel"},
+		{"qdisc add dev nope root pfifo", 1, "Cannot find device \"nope\"\n"},
+		{"qdisc show dev eth0", 0, ""},
+	} {
+		_, e, code := tc(strings.Fields(c.args)...)
+		if code != c.status || !strings.Contains(e, c.says) {
+			t.Errorf("tc %s: exit %d, stderr %q; want exit %d saying %q", c.args, code, e, c.status, c.says)
+		}
 	}
 	cancel()
 	select {

@@ -24,6 +24,12 @@ commands:
 // errUsage marks errors that are the caller's: exit status 2.
 var errUsage = errors.New("usage")
 
+// exitStatus is a failure already reported to the user that exits with
+// this status (`netyard tc` gives tc's: 255, 2 or 1).
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -52,9 +58,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "netyard: unknown command %q\n%s", args[0], usage)
 		return 2
 	}
+	var st exitStatus
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &st):
+		return int(st)
 	case errors.Is(err, errReported):
 		return 1
 	case errors.Is(err, errUsage):

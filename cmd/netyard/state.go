@@ -147,20 +147,42 @@ func (t *daemonTarget) save(netns string, line func(netns string, words ...strin
 			line(netns, "link", "set", "dev", l.Dev, "rate", strconv.FormatUint(l.Rate*8, 10)+"bit")
 		}
 	}
+	// Qdiscs in an order that reads back: the roots (and ingress/clsact)
+	// first, then the classes users add (htb's; prio's, netem's and mq's
+	// come with their qdisc), parents before children, then the qdiscs
+	// grafted under classes, in the listing's (tree) order.
+	roots := make(map[string]uint32) // a classful root's handle: its filters
 	for _, dev := range names {
 		qs, err := t.Qdiscs(dev)
 		if err != nil {
 			return err
 		}
+		var grafted []tcsyntax.Command
 		for _, v := range qs {
 			if v.Spec.Handle == 0 && v.Spec.Parent != qdisc.HandleIngress {
 				continue // the default root qdisc, mq's default children
 			}
 			spec := v.Spec
 			c := tcsyntax.Command{Object: tcsyntax.ObjQdisc, Verb: tcsyntax.VerbReplace, Mode: tcsyntax.ModeReplace, Qdisc: &spec}
-			if spec.Parent == qdisc.HandleIngress {
+			switch spec.Parent {
+			case qdisc.HandleIngress:
 				c.Verb, c.Mode = tcsyntax.VerbAdd, tcsyntax.ModeAdd
+			case qdisc.HandleRoot:
+				if d, err := t.Device(dev); err == nil {
+					if h, ok := d.RootFilters(); ok {
+						roots[dev] = h
+					}
+				}
+			default:
+				grafted = append(grafted, c)
+				continue
 			}
+			line(netns, c.Args()...)
+		}
+		if err := t.saveClasses(dev, func(words ...string) { line(netns, words...) }); err != nil {
+			return err
+		}
+		for _, c := range grafted {
 			line(netns, c.Args()...)
 		}
 	}
@@ -181,7 +203,11 @@ func (t *daemonTarget) save(netns string, line func(netns string, words ...strin
 		}
 	}
 	for _, dev := range names {
-		for _, parent := range []uint32{datapath.ParentIngress, datapath.ParentEgress} {
+		parents := []uint32{datapath.ParentIngress, datapath.ParentEgress}
+		if h, ok := roots[dev]; ok {
+			parents = append(parents, h) // filters of a classful root (parent 1:)
+		}
+		for _, parent := range parents {
 			fs, err := t.Filters(dev, parent, nil)
 			if err != nil {
 				return err
@@ -280,4 +306,39 @@ func (d *daemon) restoreState(path string, resolve func(string) (tcsyntax.Target
 	}
 	d.changed = func() error { return d.writeState(path) }
 	return restored, d.writeState(path)
+}
+
+// saveClasses writes the classes of dev that a user adds (those whose kind
+// can print its class parameters: htb's), each after its parent.
+func (t *daemonTarget) saveClasses(dev string, line func(words ...string)) error {
+	cs, err := t.Classes(dev)
+	if err != nil {
+		return err
+	}
+	var user []tcsyntax.ClassView
+	for _, c := range cs {
+		if c.Params != nil && tcsyntax.ClassKindSaved(c.Kind) {
+			user = append(user, c)
+		}
+	}
+	done := make(map[uint32]bool, len(user))
+	for len(done) < len(user) {
+		progress := false
+		for _, c := range user {
+			if done[c.Handle] {
+				continue
+			}
+			if c.Parent&0xffff != 0 && !done[c.Parent] && slices.ContainsFunc(user, func(p tcsyntax.ClassView) bool { return p.Handle == c.Parent }) {
+				continue // its parent class first
+			}
+			spec := tcsyntax.ClassSpec{Dev: c.Dev, Parent: c.Parent, Handle: c.Handle, Kind: c.Kind, Params: c.Params}
+			cmd := tcsyntax.Command{Object: tcsyntax.ObjClass, Verb: tcsyntax.VerbAdd, Mode: tcsyntax.ModeAdd, Class: &spec}
+			line(cmd.Args()...)
+			done[c.Handle], progress = true, true
+		}
+		if !progress {
+			return fmt.Errorf("save: dev %s: classes whose parents form a cycle", dev)
+		}
+	}
+	return nil
 }

@@ -83,7 +83,12 @@ func cmdTC(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var errb bytes.Buffer
 	err = c.Exec(context.Background(), req, stdout, io.MultiWriter(stderr, &errb))
 	if err != nil && errb.Len() > 0 {
-		// The daemon already said what went wrong, as tc does.
+		// The daemon already said what went wrong, as tc does, and
+		// which exit status tc gives for it.
+		var ce *ctl.Error
+		if errors.As(err, &ce) && ce.Status > 0 && ce.Status < 256 {
+			return exitStatus(ce.Status)
+		}
 		return errReported
 	}
 	return err
@@ -211,13 +216,16 @@ func tcBatch(c *ctl.Client, args []string, name string, force bool, stdin io.Rea
 		}
 		return fmt.Errorf("%s: %w (%d commands applied)", name, err, res.Applied)
 	}
+	// do_batch prints "Command failed FILE:LINE" and exits 1; netyard
+	// says on a line of its own how much was applied.
 	switch {
 	case res.StopLine > 0:
-		fmt.Fprintf(stderr, "Command failed %s:%d (%d commands applied before it; nothing after it)\n", name, res.StopLine, res.Applied)
-		return errReported
+		fmt.Fprintf(stderr, "Command failed %s:%d\n", name, res.StopLine)
+		fmt.Fprintf(stderr, "(%d commands applied before it; nothing after it)\n", res.Applied)
+		return exitStatus(1)
 	case res.Failed > 0:
 		fmt.Fprintf(stderr, "%d of %d commands failed in %s\n", res.Failed, res.Failed+res.Applied, name)
-		return errReported
+		return exitStatus(1)
 	}
 	return nil
 }

@@ -73,6 +73,8 @@ dev add eth1 type memory queues 4
 -n a dev add x1 type memory
 -n a dev add va type veth peer vb netns b
 -n b dev add y0 type memory
+dev add eth2 type memory
+dev add eth3 type memory
 link set dev eth0 rate 10mbit
 qdisc add dev eth0 root handle 1: prio bands 3
 qdisc add dev eth0 clsact
@@ -81,6 +83,12 @@ qdisc add dev eth1 root handle 2: mq
 -n a qdisc add dev x1 root tbf rate 1mbit burst 10kb latency 50ms
 -n b qdisc add dev y0 root pfifo limit 77
 -n b qdisc add dev vb root bfifo limit 30000
+qdisc add dev eth2 root handle 1: htb default 20
+class add dev eth2 parent 1: classid 1:1 htb rate 10mbit ceil 20mbit
+class add dev eth2 parent 1:1 classid 1:20 htb rate 2mbit ceil 10mbit prio 2
+class add dev eth2 parent 1:1 classid 1:5 htb rate 3mbit
+qdisc add dev eth2 parent 1:20 handle 20: fq_codel
+qdisc add dev eth3 root handle 3: netem delay 10ms 2ms loss 1% seed 7
 actions add action gact drop index 9
 actions add action police rate 1mbit burst 10k conform-exceed drop index 3
 -n a actions add action skbedit priority 5 index 4
@@ -90,6 +98,9 @@ filter add dev eth0 ingress protocol ip pref 10 flower ip_proto udp dst_port 53 
 filter add dev eth0 ingress protocol all pref 20 matchall action gact index 9
 filter add dev eth0 egress protocol ip pref 5 flower dst_ip 192.0.2.0/24 action police index 3
 -n a filter add dev x0 ingress protocol all pref 1 matchall action mirred index 6
+filter add dev eth2 parent 1: protocol ip pref 3 flower ip_proto udp classid 1:5
+filter add dev eth0 ingress protocol all pref 30 bpf bytecode '1,6 0 0 0' action gact pass
+filter add dev eth0 parent 1: protocol all pref 1 matchall classid 1:2
 -n a filter add dev va egress protocol ipv6 pref 7 flower action skbedit index 4 action vlan index 5
 `
 
@@ -112,7 +123,9 @@ func TestSaveRoundTrip(t *testing.T) {
 		t.Fatalf("save: exit %d: %s", code, e)
 	}
 	for _, want := range []string{"netns add a", "tenant add b gid 60002", "-n a dev add va type veth peer vb netns b",
-		"-n a filter add dev x0 ingress", "actions add action gact drop", "index 9", "-n b qdisc replace dev y0 root"} {
+		"-n a filter add dev x0 ingress", "actions add action gact drop", "index 9", "-n b qdisc replace dev y0 root",
+		"class add dev eth2 parent 1:1 classid 1:20 htb rate", "qdisc replace dev eth2 parent 1:20 handle 20: fq_codel",
+		"filter add dev eth2 parent 1: pref 3 protocol ip handle 0x1 flower classid 1:5", "bpf bytecode '1,6 0 0 0'", "netem", "seed 7"} {
 		if !strings.Contains(saved, want) {
 			t.Errorf("save lacks %q:\n%s", want, saved)
 		}

@@ -89,6 +89,58 @@ type Params struct {
 	// CEThreshold marks ECN-capable packets whose sojourn time exceeds
 	// it, whatever CoDel decides (for DCTCP-like senders); 0 is off.
 	CEThreshold time.Duration
+	// Given says which parameters a command gave (GivenLimit, ...), as
+	// the netlink attributes tc sends: "tc qdisc change" changes those
+	// and keeps the others (fq_codel_change). 0 for Params made in code.
+	Given uint16
+}
+
+// Bits of Params.Given.
+const (
+	GivenLimit uint16 = 1 << iota
+	GivenFlows
+	GivenQuantum
+	GivenTarget
+	GivenInterval
+	GivenMemoryLimit
+	GivenDropBatch
+	GivenECN
+	GivenCEThreshold
+)
+
+// Merge is fq_codel_change: old with the parameters p gave (p.Given)
+// put in. The result's Given is old's and p's together.
+func Merge(old, p Params) Params {
+	g := p.Given
+	if g&GivenLimit != 0 {
+		old.Limit = p.Limit
+	}
+	if g&GivenFlows != 0 {
+		old.Flows = p.Flows
+	}
+	if g&GivenQuantum != 0 {
+		old.Quantum = p.Quantum
+	}
+	if g&GivenTarget != 0 {
+		old.Target = p.Target
+	}
+	if g&GivenInterval != 0 {
+		old.Interval = p.Interval
+	}
+	if g&GivenMemoryLimit != 0 {
+		old.MemoryLimit = p.MemoryLimit
+	}
+	if g&GivenDropBatch != 0 {
+		old.DropBatch = p.DropBatch
+	}
+	if g&GivenECN != 0 {
+		old.ECN = p.ECN
+	}
+	if g&GivenCEThreshold != 0 {
+		old.CEThreshold = p.CEThreshold
+	}
+	old.Given |= g
+	return old
 }
 
 // Kind implements qdisc.Params.

@@ -720,3 +720,26 @@ func BenchmarkFQCodel(b *testing.B) {
 		q.Enqueue(p, 0)
 	}
 }
+
+// TestMerge: a change keeps what it did not give (fq_codel_change), tdc's
+// "Change FQ_CODEL with limit setting" and "Replace FQ_CODEL with noecn".
+func TestMerge(t *testing.T) {
+	old := Defaults()
+	old.Limit, old.Flows, old.DropBatch = 1000, 256, 100
+	for _, c := range []struct {
+		name string
+		p    Params
+		want func(p *Params)
+	}{
+		{"limit", Params{Limit: 2000, Given: GivenLimit}, func(p *Params) { p.Limit = 2000 }},
+		{"noecn", Params{ECN: false, Given: GivenECN}, func(p *Params) { p.ECN = false }},
+		{"nothing", Params{Limit: 5}, func(*Params) {}},
+	} {
+		want := old
+		c.want(&want)
+		want.Given = c.p.Given
+		if got := Merge(old, c.p); got != want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, want)
+		}
+	}
+}

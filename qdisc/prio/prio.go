@@ -4,12 +4,14 @@
 // priomap. Each band is a class (major:band+1) holding a pfifo until
 // another qdisc is grafted on it.
 //
-// Classification is by priority only: filters attached to prio (tc filter
-// add dev X parent 1: ...) are out of scope. As prio_classify does without
-// filters, a priority whose major is the qdisc's handle names the band
-// directly (handle:1 is band 0; a minor past the bands goes where
-// priority 0 would); any other priority with a major is read as 0; the
-// rest index the priomap by their low 4 bits (TC_PRIO_MAX).
+// Classification is prio_classify's: a priority whose major is the
+// qdisc's handle names the band directly (handle:1 is band 0; a minor
+// past the bands goes where priority 0 would); otherwise the filters
+// attached to prio (tc filter add dev X parent 1: ..., SetClassifier)
+// run, and the minor of the class id a filter chose names the band
+// (whatever its major, as in the kernel); without a match any priority
+// with a major is read as 0 and the rest index the priomap by their low
+// 4 bits (TC_PRIO_MAX).
 //
 // A band may hold a shaper (tbf). Strict priority then means what it
 // means in the kernel: while a higher band's shaper is out of tokens, the
@@ -92,6 +94,9 @@ type Qdisc interface {
 	Graft(minor uint32, child qdisc.Qdisc) (qdisc.Qdisc, error)
 	// Classes appends the bands, as "tc -s class show" lists them.
 	Classes(dst []ClassStats) []ClassStats
+	// SetClassifier sets the filters attached to the qdisc; nil for
+	// none.
+	SetClassifier(c qdisc.Classifier)
 }
 
 // ClassStats is one band: prio_dump_class_stats gives the child's
@@ -138,12 +143,36 @@ type prio struct {
 
 	bytes, packets uint64
 	retiredDrops   uint64 // drops of children grafted away
+	filterDrops    uint64 // packets a filter's action dropped
+	classifier     qdisc.Classifier
 }
 
 var _ Qdisc = (*prio)(nil)
 
-// classify is prio_classify without filters; it returns the band.
-func (q *prio) classify(priority uint32) int {
+// SetClassifier implements Qdisc.
+func (q *prio) SetClassifier(c qdisc.Classifier) { q.classifier = c }
+
+// classify is prio_classify: the band, or -1 when a filter dropped or
+// took the packet (r says which).
+func (q *prio) classify(p *pkt.Buffer) (int, qdisc.ClassifyResult) {
+	priority := p.Priority
+	if q.classifier != nil && (q.handle == 0 || priority&0xffff0000 != q.handle) {
+		id, r := q.classifier.Classify(p)
+		switch r {
+		case qdisc.Dropped, qdisc.Taken:
+			return -1, r
+		case qdisc.Matched:
+			if band := id&0xffff - 1; band < uint32(len(q.bands)) {
+				return int(band), r
+			}
+			return int(q.params.Priomap[0]), r
+		}
+	}
+	return q.classifyPriority(priority), qdisc.NoMatch
+}
+
+// classifyPriority is prio_classify without a filter's match.
+func (q *prio) classifyPriority(priority uint32) int {
 	if q.handle == 0 || priority&0xffff0000 != q.handle {
 		if priority&0xffff0000 != 0 {
 			priority = 0
@@ -159,7 +188,16 @@ func (q *prio) classify(priority uint32) int {
 
 // Enqueue is prio_enqueue.
 func (q *prio) Enqueue(p *pkt.Buffer, now int64) bool {
-	return q.bands[q.classify(p.Priority)].Enqueue(p, now)
+	band, r := q.classify(p)
+	switch r {
+	case qdisc.Dropped:
+		q.filterDrops++
+		p.Release()
+		return false
+	case qdisc.Taken:
+		return false
+	}
+	return q.bands[band].Enqueue(p, now)
 }
 
 // Dequeue is prio_dequeue: the first band, in order, that gives a packet.
@@ -211,7 +249,7 @@ func (q *prio) Len() int {
 // child's drop in its own. A band's overlimits (a shaper's) stay the
 // band's, as in the kernel.
 func (q *prio) Stats() qdisc.Stats {
-	st := qdisc.Stats{Bytes: q.bytes, Packets: q.packets, Drops: q.retiredDrops}
+	st := qdisc.Stats{Bytes: q.bytes, Packets: q.packets, Drops: q.retiredDrops + q.filterDrops}
 	for _, c := range q.bands {
 		cs := c.Stats()
 		st.Drops += cs.Drops

@@ -21,8 +21,10 @@
 //     action does; the kernel multiplies by a reciprocal
 //     (psched_ratecfg_precompute), which differs by at most one
 //     nanosecond in a few seconds of tokens.
-//   - No GSO segmentation (netyard has no GSO packets), and no mpu,
-//     overhead or linklayer (the packet length is the whole frame).
+//   - No mpu. Overhead and linklayer atm adjust the length the buckets
+//     are charged for (psched_l2t_ns), the burst's too: the kernel
+//     keeps the bucket as l2t(burst) (TCA_TBF_BURST), so tc prints
+//     burst 1800b for "burst 1500 overhead 300".
 //   - "tc qdisc change" builds a new qdisc.
 package tbf
 
@@ -56,6 +58,21 @@ type Params struct {
 	// then the peak bucket's depth in bytes ("mtu", "minburst").
 	PeakRate uint64
 	MTU      uint32
+	// Overhead is added to every packet's length, and with ATM the
+	// length is counted in 53-byte cells of 48 bytes of payload
+	// ("overhead", "linklayer atm|adsl").
+	Overhead uint16
+	ATM      bool
+}
+
+// LinkLen is the length a bucket is charged for n bytes (psched_l2t_ns's
+// overhead and ATM cells).
+func (p *Params) LinkLen(n uint64) uint64 {
+	n += uint64(p.Overhead)
+	if p.ATM {
+		n = (n + 47) / 48 * 53
+	}
+	return n
 }
 
 // Kind implements qdisc.Params.
@@ -94,11 +111,11 @@ func New(p Params) (qdisc.Qdisc, error) {
 		rate:    p.Rate,
 		peak:    p.PeakRate,
 		maxSize: p.Burst,
-		buffer:  l2t(p.Rate, uint64(p.Burst)),
+		buffer:  l2t(p.Rate, p.LinkLen(uint64(p.Burst))),
 	}
 	if p.PeakRate != 0 {
 		t.maxSize = min(t.maxSize, p.MTU)
-		t.mtu = l2t(p.PeakRate, uint64(p.MTU))
+		t.mtu = l2t(p.PeakRate, p.LinkLen(uint64(p.MTU)))
 	}
 	t.refill()
 	return t, nil
@@ -240,10 +257,11 @@ func (t *tbf) peek(now int64) *pkt.Buffer {
 func (t *tbf) take(now int64, n int) (toks, ptoks int64, ok bool) {
 	elapsed := max(now-t.tc, 0)
 	toks = min(elapsed, t.buffer)
+	paid := t.params.LinkLen(uint64(n))
 	if t.peak != 0 {
-		ptoks = min(toks+t.ptokens, t.mtu) - l2t(t.peak, uint64(n))
+		ptoks = min(toks+t.ptokens, t.mtu) - l2t(t.peak, paid)
 	}
-	toks = min(toks+t.tokens, t.buffer) - l2t(t.rate, uint64(n))
+	toks = min(toks+t.tokens, t.buffer) - l2t(t.rate, paid)
 	return toks, ptoks, toks|ptoks >= 0
 }
 

@@ -405,3 +405,33 @@ func TestGSOSegmented(t *testing.T) {
 		t.Errorf("a GSO frame of 4054-byte segments over a 2000-byte burst: not dropped (%+v)", q.Stats())
 	}
 }
+
+// TestOverheadATM: the buckets are charged for len+overhead, in ATM
+// cells with linklayer atm (psched_l2t_ns); the burst is adjusted the
+// same way (the kernel keeps l2t(burst)).
+func TestOverheadATM(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		overhead uint16
+		atm      bool
+		gap      int64 // ns between 1000-byte packets at 100000 bytes/s
+	}{
+		{"plain", 0, false, 10 * ms},
+		{"overhead 1000", 1000, false, 20 * ms},
+		{"atm", 0, true, int64((1000+47)/48*53) * 10_000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pool, q := setup(t, Params{Rate: 100000, Burst: 1000, Limit: 100000, Overhead: c.overhead, ATM: c.atm})
+			q.Enqueue(get(t, pool, 1000), 0)
+			q.Enqueue(get(t, pool, 1000), 0)
+			p := q.Dequeue(0)
+			if p == nil {
+				t.Fatal("a full bucket sent nothing")
+			}
+			p.Release()
+			if got := q.NextReady(0); got != c.gap {
+				t.Errorf("next packet at %d ns, want %d", got, c.gap)
+			}
+		})
+	}
+}
