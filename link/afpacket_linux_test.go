@@ -191,10 +191,11 @@ func TestAFPacketLinkFlap(t *testing.T) {
 	if seq, ok := testSeq(got0); !ok || seq != 2 {
 		t.Fatalf("peer received seq %d (%v), want 2", seq, ok)
 	}
+	ns.waitOperUp(t, "ny1")
 	peer.send(t, testFrame(nil, 3, 60))
 	got := td.next(wait)
 	if got == nil {
-		t.Fatal("nothing received after the link came back")
+		t.Fatalf("nothing received after the link came back; stats %+v", p.Stats())
 	}
 	got.Release()
 	if n := receivers(); n != 1 {

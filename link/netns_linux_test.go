@@ -52,6 +52,43 @@ func (ns *testNS) veth(tb testing.TB, a, b string) {
 	ns.ip(tb, "link", "set", "dev", b, "up")
 }
 
+// waitOperUp waits until ifname is operationally up (IFF_RUNNING). After
+// its carrier comes back the kernel reactivates a device's qdisc from the
+// linkwatch work, up to a second later; until then what is sent on it is
+// dropped by noop_qdisc. The same work sets the operational state, just
+// before it reactivates the qdisc.
+func (ns *testNS) waitOperUp(tb testing.TB, ifname string) {
+	tb.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		var flags uint16
+		err := ns.do(func() error {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			ifr, err := unix.NewIfreq(ifname)
+			if err != nil {
+				return err
+			}
+			if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+				return err
+			}
+			flags = ifr.Uint16()
+			return nil
+		})
+		if err == nil && flags&unix.IFF_RUNNING != 0 {
+			time.Sleep(10 * time.Millisecond) // the qdisc comes right after
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not running after %v (flags %#x, err %v)", ifname, wait, flags, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // do runs fn on a thread in the namespace (testutil.Netns.Do).
 func (ns *testNS) do(fn func() error) error { return ns.Do(fn) }
 
