@@ -1,0 +1,933 @@
+package ebpf
+
+import (
+	"encoding/binary"
+	"math"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"netyard/bpf"
+	"netyard/pkt"
+)
+
+// Pointers. A register holds a plain 64-bit value; a pointer is a region
+// tag in the upper 32 bits and an offset in the lower 32. Pointer
+// arithmetic is ordinary arithmetic on the value, so data + 14 > data_end
+// and data_end - data work as in the kernel, and every load or store
+// decodes the tag and checks offset and size against that region: the
+// context, the packet (data..data_end), the stack, a map's values or a
+// ring buffer record. Any other value faults; no access ever leaves the
+// program's regions. A tag of 0 is no region, so NULL faults.
+const (
+	tagCtx    = 1
+	tagPkt    = 2
+	tagStack  = 3
+	tagMapVal = 0x100   // + the map's index in the program
+	tagMapPtr = 0x10000 // + the map's index: a map, for helpers only
+	maxMaps   = 0xff00
+)
+
+func mkptr(tag uint64, off uint32) uint64 { return tag<<32 | uint64(off) }
+
+// InsnLimit bounds the instructions one run executes (tail calls
+// included), the run-time stand-in for the verifier's proof that loops
+// end: a program that reaches it is stopped with a Fault.
+const InsnLimit = 1 << 20
+
+// maxTailCalls is MAX_TAIL_CALL_CNT (33).
+const maxTailCalls = 33
+
+// frame is a bpf-to-bpf call's saved state.
+type frame struct {
+	ret  int
+	regs [4]uint64 // r6..r9
+	fp   uint64
+}
+
+// state is one run's scratch: registers, stacks, call frames. It lives in
+// the program's per-CPU scratch so that a run allocates nothing and does
+// not zero 4 KiB per packet (the stack's content at entry is undefined,
+// as the kernel's is).
+type state struct {
+	busy   atomic.Uint32
+	regs   [16]uint64
+	frames [maxCallDepth]frame
+	stack  [maxCallDepth * stackSize]byte
+
+	prog    *Program
+	buf     *pkt.Buffer
+	pkt     []byte
+	env     *bpf.Env
+	skb     skbExtra
+	reserve [4]ringRes // ring buffer records reserved in this run
+	nres    int
+	_       [64]byte // keep neighbours' busy flags off this cache line
+}
+
+type ringRes struct {
+	m      *Map
+	off, n int
+}
+
+var statePool = sync.Pool{New: func() any { return new(state) }}
+
+// Program is a loaded extended BPF program (bpf.Program).
+type Program struct {
+	name    string
+	code    []insn
+	entries []int
+	maps    []*Map
+	info    bpf.Info
+	id      uint32
+	scratch []state
+
+	runs      atomic.Uint64
+	faults    atomic.Uint64
+	recovered atomic.Uint64
+	printk    rateLimit
+}
+
+var _ bpf.Program = (*Program)(nil)
+
+var progIDs atomic.Uint32
+
+// Info implements bpf.Program.
+func (p *Program) Info() bpf.Info { return p.info }
+
+// Maps are the maps the program references, in its own order.
+func (p *Program) Maps() []*Map { return p.maps }
+
+// Stats returns the number of runs, of faults (runs stopped), and of
+// those that were Go panics caught by the last-resort recover (a bug in
+// netyard: it should stay 0).
+func (p *Program) Stats() (runs, faults, recovered uint64) {
+	return p.runs.Load(), p.faults.Load(), p.recovered.Load()
+}
+
+func (p *Program) acquire(cpu int) *state {
+	if n := len(p.scratch); n > 0 {
+		s := &p.scratch[uint(cpu)%uint(n)]
+		if s.busy.CompareAndSwap(0, 1) {
+			return s
+		}
+	}
+	s := statePool.Get().(*state)
+	s.busy.Store(2)
+	return s
+}
+
+func release(s *state) {
+	s.buf, s.pkt, s.env = nil, nil, nil
+	if s.busy.Load() == 2 {
+		s.busy.Store(0)
+		statePool.Put(s)
+		return
+	}
+	s.busy.Store(0)
+}
+
+// Run implements bpf.Program: it runs the program on b with r1 pointing at
+// the packet's struct __sk_buff and returns r0.
+func (p *Program) Run(b *pkt.Buffer, env *bpf.Env) (uint64, error) {
+	var x skbExtra
+	return p.runWith(b, env, &x)
+}
+
+// runWith runs with the context fields netyard does not keep in pkt.Meta
+// (cb, tc_index, tc_classid) starting from *x, and leaves them in *x.
+func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, error) {
+	p.runs.Add(1)
+	s := p.acquire(env.CPU)
+	s.buf, s.env = b, env
+	s.pkt = b.Data()
+	s.skb = *x
+	s.nres = 0
+	ret, f := s.run(p)
+	for i := 0; i < s.nres; i++ { // the verifier would insist; netyard discards
+		s.reserve[i].m.ring.commit(s.reserve[i].off, true)
+		s.reserve[i] = ringRes{}
+	}
+	*x = s.skb
+	env.ClassID = s.skb.classid
+	release(s)
+	if f != nil {
+		p.faults.Add(1)
+		return 0, f
+	}
+	return ret, nil
+}
+
+// mapByName is the index of the program's map called name.
+func (p *Program) mapByName(name string) (int, bool) {
+	for i, m := range p.maps {
+		if m.spec.Name == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// run is the interpreter. The recover is a last resort for a netyard bug:
+// every access is checked before it is made, so it should never fire; it
+// is counted (Stats) when it does.
+func (s *state) run(p *Program) (ret uint64, f *bpf.Fault) {
+	pc := 0
+	defer func() {
+		if r := recover(); r != nil {
+			p.recovered.Add(1)
+			ret, f = 0, &bpf.Fault{PC: pc, Reason: "internal error (recovered)"}
+		}
+	}()
+	return s.exec(p, &pc)
+}
+
+func fault(pc int, why string) *bpf.Fault { return &bpf.Fault{PC: pc, Reason: why} }
+
+// mem returns the n bytes at pointer v, or nil when they are not all in
+// one region the program may access.
+func (s *state) mem(v uint64, n int) []byte {
+	off := uint64(uint32(v))
+	switch tag := v >> 32; {
+	case tag == tagPkt:
+		if off+uint64(n) <= uint64(len(s.pkt)) {
+			return s.pkt[off : off+uint64(n) : off+uint64(n)]
+		}
+	case tag == tagStack:
+		if off+uint64(n) <= uint64(len(s.stack)) {
+			return s.stack[off : off+uint64(n) : off+uint64(n)]
+		}
+	case tag >= tagMapVal && tag < tagMapVal+maxMaps:
+		i := int(tag - tagMapVal)
+		if i < len(s.prog.maps) {
+			m := s.prog.maps[i]
+			if m.ring != nil {
+				// a ring buffer record reserved in this run (the
+				// kernel's verifier ends a record pointer's life at
+				// submit or discard; netyard forgets the record then)
+				for k := 0; k < s.nres; k++ {
+					rs := &s.reserve[k]
+					if rs.m == m && off >= uint64(rs.off) && off+uint64(n) <= uint64(rs.off+rs.n) {
+						return m.ring.data[off : off+uint64(n) : off+uint64(n)]
+					}
+				}
+				return nil
+			}
+			st := uint64(m.stride())
+			if st > 0 && off%st+uint64(n) <= uint64(m.spec.ValueSize) && off+uint64(n) <= uint64(len(m.values)) {
+				return m.values[off : off+uint64(n) : off+uint64(n)]
+			}
+		}
+	}
+	return nil
+}
+
+func le16(b []byte) uint64 { return uint64(binary.LittleEndian.Uint16(b)) }
+func le32(b []byte) uint64 { return uint64(binary.LittleEndian.Uint32(b)) }
+func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
+// exec runs from *pc; it updates *pc so that a recovered panic names the
+// instruction.
+func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
+	s.prog = p
+	code := p.code
+	r := &s.regs
+	r[1] = mkptr(tagCtx, 0)
+	r[10] = mkptr(tagStack, uint32(stackSize))
+	depth := 0
+	pc := 0
+	tail := 0
+	steps := 0
+	for {
+		if uint(pc) >= uint(len(code)) {
+			*pcp = pc
+			return 0, fault(pc, "fell off the program")
+		}
+		steps++
+		if steps > InsnLimit {
+			*pcp = pc
+			return 0, fault(pc, "instruction limit (a loop that does not end?)")
+		}
+		in := &code[pc]
+		pc++
+		d, sr := in.dst&15, in.src&15
+		switch in.op {
+		// 64-bit ALU
+		case a64AddK:
+			r[d] += uint64(in.imm)
+		case a64AddX:
+			r[d] += r[sr]
+		case a64SubK:
+			r[d] -= uint64(in.imm)
+		case a64SubX:
+			r[d] -= r[sr]
+		case a64MulK:
+			r[d] *= uint64(in.imm)
+		case a64MulX:
+			r[d] *= r[sr]
+		case a64DivK:
+			r[d] /= uint64(in.imm)
+		case a64DivX:
+			if r[sr] == 0 {
+				r[d] = 0
+			} else {
+				r[d] /= r[sr]
+			}
+		case a64SDivK:
+			r[d] = sdiv64(r[d], uint64(in.imm))
+		case a64SDivX:
+			r[d] = sdiv64(r[d], r[sr])
+		case a64OrK:
+			r[d] |= uint64(in.imm)
+		case a64OrX:
+			r[d] |= r[sr]
+		case a64AndK:
+			r[d] &= uint64(in.imm)
+		case a64AndX:
+			r[d] &= r[sr]
+		case a64LshK:
+			r[d] <<= uint64(in.imm)
+		case a64LshX:
+			r[d] <<= r[sr] & 63
+		case a64RshK:
+			r[d] >>= uint64(in.imm)
+		case a64RshX:
+			r[d] >>= r[sr] & 63
+		case a64Neg:
+			r[d] = -r[d]
+		case a64ModK:
+			r[d] %= uint64(in.imm)
+		case a64ModX:
+			if r[sr] != 0 {
+				r[d] %= r[sr]
+			}
+		case a64SModK:
+			r[d] = smod64(r[d], uint64(in.imm))
+		case a64SModX:
+			r[d] = smod64(r[d], r[sr])
+		case a64XorK:
+			r[d] ^= uint64(in.imm)
+		case a64XorX:
+			r[d] ^= r[sr]
+		case a64MovK:
+			r[d] = uint64(in.imm)
+		case a64MovX:
+			r[d] = r[sr]
+		case a64Movsx8:
+			r[d] = uint64(int64(int8(r[sr])))
+		case a64Movsx16:
+			r[d] = uint64(int64(int16(r[sr])))
+		case a64Movsx32:
+			r[d] = uint64(int64(int32(r[sr])))
+		case a64ArshK:
+			r[d] = uint64(int64(r[d]) >> uint64(in.imm))
+		case a64ArshX:
+			r[d] = uint64(int64(r[d]) >> (r[sr] & 63))
+		case a64Bswap16:
+			r[d] = uint64(bits.ReverseBytes16(uint16(r[d])))
+		case a64Bswap32:
+			r[d] = uint64(bits.ReverseBytes32(uint32(r[d])))
+		case a64Bswap64:
+			r[d] = bits.ReverseBytes64(r[d])
+
+		// 32-bit ALU: operate on the low halves, zero-extend the result
+		case a32AddK:
+			r[d] = uint64(uint32(r[d]) + uint32(in.imm))
+		case a32AddX:
+			r[d] = uint64(uint32(r[d]) + uint32(r[sr]))
+		case a32SubK:
+			r[d] = uint64(uint32(r[d]) - uint32(in.imm))
+		case a32SubX:
+			r[d] = uint64(uint32(r[d]) - uint32(r[sr]))
+		case a32MulK:
+			r[d] = uint64(uint32(r[d]) * uint32(in.imm))
+		case a32MulX:
+			r[d] = uint64(uint32(r[d]) * uint32(r[sr]))
+		case a32DivK:
+			r[d] = uint64(uint32(r[d]) / uint32(in.imm))
+		case a32DivX:
+			if uint32(r[sr]) == 0 {
+				r[d] = 0
+			} else {
+				r[d] = uint64(uint32(r[d]) / uint32(r[sr]))
+			}
+		case a32SDivK:
+			r[d] = sdiv32(r[d], uint64(in.imm))
+		case a32SDivX:
+			r[d] = sdiv32(r[d], r[sr])
+		case a32OrK:
+			r[d] = uint64(uint32(r[d]) | uint32(in.imm))
+		case a32OrX:
+			r[d] = uint64(uint32(r[d]) | uint32(r[sr]))
+		case a32AndK:
+			r[d] = uint64(uint32(r[d]) & uint32(in.imm))
+		case a32AndX:
+			r[d] = uint64(uint32(r[d]) & uint32(r[sr]))
+		case a32LshK:
+			r[d] = uint64(uint32(r[d]) << uint32(in.imm))
+		case a32LshX:
+			r[d] = uint64(uint32(r[d]) << (uint32(r[sr]) & 31))
+		case a32RshK:
+			r[d] = uint64(uint32(r[d]) >> uint32(in.imm))
+		case a32RshX:
+			r[d] = uint64(uint32(r[d]) >> (uint32(r[sr]) & 31))
+		case a32Neg:
+			r[d] = uint64(-uint32(r[d]))
+		case a32ModK:
+			r[d] = uint64(uint32(r[d]) % uint32(in.imm))
+		case a32ModX:
+			if uint32(r[sr]) != 0 {
+				r[d] = uint64(uint32(r[d]) % uint32(r[sr]))
+			} else {
+				r[d] = uint64(uint32(r[d]))
+			}
+		case a32SModK:
+			r[d] = smod32(r[d], uint64(in.imm))
+		case a32SModX:
+			r[d] = smod32(r[d], r[sr])
+		case a32XorK:
+			r[d] = uint64(uint32(r[d]) ^ uint32(in.imm))
+		case a32XorX:
+			r[d] = uint64(uint32(r[d]) ^ uint32(r[sr]))
+		case a32MovK:
+			r[d] = uint64(uint32(in.imm))
+		case a32MovX:
+			r[d] = uint64(uint32(r[sr]))
+		case a32Movsx8:
+			r[d] = uint64(uint32(int32(int8(r[sr]))))
+		case a32Movsx16:
+			r[d] = uint64(uint32(int32(int16(r[sr]))))
+		case a32ArshK:
+			r[d] = uint64(uint32(int32(r[d]) >> uint32(in.imm)))
+		case a32ArshX:
+			r[d] = uint64(uint32(int32(r[d]) >> (uint32(r[sr]) & 31)))
+		case a32Le16:
+			r[d] = uint64(uint16(r[d]))
+		case a32Le32:
+			r[d] = uint64(uint32(r[d]))
+		case a32Le64:
+		case a32Be16:
+			r[d] = uint64(bits.ReverseBytes16(uint16(r[d])))
+		case a32Be32:
+			r[d] = uint64(bits.ReverseBytes32(uint32(r[d])))
+		case a32Be64:
+			r[d] = bits.ReverseBytes64(r[d])
+
+		// jumps
+		case jA:
+			pc += int(in.off)
+		case jEqK:
+			if r[d] == uint64(in.imm) {
+				pc += int(in.off)
+			}
+		case jEqX:
+			if r[d] == r[sr] {
+				pc += int(in.off)
+			}
+		case jGtK:
+			if r[d] > uint64(in.imm) {
+				pc += int(in.off)
+			}
+		case jGtX:
+			if r[d] > r[sr] {
+				pc += int(in.off)
+			}
+		case jGeK:
+			if r[d] >= uint64(in.imm) {
+				pc += int(in.off)
+			}
+		case jGeX:
+			if r[d] >= r[sr] {
+				pc += int(in.off)
+			}
+		case jSetK:
+			if r[d]&uint64(in.imm) != 0 {
+				pc += int(in.off)
+			}
+		case jSetX:
+			if r[d]&r[sr] != 0 {
+				pc += int(in.off)
+			}
+		case jNeK:
+			if r[d] != uint64(in.imm) {
+				pc += int(in.off)
+			}
+		case jNeX:
+			if r[d] != r[sr] {
+				pc += int(in.off)
+			}
+		case jSGtK:
+			if int64(r[d]) > in.imm {
+				pc += int(in.off)
+			}
+		case jSGtX:
+			if int64(r[d]) > int64(r[sr]) {
+				pc += int(in.off)
+			}
+		case jSGeK:
+			if int64(r[d]) >= in.imm {
+				pc += int(in.off)
+			}
+		case jSGeX:
+			if int64(r[d]) >= int64(r[sr]) {
+				pc += int(in.off)
+			}
+		case jLtK:
+			if r[d] < uint64(in.imm) {
+				pc += int(in.off)
+			}
+		case jLtX:
+			if r[d] < r[sr] {
+				pc += int(in.off)
+			}
+		case jLeK:
+			if r[d] <= uint64(in.imm) {
+				pc += int(in.off)
+			}
+		case jLeX:
+			if r[d] <= r[sr] {
+				pc += int(in.off)
+			}
+		case jSLtK:
+			if int64(r[d]) < in.imm {
+				pc += int(in.off)
+			}
+		case jSLtX:
+			if int64(r[d]) < int64(r[sr]) {
+				pc += int(in.off)
+			}
+		case jSLeK:
+			if int64(r[d]) <= in.imm {
+				pc += int(in.off)
+			}
+		case jSLeX:
+			if int64(r[d]) <= int64(r[sr]) {
+				pc += int(in.off)
+			}
+		case j32EqK:
+			if uint32(r[d]) == uint32(in.imm) {
+				pc += int(in.off)
+			}
+		case j32EqX:
+			if uint32(r[d]) == uint32(r[sr]) {
+				pc += int(in.off)
+			}
+		case j32GtK:
+			if uint32(r[d]) > uint32(in.imm) {
+				pc += int(in.off)
+			}
+		case j32GtX:
+			if uint32(r[d]) > uint32(r[sr]) {
+				pc += int(in.off)
+			}
+		case j32GeK:
+			if uint32(r[d]) >= uint32(in.imm) {
+				pc += int(in.off)
+			}
+		case j32GeX:
+			if uint32(r[d]) >= uint32(r[sr]) {
+				pc += int(in.off)
+			}
+		case j32SetK:
+			if uint32(r[d])&uint32(in.imm) != 0 {
+				pc += int(in.off)
+			}
+		case j32SetX:
+			if uint32(r[d])&uint32(r[sr]) != 0 {
+				pc += int(in.off)
+			}
+		case j32NeK:
+			if uint32(r[d]) != uint32(in.imm) {
+				pc += int(in.off)
+			}
+		case j32NeX:
+			if uint32(r[d]) != uint32(r[sr]) {
+				pc += int(in.off)
+			}
+		case j32SGtK:
+			if int32(r[d]) > int32(in.imm) {
+				pc += int(in.off)
+			}
+		case j32SGtX:
+			if int32(r[d]) > int32(r[sr]) {
+				pc += int(in.off)
+			}
+		case j32SGeK:
+			if int32(r[d]) >= int32(in.imm) {
+				pc += int(in.off)
+			}
+		case j32SGeX:
+			if int32(r[d]) >= int32(r[sr]) {
+				pc += int(in.off)
+			}
+		case j32LtK:
+			if uint32(r[d]) < uint32(in.imm) {
+				pc += int(in.off)
+			}
+		case j32LtX:
+			if uint32(r[d]) < uint32(r[sr]) {
+				pc += int(in.off)
+			}
+		case j32LeK:
+			if uint32(r[d]) <= uint32(in.imm) {
+				pc += int(in.off)
+			}
+		case j32LeX:
+			if uint32(r[d]) <= uint32(r[sr]) {
+				pc += int(in.off)
+			}
+		case j32SLtK:
+			if int32(r[d]) < int32(in.imm) {
+				pc += int(in.off)
+			}
+		case j32SLtX:
+			if int32(r[d]) < int32(r[sr]) {
+				pc += int(in.off)
+			}
+		case j32SLeK:
+			if int32(r[d]) <= int32(in.imm) {
+				pc += int(in.off)
+			}
+		case j32SLeX:
+			if int32(r[d]) <= int32(r[sr]) {
+				pc += int(in.off)
+			}
+
+		case opCallHelper:
+			if in.imm == helperTailCall {
+				// bpf_tail_call(ctx, prog_array, index): on success
+				// the target replaces this program, with r1 = ctx and
+				// a fresh frame; on failure execution goes on.
+				np := s.tailTarget(r[2], r[3])
+				if np == nil || tail >= maxTailCalls {
+					r[0] = uint64(math.MaxUint64 - eNOENT + 1) // -ENOENT, as the kernel leaves r0 undefined
+					clobber(r)
+					continue
+				}
+				tail++
+				p = np
+				s.prog = p
+				code = p.code
+				r[1] = mkptr(tagCtx, 0)
+				r[10] = mkptr(tagStack, uint32(stackSize))
+				depth = 0
+				pc = 0
+				continue
+			}
+			v, f := s.call(int32(in.imm), r, pc-1)
+			if f != nil {
+				*pcp = pc - 1
+				return 0, f
+			}
+			r[0] = v
+			clobber(r)
+		case opCallLocal:
+			if depth >= maxCallDepth-1 {
+				*pcp = pc - 1
+				return 0, fault(pc-1, "call depth above 8")
+			}
+			fr := &s.frames[depth]
+			fr.ret = pc
+			fr.regs = [4]uint64{r[6], r[7], r[8], r[9]}
+			fr.fp = r[10]
+			depth++
+			r[10] = mkptr(tagStack, uint32((depth+1)*stackSize))
+			pc += int(in.off)
+		case opExit:
+			if depth == 0 {
+				*pcp = pc - 1
+				return r[0], nil
+			}
+			depth--
+			fr := &s.frames[depth]
+			pc = fr.ret
+			r[6], r[7], r[8], r[9] = fr.regs[0], fr.regs[1], fr.regs[2], fr.regs[3]
+			r[10] = fr.fp
+
+		case opLdImm64:
+			r[d] = uint64(in.imm)
+			pc++
+		case opLdAbsB, opLdAbsH, opLdAbsW, opLdIndB, opLdIndH, opLdIndW:
+			// legacy packet loads: a load outside the packet ends the
+			// program with r0 = 0 (the kernel's bpf_skb_load_helper).
+			off := int64(int32(in.imm))
+			if in.op >= opLdIndB {
+				off = int64(int32(uint32(r[sr]) + uint32(in.imm)))
+			}
+			w := int64(1) << ((in.op - opLdAbsB) % 3)
+			if off < 0 || off+w > int64(len(s.pkt)) {
+				*pcp = pc - 1
+				return 0, nil
+			}
+			b := s.pkt[off : off+w]
+			switch w {
+			case 1:
+				r[0] = uint64(b[0])
+			case 2:
+				r[0] = uint64(binary.BigEndian.Uint16(b))
+			default:
+				r[0] = uint64(binary.BigEndian.Uint32(b))
+			}
+			clobber(r)
+
+		case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxSB, opLdxSH, opLdxSW:
+			a := r[sr] + uint64(in.off)
+			w := 1 << ((in.op - opLdxB) & 3)
+			if in.op >= opLdxSB {
+				w = 1 << (in.op - opLdxSB)
+			}
+			var v uint64
+			if a>>32 == tagCtx {
+				var ok bool
+				v, ok = s.ctxLoad(uint32(a), w)
+				if !ok {
+					*pcp = pc - 1
+					return 0, fault(pc-1, "invalid __sk_buff access")
+				}
+			} else {
+				b := s.mem(a, w)
+				if b == nil {
+					*pcp = pc - 1
+					return 0, s.accessFault(pc-1, a, w, "read")
+				}
+				switch w {
+				case 1:
+					v = uint64(b[0])
+				case 2:
+					v = le16(b)
+				case 4:
+					v = le32(b)
+				default:
+					v = le64(b)
+				}
+			}
+			switch in.op {
+			case opLdxSB:
+				v = uint64(int64(int8(v)))
+			case opLdxSH:
+				v = uint64(int64(int16(v)))
+			case opLdxSW:
+				v = uint64(int64(int32(v)))
+			}
+			r[d] = v
+		case opStB, opStH, opStW, opStDW, opStxB, opStxH, opStxW, opStxDW:
+			a := r[d] + uint64(in.off)
+			var v uint64
+			var w int
+			if in.op >= opStxB {
+				v, w = r[sr], 1<<(in.op-opStxB)
+			} else {
+				v, w = uint64(in.imm), 1<<(in.op-opStB)
+			}
+			if a>>32 == tagCtx {
+				if !s.ctxStore(uint32(a), w, v) {
+					*pcp = pc - 1
+					return 0, fault(pc-1, "invalid __sk_buff write")
+				}
+				continue
+			}
+			b := s.mem(a, w)
+			if b == nil {
+				*pcp = pc - 1
+				return 0, s.accessFault(pc-1, a, w, "write")
+			}
+			switch w {
+			case 1:
+				b[0] = byte(v)
+			case 2:
+				binary.LittleEndian.PutUint16(b, uint16(v))
+			case 4:
+				binary.LittleEndian.PutUint32(b, uint32(v))
+			default:
+				binary.LittleEndian.PutUint64(b, v)
+			}
+		case atAddW, atAddDW, atOrW, atOrDW, atAndW, atAndDW, atXorW, atXorDW,
+			atFAddW, atFAddDW, atFOrW, atFOrDW, atFAndW, atFAndDW, atFXorW, atFXorDW,
+			atXchgW, atXchgDW, atCmpxchgW, atCmpxchgDW:
+			if f := s.atomic(in, r, pc-1); f != nil {
+				*pcp = pc - 1
+				return 0, f
+			}
+		default:
+			*pcp = pc - 1
+			return 0, fault(pc-1, "invalid instruction")
+		}
+	}
+}
+
+// clobber marks r1..r5 dead after a call: the load check rejects reading
+// them, so their values do not matter; zero them so that no pointer
+// survives.
+func clobber(r *[16]uint64) { r[1], r[2], r[3], r[4], r[5] = 0, 0, 0, 0, 0 }
+
+func (s *state) accessFault(pc int, a uint64, w int, what string) *bpf.Fault {
+	switch a >> 32 {
+	case tagPkt:
+		return fault(pc, what+" outside packet (past data_end)")
+	case tagStack:
+		return fault(pc, what+" outside stack")
+	case 0:
+		return fault(pc, what+" through a NULL or scalar pointer")
+	}
+	if t := a >> 32; t >= tagMapVal && t < tagMapVal+maxMaps {
+		return fault(pc, what+" outside map value")
+	}
+	return fault(pc, what+" through an invalid pointer")
+}
+
+// Signed division and modulo (cpu v4) as the kernel defines them: x/0 is
+// 0, x%0 is x, and INT_MIN/-1 is INT_MIN (INT_MIN%-1 is 0) instead of a
+// trap.
+func sdiv64(a, b uint64) uint64 {
+	if b == 0 {
+		return 0
+	}
+	if int64(b) == -1 {
+		return -a
+	}
+	return uint64(int64(a) / int64(b))
+}
+
+func smod64(a, b uint64) uint64 {
+	if b == 0 {
+		return a
+	}
+	if int64(b) == -1 {
+		return 0
+	}
+	return uint64(int64(a) % int64(b))
+}
+
+func sdiv32(a, b uint64) uint64 {
+	if uint32(b) == 0 {
+		return 0
+	}
+	if int32(b) == -1 {
+		return uint64(-uint32(a))
+	}
+	return uint64(uint32(int32(a) / int32(b)))
+}
+
+func smod32(a, b uint64) uint64 {
+	if uint32(b) == 0 {
+		return uint64(uint32(a))
+	}
+	if int32(b) == -1 {
+		return 0
+	}
+	return uint64(uint32(int32(a) % int32(b)))
+}
+
+// atomic runs an atomic instruction on a checked, aligned address. Map
+// values and the stack are shared with other workers only through maps;
+// the operation is a real atomic there.
+func (s *state) atomic(in *insn, r *[16]uint64, pc int) *bpf.Fault {
+	a := r[in.dst&15] + uint64(in.off)
+	dw := (in.op-atAddW)%2 == 1
+	w := 4
+	if dw {
+		w = 8
+	}
+	if a>>32 == tagCtx || a&uint64(w-1) != 0 {
+		return fault(pc, "misaligned or invalid atomic access")
+	}
+	b := s.mem(a, w)
+	if b == nil {
+		return s.accessFault(pc, a, w, "atomic")
+	}
+	if uintptr(unsafe.Pointer(&b[0]))&uintptr(w-1) != 0 {
+		return fault(pc, "misaligned atomic access")
+	}
+	src := &r[in.src&15]
+	if dw {
+		p := (*uint64)(unsafe.Pointer(&b[0]))
+		switch in.op {
+		case atAddDW:
+			atomic.AddUint64(p, *src)
+		case atOrDW:
+			atomic.OrUint64(p, *src)
+		case atAndDW:
+			atomic.AndUint64(p, *src)
+		case atXorDW:
+			casLoop64(p, func(o uint64) uint64 { return o ^ *src })
+		case atFAddDW:
+			*src = atomic.AddUint64(p, *src) - *src
+		case atFOrDW:
+			*src = atomic.OrUint64(p, *src)
+		case atFAndDW:
+			*src = atomic.AndUint64(p, *src)
+		case atFXorDW:
+			v := *src
+			*src = casLoop64(p, func(o uint64) uint64 { return o ^ v })
+		case atXchgDW:
+			*src = atomic.SwapUint64(p, *src)
+		case atCmpxchgDW:
+			for {
+				old := atomic.LoadUint64(p)
+				if old != r[0] {
+					r[0] = old
+					break
+				}
+				if atomic.CompareAndSwapUint64(p, old, *src) {
+					r[0] = old
+					break
+				}
+			}
+		}
+		return nil
+	}
+	p := (*uint32)(unsafe.Pointer(&b[0]))
+	v := uint32(*src)
+	switch in.op {
+	case atAddW:
+		atomic.AddUint32(p, v)
+	case atOrW:
+		atomic.OrUint32(p, v)
+	case atAndW:
+		atomic.AndUint32(p, v)
+	case atXorW:
+		casLoop32(p, func(o uint32) uint32 { return o ^ v })
+	case atFAddW:
+		*src = uint64(atomic.AddUint32(p, v) - v)
+	case atFOrW:
+		*src = uint64(atomic.OrUint32(p, v))
+	case atFAndW:
+		*src = uint64(atomic.AndUint32(p, v))
+	case atFXorW:
+		*src = uint64(casLoop32(p, func(o uint32) uint32 { return o ^ v }))
+	case atXchgW:
+		*src = uint64(atomic.SwapUint32(p, v))
+	case atCmpxchgW:
+		for {
+			old := atomic.LoadUint32(p)
+			if old != uint32(r[0]) {
+				r[0] = uint64(old)
+				break
+			}
+			if atomic.CompareAndSwapUint32(p, old, v) {
+				r[0] = uint64(old)
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func casLoop64(p *uint64, f func(uint64) uint64) uint64 {
+	for {
+		o := atomic.LoadUint64(p)
+		if atomic.CompareAndSwapUint64(p, o, f(o)) {
+			return o
+		}
+	}
+}
+
+func casLoop32(p *uint32, f func(uint32) uint32) uint32 {
+	for {
+		o := atomic.LoadUint32(p)
+		if atomic.CompareAndSwapUint32(p, o, f(o)) {
+			return o
+		}
+	}
+}
