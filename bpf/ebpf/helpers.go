@@ -448,8 +448,8 @@ func l4replace4(sum uint16, from, to uint32, partial, pseudo bool) uint16 {
 // rateLimit lets a few trace_printk lines a second through, by the
 // datapath's clock.
 type rateLimit struct {
-	sec    atomic.Int64
-	n      atomic.Int32
+	sec     atomic.Int64
+	n       atomic.Int32
 	dropped atomic.Int64
 }
 
