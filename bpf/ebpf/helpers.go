@@ -184,7 +184,7 @@ func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
 			return neg(eFAULT), nil
 		}
 		if off+uint64(n) > uint64(len(s.pkt)) {
-			return neg(eNOMEM), nil
+			return neg(eFAULT), nil // bpf_try_make_writable's failure, as the kernel reports it
 		}
 		copy(s.pkt[off:], from)
 		if r[5]&2 != 0 { // BPF_F_INVALIDATE_HASH

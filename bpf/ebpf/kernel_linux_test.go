@@ -330,3 +330,11 @@ func TestKernelExamples(t *testing.T) {
 		})
 	}
 }
+
+// TestKernelPrograms runs the test programs of testdata/progs.c: the
+// context's fields, the ALU, loops, bpf-to-bpf calls, atomics, map
+// helpers and their errors, packet rewriting with checksum helpers,
+// redirect, legacy packet loads, tail calls.
+func TestKernelPrograms(t *testing.T) {
+	differential(t, "testdata/progs.o", nil)
+}
