@@ -5,11 +5,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 
 	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
@@ -337,4 +341,106 @@ func TestKernelExamples(t *testing.T) {
 // redirect, legacy packet loads, tail calls.
 func TestKernelPrograms(t *testing.T) {
 	differential(t, "testdata/progs.o", nil)
+}
+
+// kernelProgram loads raw instructions into the kernel, or returns nil
+// when its verifier rejects them.
+func kernelProgram(t testing.TB, raw []RawInsn) *cebpf.Program {
+	var b bytes.Buffer
+	for _, r := range raw {
+		var x [8]byte
+		x[0], x[1] = r.Op, r.Dst|r.Src<<4
+		binary.LittleEndian.PutUint16(x[2:], uint16(r.Off))
+		binary.LittleEndian.PutUint32(x[4:], uint32(r.Imm))
+		b.Write(x[:])
+	}
+	var insns asm.Instructions
+	for b.Len() > 0 {
+		var ins asm.Instruction
+		if err := ins.Unmarshal(&b, binary.LittleEndian, "linux"); err != nil {
+			t.Fatalf("unmarshal: %v", err)
+		}
+		insns = append(insns, ins)
+	}
+	p, err := cebpf.NewProgram(&cebpf.ProgramSpec{Type: cebpf.SchedCLS, Instructions: insns, License: "GPL"})
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// compareRandom generates a program from seed, and if the kernel's
+// verifier accepts it, compares the two on the corpus. It reports whether
+// the kernel accepted it.
+func compareRandom(t testing.TB, seed uint64, pkts []corpusPacket) bool {
+	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	raw := randProgram(rng, 8+rng.IntN(40))
+	kp := kernelProgram(t, raw)
+	p, err := NewProgram("random", raw, nil, 1)
+	if kp == nil {
+		return false
+	}
+	defer kp.Close()
+	if err != nil {
+		t.Fatalf("seed %d: the kernel accepts it, netyard does not: %v", seed, err)
+	}
+	in := ctxIn{mark: 0x2a, priority: 5, ingress: 1, cb: [5]uint32{1, 2, 3, 4, 5}}
+	for _, pk := range pkts {
+		k, ok := runKernel(t, kp, pk.data, in)
+		if !ok {
+			continue
+		}
+		o, err := runNetyard(t, p, pk.data, in)
+		if err != nil {
+			t.Fatalf("seed %d %s: netyard faulted: %v", seed, pk.name, err)
+		}
+		if k.String() != o.String() {
+			t.Fatalf("seed %d %s:\n kernel  %v\n netyard %v\nprogram:\n%s", seed, pk.name, k, o, dump(raw))
+		}
+	}
+	return true
+}
+
+func dump(raw []RawInsn) string {
+	var b strings.Builder
+	for i, r := range raw {
+		fmt.Fprintf(&b, "%3d: op %#02x dst r%d src r%d off %d imm %d\n", i, r.Op, r.Dst, r.Src, r.Off, r.Imm)
+	}
+	return b.String()
+}
+
+// TestKernelRandomPrograms compares random programs (randProgram) that
+// the kernel's verifier accepts. NETYARD_BPF_RANDOM=N runs N instead of
+// 300.
+func TestKernelRandomPrograms(t *testing.T) {
+	needKernelBPF(t)
+	n := 300
+	if v, err := strconv.Atoi(os.Getenv("NETYARD_BPF_RANDOM")); err == nil {
+		n = v
+	}
+	pkts := corpus()
+	pkts = []corpusPacket{pkts[0], pkts[2], pkts[15], pkts[len(pkts)-1], pkts[len(pkts)/2]}
+	accepted := 0
+	for seed := uint64(0); seed < uint64(n); seed++ {
+		if compareRandom(t, seed, pkts) {
+			accepted++
+		}
+	}
+	t.Logf("%d of %d random programs accepted by the kernel's verifier, all agree", accepted, n)
+	if accepted < n/4 {
+		t.Errorf("only %d of %d programs accepted: the generator no longer exercises much", accepted, n)
+	}
+}
+
+// FuzzKernelRandom is TestKernelRandomPrograms as a fuzz target over the
+// generator's seed.
+func FuzzKernelRandom(f *testing.F) {
+	f.Add(uint64(1))
+	f.Add(uint64(42))
+	pkts := corpus()
+	pkts = []corpusPacket{pkts[0], pkts[2], pkts[15]}
+	f.Fuzz(func(t *testing.T, seed uint64) {
+		needKernelBPF(t)
+		compareRandom(t, seed, pkts)
+	})
 }
