@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"runtime"
 
 	cebpf "github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -443,4 +444,62 @@ func FuzzKernelRandom(f *testing.F) {
 		needKernelBPF(t)
 		compareRandom(t, seed, pkts)
 	})
+}
+
+// TestBenchKernelRatio measures, for the example programs on the same
+// packets, the kernel JIT's time per run (BPF_PROG_TEST_RUN with repeat,
+// the kernel's own average) and netyard's, and prints the ratio. It is
+// bench/bpf.sh's engine: NETYARD_BPF_BENCH=1 runs it.
+func TestBenchKernelRatio(t *testing.T) {
+	if os.Getenv("NETYARD_BPF_BENCH") == "" {
+		t.Skip("a benchmark: NETYARD_BPF_BENCH=1 (bench/bpf.sh) runs it")
+	}
+	needKernelBPF(t)
+	const repeat = 200000
+	for _, name := range benchPrograms {
+		path := "../../examples/bpf/" + name + ".o"
+		coll := kernelCollection(t, path)
+		kp := coll.Programs[name]
+		p := loadExample(t, name)
+		pks := benchPackets(t)
+		env := &bpf.Env{Ifindex: 1}
+		var kernelNs, ourNs float64
+		for _, b := range pks {
+			data := append([]byte(nil), b.Data()...)
+			_, d, err := kp.Benchmark(data, repeat, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kernelNs += float64(d.Nanoseconds())
+			for range 1000 { // warm the caches and the map as the kernel's first run does
+				_, _ = p.Run(b, env)
+			}
+			// thread CPU time, as the kernel's test run leaves out the time
+			// it was rescheduled (bpf_test_timer_continue): the machine is
+			// shared
+			runtime.LockOSThread()
+			start := threadCPU()
+			for i := 0; i < repeat; i++ {
+				if _, err := p.Run(b, env); err != nil {
+					t.Fatal(err)
+				}
+				if name == "sampler" && i%1024 == 0 {
+					p.maps[mustIdx(t, p, "samples")].ReadRecords(func([]byte) {})
+				}
+			}
+			ourNs += float64(threadCPU()-start) / repeat
+			runtime.UnlockOSThread()
+		}
+		kernelNs /= float64(len(pks))
+		ourNs /= float64(len(pks))
+		fmt.Printf("%-16s kernel JIT %6.1f ns/packet   netyard %6.1f ns/packet   ratio %.2fx\n", name, kernelNs, ourNs, ourNs/kernelNs)
+	}
+}
+
+func threadCPU() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		panic(err)
+	}
+	return ts.Nano()
 }

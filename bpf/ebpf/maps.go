@@ -370,7 +370,7 @@ func (m *Map) update(key, value []byte, flags uint64, cpu int) error {
 	m.buckets[b] = int32(i + 1)
 	m.count++
 	if m.ref != nil {
-		m.ref[i].Store(1)
+		m.ref[i].Store(0) // new elements are the first candidates until used
 	}
 	m.storeValue(i, value, cpu, true)
 	return nil

@@ -34,7 +34,7 @@ func randProgram(rng *rand.Rand, n int) []RawInsn {
 	}
 
 	// prologue
-	emit(RawInsn{Op: clsALU64 | 0xb0 | srcX, Dst: 6, Src: 1})                 // r6 = r1
+	emit(RawInsn{Op: clsALU64 | 0xb0 | srcX, Dst: 6, Src: 1})                    // r6 = r1
 	emit(RawInsn{Op: clsLDX | modeMEM | sizeW, Dst: 7, Src: 6, Off: skbData})    // r7 = data
 	emit(RawInsn{Op: clsLDX | modeMEM | sizeW, Dst: 8, Src: 6, Off: skbDataEnd}) // r8 = data_end
 	for r := uint8(0); r <= 5; r++ {

@@ -13,7 +13,7 @@ for c in flow_counter.c dscp_classifier.c sampler.c; do
 	clang "${CFLAGS[@]}" -c "$c" -o "${c%.c}.o"
 done
 t=../../bpf/ebpf/testdata
-if [ -f "$t/progs.c" ]; then
-	clang "${CFLAGS[@]}" -I . -c "$t/progs.c" -o "$t/progs.o"
-fi
+for c in progs.c bad.c; do
+	clang "${CFLAGS[@]}" -I . -c "$t/$c" -o "$t/${c%.c}.o"
+done
 echo "built: $(ls ./*.o | tr '\n' ' ')"
