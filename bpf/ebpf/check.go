@@ -281,6 +281,9 @@ func decode(name string, raw []RawInsn, nmaps int, mapValueOK func(m int, off ui
 				if err := stackCheck(pc, r.Off, sz, fail); err != nil {
 					return nil, nil, err
 				}
+				if r.Op&0xe0 == modeMEM {
+					in.op = opLdxFpB + (in.op - opLdxB)
+				}
 			}
 		case clsST, clsSTX:
 			sz := r.Op & 0x18
@@ -336,6 +339,12 @@ func decode(name string, raw []RawInsn, nmaps int, mapValueOK func(m int, off ui
 			if r.Dst == 10 {
 				if err := stackCheck(pc, r.Off, sz, fail); err != nil {
 					return nil, nil, err
+				}
+				switch {
+				case in.op >= opStB && in.op <= opStDW:
+					in.op = opStFpB + (in.op - opStB)
+				case in.op >= opStxB && in.op <= opStxDW:
+					in.op = opStxFpB + (in.op - opStxB)
 				}
 			}
 		}

@@ -107,22 +107,28 @@ func neg(e int) uint64 { return uint64(-int64(e)) }
 
 // mapArg is the map a helper's map argument points at.
 func (s *state) mapArg(v uint64) *Map {
+	m, _ := s.mapArgIndex(v)
+	return m
+}
+
+// mapArgIndex is mapArg with the map's index in the program.
+func (s *state) mapArgIndex(v uint64) (*Map, int) {
 	t := v >> 32
 	if t < tagMapPtr || t >= tagMapPtr+maxMaps || uint32(v) != 0 {
-		return nil
+		return nil, 0
 	}
 	i := int(t - tagMapPtr)
 	if i >= len(s.prog.maps) {
-		return nil
+		return nil, 0
 	}
-	return s.prog.maps[i]
+	return s.prog.maps[i], i
 }
 
 // call runs helper id with r1..r5 and returns r0.
 func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
 	switch id {
 	case helperMapLookup, helperMapUpdate, helperMapDelete:
-		m := s.mapArg(r[1])
+		m, mi := s.mapArgIndex(r[1])
 		if m == nil {
 			return 0, fault(pc, "helper's first argument is not a map")
 		}
@@ -139,7 +145,10 @@ func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
 			if i < 0 {
 				return 0, nil
 			}
-			return mkptr(tagMapVal+uint64(s.mapIndex(m)), uint32(m.valueOff(i, s.env.CPU))), nil
+			off := m.valueOff(i, s.env.CPU)
+			s.valTag = tagMapVal + uint64(mi)
+			s.valOff, s.valEnd, s.valMem = uint64(off), uint64(off)+uint64(m.spec.ValueSize), m.values
+			return mkptr(s.valTag, uint32(off)), nil
 		case helperMapUpdate:
 			val := s.mem(r[3], int(m.spec.ValueSize))
 			if val == nil {

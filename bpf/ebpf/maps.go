@@ -128,18 +128,24 @@ type Map struct {
 	values []byte
 	slots  int
 
-	// hash maps
-	mu      sync.RWMutex
-	seed    maphash.Seed
-	buckets []int32 // element index + 1, 0 = empty
-	next    []int32 // chain link, element index + 1
-	hashes  []uint32
-	keys    []byte
-	used    []bool
-	free    []int32 // free element indices (stack)
-	count   int
-	ref     []atomic.Uint32 // LRU: referenced since the clock hand passed
-	hand    int
+	// hash maps: chains of preallocated elements. Lookups take no lock
+	// (the kernel's htab uses RCU); changes are serialised by mu and
+	// publish an element with an atomic store after writing it. A freed
+	// element goes to the back of a FIFO, so that it is reused as late
+	// as possible (the kernel's preallocated htab reuses at once).
+	mu       sync.Mutex
+	seed     maphash.Seed
+	buckets  []atomic.Int32 // element index + 1, 0 = empty
+	next     []atomic.Int32 // chain link, element index + 1
+	hashes   []atomic.Uint32
+	keys     []byte
+	used     []bool
+	free     []int32 // FIFO ring of free element indices
+	freeHead int
+	nfree    int
+	count    int
+	ref      []atomic.Uint32 // LRU: referenced since the clock hand passed
+	hand     int
 
 	// prog_array
 	progs []atomic.Pointer[Program]
@@ -218,15 +224,16 @@ func NewMap(spec MapSpec, ncpu int) (*Map, error) {
 			nb = 1
 		}
 		m.seed = maphash.MakeSeed()
-		m.buckets = make([]int32, nb)
-		m.next = make([]int32, m.slots)
-		m.hashes = make([]uint32, m.slots)
+		m.buckets = make([]atomic.Int32, nb)
+		m.next = make([]atomic.Int32, m.slots)
+		m.hashes = make([]atomic.Uint32, m.slots)
 		m.keys = make([]byte, m.slots*int(s.KeySize))
 		m.used = make([]bool, m.slots)
 		m.free = make([]int32, m.slots)
 		for i := range m.free {
-			m.free[i] = int32(m.slots - 1 - i)
+			m.free[i] = int32(i)
 		}
+		m.nfree = m.slots
 		if m.lru() {
 			m.ref = make([]atomic.Uint32, m.slots)
 		}
@@ -278,14 +285,19 @@ func (m *Map) hash(key []byte) uint32 {
 	return uint32(maphash.Bytes(m.seed, key))
 }
 
-// find returns the element index of key, or -1. Callers hold m.mu.
+// find returns the element index of key, or -1. It takes no lock: a
+// chain may change under it, so the walk is bounded (a concurrent
+// delete and reuse can send it into another chain, as in the kernel a
+// lookup racing with a delete may miss).
 func (m *Map) find(key []byte, h uint32) int {
 	ks := int(m.spec.KeySize)
-	for e := m.buckets[h&uint32(len(m.buckets)-1)]; e != 0; e = m.next[e-1] {
+	e := m.buckets[h&uint32(len(m.buckets)-1)].Load()
+	for n := 0; e != 0 && n <= m.slots; n++ {
 		i := int(e - 1)
-		if m.hashes[i] == h && string(m.keys[i*ks:i*ks+ks]) == string(key) {
+		if m.hashes[i].Load() == h && string(m.keys[i*ks:i*ks+ks]) == string(key) {
 			return i
 		}
+		e = m.next[i].Load()
 	}
 	return -1
 }
@@ -304,10 +316,7 @@ func (m *Map) lookup(key []byte) int {
 	if !m.isHash() {
 		return -1
 	}
-	h := m.hash(key)
-	m.mu.RLock()
-	i := m.find(key, h)
-	m.mu.RUnlock()
+	i := m.find(key, m.hash(key))
 	if i >= 0 && m.ref != nil {
 		if m.ref[i].Load() == 0 {
 			m.ref[i].Store(1)
@@ -353,26 +362,27 @@ func (m *Map) update(key, value []byte, flags uint64, cpu int) error {
 	if flags == UpdateExist {
 		return ErrKeyNotExist
 	}
-	if len(m.free) == 0 {
+	if m.nfree == 0 {
 		if !m.lru() {
 			return ErrMapFull
 		}
 		m.evict()
 	}
-	i = int(m.free[len(m.free)-1])
-	m.free = m.free[:len(m.free)-1]
+	i = int(m.free[m.freeHead])
+	m.freeHead = (m.freeHead + 1) % m.slots
+	m.nfree--
 	ks := int(m.spec.KeySize)
 	copy(m.keys[i*ks:i*ks+ks], key)
-	m.hashes[i] = h
+	m.hashes[i].Store(h)
 	m.used[i] = true
-	b := h & uint32(len(m.buckets)-1)
-	m.next[i] = m.buckets[b]
-	m.buckets[b] = int32(i + 1)
-	m.count++
 	if m.ref != nil {
 		m.ref[i].Store(0) // new elements are the first candidates until used
 	}
 	m.storeValue(i, value, cpu, true)
+	b := h & uint32(len(m.buckets)-1)
+	m.next[i].Store(m.buckets[b].Load())
+	m.buckets[b].Store(int32(i + 1)) // publish
+	m.count++
 	return nil
 }
 
@@ -425,18 +435,19 @@ func (m *Map) evict() {
 
 // unlink removes element i from its bucket and frees it. Callers hold m.mu.
 func (m *Map) unlink(i int) {
-	b := m.hashes[i] & uint32(len(m.buckets)-1)
+	b := m.hashes[i].Load() & uint32(len(m.buckets)-1)
 	p := &m.buckets[b]
-	for *p != 0 {
-		if int(*p-1) == i {
-			*p = m.next[i]
+	for e := p.Load(); e != 0; e = p.Load() {
+		if int(e-1) == i {
+			p.Store(m.next[i].Load())
 			break
 		}
-		p = &m.next[*p-1]
+		p = &m.next[e-1]
 	}
 	m.used[i] = false
-	m.next[i] = 0
-	m.free = append(m.free, int32(i))
+	// m.next[i] stays: a lookup standing on i goes on along the chain
+	m.free[(m.freeHead+m.nfree)%m.slots] = int32(i)
+	m.nfree++
 	m.count--
 }
 
@@ -511,8 +522,8 @@ func (m *Map) Lookup(key []byte) ([]byte, error) {
 		return nil, fmt.Errorf("map %s: %s has no values to look up: %w", m.spec.Name, m.spec.Type, ErrInvalid)
 	}
 	if m.isHash() {
-		m.mu.RLock()
-		defer m.mu.RUnlock()
+		m.mu.Lock()
+		defer m.mu.Unlock()
 		i := m.find(key, m.hash(key))
 		if i < 0 {
 			return nil, ErrKeyNotExist
@@ -587,8 +598,8 @@ func (m *Map) Iterate(fn func(key, value []byte) bool) {
 			}
 		}
 	case m.isHash():
-		m.mu.RLock()
-		defer m.mu.RUnlock()
+		m.mu.Lock()
+		defer m.mu.Unlock()
 		ks := int(m.spec.KeySize)
 		for i := 0; i < m.slots; i++ {
 			if m.used[i] && !fn(m.keys[i*ks:i*ks+ks:i*ks+ks], m.readValue(i, nil)) {
@@ -601,8 +612,8 @@ func (m *Map) Iterate(fn func(key, value []byte) bool) {
 // Len is the number of elements (a hash map's count, an array's size).
 func (m *Map) Len() int {
 	if m.isHash() {
-		m.mu.RLock()
-		defer m.mu.RUnlock()
+		m.mu.Lock()
+		defer m.mu.Unlock()
 		return m.count
 	}
 	return m.slots

@@ -191,6 +191,20 @@ const (
 	opStxW
 	opStxDW
 
+	// loads and stores at constant offsets from r10, checked at load time
+	opLdxFpB
+	opLdxFpH
+	opLdxFpW
+	opLdxFpDW
+	opStFpB
+	opStFpH
+	opStFpW
+	opStFpDW
+	opStxFpB
+	opStxFpH
+	opStxFpW
+	opStxFpDW
+
 	// atomics, 32 and 64 bit
 	atAddW
 	atAddDW

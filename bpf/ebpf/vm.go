@@ -63,7 +63,15 @@ type state struct {
 	skb     skbExtra
 	reserve [4]ringRes // ring buffer records reserved in this run
 	nres    int
-	_       [64]byte // keep neighbours' busy flags off this cache line
+
+	// the map value the last lookup returned (tag, its bytes' range in
+	// valMem): most accesses through map value pointers are to it
+	valTag         uint64
+	valOff, valEnd uint64
+	valMem         []byte
+
+	runs atomic.Uint64 // runs in this scratch (one writer: its holder)
+	_    [64]byte      // keep neighbours' busy flags off this cache line
 }
 
 type ringRes struct {
@@ -103,7 +111,11 @@ func (p *Program) Maps() []*Map { return p.maps }
 // those that were Go panics caught by the last-resort recover (a bug in
 // netyard: it should stay 0).
 func (p *Program) Stats() (runs, faults, recovered uint64) {
-	return p.runs.Load(), p.faults.Load(), p.recovered.Load()
+	runs = p.runs.Load()
+	for i := range p.scratch {
+		runs += p.scratch[i].runs.Load()
+	}
+	return runs, p.faults.Load(), p.recovered.Load()
 }
 
 func (p *Program) acquire(cpu int) *state {
@@ -119,8 +131,8 @@ func (p *Program) acquire(cpu int) *state {
 }
 
 func release(s *state) {
-	s.buf, s.pkt, s.env = nil, nil, nil
 	if s.busy.Load() == 2 {
+		s.buf, s.pkt, s.env, s.prog, s.valMem = nil, nil, nil, nil, nil
 		s.busy.Store(0)
 		statePool.Put(s)
 		return
@@ -138,8 +150,13 @@ func (p *Program) Run(b *pkt.Buffer, env *bpf.Env) (uint64, error) {
 // runWith runs with the context fields netyard does not keep in pkt.Meta
 // (cb, tc_index, tc_classid) starting from *x, and leaves them in *x.
 func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, error) {
-	p.runs.Add(1)
 	s := p.acquire(env.CPU)
+	if s.busy.Load() == 2 {
+		p.runs.Add(1)
+	} else {
+		s.runs.Store(s.runs.Load() + 1)
+	}
+	s.valTag = 0
 	s.buf, s.env = b, env
 	s.pkt = b.Data()
 	s.skb = *x
@@ -198,6 +215,10 @@ func (s *state) mem(v uint64, n int) []byte {
 		if off+uint64(n) <= uint64(len(s.stack)) {
 			return s.stack[off : off+uint64(n) : off+uint64(n)]
 		}
+	case tag == s.valTag && off >= s.valOff && off+uint64(n) <= s.valEnd:
+		// the value the last lookup returned: no division to find
+		// which element off is in
+		return s.valMem[off : off+uint64(n) : off+uint64(n)]
 	case tag >= tagMapVal && tag < tagMapVal+maxMaps:
 		i := int(tag - tagMapVal)
 		if i < len(s.prog.maps) {
@@ -240,15 +261,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 	tail := 0
 	steps := 0
 	for {
-		if uint(pc) >= uint(len(code)) {
-			*pcp = pc
-			return 0, fault(pc, "fell off the program")
-		}
-		steps++
-		if steps > InsnLimit {
-			*pcp = pc
-			return 0, fault(pc, "instruction limit (a loop that does not end?)")
-		}
+		// pc is always in range: decode checked every jump and call
+		// target, and that the program ends in an exit or a jump.
 		in := &code[pc]
 		pc++
 		d, sr := in.dst&15, in.src&15
@@ -416,182 +430,182 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 
 		// jumps
 		case jA:
-			pc += int(in.off)
+			goto taken
 		case jEqK:
 			if r[d] == uint64(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case jEqX:
 			if r[d] == r[sr] {
-				pc += int(in.off)
+				goto taken
 			}
 		case jGtK:
 			if r[d] > uint64(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case jGtX:
 			if r[d] > r[sr] {
-				pc += int(in.off)
+				goto taken
 			}
 		case jGeK:
 			if r[d] >= uint64(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case jGeX:
 			if r[d] >= r[sr] {
-				pc += int(in.off)
+				goto taken
 			}
 		case jSetK:
 			if r[d]&uint64(in.imm) != 0 {
-				pc += int(in.off)
+				goto taken
 			}
 		case jSetX:
 			if r[d]&r[sr] != 0 {
-				pc += int(in.off)
+				goto taken
 			}
 		case jNeK:
 			if r[d] != uint64(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case jNeX:
 			if r[d] != r[sr] {
-				pc += int(in.off)
+				goto taken
 			}
 		case jSGtK:
 			if int64(r[d]) > in.imm {
-				pc += int(in.off)
+				goto taken
 			}
 		case jSGtX:
 			if int64(r[d]) > int64(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case jSGeK:
 			if int64(r[d]) >= in.imm {
-				pc += int(in.off)
+				goto taken
 			}
 		case jSGeX:
 			if int64(r[d]) >= int64(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case jLtK:
 			if r[d] < uint64(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case jLtX:
 			if r[d] < r[sr] {
-				pc += int(in.off)
+				goto taken
 			}
 		case jLeK:
 			if r[d] <= uint64(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case jLeX:
 			if r[d] <= r[sr] {
-				pc += int(in.off)
+				goto taken
 			}
 		case jSLtK:
 			if int64(r[d]) < in.imm {
-				pc += int(in.off)
+				goto taken
 			}
 		case jSLtX:
 			if int64(r[d]) < int64(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case jSLeK:
 			if int64(r[d]) <= in.imm {
-				pc += int(in.off)
+				goto taken
 			}
 		case jSLeX:
 			if int64(r[d]) <= int64(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32EqK:
 			if uint32(r[d]) == uint32(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32EqX:
 			if uint32(r[d]) == uint32(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32GtK:
 			if uint32(r[d]) > uint32(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32GtX:
 			if uint32(r[d]) > uint32(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32GeK:
 			if uint32(r[d]) >= uint32(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32GeX:
 			if uint32(r[d]) >= uint32(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32SetK:
 			if uint32(r[d])&uint32(in.imm) != 0 {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32SetX:
 			if uint32(r[d])&uint32(r[sr]) != 0 {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32NeK:
 			if uint32(r[d]) != uint32(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32NeX:
 			if uint32(r[d]) != uint32(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32SGtK:
 			if int32(r[d]) > int32(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32SGtX:
 			if int32(r[d]) > int32(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32SGeK:
 			if int32(r[d]) >= int32(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32SGeX:
 			if int32(r[d]) >= int32(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32LtK:
 			if uint32(r[d]) < uint32(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32LtX:
 			if uint32(r[d]) < uint32(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32LeK:
 			if uint32(r[d]) <= uint32(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32LeX:
 			if uint32(r[d]) <= uint32(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32SLtK:
 			if int32(r[d]) < int32(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32SLtX:
 			if int32(r[d]) < int32(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32SLeK:
 			if int32(r[d]) <= int32(in.imm) {
-				pc += int(in.off)
+				goto taken
 			}
 		case j32SLeX:
 			if int32(r[d]) <= int32(r[sr]) {
-				pc += int(in.off)
+				goto taken
 			}
 
 		case opCallHelper:
@@ -608,6 +622,7 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 				tail++
 				p = np
 				s.prog = p
+				s.valTag = 0 // map indices are the new program's
 				code = p.code
 				r[1] = mkptr(tagCtx, 0)
 				r[10] = mkptr(tagStack, uint32(stackSize))
@@ -671,77 +686,192 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			}
 			clobber(r)
 
-		case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxSB, opLdxSH, opLdxSW:
+		case opLdxB:
 			a := r[sr] + uint64(in.off)
-			w := 1 << ((in.op - opLdxB) & 3)
-			if in.op >= opLdxSB {
-				w = 1 << (in.op - opLdxSB)
-			}
-			var v uint64
-			if a>>32 == tagCtx {
-				var ok bool
-				v, ok = s.ctxLoad(uint32(a), w)
-				if !ok {
-					*pcp = pc - 1
-					return 0, fault(pc-1, "invalid __sk_buff access")
-				}
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
+				r[d] = uint64(s.pkt[o])
+			} else if v, ok := s.load(a, 1); ok {
+				r[d] = v
 			} else {
-				b := s.mem(a, w)
-				if b == nil {
-					*pcp = pc - 1
-					return 0, s.accessFault(pc-1, a, w, "read")
-				}
-				switch w {
-				case 1:
-					v = uint64(b[0])
-				case 2:
-					v = le16(b)
-				case 4:
-					v = le32(b)
-				default:
-					v = le64(b)
-				}
-			}
-			switch in.op {
-			case opLdxSB:
-				v = uint64(int64(int8(v)))
-			case opLdxSH:
-				v = uint64(int64(int16(v)))
-			case opLdxSW:
-				v = uint64(int64(int32(v)))
-			}
-			r[d] = v
-		case opStB, opStH, opStW, opStDW, opStxB, opStxH, opStxW, opStxDW:
-			a := r[d] + uint64(in.off)
-			var v uint64
-			var w int
-			if in.op >= opStxB {
-				v, w = r[sr], 1<<(in.op-opStxB)
-			} else {
-				v, w = uint64(in.imm), 1<<(in.op-opStB)
-			}
-			if a>>32 == tagCtx {
-				if !s.ctxStore(uint32(a), w, v) {
-					*pcp = pc - 1
-					return 0, fault(pc-1, "invalid __sk_buff write")
-				}
-				continue
-			}
-			b := s.mem(a, w)
-			if b == nil {
 				*pcp = pc - 1
-				return 0, s.accessFault(pc-1, a, w, "write")
+				return 0, s.loadFault(pc-1, a, 1)
 			}
-			switch w {
-			case 1:
-				b[0] = byte(v)
-			case 2:
-				binary.LittleEndian.PutUint16(b, uint16(v))
-			case 4:
-				binary.LittleEndian.PutUint32(b, uint32(v))
-			default:
-				binary.LittleEndian.PutUint64(b, v)
+		case opLdxH:
+			a := r[sr] + uint64(in.off)
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
+				r[d] = le16(s.pkt[o:])
+			} else if v, ok := s.load(a, 2); ok {
+				r[d] = v
+			} else {
+				*pcp = pc - 1
+				return 0, s.loadFault(pc-1, a, 2)
 			}
+		case opLdxW:
+			a := r[sr] + uint64(in.off)
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
+				r[d] = le32(s.pkt[o:])
+			} else if v, ok := s.load(a, 4); ok {
+				r[d] = v
+			} else {
+				*pcp = pc - 1
+				return 0, s.loadFault(pc-1, a, 4)
+			}
+		case opLdxDW:
+			a := r[sr] + uint64(in.off)
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+8 <= uint64(len(s.pkt)) {
+				r[d] = le64(s.pkt[o:])
+			} else if v, ok := s.load(a, 8); ok {
+				r[d] = v
+			} else {
+				*pcp = pc - 1
+				return 0, s.loadFault(pc-1, a, 8)
+			}
+		case opLdxSB:
+			a := r[sr] + uint64(in.off)
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
+				r[d] = uint64(int64(int8(s.pkt[o])))
+			} else if v, ok := s.load(a, 1); ok {
+				r[d] = uint64(int64(int8(v)))
+			} else {
+				*pcp = pc - 1
+				return 0, s.loadFault(pc-1, a, 1)
+			}
+		case opLdxSH:
+			a := r[sr] + uint64(in.off)
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
+				r[d] = uint64(int64(int16(le16(s.pkt[o:]))))
+			} else if v, ok := s.load(a, 2); ok {
+				r[d] = uint64(int64(int16(v)))
+			} else {
+				*pcp = pc - 1
+				return 0, s.loadFault(pc-1, a, 2)
+			}
+		case opLdxSW:
+			a := r[sr] + uint64(in.off)
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
+				r[d] = uint64(int64(int32(le32(s.pkt[o:]))))
+			} else if v, ok := s.load(a, 4); ok {
+				r[d] = uint64(int64(int32(v)))
+			} else {
+				*pcp = pc - 1
+				return 0, s.loadFault(pc-1, a, 4)
+			}
+		case opLdxFpB:
+			o := uint32(r[10]) + uint32(in.off)
+			r[d] = uint64(s.stack[o])
+		case opLdxFpH:
+			o := uint32(r[10]) + uint32(in.off)
+			r[d] = le16(s.stack[o:])
+		case opLdxFpW:
+			o := uint32(r[10]) + uint32(in.off)
+			r[d] = le32(s.stack[o:])
+		case opLdxFpDW:
+			o := uint32(r[10]) + uint32(in.off)
+			r[d] = le64(s.stack[o:])
+		case opStB:
+			a := r[d] + uint64(in.off)
+			v := uint64(in.imm)
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
+				s.pkt[o] = byte(v)
+			} else if !s.store(a, 1, v) {
+				*pcp = pc - 1
+				return 0, s.storeFault(pc-1, a, 1)
+			}
+		case opStxB:
+			a := r[d] + uint64(in.off)
+			v := r[sr]
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
+				s.pkt[o] = byte(v)
+			} else if !s.store(a, 1, v) {
+				*pcp = pc - 1
+				return 0, s.storeFault(pc-1, a, 1)
+			}
+		case opStH:
+			a := r[d] + uint64(in.off)
+			v := uint64(in.imm)
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
+				binary.LittleEndian.PutUint16(s.pkt[o:], uint16(v))
+			} else if !s.store(a, 2, v) {
+				*pcp = pc - 1
+				return 0, s.storeFault(pc-1, a, 2)
+			}
+		case opStxH:
+			a := r[d] + uint64(in.off)
+			v := r[sr]
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
+				binary.LittleEndian.PutUint16(s.pkt[o:], uint16(v))
+			} else if !s.store(a, 2, v) {
+				*pcp = pc - 1
+				return 0, s.storeFault(pc-1, a, 2)
+			}
+		case opStW:
+			a := r[d] + uint64(in.off)
+			v := uint64(in.imm)
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
+				binary.LittleEndian.PutUint32(s.pkt[o:], uint32(v))
+			} else if !s.store(a, 4, v) {
+				*pcp = pc - 1
+				return 0, s.storeFault(pc-1, a, 4)
+			}
+		case opStxW:
+			a := r[d] + uint64(in.off)
+			v := r[sr]
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
+				binary.LittleEndian.PutUint32(s.pkt[o:], uint32(v))
+			} else if !s.store(a, 4, v) {
+				*pcp = pc - 1
+				return 0, s.storeFault(pc-1, a, 4)
+			}
+		case opStDW:
+			a := r[d] + uint64(in.off)
+			v := uint64(in.imm)
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+8 <= uint64(len(s.pkt)) {
+				binary.LittleEndian.PutUint64(s.pkt[o:], v)
+			} else if !s.store(a, 8, v) {
+				*pcp = pc - 1
+				return 0, s.storeFault(pc-1, a, 8)
+			}
+		case opStxDW:
+			a := r[d] + uint64(in.off)
+			v := r[sr]
+			if o := uint64(uint32(a)); a>>32 == tagPkt && o+8 <= uint64(len(s.pkt)) {
+				binary.LittleEndian.PutUint64(s.pkt[o:], v)
+			} else if !s.store(a, 8, v) {
+				*pcp = pc - 1
+				return 0, s.storeFault(pc-1, a, 8)
+			}
+		case opStFpB:
+			o := uint32(r[10]) + uint32(in.off)
+			v := uint64(in.imm)
+			s.stack[o] = byte(v)
+		case opStxFpB:
+			o := uint32(r[10]) + uint32(in.off)
+			v := r[sr]
+			s.stack[o] = byte(v)
+		case opStFpH:
+			o := uint32(r[10]) + uint32(in.off)
+			v := uint64(in.imm)
+			binary.LittleEndian.PutUint16(s.stack[o:], uint16(v))
+		case opStxFpH:
+			o := uint32(r[10]) + uint32(in.off)
+			v := r[sr]
+			binary.LittleEndian.PutUint16(s.stack[o:], uint16(v))
+		case opStFpW:
+			o := uint32(r[10]) + uint32(in.off)
+			v := uint64(in.imm)
+			binary.LittleEndian.PutUint32(s.stack[o:], uint32(v))
+		case opStxFpW:
+			o := uint32(r[10]) + uint32(in.off)
+			v := r[sr]
+			binary.LittleEndian.PutUint32(s.stack[o:], uint32(v))
+		case opStFpDW:
+			o := uint32(r[10]) + uint32(in.off)
+			v := uint64(in.imm)
+			binary.LittleEndian.PutUint64(s.stack[o:], v)
+		case opStxFpDW:
+			o := uint32(r[10]) + uint32(in.off)
+			v := r[sr]
+			binary.LittleEndian.PutUint64(s.stack[o:], v)
 		case atAddW, atAddDW, atOrW, atOrDW, atAndW, atAndDW, atXorW, atXorDW,
 			atFAddW, atFAddDW, atFOrW, atFOrDW, atFAndW, atFAndDW, atFXorW, atFXorDW,
 			atXchgW, atXchgDW, atCmpxchgW, atCmpxchgDW:
@@ -753,7 +883,75 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			*pcp = pc - 1
 			return 0, fault(pc-1, "invalid instruction")
 		}
+		continue
+	taken:
+		pc += int(in.off)
+		if in.off < 0 {
+			// Only a backward jump makes a loop: count the
+			// instructions of the loop's body it goes back over.
+			steps += int(-in.off)
+			if steps > InsnLimit {
+				*pcp = pc
+				return 0, fault(pc, "instruction limit (a loop that does not end?)")
+			}
+		}
 	}
+}
+
+// load reads w bytes at a from any region but the packet's fast path.
+func (s *state) load(a uint64, w int) (uint64, bool) {
+	if a>>32 == tagCtx {
+		return s.ctxLoad(uint32(a), w)
+	}
+	b := s.mem(a, w)
+	if b == nil {
+		return 0, false
+	}
+	switch w {
+	case 1:
+		return uint64(b[0]), true
+	case 2:
+		return le16(b), true
+	case 4:
+		return le32(b), true
+	}
+	return le64(b), true
+}
+
+func (s *state) loadFault(pc int, a uint64, w int) *bpf.Fault {
+	if a>>32 == tagCtx {
+		return fault(pc, "invalid __sk_buff access")
+	}
+	return s.accessFault(pc, a, w, "read")
+}
+
+// store writes w bytes of v at a, in any region but the packet's fast path.
+func (s *state) store(a uint64, w int, v uint64) bool {
+	if a>>32 == tagCtx {
+		return s.ctxStore(uint32(a), w, v)
+	}
+	b := s.mem(a, w)
+	if b == nil {
+		return false
+	}
+	switch w {
+	case 1:
+		b[0] = byte(v)
+	case 2:
+		binary.LittleEndian.PutUint16(b, uint16(v))
+	case 4:
+		binary.LittleEndian.PutUint32(b, uint32(v))
+	default:
+		binary.LittleEndian.PutUint64(b, v)
+	}
+	return true
+}
+
+func (s *state) storeFault(pc int, a uint64, w int) *bpf.Fault {
+	if a>>32 == tagCtx {
+		return fault(pc, "invalid __sk_buff write")
+	}
+	return s.accessFault(pc, a, w, "write")
 }
 
 // clobber marks r1..r5 dead after a call: the load check rejects reading
