@@ -61,6 +61,11 @@ type Env struct {
 	// device ifindex (its ingress when flags has BPF_F_INGRESS, 1) and
 	// returns 0 or a negative errno. Nil: the helper returns -EOPNOTSUPP.
 	CloneRedirect func(p *pkt.Buffer, ifindex int32, flags uint64) int64
+	// Scratch is the worker's run scratch for eBPF programs (registers,
+	// stacks: ebpf.NewScratch), set once when the worker makes its Env.
+	// With it a run takes no atomic operation to find its scratch; nil
+	// works too (a per-program scratch per CPU, taken with a CAS).
+	Scratch any
 }
 
 // Info describes a loaded program as tc and bpftool print it.

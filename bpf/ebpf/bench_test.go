@@ -51,7 +51,7 @@ func TestRunAllocs(t *testing.T) {
 	pks := benchPackets(t)
 	for _, name := range benchPrograms {
 		p := loadExample(t, name)
-		env := &bpf.Env{Ifindex: 1}
+		env := &bpf.Env{Ifindex: 1, Scratch: NewScratch()}
 		for _, b := range pks { // first packets create the flows
 			if _, err := p.Run(b, env); err != nil {
 				t.Fatal(err)
@@ -88,7 +88,7 @@ func BenchmarkRun(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			p := loadExample(b, name)
 			pks := benchPackets(b)
-			env := &bpf.Env{Ifindex: 1}
+			env := &bpf.Env{Ifindex: 1, Scratch: NewScratch()}
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {

@@ -462,7 +462,7 @@ func TestBenchKernelRatio(t *testing.T) {
 		kp := coll.Programs[name]
 		p := loadExample(t, name)
 		pks := benchPackets(t)
-		env := &bpf.Env{Ifindex: 1}
+		env := &bpf.Env{Ifindex: 1, Scratch: NewScratch()}
 		var kernelNs, ourNs float64
 		for _, b := range pks {
 			data := append([]byte(nil), b.Data()...)

@@ -70,7 +70,8 @@ type state struct {
 	valOff, valEnd uint64
 	valMem         []byte
 
-	runs atomic.Uint64 // runs in this scratch (one writer: its holder)
+	runs  atomic.Uint64 // runs in this scratch (one writer: its holder)
+	inUse bool          // a worker's scratch (bpf.Env.Scratch) is running
 	_    [64]byte      // keep neighbours' busy flags off this cache line
 }
 
@@ -80,6 +81,9 @@ type ringRes struct {
 }
 
 var statePool = sync.Pool{New: func() any { return new(state) }}
+
+// NewScratch returns a run scratch for one worker's bpf.Env.Scratch.
+func NewScratch() any { return new(state) }
 
 // Program is a loaded extended BPF program (bpf.Program).
 type Program struct {
@@ -131,6 +135,10 @@ func (p *Program) acquire(cpu int) *state {
 }
 
 func release(s *state) {
+	if s.inUse {
+		s.inUse = false
+		return
+	}
 	if s.busy.Load() == 2 {
 		s.buf, s.pkt, s.env, s.prog, s.valMem = nil, nil, nil, nil, nil
 		s.busy.Store(0)
@@ -150,11 +158,20 @@ func (p *Program) Run(b *pkt.Buffer, env *bpf.Env) (uint64, error) {
 // runWith runs with the context fields netyard does not keep in pkt.Meta
 // (cb, tc_index, tc_classid) starting from *x, and leaves them in *x.
 func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, error) {
-	s := p.acquire(env.CPU)
-	if s.busy.Load() == 2 {
-		p.runs.Add(1)
+	s, _ := env.Scratch.(*state)
+	if s != nil && !s.inUse {
+		// the worker's own scratch: nobody else touches it; the run is
+		// counted in the program's slot of this CPU (one writer)
+		s.inUse = true
+		c := &p.scratch[uint(env.CPU)%uint(len(p.scratch))].runs
+		c.Store(c.Load() + 1)
 	} else {
-		s.runs.Store(s.runs.Load() + 1)
+		s = p.acquire(env.CPU)
+		if s.busy.Load() == 2 {
+			p.runs.Add(1)
+		} else {
+			s.runs.Store(s.runs.Load() + 1)
+		}
 	}
 	s.valTag = 0
 	s.buf, s.env = b, env
