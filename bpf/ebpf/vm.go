@@ -72,7 +72,7 @@ type state struct {
 
 	runs  atomic.Uint64 // runs in this scratch (one writer: its holder)
 	inUse bool          // a worker's scratch (bpf.Env.Scratch) is running
-	_    [64]byte      // keep neighbours' busy flags off this cache line
+	_     [64]byte      // keep neighbours' busy flags off this cache line
 }
 
 type ringRes struct {
