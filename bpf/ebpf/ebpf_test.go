@@ -14,6 +14,8 @@ import (
 	"netyard/pkt"
 )
 
+var testPool = pkt.NewPool(pkt.PoolConfig{})
+
 func mustRaw(t testing.TB, insns asm.Instructions) []RawInsn {
 	t.Helper()
 	raw, err := FromAsm(insns, func(name string) (int, error) { return 0, nil })

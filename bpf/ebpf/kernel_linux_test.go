@@ -21,7 +21,6 @@ import (
 
 	"netyard/bpf"
 	"netyard/internal/testutil"
-	"netyard/pkt"
 )
 
 // The kernel is the oracle: the same object runs in the kernel
@@ -123,8 +122,6 @@ func ipTooShort(d []byte) bool {
 	}
 	return false
 }
-
-var testPool = pkt.NewPool(pkt.PoolConfig{})
 
 // runNetyard runs p as the harness runs it in the kernel: the device is
 // lo (ifindex 1), the packet's metadata from the same __sk_buff input.
