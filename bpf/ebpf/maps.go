@@ -276,7 +276,7 @@ func (m *Map) stride() int {
 // valueOff is the offset in m.values of element i's value for cpu.
 func (m *Map) valueOff(i, cpu int) int {
 	if m.percpu() {
-		return ((cpu%m.ncpu)*m.slots + i) * m.stride()
+		return (cpuSlot(cpu, m.ncpu)*m.slots + i) * m.stride()
 	}
 	return i * m.stride()
 }
@@ -407,7 +407,7 @@ func (m *Map) storeValue(i int, value []byte, cpu int, fresh bool) {
 	}
 	for c := 0; c < m.ncpu; c++ {
 		o := m.valueOff(i, c)
-		if c == cpu%m.ncpu {
+		if c == cpuSlot(cpu, m.ncpu) {
 			copy(m.values[o:o+vs], value)
 		} else if fresh {
 			clear(m.values[o : o+vs])

@@ -70,6 +70,8 @@ type state struct {
 	valOff, valEnd uint64
 	valMem         []byte
 
+	depth, tail, steps int // call depth, tail calls, instructions counted (exec)
+
 	runs  atomic.Uint64 // runs in this scratch (one writer: its holder)
 	inUse bool          // a worker's scratch (bpf.Env.Scratch) is running
 	_     [64]byte      // keep neighbours' busy flags off this cache line
@@ -124,7 +126,7 @@ func (p *Program) Stats() (runs, faults, recovered uint64) {
 
 func (p *Program) acquire(cpu int) *state {
 	if n := len(p.scratch); n > 0 {
-		s := &p.scratch[uint(cpu)%uint(n)]
+		s := &p.scratch[cpuSlot(cpu, n)]
 		if s.busy.CompareAndSwap(0, 1) {
 			return s
 		}
@@ -132,6 +134,14 @@ func (p *Program) acquire(cpu int) *state {
 	s := statePool.Get().(*state)
 	s.busy.Store(2)
 	return s
+}
+
+// cpuSlot is cpu's slot of n (no division when cpu < n, the usual case).
+func cpuSlot(cpu, n int) int {
+	if uint(cpu) < uint(n) {
+		return cpu
+	}
+	return int(uint(cpu) % uint(n))
 }
 
 func release(s *state) {
@@ -163,7 +173,7 @@ func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, err
 		// the worker's own scratch: nobody else touches it; the run is
 		// counted in the program's slot of this CPU (one writer)
 		s.inUse = true
-		c := &p.scratch[uint(env.CPU)%uint(len(p.scratch))].runs
+		c := &p.scratch[cpuSlot(env.CPU, len(p.scratch))].runs
 		c.Store(c.Load() + 1)
 	} else {
 		s = p.acquire(env.CPU)
@@ -273,14 +283,14 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 	r := &s.regs
 	r[1] = mkptr(tagCtx, 0)
 	r[10] = mkptr(tagStack, uint32(stackSize))
-	depth := 0
+	s.depth, s.tail, s.steps = 0, 0, 0
 	pc := 0
-	tail := 0
-	steps := 0
+	base := unsafe.Pointer(unsafe.SliceData(code))
 	for {
 		// pc is always in range: decode checked every jump and call
-		// target, and that the program ends in an exit or a jump.
-		in := &code[pc]
+		// target, and that the program ends in an exit or a jump, so
+		// the fetch needs no bounds check (code[pc] in effect).
+		in := (*insn)(unsafe.Add(base, uintptr(pc)*unsafe.Sizeof(insn{})))
 		pc++
 		d, sr := in.dst&15, in.src&15
 		switch in.op {
@@ -631,19 +641,20 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 				// the target replaces this program, with r1 = ctx and
 				// a fresh frame; on failure execution goes on.
 				np := s.tailTarget(r[2], r[3])
-				if np == nil || tail >= maxTailCalls {
+				if np == nil || s.tail >= maxTailCalls {
 					r[0] = uint64(math.MaxUint64 - eNOENT + 1) // -ENOENT, as the kernel leaves r0 undefined
 					clobber(r)
 					continue
 				}
-				tail++
+				s.tail++
 				p = np
 				s.prog = p
 				s.valTag = 0 // map indices are the new program's
 				code = p.code
+				base = unsafe.Pointer(unsafe.SliceData(code))
 				r[1] = mkptr(tagCtx, 0)
 				r[10] = mkptr(tagStack, uint32(stackSize))
-				depth = 0
+				s.depth = 0
 				pc = 0
 				continue
 			}
@@ -655,24 +666,24 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			r[0] = v
 			clobber(r)
 		case opCallLocal:
-			if depth >= maxCallDepth-1 {
+			if s.depth >= maxCallDepth-1 {
 				*pcp = pc - 1
 				return 0, fault(pc-1, "call depth above 8")
 			}
-			fr := &s.frames[depth]
+			fr := &s.frames[s.depth]
 			fr.ret = pc
 			fr.regs = [4]uint64{r[6], r[7], r[8], r[9]}
 			fr.fp = r[10]
-			depth++
-			r[10] = mkptr(tagStack, uint32((depth+1)*stackSize))
+			s.depth++
+			r[10] = mkptr(tagStack, uint32((s.depth+1)*stackSize))
 			pc += int(in.off)
 		case opExit:
-			if depth == 0 {
+			if s.depth == 0 {
 				*pcp = pc - 1
 				return r[0], nil
 			}
-			depth--
-			fr := &s.frames[depth]
+			s.depth--
+			fr := &s.frames[s.depth]
 			pc = fr.ret
 			r[6], r[7], r[8], r[9] = fr.regs[0], fr.regs[1], fr.regs[2], fr.regs[3]
 			r[10] = fr.fp
@@ -727,6 +738,10 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
 				r[d] = le32(s.pkt[o:])
+			} else if a == mkptr(tagCtx, skbData) {
+				r[d] = mkptr(tagPkt, 0) // skb->data, the most common context load
+			} else if a == mkptr(tagCtx, skbDataEnd) {
+				r[d] = mkptr(tagPkt, uint32(len(s.pkt)))
 			} else if v, ok := s.load(a, 4); ok {
 				r[d] = v
 			} else {
@@ -906,8 +921,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 		if in.off < 0 {
 			// Only a backward jump makes a loop: count the
 			// instructions of the loop's body it goes back over.
-			steps += int(-in.off)
-			if steps > InsnLimit {
+			s.steps += int(-in.off)
+			if s.steps > InsnLimit {
 				*pcp = pc
 				return 0, fault(pc, "instruction limit (a loop that does not end?)")
 			}
