@@ -142,16 +142,7 @@ func (s *state) ctxLoad(off uint32, w int) (uint64, bool) {
 		if off+uint32(w) > skbCB+20 {
 			return 0, false
 		}
-		c := s.skb.cb[off-skbCB:]
-		switch w {
-		case 1:
-			return uint64(c[0]), true
-		case 2:
-			return le16(c), true
-		case 4:
-			return le32(c), true
-		}
-		return le64(c), true
+		return getLE(s.skb.cb[off-skbCB:], w), true
 	case off == skbData || off == skbDataMeta:
 		return mkptr(tagPkt, 0), w == 4
 	case off == skbDataEnd:
@@ -186,17 +177,7 @@ func (s *state) ctxStore(off uint32, w int, v uint64) bool {
 		return false
 	}
 	if off >= skbCB && off+uint32(w) <= skbCB+20 {
-		c := s.skb.cb[off-skbCB:]
-		switch w {
-		case 1:
-			c[0] = byte(v)
-		case 2:
-			binary.LittleEndian.PutUint16(c, uint16(v))
-		case 4:
-			binary.LittleEndian.PutUint32(c, uint32(v))
-		default:
-			binary.LittleEndian.PutUint64(c, v)
-		}
+		putLE(s.skb.cb[off-skbCB:], w, v)
 		return true
 	}
 	if off == skbTstamp {

@@ -939,15 +939,33 @@ func (s *state) load(a uint64, w int) (uint64, bool) {
 	if b == nil {
 		return 0, false
 	}
+	return getLE(b, w), true
+}
+
+// getLE and putLE read and write a w-byte little-endian value.
+func getLE(b []byte, w int) uint64 {
 	switch w {
 	case 1:
-		return uint64(b[0]), true
+		return uint64(b[0])
 	case 2:
-		return le16(b), true
+		return le16(b)
 	case 4:
-		return le32(b), true
+		return le32(b)
 	}
-	return le64(b), true
+	return le64(b)
+}
+
+func putLE(b []byte, w int, v uint64) {
+	switch w {
+	case 1:
+		b[0] = byte(v)
+	case 2:
+		binary.LittleEndian.PutUint16(b, uint16(v))
+	case 4:
+		binary.LittleEndian.PutUint32(b, uint32(v))
+	default:
+		binary.LittleEndian.PutUint64(b, v)
+	}
 }
 
 func (s *state) loadFault(pc int, a uint64, w int) *bpf.Fault {
@@ -966,16 +984,7 @@ func (s *state) store(a uint64, w int, v uint64) bool {
 	if b == nil {
 		return false
 	}
-	switch w {
-	case 1:
-		b[0] = byte(v)
-	case 2:
-		binary.LittleEndian.PutUint16(b, uint16(v))
-	case 4:
-		binary.LittleEndian.PutUint32(b, uint32(v))
-	default:
-		binary.LittleEndian.PutUint64(b, v)
-	}
+	putLE(b, w, v)
 	return true
 }
 
