@@ -318,6 +318,14 @@ func (l *Loader) Programs() []*Program {
 	return out
 }
 
+// Forget drops a program from Programs (when its filter or action is
+// deleted). Its maps live on while another program or a pin holds them.
+func (l *Loader) Forget(id uint32) {
+	l.mu.Lock()
+	delete(l.progs, id)
+	l.mu.Unlock()
+}
+
 // convertSpec turns a cilium/ebpf MapSpec into netyard's, with the legacy
 // map's id (iproute2's struct bpf_elf_map: type, key, value, max, flags,
 // id, pinning, ...), 0 if none.
