@@ -279,13 +279,12 @@ func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
 // instruction.
 func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 	s.prog = p
-	code := p.code
 	r := &s.regs
 	r[1] = mkptr(tagCtx, 0)
 	r[10] = mkptr(tagStack, uint32(stackSize))
 	s.depth, s.tail, s.steps = 0, 0, 0
 	pc := 0
-	base := unsafe.Pointer(unsafe.SliceData(code))
+	base := unsafe.Pointer(unsafe.SliceData(p.code))
 	for {
 		// pc is always in range: decode checked every jump and call
 		// target, and that the program ends in an exit or a jump, so
@@ -637,25 +636,10 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 
 		case opCallHelper:
 			if in.imm == helperTailCall {
-				// bpf_tail_call(ctx, prog_array, index): on success
-				// the target replaces this program, with r1 = ctx and
-				// a fresh frame; on failure execution goes on.
-				np := s.tailTarget(r[2], r[3])
-				if np == nil || s.tail >= maxTailCalls {
-					r[0] = uint64(math.MaxUint64 - eNOENT + 1) // -ENOENT, as the kernel leaves r0 undefined
-					clobber(r)
-					continue
+				if s.tailCall(r) {
+					base = unsafe.Pointer(unsafe.SliceData(s.prog.code))
+					pc = 0
 				}
-				s.tail++
-				p = np
-				s.prog = p
-				s.valTag = 0 // map indices are the new program's
-				code = p.code
-				base = unsafe.Pointer(unsafe.SliceData(code))
-				r[1] = mkptr(tagCtx, 0)
-				r[10] = mkptr(tagStack, uint32(stackSize))
-				s.depth = 0
-				pc = 0
 				continue
 			}
 			v, f := s.call(int32(in.imm), r, pc-1)
@@ -666,53 +650,28 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			r[0] = v
 			clobber(r)
 		case opCallLocal:
-			if s.depth >= maxCallDepth-1 {
+			if !s.pushFrame(pc, r) {
 				*pcp = pc - 1
 				return 0, fault(pc-1, "call depth above 8")
 			}
-			fr := &s.frames[s.depth]
-			fr.ret = pc
-			fr.regs = [4]uint64{r[6], r[7], r[8], r[9]}
-			fr.fp = r[10]
-			s.depth++
-			r[10] = mkptr(tagStack, uint32((s.depth+1)*stackSize))
 			pc += int(in.off)
 		case opExit:
 			if s.depth == 0 {
 				*pcp = pc - 1
 				return r[0], nil
 			}
-			s.depth--
-			fr := &s.frames[s.depth]
-			pc = fr.ret
-			r[6], r[7], r[8], r[9] = fr.regs[0], fr.regs[1], fr.regs[2], fr.regs[3]
-			r[10] = fr.fp
+			pc = s.popFrame(r)
 
 		case opLdImm64:
 			r[d] = uint64(in.imm)
 			pc++
 		case opLdAbsB, opLdAbsH, opLdAbsW, opLdIndB, opLdIndH, opLdIndW:
-			// legacy packet loads: a load outside the packet ends the
-			// program with r0 = 0 (the kernel's bpf_skb_load_helper).
-			off := int64(int32(in.imm))
-			if in.op >= opLdIndB {
-				off = int64(int32(uint32(r[sr]) + uint32(in.imm)))
-			}
-			w := int64(1) << ((in.op - opLdAbsB) % 3)
-			if off < 0 || off+w > int64(len(s.pkt)) {
+			if !s.ldAbs(in, r) {
+				// a load outside the packet ends the program with
+				// r0 = 0 (the kernel's bpf_skb_load_helper)
 				*pcp = pc - 1
 				return 0, nil
 			}
-			b := s.pkt[off : off+w]
-			switch w {
-			case 1:
-				r[0] = uint64(b[0])
-			case 2:
-				r[0] = uint64(binary.BigEndian.Uint16(b))
-			default:
-				r[0] = uint64(binary.BigEndian.Uint32(b))
-			}
-			clobber(r)
 
 		case opLdxB:
 			a := r[sr] + uint64(in.off)
@@ -993,6 +952,72 @@ func (s *state) storeFault(pc int, a uint64, w int) *bpf.Fault {
 		return fault(pc, "invalid __sk_buff write")
 	}
 	return s.accessFault(pc, a, w, "write")
+}
+
+// tailCall is bpf_tail_call(ctx, prog_array, index): on success the
+// target replaces the running program, with r1 = ctx and a fresh frame
+// (true); on failure execution goes on (false).
+func (s *state) tailCall(r *[16]uint64) bool {
+	np := s.tailTarget(r[2], r[3])
+	if np == nil || s.tail >= maxTailCalls {
+		r[0] = uint64(math.MaxUint64 - eNOENT + 1) // -ENOENT; the kernel leaves r0 undefined
+		clobber(r)
+		return false
+	}
+	s.tail++
+	s.prog = np
+	s.valTag = 0 // map indices are the new program's
+	r[1] = mkptr(tagCtx, 0)
+	r[10] = mkptr(tagStack, uint32(stackSize))
+	s.depth = 0
+	return true
+}
+
+// pushFrame enters a bpf-to-bpf call returning to ret.
+func (s *state) pushFrame(ret int, r *[16]uint64) bool {
+	if s.depth >= maxCallDepth-1 {
+		return false
+	}
+	fr := &s.frames[s.depth]
+	fr.ret = ret
+	fr.regs = [4]uint64{r[6], r[7], r[8], r[9]}
+	fr.fp = r[10]
+	s.depth++
+	r[10] = mkptr(tagStack, uint32((s.depth+1)*stackSize))
+	return true
+}
+
+// popFrame returns from a bpf-to-bpf call: the pc to go on at.
+func (s *state) popFrame(r *[16]uint64) int {
+	s.depth--
+	fr := &s.frames[s.depth]
+	r[6], r[7], r[8], r[9] = fr.regs[0], fr.regs[1], fr.regs[2], fr.regs[3]
+	r[10] = fr.fp
+	return fr.ret
+}
+
+// ldAbs is LD_ABS and LD_IND: r0 = the packet's big-endian byte, half or
+// word at imm (plus src for IND); false when it is outside the packet.
+func (s *state) ldAbs(in *insn, r *[16]uint64) bool {
+	off := int64(int32(in.imm))
+	if in.op >= opLdIndB {
+		off = int64(int32(uint32(r[in.src&15]) + uint32(in.imm)))
+	}
+	w := int64(1) << ((in.op - opLdAbsB) % 3)
+	if off < 0 || off+w > int64(len(s.pkt)) {
+		return false
+	}
+	b := s.pkt[off : off+w]
+	switch w {
+	case 1:
+		r[0] = uint64(b[0])
+	case 2:
+		r[0] = uint64(binary.BigEndian.Uint16(b))
+	default:
+		r[0] = uint64(binary.BigEndian.Uint32(b))
+	}
+	clobber(r)
+	return true
 }
 
 // clobber marks r1..r5 dead after a call: the load check rejects reading
