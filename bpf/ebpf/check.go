@@ -22,6 +22,7 @@ type RawInsn struct {
 type insn struct {
 	op       op
 	dst, src uint8
+	src2     uint8 // a superinstruction's third register
 	off      int32 // memory offset, or jump offset from the next insn
 	imm      int64 // immediate (sign-extended), the whole 64-bit value of a lddw
 }
@@ -377,7 +378,36 @@ func decode(name string, raw []RawInsn, nmaps int, mapValueOK func(m int, off ui
 	if err := checkInit(name, raw, code, entries); err != nil {
 		return nil, nil, err
 	}
+	fuse(code)
 	return code, entries, nil
+}
+
+// fuse rewrites clang's pointer bounds check "rX = rY; rX += K; if rX >
+// rZ goto L" (and "rX = rY; rX += K" alone) into one instruction at the
+// first slot that does the work of all and skips the others. The others
+// stay in place, so nothing that jumps to them changes; a sequence whose
+// later parts are jump targets is not fused.
+func fuse(code []insn) {
+	target := make([]bool, len(code)+1)
+	for pc := range code {
+		if in := &code[pc]; isJump(in.op) || in.op == opCallLocal {
+			target[pc+1+int(in.off)] = true
+		}
+	}
+	for pc := 0; pc+1 < len(code); pc++ {
+		a, b := &code[pc], &code[pc+1]
+		if a.op != a64MovX || b.op != a64AddK || b.dst != a.dst || a.dst == a.src || target[pc+1] {
+			continue
+		}
+		fused := insn{op: opMovAddK, dst: a.dst, src: a.src, imm: b.imm}
+		if pc+2 < len(code) && !target[pc+2] {
+			if c := &code[pc+2]; c.op == jGtX && c.dst == a.dst {
+				// the jump's offset is from the fused slot's next insn
+				fused = insn{op: opMovAddKJgt, dst: a.dst, src: a.src, src2: c.src, imm: b.imm, off: c.off}
+			}
+		}
+		*a = fused
+	}
 }
 
 func stackCheck(pc int, off int16, sz uint8, fail func(int, string, ...any) error) error {

@@ -302,13 +302,20 @@ func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
 		}
 		s.reserve[s.nres] = ringRes{m: m, off: off, n: n}
 		s.nres++
-		return mkptr(tagMapVal+uint64(s.mapIndex(m)), uint32(off)), nil
+		// the record is what the program writes next: the last-value
+		// cache serves it without walking the reservations
+		s.valTag = tagMapVal + uint64(s.mapIndex(m))
+		s.valOff, s.valEnd, s.valMem = uint64(off), uint64(off+n), m.ring.data
+		return mkptr(s.valTag, uint32(off)), nil
 	case helperRingbufSubmit, helperRingbufDiscard:
 		v := r[1]
 		for k := 0; k < s.nres; k++ {
 			rs := s.reserve[k]
 			if v>>32 == tagMapVal+uint64(s.mapIndex(rs.m)) && uint32(v) == uint32(rs.off) {
 				rs.m.ring.commit(rs.off, id == helperRingbufDiscard)
+				if s.valTag == v>>32 && s.valOff == uint64(rs.off) {
+					s.valTag = 0 // the record is the consumer's now
+				}
 				s.nres--
 				s.reserve[k] = s.reserve[s.nres]
 				s.reserve[s.nres] = ringRes{}

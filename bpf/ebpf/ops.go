@@ -229,6 +229,11 @@ const (
 
 	opFiller // the second slot of a 64-bit immediate load
 
+	// superinstructions (fuse in check.go): clang's pointer bounds check
+	// "rX = rY; rX += K; if rX > rZ goto L" and its first two parts
+	opMovAddK    // dst = src + imm; skips the add
+	opMovAddKJgt // dst = src + imm; if dst > r[off2] goto; skips both
+
 	numOps
 )
 

@@ -665,6 +665,15 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 		case opLdImm64:
 			r[d] = uint64(in.imm)
 			pc++
+		case opMovAddK:
+			r[d] = r[sr] + uint64(in.imm)
+			pc++
+		case opMovAddKJgt:
+			r[d] = r[sr] + uint64(in.imm)
+			pc += 2
+			if r[d] > r[in.src2&15] {
+				goto taken
+			}
 		case opLdAbsB, opLdAbsH, opLdAbsW, opLdIndB, opLdIndH, opLdIndW:
 			if !s.ldAbs(in, r) {
 				// a load outside the packet ends the program with
