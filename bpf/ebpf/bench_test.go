@@ -9,7 +9,7 @@ import (
 	"netyard/pkt"
 )
 
-// benchPrograms are the programs bench/bpf.sh measures.
+// benchPrograms are the programs bench/ebpf.sh measures.
 var benchPrograms = []string{"flow_counter", "dscp_classifier", "sampler"}
 
 func loadExample(tb testing.TB, name string) *Program {
@@ -82,7 +82,7 @@ func mustIdx(t testing.TB, p *Program, name string) int {
 }
 
 // BenchmarkRun is netyard's time per packet for the example programs
-// (bench/bpf.sh sets it against the kernel's JIT).
+// (bench/ebpf.sh sets it against the kernel's JIT).
 func BenchmarkRun(b *testing.B) {
 	for _, name := range benchPrograms {
 		b.Run(name, func(b *testing.B) {

@@ -446,10 +446,10 @@ func FuzzKernelRandom(f *testing.F) {
 // TestBenchKernelRatio measures, for the example programs on the same
 // packets, the kernel JIT's time per run (BPF_PROG_TEST_RUN with repeat,
 // the kernel's own average) and netyard's, and prints the ratio. It is
-// bench/bpf.sh's engine: NETYARD_BPF_BENCH=1 runs it.
+// bench/ebpf.sh's engine: NETYARD_BPF_BENCH=1 runs it.
 func TestBenchKernelRatio(t *testing.T) {
 	if os.Getenv("NETYARD_BPF_BENCH") == "" {
-		t.Skip("a benchmark: NETYARD_BPF_BENCH=1 (bench/bpf.sh) runs it")
+		t.Skip("a benchmark: NETYARD_BPF_BENCH=1 (bench/ebpf.sh) runs it")
 	}
 	needKernelBPF(t)
 	const repeat = 200000

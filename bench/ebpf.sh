@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Extended BPF (issue 10): per packet, the example programs (the per-flow
-# counter, the DSCP classifier, the ring buffer sampler) on the same
+# Extended BPF (issue 10; bench/bpf.sh measures classic BPF): per
+# packet, the example programs (the per-flow counter, the DSCP
+# classifier, the ring buffer sampler) on the same
 # packets, netyard's interpreter against the kernel's JIT as
 # BPF_PROG_TEST_RUN with repeat reports it (the kernel's own average).
 # netyard's time is the thread's CPU time (the kernel's test run leaves
