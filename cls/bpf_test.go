@@ -41,8 +41,10 @@ func TestBpfReturnValues(t *testing.T) {
 		{"another value is the class", bpfFilter(1, retK(0x10002), 0x10001), act.OK, 0x10002, false},
 		{"the actions run", bpfFilter(1, retK(0xffffffff), 0x10001, gact(act.Shot)), act.Shot, 0x10001, false},
 		{"an action's continue goes on", bpfFilter(1, retK(0xffffffff), 0x10001, gact(act.Unspec)), act.OK, 0x99, true},
-		{"da: OK", bpfFilter(1, da(0), 0x10001), act.OK, 0x10001, false},
-		{"da: SHOT", bpfFilter(1, da(2), 0x10001), act.Shot, 0x10001, false},
+		// da: the class is TC_H_MAJ(classid) | the program's tc_classid
+		// (0 for classic BPF), as cls_bpf_classify sets res->classid
+		{"da: OK", bpfFilter(1, da(0), 0x10001), act.OK, 0x10000, false},
+		{"da: SHOT", bpfFilter(1, da(2), 0x10001), act.Shot, 0x10000, false},
 		{"da: STOLEN", bpfFilter(1, da(4), 0), act.Stolen, 0, false},
 		{"da: UNSPEC goes on", bpfFilter(1, da(0xffffffff), 0x10001), act.OK, 0x99, true},
 		{"da: RECLASSIFY is not a cls_bpf opcode: goes on", bpfFilter(1, da(1), 0x10001), act.OK, 0x99, true},

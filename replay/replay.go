@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"netyard/bpf/ebpf"
 	"netyard/datapath"
 	"netyard/netdev"
 	"netyard/pkt"
@@ -191,6 +192,9 @@ func Run(cfg Config) (sum *Summary, err error) {
 	clk := &datapath.ManualClock{}
 	e := datapath.New(datapath.Config{Workers: 1, Pool: cfg.Pool, Clock: clk, Logger: log, HashSeed: 0x6e657479})
 	ns := e.Default()
+	// eBPF object files (bpf object-file ...): the engine's loader
+	bpfl := ebpf.NewLoader(e.Workers())
+	e.LoadObject = bpfl.LoadObject
 
 	// Devices named on the command line exist without being declared.
 	names := map[string]bool{}

@@ -17,7 +17,6 @@ package ebpf
 
 import (
 	"bytes"
-	"crypto/sha1"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	cebpf "github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -59,29 +59,26 @@ func NewProgram(name string, raw []RawInsn, maps []*Map, ncpu int) (*Program, er
 	return p, nil
 }
 
-// tag is bpf_prog_calc_tag: the first 8 bytes of the SHA-1 of the
-// instructions with map references' immediates zeroed (kernels before
+// tag is bpf_prog_calc_tag: bpf.Tag (the first 8 bytes of the SHA-1) of
+// the instructions with map references' immediates zeroed (kernels before
 // 6.18; newer ones hash with SHA-256).
 func tag(raw []RawInsn) [8]byte {
-	h := sha1.New()
-	var b [8]byte
+	b := make([]byte, 8*len(raw))
 	ldMap := false
-	for _, r := range raw {
+	for i, r := range raw {
 		imm := r.Imm
 		if ldMap {
 			imm, ldMap = 0, false
 		} else if r.Op == 0x18 && (r.Src == pseudoMapFD || r.Src == pseudoMapValue) {
 			imm, ldMap = 0, true
 		}
-		b[0] = r.Op
-		b[1] = r.Dst | r.Src<<4
-		binary.LittleEndian.PutUint16(b[2:], uint16(r.Off))
-		binary.LittleEndian.PutUint32(b[4:], uint32(imm))
-		h.Write(b[:])
+		x := b[8*i:]
+		x[0] = r.Op
+		x[1] = r.Dst | r.Src<<4
+		binary.LittleEndian.PutUint16(x[2:], uint16(r.Off))
+		binary.LittleEndian.PutUint32(x[4:], uint32(imm))
 	}
-	var t [8]byte
-	copy(t[:], h.Sum(nil))
-	return t
+	return bpf.Tag(b)
 }
 
 // FromAsm turns cilium/ebpf instructions (a ProgramSpec's, with its
@@ -134,6 +131,11 @@ type Loader struct {
 	mu     sync.Mutex
 	pinned map[string]map[string]*Map // namespace -> name -> map
 	progs  map[uint32]*Program
+
+	// stats is kernel.bpf_stats_enabled for this loader's programs:
+	// while it is set, every run's time is added to its program's
+	// run_time_ns (SetStats).
+	stats atomic.Bool
 }
 
 // NewLoader returns a loader for ncpu workers.
@@ -189,6 +191,9 @@ func (l *Loader) Load(ns string, rd io.ReaderAt, section string) (p *Program, er
 		return nil, err
 	}
 	l.mu.Lock()
+	for _, q := range obj.progs {
+		q.ns, q.timing = ns, &l.stats
+	}
 	l.progs[p.id] = p
 	l.mu.Unlock()
 	return p, nil

@@ -122,6 +122,7 @@ const maxMapBytes = 1 << 31
 type Map struct {
 	spec MapSpec
 	ncpu int
+	id   uint32
 
 	// values holds every value: element i of CPU c at
 	// ((c*slots)+i)*ValueSize (c is 0 for maps that are not per-CPU).
@@ -160,7 +161,7 @@ func NewMap(spec MapSpec, ncpu int) (*Map, error) {
 	if ncpu < 1 {
 		ncpu = 1
 	}
-	m := &Map{spec: spec, ncpu: ncpu}
+	m := &Map{spec: spec, ncpu: ncpu, id: mapIDs.Add(1)}
 	s := &m.spec
 	bad := func(why string) error {
 		return fmt.Errorf("map %s (%s): %s", s.Name, s.Type, why)

@@ -159,12 +159,12 @@ func TestRing(t *testing.T) {
 	copy(r.data[b:], "second")
 	r.commit(b, false)
 	var got []string
-	r.read(func(p []byte) { got = append(got, string(p[:6])) })
+	r.read(0, func(p []byte) { got = append(got, string(p[:6])) })
 	if len(got) != 0 {
 		t.Fatalf("read past a busy record: %q", got)
 	}
 	r.commit(a, false)
-	r.read(func(p []byte) { got = append(got, string(bytes.TrimRight(p[:6], "\x00"))) })
+	r.read(0, func(p []byte) { got = append(got, string(bytes.TrimRight(p[:6], "\x00"))) })
 	if fmt.Sprint(got) != "[first second]" {
 		t.Fatalf("got %q", got)
 	}
@@ -175,7 +175,7 @@ func TestRing(t *testing.T) {
 			t.Fatalf("output %d refused", i)
 		}
 		n := 0
-		r.read(func(p []byte) {
+		r.read(0, func(p []byte) {
 			if len(p) != 100 || p[0] != byte(i) {
 				t.Fatalf("record %d: %d bytes, first %d", i, len(p), p[0])
 			}

@@ -92,11 +92,11 @@ func (r *ring) output(p []byte) bool {
 
 // Read appends the committed records to fn in order, consuming them,
 // until a busy record or the producer; it returns how many it passed.
-func (r *ring) read(fn func([]byte)) int {
+func (r *ring) read(max int, fn func([]byte)) int {
 	n := 0
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for r.cons < r.prod {
+	for r.cons < r.prod && (max <= 0 || n < max) {
 		pos := r.cons & r.mask
 		h := binary.LittleEndian.Uint32(r.data[pos:])
 		if h&ringBusy != 0 {
@@ -120,7 +120,16 @@ func (m *Map) ReadRecords(fn func(rec []byte)) int {
 	if m.ring == nil {
 		return 0
 	}
-	return m.ring.read(fn)
+	return m.ring.read(0, fn)
+}
+
+// ReadRecordsN is ReadRecords of at most max records (max <= 0: all);
+// the rest stay in the ring.
+func (m *Map) ReadRecordsN(max int, fn func(rec []byte)) int {
+	if m.ring == nil {
+		return 0
+	}
+	return m.ring.read(max, fn)
 }
 
 // Lost is the number of records a full ring refused.

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"netyard/bpf"
@@ -97,6 +98,13 @@ type Program struct {
 	id      uint32
 	scratch []state
 
+	// ns is the namespace the program was loaded for (Loader); timing
+	// is its loader's stats switch (nil: never timed) and runNS the
+	// time spent in runs while it was on.
+	ns     string
+	timing *atomic.Bool
+	runNS  atomic.Uint64
+
 	runs      atomic.Uint64
 	faults    atomic.Uint64
 	recovered atomic.Uint64
@@ -162,6 +170,14 @@ func release(s *state) {
 // the packet's struct __sk_buff and returns r0.
 func (p *Program) Run(b *pkt.Buffer, env *bpf.Env) (uint64, error) {
 	var x skbExtra
+	if t := p.timing; t != nil && t.Load() {
+		// kernel.bpf_stats_enabled: the kernel's __bpf_prog_run adds
+		// sched_clock() deltas the same way
+		t0 := time.Now()
+		r, err := p.runWith(b, env, &x)
+		p.runNS.Add(uint64(time.Since(t0)))
+		return r, err
+	}
 	return p.runWith(b, env, &x)
 }
 
