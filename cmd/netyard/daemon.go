@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"netyard/bpf/bpftool"
+	"netyard/bpf/ebpf"
 	"netyard/ctl"
 	"netyard/datapath"
 	"netyard/metrics"
@@ -41,6 +43,8 @@ type daemonConfig struct {
 	// metricsActions the per-action series limit (metrics.Options).
 	metrics        string
 	metricsActions int
+	// bpfStats starts with run time accounting on (`netyard bpf stats`).
+	bpfStats bool
 }
 
 func cmdDaemon(args []string, stdout, stderr io.Writer) error {
@@ -53,9 +57,10 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&c.devs, "dev", "create an in-memory device `NAME` (repeatable)")
 	fs.IntVar(&c.workers, "workers", 0, "datapath workers (0: one per core)")
 	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9465) at "+metrics.Path)
+	fs.BoolVar(&c.bpfStats, "bpf-stats", false, "account eBPF programs' run time from the start (run_time_ns; kernel.bpf_stats_enabled; also netyard bpf stats on)")
 	fs.IntVar(&c.metricsActions, "metrics-actions", 0, "export one series per action for at most `N` actions (0: per-kind sums only)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
+		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]] [--bpf-stats]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -121,6 +126,12 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	}
 	e := datapath.New(datapath.Config{Workers: c.workers, Logger: log})
 	ns := e.Default()
+	// eBPF object files: one loader for the engine, its pinned maps
+	// kept apart per namespace; `netyard bpf` reads the same loader.
+	bpfl := ebpf.NewLoader(e.Workers())
+	bpfl.SetStats(c.bpfStats)
+	e.LoadObject = bpfl.LoadObject
+	tool := &bpftool.Tool{Loader: bpfl, NS: ns.Name()}
 	target := newDaemonTarget(ns, log)
 	// Backends stop after the workers (see the end), and on a failed start.
 	defer target.close()
@@ -134,7 +145,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	var ms *metrics.Server
 	if c.metrics != "" {
 		var err error
-		if ms, err = metrics.Listen(c.metrics, e, metrics.Options{ActionSeries: c.metricsActions}); err != nil {
+		if ms, err = metrics.Listen(c.metrics, e, metrics.Options{ActionSeries: c.metricsActions, BPF: bpfl}); err != nil {
 			return err
 		}
 		defer ms.Close() // releases the address on a failed start
@@ -158,7 +169,10 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	}
 	sopts = append(sopts, ctl.WithDumper("filter", ns.FilterDumper()))
 	srv := ctl.NewServer(append(sopts, ctl.WithHandler(ctl.HandlerFunc(
-		func(_ context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
+		func(ctx context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
+			if req.Batch == nil && isBPFExec(req.Words) {
+				return runBPFExec(ctx, tool, req.Words, stdout, stderr)
+			}
 			cli := tcsyntax.CLI{Target: target, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin),
 				// A batch file is the client's: it sends the contents
 				// (as "-b -"), never a path for the daemon to open.
