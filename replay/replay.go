@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"netyard/bpf/bpftool"
 	"netyard/bpf/ebpf"
 	"netyard/datapath"
 	"netyard/netdev"
@@ -381,7 +382,7 @@ func Run(cfg Config) (sum *Summary, err error) {
 		}
 	}
 	if cfg.Stats != "" {
-		if err := writeStats(cfg.Stats, ns, clk.Now()); err != nil {
+		if err := writeStats(cfg.Stats, ns, clk.Now(), bpfl); err != nil {
 			return nil, err
 		}
 		created = append(created, cfg.Stats)
@@ -416,11 +417,16 @@ func samePath(a, b string) bool {
 
 // writeStats writes the statistics file: per device, the filters of each
 // hook with their actions and counters, in tc's JSON shape, and the
-// standalone actions.
-func writeStats(path string, ns *datapath.Namespace, now int64) error {
+// standalone actions; and the eBPF programs and maps, as `netyard bpf
+// prog show -j` and `bpf map show -j` print them, each map with its
+// elements as `bpf map dump -j` prints them.
+func writeStats(path string, ns *datapath.Namespace, now int64, bpfl *ebpf.Loader) error {
 	doc, err := StatsJSON(ns, now)
 	if err != nil {
 		return err
+	}
+	if progs := bpfl.ProgramsIn(ns.Name()); len(progs) > 0 {
+		doc["bpf"] = bpftool.StatsJSON(bpfl, ns.Name())
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {

@@ -652,3 +652,38 @@ func hexLines(b []byte) string {
 	}
 	return sb.String()
 }
+
+// MapDumpJSON is a map as replay's statistics file carries it: `map show
+// -j`'s object with the elements of `map dump -j` (none for ring buffers:
+// their records are a stream, counted in "lost" when the ring was full).
+type MapDumpJSON struct {
+	MapJSON
+	Entries []EntryJSON `json:"entries,omitempty"`
+	Lost    uint64      `json:"lost,omitempty"`
+}
+
+// StatsJSON is namespace ns's programs and maps, for a statistics file.
+func StatsJSON(l *ebpf.Loader, ns string) map[string]any {
+	t := &Tool{Loader: l, NS: ns}
+	progs := []ProgJSON{}
+	for _, p := range l.ProgramsIn(ns) {
+		j := t.progJSON(p)
+		if j.RunCnt == nil { // runs are counted anyway; the time is not
+			runs, _, _ := p.Stats()
+			j.RunCnt = &runs
+		}
+		progs = append(progs, j)
+	}
+	maps := []MapDumpJSON{}
+	for _, m := range l.MapsIn(ns) {
+		d := MapDumpJSON{MapJSON: mapJSON(m)}
+		switch m.Spec().Type {
+		case ebpf.MapRingbuf, ebpf.MapPerfEvent:
+			d.Lost = m.Lost()
+		default:
+			d.Entries = Entries(m)
+		}
+		maps = append(maps, d)
+	}
+	return map[string]any{"progs": progs, "maps": maps}
+}
