@@ -107,4 +107,3 @@ func bytesOf(t *testing.T, words []string) []byte {
 	}
 	return b
 }
-
