@@ -42,7 +42,7 @@ func (e *LoadError) Error() string {
 }
 
 const (
-	stackSize    = 512     // MAX_BPF_STACK, per frame here (see docs/BPF-EBPF.md)
+	stackSize    = 512     // MAX_BPF_STACK, per frame here (see docs/BPF.md (its extended part))
 	maxCallDepth = 8       // MAX_CALL_FRAMES
 	maxInsns     = 1 << 20 // BPF_COMPLEXITY_LIMIT_INSNS as a program length bound
 )

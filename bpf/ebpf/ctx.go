@@ -40,7 +40,7 @@ const (
 
 // skbExtra is the part of the context that pkt.Meta does not carry:
 // it lives for one run (tc_index, cb and tc_classid start at 0 at every
-// hook; see docs/BPF-EBPF.md).
+// hook; see docs/BPF.md (its extended part)).
 type skbExtra struct {
 	cb      [20]byte
 	tcIndex uint16

@@ -11,7 +11,7 @@
 // tracking (bounds of pointers, which it proves at load time) is replaced
 // by a check on every memory access at run time: a register holds a
 // tagged pointer (region and offset) or a scalar, and an access outside
-// its region stops the program with a *bpf.Fault. See docs/BPF-EBPF.md for
+// its region stops the program with a *bpf.Fault. See docs/BPF.md (its extended part) for
 // what is supported and every difference from the kernel.
 package ebpf
 
