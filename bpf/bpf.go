@@ -71,6 +71,14 @@ type Env struct {
 	Scratch any
 }
 
+// Releaser is a Program that wants to know when its filter or action is
+// gone (an eBPF program leaves `bpf prog show`'s listing). Release is
+// called once, when no new packet can reach the program; a run already
+// under way may still finish.
+type Releaser interface {
+	Release()
+}
+
 // Info describes a loaded program as tc and bpftool print it.
 type Info struct {
 	// Kind is "classic" or "extended".

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"netyard/act"
+	"netyard/bpf"
 	"netyard/stats"
 )
 
@@ -269,9 +270,20 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	c.install(f.Chain, ch, g, nf, old)
 	if old != nil {
 		c.unbind(old)
+		releaseProg(old)
 	}
 	f.Prio, f.Handle, f.Protocol = prio, handle, protocol
 	return nil
+}
+
+// releaseProg tells a bpf filter's program that the filter is gone
+// (bpf.Releaser: an eBPF program leaves `netyard bpf prog show`).
+func releaseProg(f *filter) {
+	if f.cls.bpf != nil {
+		if r, ok := f.cls.bpf.prog.(bpf.Releaser); ok {
+			r.Release()
+		}
+	}
 }
 
 // install publishes nf in group g of chain ch (either nil: new), in place
@@ -424,6 +436,7 @@ func (c *Chains) unbind(f *filter) { c.unbindAll(f.bindings) }
 // it out of the index.
 func (c *Chains) remove(f *filter) {
 	c.unbind(f)
+	releaseProg(f)
 	if s := int(f.cell.Slot()); s < len(c.bySlot) && c.bySlot[s] == f {
 		c.bySlot[s] = nil
 	}

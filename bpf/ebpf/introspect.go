@@ -75,3 +75,11 @@ func (l *Loader) MapsIn(ns string) []*Map {
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
 }
+
+// Release implements bpf.Releaser: the program leaves its loader's
+// listings (its filter was deleted or replaced).
+func (p *Program) Release() {
+	if p.loader != nil {
+		p.loader.Forget(p.id)
+	}
+}

@@ -192,7 +192,7 @@ func (l *Loader) Load(ns string, rd io.ReaderAt, section string) (p *Program, er
 	}
 	l.mu.Lock()
 	for _, q := range obj.progs {
-		q.ns, q.timing = ns, &l.stats
+		q.ns, q.timing, q.loader = ns, &l.stats, l
 	}
 	l.progs[p.id] = p
 	l.mu.Unlock()

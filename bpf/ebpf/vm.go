@@ -102,6 +102,7 @@ type Program struct {
 	// is its loader's stats switch (nil: never timed) and runNS the
 	// time spent in runs while it was on.
 	ns     string
+	loader *Loader
 	timing *atomic.Bool
 	runNS  atomic.Uint64
 

@@ -202,8 +202,15 @@ func TestBPFThroughDaemon(t *testing.T) {
 			t.Errorf("bpf %s: exit %d, stdout %q, stderr %q; want exit 1 and %q", strings.Join(tt.args, " "), code, out, e, tt.want)
 		}
 	}
-	t.Logf("prog show:\n%s\nmap show:\n%s", bpf("prog", "show"), bpf("map", "show"))
 	if out := bpf("prog", "list"); !strings.Contains(out, "name flow_counter") {
 		t.Errorf("the daemon after bad input: %q", out)
+	}
+
+	// a deleted filter's program leaves the listing; a replaced one's
+	// gives way to the new program
+	tc("filter", "del", "dev", "eth0", "ingress", "pref", "2")
+	tc("filter", "replace", "dev", "eth0", "ingress", "pref", "1", "handle", "1", "bpf", "object-file", ex+"/flow_counter.o", "section", "tc", "da")
+	if err := json.Unmarshal([]byte(bpf("-j", "prog", "show")), &pj); err != nil || len(pj) != 1 || pj[0].Name != "flow_counter" || fmt.Sprint(pj[0].ID) == ids["flow_counter"] {
+		t.Errorf("prog show after deleting pref 2 and replacing pref 1: %v %+v (the old flow_counter was id %s)", err, pj, ids["flow_counter"])
 	}
 }
