@@ -307,8 +307,8 @@ func (t *Tool) mapShow(w io.Writer, o opts, args []string) error {
 		if err != nil {
 			return err
 		}
-		if len(rest) > 0 {
-			return errorf("unexpected argument %q", rest[0])
+		if err := noMore(rest); err != nil {
+			return err
 		}
 		if o.json {
 			return o.emit(w, mapJSON(m))
@@ -454,8 +454,8 @@ func (t *Tool) mapDump(w io.Writer, o opts, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return errorf("unexpected argument %q", rest[0])
+	if err := noMore(rest); err != nil {
+		return err
 	}
 	switch m.Spec().Type {
 	case ebpf.MapRingbuf, ebpf.MapPerfEvent:
@@ -490,17 +490,34 @@ func mapErr(op string, err error) error {
 	return errorf("%s failed: %v", op, err)
 }
 
-func (t *Tool) mapLookup(w io.Writer, o opts, args []string) error {
+// mapKey reads "MAP key [hex] BYTES" and returns the words after them.
+func (t *Tool) mapKey(args []string) (*ebpf.Map, []byte, []string, error) {
 	m, rest, err := t.findMap(args)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	k, rest, err := keyOf(m, rest)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
+	return m, k, rest, nil
+}
+
+// noMore is the error for words left over, nil when none are.
+func noMore(rest []string) error {
 	if len(rest) > 0 {
 		return errorf("unexpected argument %q", rest[0])
+	}
+	return nil
+}
+
+func (t *Tool) mapLookup(w io.Writer, o opts, args []string) error {
+	m, k, rest, err := t.mapKey(args)
+	if err != nil {
+		return err
+	}
+	if err := noMore(rest); err != nil {
+		return err
 	}
 	v, err := m.Lookup(k)
 	if err != nil {
@@ -514,11 +531,7 @@ func (t *Tool) mapLookup(w io.Writer, o opts, args []string) error {
 }
 
 func (t *Tool) mapUpdate(w io.Writer, o opts, args []string) error {
-	m, rest, err := t.findMap(args)
-	if err != nil {
-		return err
-	}
-	k, rest, err := keyOf(m, rest)
+	m, k, rest, err := t.mapKey(args)
 	if err != nil {
 		return err
 	}
@@ -542,8 +555,8 @@ func (t *Tool) mapUpdate(w io.Writer, o opts, args []string) error {
 		}
 		rest = rest[1:]
 	}
-	if len(rest) > 0 {
-		return errorf("unexpected argument %q", rest[0])
+	if err := noMore(rest); err != nil {
+		return err
 	}
 	if err := m.Update(k, v, flags); err != nil {
 		return mapErr("update", err)
@@ -552,16 +565,12 @@ func (t *Tool) mapUpdate(w io.Writer, o opts, args []string) error {
 }
 
 func (t *Tool) mapDelete(w io.Writer, o opts, args []string) error {
-	m, rest, err := t.findMap(args)
+	m, k, rest, err := t.mapKey(args)
 	if err != nil {
 		return err
 	}
-	k, rest, err := keyOf(m, rest)
-	if err != nil {
+	if err := noMore(rest); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return errorf("unexpected argument %q", rest[0])
 	}
 	if err := m.Delete(k); err != nil {
 		return mapErr("delete", err)

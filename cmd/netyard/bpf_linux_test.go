@@ -47,14 +47,7 @@ filter add dev a ingress pref 2 protocol ip bpf obj `+ex+`/sampler.o sec tc
 filter add dev a ingress pref 20 matchall action mirred egress redirect dev b
 filter add dev b ingress pref 20 matchall action mirred egress redirect dev a
 `)
-	bpf := func(args ...string) string {
-		t.Helper()
-		out, e, code := cli(sock, "bpf", args...)
-		if code != 0 {
-			t.Fatalf("netyard bpf %s: exit %d: %s", strings.Join(args, " "), code, e)
-		}
-		return out
-	}
+	bpf := mustCLI(t, sock, "bpf")
 	a.Exec("ping", "-c", "3", "-i", "0.2", "-W", "2", "10.97.0.2")
 
 	// the flow: 10.97.0.1 -> 10.97.0.2, ICMP, family 4

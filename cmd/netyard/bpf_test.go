@@ -55,6 +55,18 @@ func cli(sock, cmd string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+// mustCLI is cli for commands that must succeed: it returns stdout.
+func mustCLI(t *testing.T, sock, cmd string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, e, code := cli(sock, cmd, args...)
+		if code != 0 {
+			t.Fatalf("netyard %s %s: exit %d: %s", cmd, strings.Join(args, " "), code, e)
+		}
+		return out
+	}
+}
+
 // TestBPFThroughDaemon: object files loaded with `netyard tc` are listed
 // by tc as iproute2 lists them and by `netyard bpf` as bpftool does
 // (text and -j); map elements are updated, looked up, dumped and deleted
@@ -62,22 +74,7 @@ func cli(sock, cmd string, args ...string) (string, string, int) {
 func TestBPFThroughDaemon(t *testing.T) {
 	sock := startBPFDaemon(t, daemonConfig{})
 	ex, _ := filepath.Abs("../../examples/bpf")
-	tc := func(args ...string) string {
-		t.Helper()
-		out, e, code := cli(sock, "tc", args...)
-		if code != 0 {
-			t.Fatalf("netyard tc %s: exit %d: %s", strings.Join(args, " "), code, e)
-		}
-		return out
-	}
-	bpf := func(args ...string) string {
-		t.Helper()
-		out, e, code := cli(sock, "bpf", args...)
-		if code != 0 {
-			t.Fatalf("netyard bpf %s: exit %d: %s", strings.Join(args, " "), code, e)
-		}
-		return out
-	}
+	tc, bpf := mustCLI(t, sock, "tc"), mustCLI(t, sock, "bpf")
 	tc("filter", "add", "dev", "eth0", "ingress", "pref", "1", "bpf", "object-file", ex+"/flow_counter.o", "section", "tc", "da")
 	tc("filter", "add", "dev", "eth0", "ingress", "pref", "2", "bpf", "da", "obj", ex+"/dscp_classifier.o", "sec", "tc")
 	show := tc("filter", "show", "dev", "eth0", "ingress")
