@@ -6,9 +6,13 @@ import (
 
 	"github.com/cilium/ebpf/asm"
 
+	"netyard/act"
 	"netyard/bpf"
 	"netyard/bpf/ebpf"
 	"netyard/cls"
+	"netyard/internal/testutil"
+	"netyard/netdev"
+	"netyard/pkt"
 )
 
 // cloneProg is an eBPF program that clones the packet to device ifindex
@@ -104,5 +108,49 @@ func TestBpfCloneRedirect(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEBPFPathNoAllocs: the datapath with the three eBPF examples from
+// their objects (the flow counter, the sampler and the DSCP classifier in
+// front of a redirect) through an engine's loader, each worker with its
+// own run scratch, allocates nothing per packet: map lookups, updates of
+// existing keys, ring buffer records and context writes included.
+func TestEBPFPathNoAllocs(t *testing.T) {
+	if testutil.RaceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	pool := pkt.NewPool(pkt.PoolConfig{})
+	r := newRigPool(t, pool, "eth0", "eth1")
+	d1, _ := r.ns.Device("eth1")
+	d1.Netdev().SetTxSink(netdev.EndpointFunc(func(p *pkt.Buffer, now int64) { p.Release() }))
+	l := ebpf.NewLoader(r.e.Workers())
+	r.e.LoadObject = l.LoadObject
+	for i, obj := range []string{"flow_counter", "sampler", "dscp_classifier"} {
+		r.filter(cls.Filter{Dev: "eth0", Prio: uint16(i + 1), Protocol: 0x0003,
+			Classifier: &cls.Bpf{Object: "../examples/bpf/" + obj + ".o", Section: "tc"}})
+	}
+	r.filter(cls.Filter{Dev: "eth0", Prio: 9, Protocol: 0x0003, Classifier: &cls.Matchall{}, Actions: []act.Spec{redirect("eth1")}})
+	d0, _ := r.ns.Device("eth0")
+	frame := udpFrame(t)
+	maps := l.MapsIn(r.ns.Name())
+	drain := func([]byte) {}
+	samples := func() {
+		for _, m := range maps {
+			m.ReadRecords(drain)
+		}
+	}
+	batch(r, d0, frame, 64) // the flow's key is in the map from now on
+	samples()
+	if n := testing.AllocsPerRun(100, func() { batch(r, d0, frame, 64); samples() }); n != 0 {
+		t.Fatalf("%v allocations per batch of 64, want 0", n)
+	}
+	for _, p := range l.Programs() {
+		if runs, faults, _ := p.Stats(); runs < 64*101 || faults != 0 {
+			t.Errorf("%s: %d runs, %d faults", p.Info().Name, runs, faults)
+		}
+	}
+	if n := pool.Stats().Live; n != 0 {
+		t.Errorf("%d buffers leaked", n)
 	}
 }
