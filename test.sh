@@ -39,6 +39,7 @@ echo "== race detector (packages with concurrency)"
 # The race detector needs cgo, and cgo a C compiler.
 if command -v gcc >/dev/null; then
 	CGO_ENABLED=1 go test -race -count=1 ./pkt/ ./stats/ ./netdev/ ./act/ ./cls/ ./datapath/ ./ctl/... ./link/
+	CGO_ENABLED=1 go test -race -count=1 ./bpf/ebpf/ ./bpf/bpftool/ # maps and programs shared by workers; ring buffers streamed while written
 else
 	echo "skipped: no gcc (.ci/setup installs it as root)"
 fi

@@ -54,6 +54,29 @@ type Env struct {
 	// caller acts on them when the program returns TC_ACT_REDIRECT.
 	RedirectIfindex int32
 	RedirectFlags   uint64
+
+	// ClassID is what an eBPF program wrote to __sk_buff->tc_classid
+	// (0 if it wrote nothing): cls_bpf in direct-action mode takes the
+	// class from it, as the kernel's cls_bpf_classify does.
+	ClassID uint32
+	// CloneRedirect carries out bpf_clone_redirect at once, as the
+	// kernel does: it sends a copy of p, as it is at the call, to the
+	// device ifindex (its ingress when flags has BPF_F_INGRESS, 1) and
+	// returns 0 or a negative errno. Nil: the helper returns -EOPNOTSUPP.
+	CloneRedirect func(p *pkt.Buffer, ifindex int32, flags uint64) int64
+	// Scratch is the worker's run scratch for eBPF programs (registers,
+	// stacks: ebpf.NewScratch), set once when the worker makes its Env.
+	// With it a run takes no atomic operation to find its scratch; nil
+	// works too (a per-program scratch per CPU, taken with a CAS).
+	Scratch any
+}
+
+// Releaser is a Program that wants to know when its filter or action is
+// gone (an eBPF program leaves `bpf prog show`'s listing). Release is
+// called once, when no new packet can reach the program; a run already
+// under way may still finish.
+type Releaser interface {
+	Release()
 }
 
 // Info describes a loaded program as tc and bpftool print it.

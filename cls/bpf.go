@@ -122,7 +122,9 @@ func (l *bpfList) swap(old, nf *filter) {
 //     with the next program;
 //   - with direct-action, the return value is the verdict: OK, SHOT,
 //     STOLEN, TRAP and REDIRECT decide, anything else (UNSPEC and unknown
-//     codes, cls_bpf_exec_opcode) goes on with the next program;
+//     codes, cls_bpf_exec_opcode) goes on with the next program; the
+//     class is the filter's classid's major | what the program wrote to
+//     __sk_buff->tc_classid (bpf.Env.ClassID);
 //   - REDIRECT is carried out through the datapath's redirect path
 //     (act.Redirector, which spends the packet's redirect TTL) to the
 //     device bpf_redirect chose, its ingress with BPF_F_INGRESS; with no
@@ -137,7 +139,7 @@ func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *fi
 	env.Ifindex, env.Ingress, env.Now, env.CPU = c.Dev, c.Ingress, c.Now, c.Worker
 	for n := g.bpf.head.Load(); n != nil; n = n.next {
 		f := n.f
-		env.RedirectIfindex, env.RedirectFlags = 0, 0
+		env.RedirectIfindex, env.RedirectFlags, env.ClassID = 0, 0, 0
 		ret, err := f.cls.bpf.prog.Run(p, env)
 		if err != nil {
 			f.cell.Drop(c.Worker)
@@ -154,7 +156,10 @@ func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *fi
 			}
 			pk, by := p.WireLen()
 			f.cell.UseN(c.Worker, pk, by, c.Now)
-			return v, f.classID, f
+			// cls_bpf_classify: res->classid = TC_H_MAJ(classid) |
+			// qdisc_skb_cb(skb)->tc_classid, what the program wrote
+			// to __sk_buff->tc_classid.
+			return v, f.classID&0xffff0000 | env.ClassID, f
 		}
 		r := uint32(ret)
 		if r == 0 {

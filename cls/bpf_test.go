@@ -9,6 +9,7 @@ import (
 	"netyard/act"
 	"netyard/bpf"
 	"netyard/bpf/cbpf"
+	"netyard/bpf/ebpf"
 	"netyard/cls"
 	"netyard/pkt"
 	"netyard/wire"
@@ -41,8 +42,10 @@ func TestBpfReturnValues(t *testing.T) {
 		{"another value is the class", bpfFilter(1, retK(0x10002), 0x10001), act.OK, 0x10002, false},
 		{"the actions run", bpfFilter(1, retK(0xffffffff), 0x10001, gact(act.Shot)), act.Shot, 0x10001, false},
 		{"an action's continue goes on", bpfFilter(1, retK(0xffffffff), 0x10001, gact(act.Unspec)), act.OK, 0x99, true},
-		{"da: OK", bpfFilter(1, da(0), 0x10001), act.OK, 0x10001, false},
-		{"da: SHOT", bpfFilter(1, da(2), 0x10001), act.Shot, 0x10001, false},
+		// da: the class is TC_H_MAJ(classid) | the program's tc_classid
+		// (0 for classic BPF), as cls_bpf_classify sets res->classid
+		{"da: OK", bpfFilter(1, da(0), 0x10001), act.OK, 0x10000, false},
+		{"da: SHOT", bpfFilter(1, da(2), 0x10001), act.Shot, 0x10000, false},
 		{"da: STOLEN", bpfFilter(1, da(4), 0), act.Stolen, 0, false},
 		{"da: UNSPEC goes on", bpfFilter(1, da(0xffffffff), 0x10001), act.OK, 0x99, true},
 		{"da: RECLASSIFY is not a cls_bpf opcode: goes on", bpfFilter(1, da(1), 0x10001), act.OK, 0x99, true},
@@ -297,5 +300,49 @@ func TestBpfRedirect(t *testing.T) {
 	r := ch.Block().Classify(&act.Ctx{Out: out}, p)
 	if r.Verdict != act.Consumed || out.n != 1 || out.dev != 2 || !out.ingress {
 		t.Fatalf("Classify = %+v, redirector saw %+v; want the packet consumed, sent to 2's ingress", r, out)
+	}
+}
+
+// TestBpfDirectActionClassID: an eBPF program in direct-action mode picks
+// the class by writing __sk_buff->tc_classid, which cls_bpf combines with
+// the filter's classid's major number (TC_H_MAJ(classid) | tc_classid).
+// examples/bpf/dscp_classifier.o writes 1:(DSCP>>3)+1, major included, so
+// a filter classid's major is ORed into the program's.
+func TestBpfDirectActionClassID(t *testing.T) {
+	l := ebpf.NewLoader(1)
+	prog, err := l.LoadObject("default", "../examples/bpf/dscp_classifier.o", "tc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		frame   wire.FrameSpec
+		classID uint32
+	}{
+		{"ipv4", udp4(), 0},
+		{"ipv6", udp6(), 0},
+		{"the filter's major ORed in", udp6(), 0x20007},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// the program: priority DSCP>>3 (dscp_table empty), class
+			// TC_H_MAKE(1<<16, priority+1)
+			prio := uint32(tt.frame.TOS>>2) >> 3
+			want := tt.classID&0xffff0000 | 1<<16 | (prio + 1)
+			pool := leakPool(t)
+			le := &loaderEnv{env: &env{}, prog: prog}
+			ch := cls.NewChains(act.NewTable(le), le)
+			if err := ch.Add(bpfFilter(1, &cls.Bpf{Object: "dscp_classifier.o", Section: "tc", DirectAction: true}, tt.classID), act.ModeAdd); err != nil {
+				t.Fatal(err)
+			}
+			p := packet(t, pool, tt.frame)
+			defer p.Release()
+			var rnd uint64
+			c := &act.Ctx{}
+			c.BPF.Rand = &rnd
+			r := ch.Block().Classify(c, p)
+			if r.Verdict != act.OK || r.ClassID != want || p.Priority != prio {
+				t.Fatalf("Classify = %+v, priority %d; want OK, class %#x, priority %d", r, p.Priority, want, prio)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"netyard/act"
+	"netyard/bpf"
 	"netyard/stats"
 )
 
@@ -261,9 +262,20 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	if old != nil {
 		c.unbind(old)
 		delete(c.indev, old)
+		releaseProg(old)
 	}
 	f.Prio, f.Handle, f.Protocol = prio, handle, protocol
 	return nil
+}
+
+// releaseProg tells a bpf filter's program that the filter is gone
+// (bpf.Releaser: an eBPF program leaves `netyard bpf prog show`).
+func releaseProg(f *filter) {
+	if f.cls.bpf != nil {
+		if r, ok := f.cls.bpf.prog.(bpf.Releaser); ok {
+			r.Release()
+		}
+	}
 }
 
 // install publishes nf in group g of chain ch (either nil: new), in place
@@ -443,6 +455,7 @@ func (c *Chains) unbind(f *filter) {
 func (c *Chains) remove(f *filter) {
 	c.unbind(f)
 	delete(c.indev, f)
+	releaseProg(f)
 	if s := f.cell.Slot(); c.bySlot.get(s) == f {
 		c.bySlot.set(s, nil)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"netyard/act"
+	"netyard/bpf/ebpf"
 	"netyard/netdev"
 	"netyard/pkt"
 )
@@ -94,9 +95,32 @@ func newWorker(e *Engine, id int) *worker {
 	w.ctx = act.Ctx{Worker: id, Out: e}
 	w.rand = uint64(e.cfg.HashSeed)*0x9e3779b97f4a7c15 ^ uint64(id+1)
 	w.ctx.BPF.Rand = &w.rand
+	w.ctx.BPF.Scratch = ebpf.NewScratch()
+	w.ctx.BPF.CloneRedirect = w.cloneRedirect
 	empty := []*nsSlot{}
 	w.nss.Store(&empty)
 	return w
+}
+
+// cloneRedirect is bpf_clone_redirect (bpf.Env.CloneRedirect): a copy of
+// p, as it is now, goes through the redirect path (which spends its
+// redirect TTL) to device ifindex's ingress (flags BPF_F_INGRESS) or
+// egress; the program goes on with p. It returns 0, -ENOMEM when no
+// buffer is free, -EINVAL for an unknown device (as the kernel's
+// dev_get_by_index_rcu miss), or -ENOBUFS when the copy was dropped on
+// the way (a spent TTL, a full backlog).
+func (w *worker) cloneRedirect(p *pkt.Buffer, ifindex int32, flags uint64) int64 {
+	if w.e.device(ifindex) == nil {
+		return -22 // EINVAL
+	}
+	q, err := p.Clone()
+	if err != nil {
+		return -12 // ENOMEM
+	}
+	if err := w.e.Mirred(&w.ctx, q, ifindex, flags&1 != 0); err != nil {
+		return -105 // ENOBUFS
+	}
+	return 0
 }
 
 // addDevice is called with the engine's lock held. It publishes a new slot

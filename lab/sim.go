@@ -12,6 +12,7 @@ import (
 	"math"
 	"time"
 
+	"netyard/bpf/ebpf"
 	"netyard/datapath"
 	"netyard/pkt"
 )
@@ -22,6 +23,8 @@ type Sim struct {
 	Engine *datapath.Engine
 	NS     *datapath.Namespace
 	Pool   *pkt.Pool
+	// BPF is the engine's eBPF loader (its programs and maps).
+	BPF *ebpf.Loader
 
 	events eventQueue
 	seq    uint64
@@ -71,7 +74,11 @@ func NewSim(log *slog.Logger) *Sim {
 	clk.Set(int64(time.Millisecond)) // 0 means "never" in statistics
 	pool := pkt.NewPool(pkt.PoolConfig{Logger: log})
 	e := datapath.New(datapath.Config{Workers: 1, Pool: pool, Clock: clk, Logger: log, HashSeed: 0x6e657479})
-	return &Sim{Clock: clk, Engine: e, NS: e.Default(), Pool: pool}
+	// eBPF object files (bpf object-file ...): one loader per engine,
+	// its maps kept apart per namespace
+	l := ebpf.NewLoader(e.Workers())
+	e.LoadObject = l.LoadObject
+	return &Sim{Clock: clk, Engine: e, NS: e.Default(), Pool: pool, BPF: l}
 }
 
 // Now is the current virtual time in nanoseconds.

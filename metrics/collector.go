@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"netyard/act"
+	"netyard/bpf/ebpf"
 	"netyard/datapath"
 	"netyard/pkt"
 	"netyard/tcsyntax"
@@ -36,6 +37,9 @@ type Options struct {
 	// netyard_action_series_dropped says how many were left out. 0 (the
 	// default) exports the per-kind sums only. Negative is treated as 0.
 	ActionSeries int
+	// BPF, when set, is the engine's eBPF loader: its programs are
+	// exported per program (netyard_bpf_prog_*{namespace,id,name}).
+	BPF *ebpf.Loader
 }
 
 // namespace is the prefix of every netyard metric.
@@ -125,6 +129,13 @@ var (
 		"Packet buffer reference count misuses caught, by kind (the kernel's refcount_t warnings): add_on_zero and underflow are use-after-free, overflow is a leak.",
 		"kind")
 
+	bpfRunsDesc = desc("bpf_prog_runs_total",
+		"Runs of a loaded eBPF program (bpftool's run_cnt, counted whether or not stats are on).", "namespace", "id", "name")
+	bpfFaultsDesc = desc("bpf_prog_faults_total",
+		"Runs of an eBPF program stopped by a run-time check (the packet was dropped).", "namespace", "id", "name")
+	bpfRunTimeDesc = desc("bpf_prog_run_time_seconds_total",
+		"Time spent in an eBPF program's runs while run time accounting was on (bpftool's run_time_ns; netyard bpf stats on).", "namespace", "id", "name")
+
 	actionSeriesDroppedDesc = desc("action_series_dropped",
 		"Actions whose per-action series were left out of this scrape by the series limit (--metrics-actions).")
 )
@@ -193,6 +204,11 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		poolLiveDesc, poolInUseDesc, poolLimitDesc, poolDenied, poolFaults} {
 		ch <- d
 	}
+	if c.opts.BPF != nil {
+		ch <- bpfRunsDesc
+		ch <- bpfFaultsDesc
+		ch <- bpfRunTimeDesc
+	}
 	if c.opts.ActionSeries > 0 {
 		for _, m := range actionEach {
 			ch <- m.desc
@@ -247,6 +263,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			budget -= n
 			dropped += len(views) - n
+		}
+	}
+	if c.opts.BPF != nil {
+		for _, p := range c.opts.BPF.Programs() {
+			runs, faults, _ := p.Stats()
+			labels := []string{p.Namespace(), strconv.FormatUint(uint64(p.ID()), 10), p.Info().Name}
+			ch <- prometheus.MustNewConstMetric(bpfRunsDesc, prometheus.CounterValue, float64(runs), labels...)
+			ch <- prometheus.MustNewConstMetric(bpfFaultsDesc, prometheus.CounterValue, float64(faults), labels...)
+			ch <- prometheus.MustNewConstMetric(bpfRunTimeDesc, prometheus.CounterValue, float64(p.RunTime())/1e9, labels...)
 		}
 	}
 	if c.opts.ActionSeries > 0 {

@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 
+	"netyard/bpf/bpftool"
+	"netyard/bpf/ebpf"
 	"netyard/datapath"
 	"netyard/netdev"
 	"netyard/pkt"
@@ -191,6 +193,9 @@ func Run(cfg Config) (sum *Summary, err error) {
 	clk := &datapath.ManualClock{}
 	e := datapath.New(datapath.Config{Workers: 1, Pool: cfg.Pool, Clock: clk, Logger: log, HashSeed: 0x6e657479})
 	ns := e.Default()
+	// eBPF object files (bpf object-file ...): the engine's loader
+	bpfl := ebpf.NewLoader(e.Workers())
+	e.LoadObject = bpfl.LoadObject
 
 	// Devices named on the command line exist without being declared.
 	names := map[string]bool{}
@@ -377,7 +382,7 @@ func Run(cfg Config) (sum *Summary, err error) {
 		}
 	}
 	if cfg.Stats != "" {
-		if err := writeStats(cfg.Stats, ns, clk.Now()); err != nil {
+		if err := writeStats(cfg.Stats, ns, clk.Now(), bpfl); err != nil {
 			return nil, err
 		}
 		created = append(created, cfg.Stats)
@@ -412,11 +417,16 @@ func samePath(a, b string) bool {
 
 // writeStats writes the statistics file: per device, the filters of each
 // hook with their actions and counters, in tc's JSON shape, and the
-// standalone actions.
-func writeStats(path string, ns *datapath.Namespace, now int64) error {
+// standalone actions; and the eBPF programs and maps, as `netyard bpf
+// prog show -j` and `bpf map show -j` print them, each map with its
+// elements as `bpf map dump -j` prints them.
+func writeStats(path string, ns *datapath.Namespace, now int64, bpfl *ebpf.Loader) error {
 	doc, err := StatsJSON(ns, now)
 	if err != nil {
 		return err
+	}
+	if progs := bpfl.ProgramsIn(ns.Name()); len(progs) > 0 {
+		doc["bpf"] = bpftool.StatsJSON(bpfl, ns.Name())
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {

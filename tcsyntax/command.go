@@ -176,6 +176,13 @@ type Parser struct {
 // then allocates no filter spec per line.
 func (p *Parser) ReuseFilters(on bool) { p.a.reuseFilter = on }
 
+// MayOpen sets who decides whether a file that a command names for the
+// side that runs it to open (a bpf program's bytecode-file or
+// object-file) may be opened there: the daemon lets its administrators
+// name files, not its tenants, as a file the daemon opens is opened with
+// the daemon's rights. nil allows every file.
+func (p *Parser) MayOpen(f func(name string) error) { p.a.mayOpen = f }
+
 // Parse reads one tc command, as the package function Parse.
 func (p *Parser) Parse(args []string) (*Command, error) {
 	if len(args) == 0 {

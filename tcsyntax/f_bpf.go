@@ -50,6 +50,11 @@ func parseBpfProgram(a *Args, ctx, defaultSection string) (*bpfProgram, error) {
 		if err != nil {
 			return nil, err
 		}
+		if a.mayOpen != nil {
+			if err := a.mayOpen(v); err != nil {
+				return nil, syntaxErr(ctx, mode, "%s: %v", v, err)
+			}
+		}
 		insns, err := cbpf.ParseFile(v)
 		if err != nil {
 			return nil, syntaxErr(ctx, mode, "%v", err)
@@ -59,6 +64,11 @@ func parseBpfProgram(a *Args, ctx, defaultSection string) (*bpfProgram, error) {
 		v, err := a.Value(mode, "an ELF object file (clang -target bpf)")
 		if err != nil {
 			return nil, err
+		}
+		if a.mayOpen != nil {
+			if err := a.mayOpen(v); err != nil {
+				return nil, syntaxErr(ctx, mode, "%s: %v", v, err)
+			}
 		}
 		p.object, p.section = v, defaultSection
 		if matches(a.Peek(), "type") {

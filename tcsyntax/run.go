@@ -32,6 +32,10 @@ type CLI struct {
 	Now func() int64
 	// ReadFile reads a batch file; nil means os.ReadFile.
 	ReadFile func(name string) ([]byte, error)
+	// MayOpen decides whether a file a command names for this side to
+	// open (a bpf program's bytecode-file or object-file) may be opened;
+	// nil allows all (Parser.MayOpen).
+	MayOpen func(name string) error
 	// LineBase is the line number of a batch's first line (0 means 1):
 	// a client that streams a batch in chunks sends each chunk with the
 	// number of its first line, so that errors name the line of the
@@ -189,6 +193,7 @@ func (c *CLI) runOne(words []string, opts Options) error {
 	}
 	_, copies := t.(FilterCopier)
 	c.parser.ReuseFilters(copies)
+	c.parser.MayOpen(c.MayOpen)
 	cmd, err := c.parser.Parse(words)
 	if err != nil {
 		return withStatus(parseStatus(err), err)

@@ -68,6 +68,10 @@ type Args struct {
 	pos   int
 	// Context prefixes the errors Value returns.
 	Context string
+	// mayOpen, when set, decides whether a file a command names for the
+	// side that runs it to open (bytecode-file, object-file) may be
+	// opened (Parser.MayOpen).
+	mayOpen func(name string) error
 
 	// Scratch space of the filter grammar, here so that a Parser
 	// reusing its Args parses line after line without allocating it.

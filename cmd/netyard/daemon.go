@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"netyard/bpf/bpftool"
+	"netyard/bpf/ebpf"
 	"netyard/ctl"
 	"netyard/datapath"
 	"netyard/metrics"
@@ -49,6 +51,8 @@ type daemonConfig struct {
 	// state is --state FILE: the configuration kept current and
 	// restored on start (state.go).
 	state string
+	// bpfStats starts with run time accounting on (`netyard bpf stats`).
+	bpfStats bool
 }
 
 func cmdDaemon(args []string, stdout, stderr io.Writer) error {
@@ -71,8 +75,9 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	})
 	fs.StringVar(&c.state, "state", "", "keep the configuration in `FILE` after every change and restore it on start")
 	fs.IntVar(&c.metricsActions, "metrics-actions", 0, "export one series per action for at most `N` actions (0: per-kind sums only)")
+	fs.BoolVar(&c.bpfStats, "bpf-stats", false, "account eBPF programs' run time from the start (run_time_ns; kernel.bpf_stats_enabled; also netyard bpf stats on)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--socket-mode MODE] [--state FILE] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
+		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--socket-mode MODE] [--state FILE] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]] [--bpf-stats]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -141,6 +146,12 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	}
 	e := datapath.New(datapath.Config{Workers: cappedWorkers(c.workers, runtime.GOMAXPROCS(0), log), Logger: log})
 	ns := e.Default()
+	// eBPF object files: one loader for the engine, its pinned maps
+	// kept apart per namespace; `netyard bpf` reads the same loader.
+	bpfl := ebpf.NewLoader(e.Workers())
+	bpfl.SetStats(c.bpfStats)
+	e.LoadObject = bpfl.LoadObject
+	tool := &bpftool.Tool{Loader: bpfl, NS: ns.Name()}
 	dmn := newDaemon(e, log, gid)
 	target := dmn.targets[datapath.DefaultNamespace]
 	// Backends stop after the workers (see the end), and on a failed start.
@@ -170,7 +181,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	var ms *metrics.Server
 	if c.metrics != "" {
 		var err error
-		if ms, err = metrics.Listen(c.metrics, e, metrics.Options{ActionSeries: c.metricsActions}); err != nil {
+		if ms, err = metrics.Listen(c.metrics, e, metrics.Options{ActionSeries: c.metricsActions, BPF: bpfl}); err != nil {
 			return err
 		}
 		defer ms.Close() // releases the address on a failed start
@@ -203,6 +214,14 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	srv := ctl.NewServer(append(sopts, ctl.WithHandler(ctl.HandlerFunc(
 		func(rctx context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
 			w := dmn.whoIs(rctx)
+			if req.Batch == nil && isBPFExec(req.Words) {
+				// Programs and maps are not yet kept per tenant:
+				// `netyard bpf` is the administrators'.
+				if !w.admin {
+					return dmn.deny(w, "bpf (programs and maps: administrators only)")
+				}
+				return runBPFExec(rctx, tool, req.Words, stdout, stderr)
+			}
 			// The request's Stdin is its own copy, changed by no one:
 			// a batch chunk runs where it lies (StdinText).
 			cli := tcsyntax.CLI{Resolve: func(netns string) (tcsyntax.Target, error) { return dmn.resolve(w, netns) }, Stdout: stdout, Stderr: stderr, Stdin: bytes.NewReader(req.Stdin), StdinText: req.Stdin,
@@ -210,6 +229,14 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 				// (as "-b -"), never a path for the daemon to open.
 				ReadFile: func(name string) ([]byte, error) {
 					return nil, fmt.Errorf("%s: the daemon reads no files; netyard tc sends a batch as -b -", name)
+				},
+				// A program file is opened by the daemon, with its
+				// rights: only an administrator may name one.
+				MayOpen: func(name string) error {
+					if w.admin {
+						return nil
+					}
+					return dmn.deny(w, "opening "+name+" (bytecode-file, object-file: administrators only)")
 				}}
 			if b := req.Batch; b != nil {
 				cli.LineBase = b.FirstLine

@@ -17,6 +17,7 @@ commands:
   daemon   run the datapath and serve the control socket
   tc       tc's grammar against a running daemon (-s, -j, -b)
   gen      send test traffic on an interface, or count what one receives
+  bpf      a running daemon's eBPF programs and maps (bpftool's words: prog show, map dump, ...)
 
 "netyard COMMAND -h" describes a command.
 `
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdTC(args[1:], os.Stdin, stdout, stderr)
 	case "gen":
 		err = cmdGen(args[1:], stdout, stderr)
+	case "bpf":
+		err = cmdBPF(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

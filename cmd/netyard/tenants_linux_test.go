@@ -104,6 +104,9 @@ dev add b0 type memory netns b
 		{"tenants", 60001, []string{"tenant", "add", "b", "uid", "60001"}},
 		{"a batch line in B's namespace", 60001, []string{"-b", filepath.Join(dir, "evil.tc")}},
 		{"a batch for B's namespace", 60001, []string{"-n", "b", "-b", filepath.Join(dir, "evil2.tc")}},
+		{"a file the daemon would open", 60001, []string{"filter", "add", "dev", "a0", "ingress", "pref", "8", "bpf", "bytecode-file", "/etc/shadow"}},
+		{"an object the daemon would open", 60001, []string{"filter", "add", "dev", "a0", "ingress", "pref", "8", "bpf", "object-file", "/etc/passwd", "da"}},
+		{"a bpf action's file", 60001, []string{"actions", "add", "action", "bpf", "bcf", "/etc/shadow"}},
 		{"no tenant at all", 60003, []string{"qdisc", "show"}},
 		{"no tenant, dumps", 60003, []string{"actions", "ls", "action", "gact"}},
 	}
