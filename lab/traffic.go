@@ -37,6 +37,9 @@ type Flow struct {
 	replies int
 	buf     []byte
 	payload []byte
+	// first and gap are a constant-rate flow's first send time and
+	// spacing (sentAt).
+	first, gap int64
 }
 
 func (s *Sim) addFlow(f *Flow) error {
@@ -64,6 +67,7 @@ func (s *Sim) CBR(f *Flow, pps int, start, stop time.Duration) error {
 	}
 	gap := int64(time.Second) / int64(pps)
 	end := s.Now() + int64(stop)
+	f.first, f.gap = s.Now()+int64(start), gap
 	var tick func()
 	tick = func() {
 		if s.Now() >= end {
@@ -75,6 +79,9 @@ func (s *Sim) CBR(f *Flow, pps int, start, stop time.Duration) error {
 	s.At(s.Now()+int64(start), tick)
 	return nil
 }
+
+// sentAt is when a constant-rate flow sent packet seq.
+func (f *Flow) sentAt(seq uint64) int64 { return f.first + int64(seq)*f.gap }
 
 // RequestResponse sends a request every interval from start to stop; the
 // receiving host answers each with a reply of the same size, and the flow's
