@@ -170,7 +170,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	var ms *metrics.Server
 	if c.metrics != "" {
 		var err error
-		if ms, err = metrics.Listen(c.metrics, e, metrics.Options{ActionSeries: c.metricsActions}); err != nil {
+		if ms, err = metrics.Listen(c.metrics, e, metrics.Options{ActionSeries: c.metricsActions, Authority: dmn}); err != nil {
 			return err
 		}
 		defer ms.Close() // releases the address on a failed start
