@@ -258,8 +258,9 @@ filter add dev p1 ingress matchall action mirred egress mirror dev p0 action mir
 	}
 	// The latency criterion is not met on the 2-core shared machine this
 	// was written on when A hammers the control socket (3-10x with the
-	// flood, up to 3.4x without; the flood, loops and memory alone stay
-	// within 2x: docs/PERFORMANCE.md): it fails the test with
+	// flood, up to 4.9x without: the daemon serves A's commands as fast
+	// as they come, a core's worth of CPU; the flood, loops and memory
+	// alone stay within 2x: docs/PERFORMANCE.md): it fails the test with
 	// NY_FAIR_STRICT=1 and is logged otherwise, so that the suite stays
 	// a signal.
 	if pWith > 2*pAlone {
@@ -300,7 +301,7 @@ filter add dev p1 ingress matchall action mirred egress mirror dev p0 action mir
 }
 
 const (
-	fairHammerLines = 400                     // commands in each of A's batches
+	fairHammerLines = 4000                    // commands in each of A's batches
 	fairRounds      = 3                       // of each kind, alone and with A
 	fairRound       = 1500 * time.Millisecond // B's flow per round
 	fairRate        = 2000                    // B's datagrams a second
@@ -386,6 +387,9 @@ func startDaemonProc(t *testing.T, m *testutil.Netns, bin, sock string, args ...
 		case err := <-done:
 			if err != nil {
 				t.Errorf("daemon: %v\n%s", err, logs.String())
+			} else if os.Getenv("NY_FAIR_LOG") != "" {
+				// With GODEBUG=gctrace=1, the daemon's collections.
+				t.Logf("daemon's output:\n%s", logs.String())
 			}
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
