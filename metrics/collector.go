@@ -40,6 +40,20 @@ type Options struct {
 	// BPF, when set, is the engine's eBPF loader: its programs are
 	// exported per program (netyard_bpf_prog_*{namespace,id,name}).
 	BPF *ebpf.Loader
+
+	// Authority, when set, exports the refusals of the daemon's
+	// authority check (docs/SECURITY.md): netyard_denied_total and,
+	// per namespace, netyard_namespace_denied_total.
+	Authority Authority
+}
+
+// Authority is what the daemon's authority check counts.
+type Authority interface {
+	// Denied is every command refused, whoever sent it.
+	Denied() uint64
+	// DeniedOf is the commands of netns's tenants refused (a tenant of
+	// two namespaces counts in both).
+	DeniedOf(netns string) uint64
 }
 
 // namespace is the prefix of every netyard metric.
@@ -117,6 +131,26 @@ var (
 		"Packets of the namespace dropped because their redirect TTL was spent (docs/LOOPS.md).", "namespace")
 	nsBacklogDesc = desc("namespace_backlog_bytes",
 		"Bytes the namespace's device backlogs hold now.", "namespace")
+
+	// Per-tenant limits (datapath.LimitStats): the namespace label is
+	// bounded by the namespaces an administrator made; threshold, reason
+	// and object take three values each.
+	nsPacketMemDesc = desc("namespace_packet_memory_bytes",
+		"Bytes of packets the namespace holds now in its devices' backlogs and qdiscs (its packet memory).", "namespace")
+	nsMemLimitDesc = desc("namespace_packet_memory_limit_bytes",
+		"The namespace's packet memory thresholds (netns set ... mem MIN PRESSURE MAX); absent when none is set.", "namespace", "threshold")
+	nsMemPressureDesc = desc("namespace_memory_pressure",
+		"1 while the namespace is under packet memory pressure (above pressure, until below min), else 0.", "namespace")
+	nsPressureEnteredDesc = desc("namespace_memory_pressure_entered_total",
+		"Times the namespace entered packet memory pressure.", "namespace")
+	nsMemDropsDesc = desc("namespace_memory_drops_total",
+		"New packets of the namespace dropped by its packet memory limits: reason=\"pressure\" the early drops above the pressure threshold, reason=\"max\" every new packet above max.", "namespace", "reason")
+	nsQuotaRefusedDesc = desc("namespace_quota_refusals_total",
+		"Objects refused because the namespace's quota (netns set ... actions|filters|devices N) was reached, by object.", "namespace", "object")
+
+	deniedDesc   = desc("denied_total", "Commands the daemon refused with \"permission denied\" (EPERM), whoever sent them.")
+	nsDeniedDesc = desc("namespace_denied_total",
+		"Commands of the namespace's tenants refused with \"permission denied\" (a tenant of two namespaces counts in both).", "namespace")
 
 	actionsDesc = desc("actions",
 		"Actions in the namespace's action table, by kind (\"tc actions ls\").", "namespace", "kind")
@@ -200,7 +234,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range actionSums {
 		ch <- m.desc
 	}
+	if c.opts.Authority != nil {
+		ch <- deniedDesc
+		ch <- nsDeniedDesc
+	}
 	for _, d := range []*prometheus.Desc{nsLoopDropsDesc, nsBacklogDesc, actionsDesc,
+		nsPacketMemDesc, nsMemLimitDesc, nsMemPressureDesc, nsPressureEnteredDesc, nsMemDropsDesc, nsQuotaRefusedDesc,
 		poolLiveDesc, poolInUseDesc, poolLimitDesc, poolDenied, poolFaults} {
 		ch <- d
 	}
@@ -220,11 +259,15 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectPool(ch)
+	if c.opts.Authority != nil {
+		ch <- prometheus.MustNewConstMetric(deniedDesc, prometheus.CounterValue, float64(c.opts.Authority.Denied()))
+	}
 	budget, dropped := c.opts.ActionSeries, 0
 	for _, ns := range c.e.Namespaces() {
 		name := ns.Name()
 		ch <- prometheus.MustNewConstMetric(nsLoopDropsDesc, prometheus.CounterValue, float64(ns.LoopDrops()), name)
 		ch <- prometheus.MustNewConstMetric(nsBacklogDesc, prometheus.GaugeValue, float64(ns.BacklogBytes()), name)
+		c.collectLimits(ch, ns)
 		for _, d := range ns.Devices() {
 			cnt := d.Counters()
 			for _, m := range deviceMetrics {
@@ -310,5 +353,37 @@ func (c *Collector) collectPool(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(poolDenied, prometheus.CounterValue, float64(s.Denied))
 	for _, f := range faultLabels {
 		ch <- prometheus.MustNewConstMetric(poolFaults, prometheus.CounterValue, float64(f.value(&s)), f.name)
+	}
+}
+
+// collectLimits exports what "netns show -s" says of ns's limits.
+func (c *Collector) collectLimits(ch chan<- prometheus.Metric, ns *datapath.Namespace) {
+	name := ns.Name()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{name}, labels...)...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{name}, labels...)...)
+	}
+	ls := ns.LimitStats()
+	gauge(nsPacketMemDesc, float64(ns.PacketMemory()))
+	if m := ns.MemLimits(); m != (datapath.MemLimits{}) {
+		gauge(nsMemLimitDesc, float64(m.Min), "min")
+		gauge(nsMemLimitDesc, float64(m.Pressure), "pressure")
+		gauge(nsMemLimitDesc, float64(m.Max), "max")
+	}
+	pressure := 0.0
+	if ls.Pressure {
+		pressure = 1
+	}
+	gauge(nsMemPressureDesc, pressure)
+	counter(nsPressureEnteredDesc, ls.PressureEntered)
+	counter(nsMemDropsDesc, ls.PressureDrops, "pressure")
+	counter(nsMemDropsDesc, ls.MaxDrops, "max")
+	counter(nsQuotaRefusedDesc, ls.ActionsRefused, "actions")
+	counter(nsQuotaRefusedDesc, ls.FiltersRefused, "filters")
+	counter(nsQuotaRefusedDesc, ls.DevicesRefused, "devices")
+	if c.opts.Authority != nil {
+		counter(nsDeniedDesc, c.opts.Authority.DeniedOf(name))
 	}
 }

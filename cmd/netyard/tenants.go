@@ -544,6 +544,12 @@ func netnsKind(netns, kind string) string {
 	return "netns/" + netns + "/" + kind
 }
 
+// Denied is every command refused (metrics.Authority).
+func (d *daemon) Denied() uint64 { return d.denied.Load() }
+
+// DeniedOf is metrics.Authority's deniedOf.
+func (d *daemon) DeniedOf(netns string) uint64 { return d.deniedOf(netns) }
+
 // deniedOf is how many commands of netns's tenants were refused.
 func (d *daemon) deniedOf(netns string) uint64 {
 	d.mu.Lock()

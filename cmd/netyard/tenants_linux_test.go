@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"netyard/internal/testutil"
@@ -51,21 +47,7 @@ dev add b0 type memory netns b
 	bBefore, _, _ := admin("save")
 	os.WriteFile(filepath.Join(dir, "evil.tc"), []byte("qdisc show\n-n b filter del dev b0 ingress\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "evil2.tc"), []byte("filter del dev b0 ingress\n"), 0o644)
-	as := func(uid uint32, args ...string) (string, string, int) {
-		cmd := exec.Command(bin, append([]string{"tc", "--socket", sock}, args...)...)
-		cmd.Env = append(os.Environ(), "NY_RUN=1")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("running as %d: %v", uid, err)
-		}
-		return out.String(), errb.String(), code
-	}
+	as := func(uid uint32, args ...string) (string, string, int) { return asUID(t, bin, sock, uid, args...) }
 	// A in its own namespace: with -n, and without (its only one).
 	for _, args := range [][]string{
 		{"-n", "a", "filter", "add", "dev", "a0", "ingress", "matchall", "action", "mirred", "egress", "redirect", "dev", "a1"},
