@@ -54,6 +54,9 @@ type Authority interface {
 	// DeniedOf is the commands of netns's tenants refused (a tenant of
 	// two namespaces counts in both).
 	DeniedOf(netns string) uint64
+	// Throttled is the tenants' commands that waited for their turn
+	// (the daemon's --tenant-rate).
+	Throttled() uint64
 }
 
 // namespace is the prefix of every netyard metric.
@@ -148,8 +151,9 @@ var (
 	nsQuotaRefusedDesc = desc("namespace_quota_refusals_total",
 		"Objects refused because the namespace's quota (netns set ... actions|filters|devices N) was reached, by object.", "namespace", "object")
 
-	deniedDesc   = desc("denied_total", "Commands the daemon refused with \"permission denied\" (EPERM), whoever sent them.")
-	nsDeniedDesc = desc("namespace_denied_total",
+	throttledDesc = desc("tenant_commands_throttled_total", "Tenants' commands that waited because their uid was over the daemon's --tenant-rate.")
+	deniedDesc    = desc("denied_total", "Commands the daemon refused with \"permission denied\" (EPERM), whoever sent them.")
+	nsDeniedDesc  = desc("namespace_denied_total",
 		"Commands of the namespace's tenants refused with \"permission denied\" (a tenant of two namespaces counts in both).", "namespace")
 
 	actionsDesc = desc("actions",
@@ -236,6 +240,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.opts.Authority != nil {
 		ch <- deniedDesc
+		ch <- throttledDesc
 		ch <- nsDeniedDesc
 	}
 	for _, d := range []*prometheus.Desc{nsLoopDropsDesc, nsBacklogDesc, actionsDesc,
@@ -261,6 +266,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectPool(ch)
 	if c.opts.Authority != nil {
 		ch <- prometheus.MustNewConstMetric(deniedDesc, prometheus.CounterValue, float64(c.opts.Authority.Denied()))
+		ch <- prometheus.MustNewConstMetric(throttledDesc, prometheus.CounterValue, float64(c.opts.Authority.Throttled()))
 	}
 	budget, dropped := c.opts.ActionSeries, 0
 	for _, ns := range c.e.Namespaces() {

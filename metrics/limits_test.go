@@ -18,9 +18,11 @@ import (
 
 // fakeAuthority counts as the daemon's authority check does.
 type fakeAuthority struct {
-	total uint64
-	of    map[string]uint64
+	total, throttled uint64
+	of               map[string]uint64
 }
+
+func (a *fakeAuthority) Throttled() uint64 { return a.throttled }
 
 func (a *fakeAuthority) Denied() uint64               { return a.total }
 func (a *fakeAuthority) DeniedOf(netns string) uint64 { return a.of[netns] }
@@ -119,7 +121,7 @@ func TestLimitsAndDenied(t *testing.T) {
 		}
 		r.e.Run()
 	}
-	auth := &fakeAuthority{total: 5, of: map[string]uint64{"t": 3}}
+	auth := &fakeAuthority{total: 5, throttled: 11, of: map[string]uint64{"t": 3}}
 	got := scrape(t, NewCollector(r.e, Options{Authority: auth}))
 	ls := ns.LimitStats()
 	if ls.PressureEntered == 0 || ls.PressureDrops == 0 || ls.MaxDrops == 0 || !ls.Pressure {
@@ -146,6 +148,7 @@ func TestLimitsAndDenied(t *testing.T) {
 		"netyard_namespace_memory_drops_total{namespace=t,reason=pressure}":      float64(ls.PressureDrops),
 		"netyard_namespace_memory_drops_total{namespace=t,reason=max}":           float64(ls.MaxDrops),
 		"netyard_denied_total{}":                                 5,
+		"netyard_tenant_commands_throttled_total{}":              11,
 		"netyard_namespace_denied_total{namespace=t}":            3,
 		"netyard_namespace_denied_total{namespace=quiet}":        0,
 		"netyard_namespace_memory_pressure{namespace=quiet}":     0,

@@ -36,6 +36,10 @@ type CLI struct {
 	// open (a bpf program's bytecode-file or object-file) may be opened;
 	// nil allows all (Parser.MayOpen).
 	MayOpen func(name string) error
+	// Pace, when set, runs before every command (each line of a batch):
+	// the daemon makes a tenant's commands wait for their turn there, so
+	// that a batch is paced line by line rather than run in one burst.
+	Pace func() error
 	// LineBase is the line number of a batch's first line (0 means 1):
 	// a client that streams a batch in chunks sends each chunk with the
 	// number of its first line, so that errors name the line of the
@@ -172,6 +176,11 @@ func (c *CLI) reportCmd(err error, prefix string) {
 }
 
 func (c *CLI) runOne(words []string, opts Options) error {
+	if c.Pace != nil {
+		if err := c.Pace(); err != nil {
+			return err
+		}
+	}
 	c.failed = nil
 	// A batch line may name its namespace: "-n NAME COMMAND ...".
 	if len(words) > 0 && len(words[0]) >= 2 && matches(words[0], "-netns") {

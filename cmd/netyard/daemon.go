@@ -53,6 +53,10 @@ type daemonConfig struct {
 	state string
 	// bpfStats starts with run time accounting on (`netyard bpf stats`).
 	bpfStats bool
+	// tenantRate is --tenant-rate: commands a second per tenant uid (0:
+	// unlimited; ratelimit.go). Set by the flag's default when parsed.
+	tenantRate int
+	rateGiven  bool
 }
 
 func cmdDaemon(args []string, stdout, stderr io.Writer) error {
@@ -75,9 +79,17 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 	})
 	fs.StringVar(&c.state, "state", "", "keep the configuration in `FILE` after every change and restore it on start")
 	fs.IntVar(&c.metricsActions, "metrics-actions", 0, "export one series per action for at most `N` actions (0: per-kind sums only)")
+	fs.Func("tenant-rate", fmt.Sprintf("commands a second each tenant uid may send (`N`, default %d; 0: unlimited); a tenant's requests wait for their turn", defaultTenantRate), func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q: a number of commands a second, 0 for no limit", v)
+		}
+		c.tenantRate, c.rateGiven = n, true
+		return nil
+	})
 	fs.BoolVar(&c.bpfStats, "bpf-stats", false, "account eBPF programs' run time from the start (run_time_ns; kernel.bpf_stats_enabled; also netyard bpf stats on)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--socket-mode MODE] [--state FILE] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]] [--bpf-stats]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
+		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--socket-mode MODE] [--state FILE] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]] [--bpf-stats] [--tenant-rate N]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -153,6 +165,9 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	e.LoadObject = bpfl.LoadObject
 	tool := &bpftool.Tool{Loader: bpfl, NS: ns.Name()}
 	dmn := newDaemon(e, log, gid)
+	if c.rateGiven {
+		dmn.tenantRate = c.tenantRate
+	}
 	target := dmn.targets[datapath.DefaultNamespace]
 	// Backends stop after the workers (see the end), and on a failed start.
 	defer dmn.close()
@@ -230,6 +245,9 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 				ReadFile: func(name string) ([]byte, error) {
 					return nil, fmt.Errorf("%s: the daemon reads no files; netyard tc sends a batch as -b -", name)
 				},
+				// A tenant's commands wait for their turn, line by
+				// line (ratelimit.go).
+				Pace: func() error { return dmn.throttle(rctx, w) },
 				// A program file is opened by the daemon, with its
 				// rights: only an administrator may name one.
 				MayOpen: func(name string) error {

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/time/rate"
+
 	"netyard/ctl"
 	"netyard/datapath"
 	"netyard/netdev"
@@ -53,11 +55,24 @@ type daemon struct {
 	// changed, when set, is called after every command that changed the
 	// configuration (the --state file).
 	changed func() error
+
+	// tenantRate is --tenant-rate: commands a second per tenant uid
+	// (ratelimit.go); limits are the uids' buckets, throttled counts the
+	// commands that had to wait.
+	tenantRate int
+	limits     map[uint32]*rate.Limiter
+	throttled  atomic.Uint64
+	// denyLog bounds the refusals logged (a tenant's refused commands
+	// must not fill the log); the others are counted and the next line
+	// logged says how many were left out.
+	denyLog        *rate.Limiter
+	denySuppressed atomic.Uint64
 }
 
 func newDaemon(e *datapath.Engine, log *slog.Logger, adminGID int) *daemon {
 	d := &daemon{e: e, log: log, adminGID: adminGID, selfUID: uint32(os.Geteuid()),
-		targets: map[string]*daemonTarget{}, groups: map[uint32][]uint32{}, deniedNS: map[string]uint64{}}
+		targets: map[string]*daemonTarget{}, groups: map[uint32][]uint32{}, deniedNS: map[string]uint64{},
+		tenantRate: defaultTenantRate, limits: map[uint32]*rate.Limiter{}, denyLog: rate.NewLimiter(10, 20)}
 	d.targets[datapath.DefaultNamespace] = newDaemonTarget(e.Default(), log)
 	return d
 }
@@ -145,7 +160,12 @@ func (d *daemon) deny(w *who, what string) error {
 		d.deniedNS[n]++
 	}
 	d.mu.Unlock()
-	d.log.Warn("permission denied", "who", w.String(), "uid", w.peer.UID, "pid", w.peer.PID, "what", what, "tenant_of", strings.Join(w.netns, ","))
+	if d.denyLog.Allow() {
+		d.log.Warn("permission denied", "who", w.String(), "uid", w.peer.UID, "pid", w.peer.PID, "what", what, "tenant_of", strings.Join(w.netns, ","),
+			"not_logged_before", d.denySuppressed.Swap(0))
+	} else {
+		d.denySuppressed.Add(1)
+	}
 	return &ctl.Error{Errno: syscall.EPERM, Msg: fmt.Sprintf("%s: %v: %s administers %s", what, errDenied, w, w.scope())}
 }
 
@@ -546,6 +566,9 @@ func netnsKind(netns, kind string) string {
 
 // Denied is every command refused (metrics.Authority).
 func (d *daemon) Denied() uint64 { return d.denied.Load() }
+
+// Throttled is metrics.Authority's: tenants' commands that waited.
+func (d *daemon) Throttled() uint64 { return d.throttled.Load() }
 
 // DeniedOf is metrics.Authority's deniedOf.
 func (d *daemon) DeniedOf(netns string) uint64 { return d.deniedOf(netns) }
