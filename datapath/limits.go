@@ -210,7 +210,9 @@ func (ns *Namespace) checkFilterQuota(f *cls.Filter) error {
 	if q.Filters > 0 {
 		have := 0
 		for _, d := range ns.devices {
-			have += d.inChains.Len() + d.egChains.Len()
+			// The root qdisc's filters (parent 1: of prio or htb)
+			// count too.
+			have += d.inChains.Len() + d.egChains.Len() + d.qdChains.Len()
 		}
 		if have >= q.Filters {
 			ns.lim.filtersRefused.Add(1)

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"netyard/act"
@@ -182,4 +183,39 @@ func BenchmarkPathMemLimits(b *testing.B) {
 		batch(r, d, frame, 64)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/pkt")
+}
+
+// TestQuotaCountsRootQdiscFilters: the filters of a classful root qdisc
+// ("parent 1:") count towards the namespace's filter quota, so a tenant
+// cannot go past it there.
+func TestQuotaCountsRootQdiscFilters(t *testing.T) {
+	r := newRig(t)
+	ns, _ := r.e.Namespace("t", true)
+	if _, err := r.e.AddDevice(ns, netdev.Config{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.SetQuotas(Quotas{Filters: 2}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(line string) error {
+		var out, errb strings.Builder
+		return tcsyntax.Run(ns, strings.Fields(line), &out, &errb)
+	}
+	for _, line := range []string{
+		"qdisc add dev a root handle 1: prio",
+		"filter add dev a parent 1: protocol all pref 1 matchall classid 1:1",
+		"filter add dev a parent 1: protocol all pref 2 matchall classid 1:2",
+	} {
+		if err := run(line); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+	}
+	for _, line := range []string{
+		"filter add dev a parent 1: protocol all pref 3 matchall classid 1:3",
+		"filter add dev a ingress protocol all pref 1 matchall action drop",
+	} {
+		if err := run(line); !errors.Is(err, ErrQuota) {
+			t.Errorf("%s: %v, want ErrQuota", line, err)
+		}
+	}
 }
