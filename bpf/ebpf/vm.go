@@ -190,14 +190,13 @@ func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, err
 		// the worker's own scratch: nobody else touches it; the run is
 		// counted in the program's slot of this CPU (one writer)
 		s.inUse = true
-		c := &p.scratch[cpuSlot(env.CPU, len(p.scratch))].runs
-		c.Store(c.Load() + 1)
+		bump(&p.scratch[cpuSlot(env.CPU, len(p.scratch))].runs)
 	} else {
 		s = p.acquire(env.CPU)
 		if s.busy.Load() == 2 {
 			p.runs.Add(1)
 		} else {
-			s.runs.Store(s.runs.Load() + 1)
+			bump(&s.runs)
 		}
 	}
 	s.valTag = 0
