@@ -21,17 +21,7 @@ import (
 func TestBPFLive(t *testing.T) {
 	testutil.NeedRoot(t, "network namespaces and veth pairs")
 	testutil.NeedTools(t, "ip", "ping")
-	a := testutil.NewNetns(t, "nyA")
-	m := testutil.NewNetns(t, "nyM")
-	b := testutil.NewNetns(t, "nyB")
-	m.IP("link", "add", "name", "nyma", "type", "veth", "peer", "name", "nyva", "netns", a.Name)
-	m.IP("link", "add", "name", "nymb", "type", "veth", "peer", "name", "nyvb", "netns", b.Name)
-	m.IP("link", "set", "dev", "nyma", "up")
-	m.IP("link", "set", "dev", "nymb", "up")
-	a.IP("addr", "add", "10.97.0.1/24", "dev", "nyva")
-	a.IP("link", "set", "dev", "nyva", "up")
-	b.IP("addr", "add", "10.97.0.2/24", "dev", "nyvb")
-	b.IP("link", "set", "dev", "nyvb", "up")
+	a, m, b := threeHosts(t, "10.97.0", "")
 	// static neighbours: no ARP through the programs, only the pings
 	macB := linkMAC(t, b, "nyvb")
 	macA := linkMAC(t, a, "nyva")

@@ -49,19 +49,7 @@ func TestEndToEndNetns(t *testing.T) {
 func testEndToEnd(t *testing.T, typ, mtuB, show string) {
 	testutil.NeedRoot(t, "network namespaces and veth pairs")
 	testutil.NeedTools(t, "ip", "ping", "sysctl")
-	a := testutil.NewNetns(t, "nyA")
-	m := testutil.NewNetns(t, "nyM")
-	b := testutil.NewNetns(t, "nyB")
-	// Interfaces are made inside M and moved out: their names cannot
-	// clash with anything outside the test's namespaces.
-	m.IP("link", "add", "name", "nyma", "type", "veth", "peer", "name", "nyva", "netns", a.Name)
-	m.IP("link", "add", "name", "nymb", "type", "veth", "peer", "name", "nyvb", "netns", b.Name)
-	m.IP("link", "set", "dev", "nyma", "up")
-	m.IP("link", "set", "dev", "nymb", "mtu", mtuB, "up")
-	a.IP("addr", "add", "10.98.0.1/24", "dev", "nyva")
-	a.IP("link", "set", "dev", "nyva", "up")
-	b.IP("addr", "add", "10.98.0.2/24", "dev", "nyvb")
-	b.IP("link", "set", "dev", "nyvb", "up")
+	a, m, b := threeHosts(t, "10.98.0", mtuB)
 
 	// UDP to port 9999 goes through a mirred of its own (index 10), so
 	// its counter is the stream's; everything else (ARP, ping) through
@@ -311,17 +299,7 @@ func startDaemonIn(t *testing.T, m *testutil.Netns, workers int, rules string) s
 func TestEndToEndGSOSegmented(t *testing.T) {
 	testutil.NeedRoot(t, "network namespaces and veth pairs")
 	testutil.NeedTools(t, "ip", "ping")
-	a := testutil.NewNetns(t, "nyA")
-	m := testutil.NewNetns(t, "nyM")
-	b := testutil.NewNetns(t, "nyB")
-	m.IP("link", "add", "name", "nyma", "type", "veth", "peer", "name", "nyva", "netns", a.Name)
-	m.IP("link", "add", "name", "nymb", "type", "veth", "peer", "name", "nyvb", "netns", b.Name)
-	m.IP("link", "set", "dev", "nyma", "up")
-	m.IP("link", "set", "dev", "nymb", "up")
-	a.IP("addr", "add", "10.98.0.1/24", "dev", "nyva")
-	a.IP("link", "set", "dev", "nyva", "up")
-	b.IP("addr", "add", "10.98.0.2/24", "dev", "nyvb")
-	b.IP("link", "set", "dev", "nyvb", "up")
+	a, m, b := threeHosts(t, "10.98.0", "")
 	sock := startDaemonIn(t, m, 2, `dev add a type afpacket link nyma
 dev add b type xdp link nymb
 qdisc add dev a clsact
@@ -350,4 +328,29 @@ filter add dev b ingress pref 20 matchall action mirred egress redirect dev a
 	if p := sentPackets(t, act); p < size/1448 {
 		t.Errorf("mirred index 20 counted %d packets for %d bytes: GSO frames not counted as segments\n%s", p, size, act)
 	}
+}
+
+// threeHosts makes the end-to-end tests' topology: hosts A and B, each in
+// a namespace of its own with one address in net (".1" and ".2"), wired
+// by veths to M, the namespace netyard runs in (nyma to A's nyva, nymb to
+// B's nyvb; mtuB, when given, is nymb's MTU). The interfaces are made
+// inside M and moved out: their names cannot clash with anything outside
+// the test's namespaces.
+func threeHosts(t *testing.T, net, mtuB string) (a, m, b *testutil.Netns) {
+	t.Helper()
+	a = testutil.NewNetns(t, "nyA")
+	m = testutil.NewNetns(t, "nyM")
+	b = testutil.NewNetns(t, "nyB")
+	m.IP("link", "add", "name", "nyma", "type", "veth", "peer", "name", "nyva", "netns", a.Name)
+	m.IP("link", "add", "name", "nymb", "type", "veth", "peer", "name", "nyvb", "netns", b.Name)
+	m.IP("link", "set", "dev", "nyma", "up")
+	if mtuB != "" {
+		m.IP("link", "set", "dev", "nymb", "mtu", mtuB)
+	}
+	m.IP("link", "set", "dev", "nymb", "up")
+	a.IP("addr", "add", net+".1/24", "dev", "nyva")
+	a.IP("link", "set", "dev", "nyva", "up")
+	b.IP("addr", "add", net+".2/24", "dev", "nyvb")
+	b.IP("link", "set", "dev", "nyvb", "up")
+	return a, m, b
 }
