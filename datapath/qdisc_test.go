@@ -374,3 +374,42 @@ func TestClassfulFilters(t *testing.T) {
 		})
 	}
 }
+
+// TestReplaceCountsBacklog: the packets a replaced or deleted qdisc still
+// held are dropped, as the kernel's qdisc_reset drops them, and counted
+// in the device's TX drops rather than vanishing with the old qdisc's
+// counters.
+func TestReplaceCountsBacklog(t *testing.T) {
+	r := newRig(t, "eth0", "out")
+	r.mustTC("qdisc replace dev out root handle 1: fq_codel")
+	r.mustTC("link set dev out rate 1mbit")
+	r.mustTC("filter add dev eth0 ingress matchall action mirred egress redirect dev out")
+	out, err := r.ns.Device("out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backlog := func() uint64 {
+		out.txMu.Lock()
+		defer out.txMu.Unlock()
+		return out.qdisc.Stats().Qlen
+	}
+	for range 5 {
+		r.inject("eth0", udpFrame(t))
+	}
+	q1 := backlog()
+	if q1 == 0 {
+		t.Fatal("nothing queued behind the slow link")
+	}
+	r.mustTC("qdisc replace dev out root handle 2: pfifo")
+	if got := out.Netdev().Counters.TxDropped.Load(); got != q1 {
+		t.Fatalf("TX dropped %d after the replace, want the %d queued", got, q1)
+	}
+	for range 3 {
+		r.inject("eth0", udpFrame(t))
+	}
+	q2 := backlog()
+	r.mustTC("qdisc del dev out root")
+	if got := out.Netdev().Counters.TxDropped.Load(); got != q1+q2 {
+		t.Fatalf("TX dropped %d after the delete, want %d", got, q1+q2)
+	}
+}

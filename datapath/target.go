@@ -127,7 +127,7 @@ func (ns *Namespace) AddQdisc(q *qdisc.Spec, m tcsyntax.Mode) error {
 	// The device's traffic classes are mqprio's while it is the root
 	// (mqprio_init sets them, mqprio_destroy clears them).
 	d.nd.SetTC(tcm)
-	old.Reset()
+	d.discard(old)
 	return nil
 }
 
@@ -196,7 +196,7 @@ func (ns *Namespace) graftLocked(d *Device, q *qdisc.Spec) error {
 		}
 		old, r.children[i] = r.children[i], child
 		d.children[i] = spec
-		old.Reset()
+		d.discard(old)
 		return nil
 	case prio.Qdisc:
 		old, err = r.Graft(minor, child)
@@ -292,7 +292,7 @@ func (ns *Namespace) DelQdisc(q *qdisc.Spec) error {
 	d.qdisc, d.children, d.grafted = nq, nil, nil
 	d.qdiscSpec = qdisc.Spec{Dev: d.nd.Name(), Parent: qdisc.HandleRoot, Params: nq.Params()}
 	d.txMu.Unlock()
-	old.Reset()
+	d.discard(old)
 	return nil
 }
 
@@ -312,7 +312,7 @@ func (ns *Namespace) ungraftLocked(d *Device, q *qdisc.Spec) error {
 		old := r.children[i]
 		r.children[i] = c
 		d.children[i] = qdisc.Spec{Dev: d.nd.Name(), Parent: q.Parent, Params: c.Params()}
-		old.Reset()
+		d.discard(old)
 		return nil
 	}
 	i := slices.IndexFunc(d.grafted, func(g qdisc.Spec) bool {
@@ -839,4 +839,17 @@ func classErr(err error) error {
 		return tcsyntax.Refuse(tcsyntax.ErrNotFound, "Specified class not found")
 	}
 	return tcsyntax.Refuse(nil, "Invalid argument: %v", err)
+}
+
+// discard drops what a qdisc leaving the device (replaced or deleted)
+// still holds, as qdisc_reset does, and counts it in the device's TX
+// drops: the old qdisc's own counters go with it, and a drop nothing
+// counts would be a silent one. (The kernel's qdisc_change keeps a
+// changed qdisc's queue; netyard builds a new qdisc for a change too, so
+// a change of a qdisc with a backlog is counted here as well.)
+func (d *Device) discard(old qdisc.Qdisc) {
+	if n := old.Stats().Qlen; n > 0 {
+		d.nd.Counters.TxDropped.Add(n)
+	}
+	old.Reset()
 }
