@@ -906,24 +906,8 @@ func TestAFPacketPolled(t *testing.T) {
 	if s := p.Stats(); s.RxDropped != 0 {
 		t.Errorf("RxDropped = %d, want 0: nothing is copied only to be dropped", s.RxDropped)
 	}
-	// The ring flows again, and the worker is woken for it. A worker
-	// polls when woken: wait for the wake-up first (polling earlier, as
-	// pollAll does on its timer, could take the frame before the
-	// receive goroutine has seen it, and then it wakes nobody).
-	select {
-	case <-td.wake: // a token left from the overload, if any
-	default:
-	}
-	woken = notifies.Load()
-	peer.send(t, testFrame(nil, n+m, 60))
-	select {
-	case <-td.wake:
-	case <-time.After(wait):
-		t.Fatal("no wake-up for a frame after the ring was polled empty")
-	}
-	if notifies.Load() == woken {
-		t.Fatal("woken, but not by Notify")
-	}
+	// The ring flows again, and the worker is woken for it.
+	td.wokenFor(t, &notifies, func() { peer.send(t, testFrame(nil, n+m, 60)) })
 	pollAll(n+m, 1)
 }
 

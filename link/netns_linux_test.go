@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -50,6 +51,30 @@ func (ns *testNS) veth(tb testing.TB, a, b string) {
 	ns.ip(tb, "link", "add", "name", a, "type", "veth", "peer", "name", b)
 	ns.ip(tb, "link", "set", "dev", a, "up")
 	ns.ip(tb, "link", "set", "dev", b, "up")
+}
+
+// wokenFor checks that a frame arriving on a ring that was polled empty
+// wakes the worker: it clears a stale wake-up token, runs send, and waits
+// for a wake-up that Notify (counted in notifies) gave. A worker polls
+// when woken, so nothing may poll before: polling earlier could take the
+// frame before the receive goroutine has seen it, and then it has no
+// reason to wake anyone.
+func (td *testDev) wokenFor(tb testing.TB, notifies *atomic.Int32, send func()) {
+	tb.Helper()
+	select {
+	case <-td.wake: // a stale token, if any
+	default:
+	}
+	woken := notifies.Load()
+	send()
+	select {
+	case <-td.wake:
+	case <-time.After(wait):
+		tb.Fatal("no wake-up for a frame after the ring was polled empty")
+	}
+	if notifies.Load() == woken {
+		tb.Fatal("woken, but not by Notify")
+	}
 }
 
 // waitOperUp waits until ifname is operationally up (IFF_RUNNING). After

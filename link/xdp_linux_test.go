@@ -985,24 +985,7 @@ func TestXDPPolled(t *testing.T) {
 				t.Errorf("RxDropped = %d, want 0: nothing is copied only to be dropped", s.RxDropped)
 			}
 			// The ring flows again, and the worker is woken for it.
-			// A worker polls when woken: wait for the wake-up first
-			// (polling earlier could take the frame before the
-			// receive goroutine has seen it, and then it has no
-			// reason to wake anyone).
-			select {
-			case <-td.wake: // a stale token from the overload, if any
-			default:
-			}
-			woken = notifies.Load()
-			peer.inject(t, testFrame(nil, n+m, 60))
-			select {
-			case <-td.wake:
-			case <-time.After(wait):
-				t.Fatal("no wake-up for a frame after the ring was polled empty")
-			}
-			if notifies.Load() == woken {
-				t.Fatal("woken, but not by Notify")
-			}
+			td.wokenFor(t, &notifies, func() { peer.inject(t, testFrame(nil, n+m, 60)) })
 			if last := drain(); len(last) != 1 || last[0] != n+m {
 				t.Errorf("after the overload polled %v, want [%d]", last, n+m)
 			}
