@@ -136,6 +136,18 @@ func (a *bpfAction) replace(from Action, _ int64) error {
 	if !ok {
 		return errKindChange("bpf", from)
 	}
-	a.p.Store(f.p.Load())
+	if old := a.p.Swap(f.p.Load()); old.prog != f.p.Load().prog {
+		releaseProgram(old.prog)
+	}
 	return nil
+}
+
+// release implements the table's releaser: the action left the table.
+func (a *bpfAction) release() { releaseProgram(a.p.Load().prog) }
+
+// releaseProgram lets an eBPF program leave the listings (bpf.Releaser).
+func releaseProgram(p bpf.Program) {
+	if r, ok := p.(bpf.Releaser); ok {
+		r.Release()
+	}
 }

@@ -376,8 +376,19 @@ func (t *Table) replace(e *entry, index uint32, spec Spec) error {
 // counters. It is for actions no published block holds (standalone ones).
 func (t *Table) drop(k *kindTable, index uint32, e *entry) {
 	t.cells.Free(e.a.Stats())
+	releaseAction(e.a) // before remove, which clears the entry
 	k.remove(index)
 	t.structGen++
+}
+
+// releaseAction tells an action that has left the table that it is gone:
+// a bpf action's eBPF program leaves `netyard bpf prog show`'s listing,
+// as the kernel drops the program's last reference in tcf_bpf_cleanup.
+// A run already under way may still finish; the listing is all it ends.
+func releaseAction(a Action) {
+	if r, ok := a.(interface{ release() }); ok {
+		r.release()
+	}
 }
 
 // ReleaseUnbound frees the counters of the actions that left the table
@@ -448,6 +459,7 @@ func (t *Table) Unbind(b Binding) {
 	e.refs--
 	if e.refs == 0 {
 		t.unbound = append(t.unbound, e.a.Stats())
+		releaseAction(e.a)
 		k.remove(b.Index)
 		t.structGen++
 	}

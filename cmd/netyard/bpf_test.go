@@ -210,4 +210,29 @@ func TestBPFThroughDaemon(t *testing.T) {
 	if err := json.Unmarshal([]byte(bpf("-j", "prog", "show")), &pj); err != nil || len(pj) != 1 || pj[0].Name != "flow_counter" || fmt.Sprint(pj[0].ID) == ids["flow_counter"] {
 		t.Errorf("prog show after deleting pref 2 and replacing pref 1: %v %+v (the old flow_counter was id %s)", err, pj, ids["flow_counter"])
 	}
+
+	// the same for the bpf action: a standalone action's program, one
+	// bound to a filter, and a replaced action's old program all leave
+	// the listing with what held them (tcf_bpf_cleanup)
+	progCount := func() int {
+		if err := json.Unmarshal([]byte(bpf("-j", "prog", "show")), &pj); err != nil {
+			t.Fatal(err)
+		}
+		return len(pj)
+	}
+	sampler := ex + "/sampler.o"
+	tc("actions", "add", "action", "bpf", "object-file", sampler, "section", "tc", "index", "7")
+	tc("filter", "add", "dev", "eth0", "ingress", "pref", "3", "matchall", "action", "bpf", "object-file", sampler, "section", "tc")
+	if n := progCount(); n != 3 {
+		t.Errorf("prog show with a standalone and a bound bpf action: %d programs, want 3: %+v", n, pj)
+	}
+	tc("actions", "replace", "action", "bpf", "object-file", sampler, "section", "tc", "index", "7")
+	if n := progCount(); n != 3 {
+		t.Errorf("prog show after replacing the standalone action: %d programs, want 3 (the old one gone): %+v", n, pj)
+	}
+	tc("actions", "del", "action", "bpf", "index", "7")
+	tc("filter", "del", "dev", "eth0", "ingress", "pref", "3")
+	if n := progCount(); n != 1 {
+		t.Errorf("prog show after deleting the bpf actions: %d programs, want 1: %+v", n, pj)
+	}
 }
