@@ -124,6 +124,19 @@ func (s *state) mapArgIndex(v uint64) (*Map, int) {
 	return s.prog.maps[i], i
 }
 
+// found is map_lookup_elem's result for element i of m (the program's
+// map mi): a pointer to its value (this CPU's for a per-CPU map), which
+// later accesses reach without a search, or NULL when i < 0.
+func (s *state) found(m *Map, mi, i int) uint64 {
+	if i < 0 {
+		return 0
+	}
+	off := m.valueOff(i, s.env.CPU)
+	s.valTag = tagMapVal + uint64(mi)
+	s.valOff, s.valEnd, s.valMem = uint64(off), uint64(off)+uint64(m.spec.ValueSize), m.values
+	return mkptr(s.valTag, uint32(off))
+}
+
 // call runs helper id with r1..r5 and returns r0.
 func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
 	switch id {
@@ -141,14 +154,7 @@ func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
 		}
 		switch id {
 		case helperMapLookup:
-			i := m.lookup(key)
-			if i < 0 {
-				return 0, nil
-			}
-			off := m.valueOff(i, s.env.CPU)
-			s.valTag = tagMapVal + uint64(mi)
-			s.valOff, s.valEnd, s.valMem = uint64(off), uint64(off)+uint64(m.spec.ValueSize), m.values
-			return mkptr(s.valTag, uint32(off)), nil
+			return s.found(m, mi, m.lookup(key)), nil
 		case helperMapUpdate:
 			val := s.mem(r[3], int(m.spec.ValueSize))
 			if val == nil {
