@@ -282,9 +282,10 @@ func (s *state) mem(v uint64, n int) []byte {
 		if off+uint64(n) <= uint64(len(s.stack)) {
 			return s.stack[off : off+uint64(n) : off+uint64(n)]
 		}
-	case tag == s.valTag && off >= s.valOff && off+uint64(n) <= s.valEnd:
+	case tag == s.valTag && tag != 0 && off >= s.valOff && off+uint64(n) <= s.valEnd:
 		// the value the last lookup returned: no division to find
-		// which element off is in
+		// which element off is in (valTag 0 is no value: valOff and
+		// valEnd are then a previous run's, and NULL must not reach it)
 		return s.valMem[off : off+uint64(n) : off+uint64(n)]
 	case tag >= tagMapVal && tag < tagMapVal+maxMaps:
 		i := int(tag - tagMapVal)
