@@ -53,7 +53,7 @@ func NewProgram(name string, raw []RawInsn, maps []*Map, ncpu int) (*Program, er
 	if ncpu <= 0 {
 		ncpu = runtime.NumCPU()
 	}
-	p := &Program{name: name, code: code, fns: compile(code), entries: entries, maps: maps, scratch: make([]state, ncpu), counts: make([]cpuCount, ncpu)}
+	p := &Program{name: name, code: code, entries: entries, maps: maps, scratch: make([]state, ncpu)}
 	p.id = progIDs.Add(1)
 	p.info = bpf.Info{Kind: "extended", Name: name, Tag: tag(raw), ID: p.id, Insns: len(raw)}
 	return p, nil

@@ -71,11 +71,11 @@ type state struct {
 	valOff, valEnd uint64
 	valMem         []byte
 
-	depth, tail, steps int        // call depth, tail calls, instructions counted (exec)
-	fault              *bpf.Fault // why a compiled run stopped (cFault)
+	depth, tail, steps int // call depth, tail calls, instructions counted (exec)
 
-	inUse bool     // a worker's scratch (bpf.Env.Scratch) is running
-	_     [64]byte // keep neighbours' busy flags off this cache line
+	runs  atomic.Uint64 // runs in this scratch (one writer: its holder)
+	inUse bool          // a worker's scratch (bpf.Env.Scratch) is running
+	_     [64]byte      // keep neighbours' busy flags off this cache line
 }
 
 type ringRes struct {
@@ -92,14 +92,11 @@ func NewScratch() any { return new(state) }
 type Program struct {
 	name    string
 	code    []insn
-	fns     []cfn // the compiled form (compile.go), one closure per insn
-	interp  bool  // run with exec, the reference interpreter (tests)
 	entries []int
 	maps    []*Map
 	info    bpf.Info
 	id      uint32
 	scratch []state
-	counts  []cpuCount // runs per CPU slot (one writer each)
 
 	// ns is the namespace the program was loaded for (Loader); timing
 	// is its loader's stats switch (nil: never timed) and runNS the
@@ -117,15 +114,6 @@ type Program struct {
 
 var _ bpf.Program = (*Program)(nil)
 
-// cpuCount is one CPU slot's run counter, alone on its cache line. It
-// used to live in the slot's state, 4.8 KiB into it: the load of the
-// counter then waited on stores to other states' fields at the same
-// address modulo 4 KiB (4K aliasing), a fifth of BenchmarkEmpty.
-type cpuCount struct {
-	n atomic.Uint64
-	_ [56]byte
-}
-
 var progIDs atomic.Uint32
 
 // Info implements bpf.Program.
@@ -139,8 +127,8 @@ func (p *Program) Maps() []*Map { return p.maps }
 // netyard: it should stay 0).
 func (p *Program) Stats() (runs, faults, recovered uint64) {
 	runs = p.runs.Load()
-	for i := range p.counts {
-		runs += p.counts[i].n.Load()
+	for i := range p.scratch {
+		runs += p.scratch[i].runs.Load()
 	}
 	return runs, p.faults.Load(), p.recovered.Load()
 }
@@ -195,23 +183,22 @@ func (p *Program) Run(b *pkt.Buffer, env *bpf.Env) (uint64, error) {
 
 // runWith runs with the context fields netyard does not keep in pkt.Meta
 // (cb, tc_index, tc_classid) starting from *x, and leaves them in *x; a
-// nil x starts them at 0 (what every hook does) and keeps only tc_classid
-// (env.ClassID). The datapath's path (nil x) copies nothing through the
-// caller's stack: a zeroed skbExtra there, copied in with other widths,
-// stalled store forwarding and was a quarter of BenchmarkEmpty.
+// nil x (Run, the datapath) starts them at 0, as every hook does, and
+// keeps only tc_classid (env.ClassID), copying nothing through the
+// caller's stack.
 func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, error) {
 	s, _ := env.Scratch.(*state)
 	if s != nil && !s.inUse {
 		// the worker's own scratch: nobody else touches it; the run is
 		// counted in the program's slot of this CPU (one writer)
 		s.inUse = true
-		bump(&p.counts[cpuSlot(env.CPU, len(p.counts))].n)
+		bump(&p.scratch[cpuSlot(env.CPU, len(p.scratch))].runs)
 	} else {
 		s = p.acquire(env.CPU)
 		if s.busy.Load() == 2 {
 			p.runs.Add(1)
 		} else {
-			bump(&p.counts[cpuSlot(env.CPU, len(p.counts))].n)
+			bump(&s.runs)
 		}
 	}
 	s.valTag = 0
@@ -250,7 +237,7 @@ func (p *Program) mapByName(name string) (int, bool) {
 	return 0, false
 }
 
-// run runs p in its compiled form (or with the interpreter). The recover is a last resort for a netyard bug:
+// run is the interpreter. The recover is a last resort for a netyard bug:
 // every access is checked before it is made, so it should never fire; it
 // is counted (Stats) when it does.
 func (s *state) run(p *Program) (ret uint64, f *bpf.Fault) {
@@ -261,10 +248,7 @@ func (s *state) run(p *Program) (ret uint64, f *bpf.Fault) {
 			ret, f = 0, &bpf.Fault{PC: pc, Reason: "internal error (recovered)"}
 		}
 	}()
-	if p.interp {
-		return s.exec(p, &pc)
-	}
-	return s.execCompiled(p, &pc)
+	return s.exec(p, &pc)
 }
 
 func fault(pc int, why string) *bpf.Fault { return &bpf.Fault{PC: pc, Reason: why} }
@@ -727,6 +711,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
 				r[d] = uint64(s.pkt[o])
+			} else if b := s.valAt(a, 1); b != nil {
+				r[d] = uint64(b[0])
 			} else if v, ok := s.load(a, 1); ok {
 				r[d] = v
 			} else {
@@ -737,6 +723,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
 				r[d] = le16(s.pkt[o:])
+			} else if b := s.valAt(a, 2); b != nil {
+				r[d] = le16(b)
 			} else if v, ok := s.load(a, 2); ok {
 				r[d] = v
 			} else {
@@ -747,6 +735,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
 				r[d] = le32(s.pkt[o:])
+			} else if b := s.valAt(a, 4); b != nil {
+				r[d] = le32(b)
 			} else if a == mkptr(tagCtx, skbData) {
 				r[d] = mkptr(tagPkt, 0) // skb->data, the most common context load
 			} else if a == mkptr(tagCtx, skbDataEnd) {
@@ -761,6 +751,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+8 <= uint64(len(s.pkt)) {
 				r[d] = le64(s.pkt[o:])
+			} else if b := s.valAt(a, 8); b != nil {
+				r[d] = le64(b)
 			} else if v, ok := s.load(a, 8); ok {
 				r[d] = v
 			} else {
@@ -771,6 +763,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
 				r[d] = uint64(int64(int8(s.pkt[o])))
+			} else if b := s.valAt(a, 1); b != nil {
+				r[d] = uint64(int64(int8(b[0])))
 			} else if v, ok := s.load(a, 1); ok {
 				r[d] = uint64(int64(int8(v)))
 			} else {
@@ -781,6 +775,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
 				r[d] = uint64(int64(int16(le16(s.pkt[o:]))))
+			} else if b := s.valAt(a, 2); b != nil {
+				r[d] = uint64(int64(int16(le16(b))))
 			} else if v, ok := s.load(a, 2); ok {
 				r[d] = uint64(int64(int16(v)))
 			} else {
@@ -791,6 +787,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
 				r[d] = uint64(int64(int32(le32(s.pkt[o:]))))
+			} else if b := s.valAt(a, 4); b != nil {
+				r[d] = uint64(int64(int32(le32(b))))
 			} else if v, ok := s.load(a, 4); ok {
 				r[d] = uint64(int64(int32(v)))
 			} else {
@@ -814,6 +812,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := uint64(in.imm)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
 				s.pkt[o] = byte(v)
+			} else if b := s.valAt(a, 1); b != nil {
+				b[0] = byte(v)
 			} else if !s.store(a, 1, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 1)
@@ -823,6 +823,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := r[sr]
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
 				s.pkt[o] = byte(v)
+			} else if b := s.valAt(a, 1); b != nil {
+				b[0] = byte(v)
 			} else if !s.store(a, 1, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 1)
@@ -832,6 +834,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := uint64(in.imm)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint16(s.pkt[o:], uint16(v))
+			} else if b := s.valAt(a, 2); b != nil {
+				binary.LittleEndian.PutUint16(b, uint16(v))
 			} else if !s.store(a, 2, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 2)
@@ -841,6 +845,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := r[sr]
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint16(s.pkt[o:], uint16(v))
+			} else if b := s.valAt(a, 2); b != nil {
+				binary.LittleEndian.PutUint16(b, uint16(v))
 			} else if !s.store(a, 2, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 2)
@@ -850,6 +856,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := uint64(in.imm)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint32(s.pkt[o:], uint32(v))
+			} else if b := s.valAt(a, 4); b != nil {
+				binary.LittleEndian.PutUint32(b, uint32(v))
 			} else if !s.store(a, 4, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 4)
@@ -859,6 +867,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := r[sr]
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint32(s.pkt[o:], uint32(v))
+			} else if b := s.valAt(a, 4); b != nil {
+				binary.LittleEndian.PutUint32(b, uint32(v))
 			} else if !s.store(a, 4, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 4)
@@ -868,6 +878,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := uint64(in.imm)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+8 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint64(s.pkt[o:], v)
+			} else if b := s.valAt(a, 8); b != nil {
+				binary.LittleEndian.PutUint64(b, v)
 			} else if !s.store(a, 8, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 8)
@@ -877,6 +889,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := r[sr]
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+8 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint64(s.pkt[o:], v)
+			} else if b := s.valAt(a, 8); b != nil {
+				binary.LittleEndian.PutUint64(b, v)
 			} else if !s.store(a, 8, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 8)
@@ -937,6 +951,18 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			}
 		}
 	}
+}
+
+// valAt is the n bytes at a when they are in the value the last map
+// lookup or ring buffer reservation of this run returned (mem's shortcut
+// for it, here without the calls of load and store: a ring buffer
+// record's fields written one by one, a map value's read), or nil.
+func (s *state) valAt(a, n uint64) []byte {
+	t, o := a>>32, uint64(uint32(a))
+	if t != s.valTag || t == 0 || o < s.valOff || o+n > s.valEnd {
+		return nil
+	}
+	return s.valMem[o : o+n : o+n]
 }
 
 // load reads w bytes at a from any region but the packet's fast path.
