@@ -1013,6 +1013,18 @@ func (s *state) loadFault(pc int, a uint64, w int) *bpf.Fault {
 // store writes w bytes of v at a, in any region but the packet's fast path.
 func (s *state) store(a uint64, w int, v uint64) bool {
 	if a>>32 == tagCtx {
+		switch uint32(a) { // the fields tc programs write most, 4 bytes
+		case skbPriority:
+			if w == 4 {
+				s.buf.Priority = uint32(v)
+				return true
+			}
+		case skbTCClassid:
+			if w == 4 {
+				s.skb.classid = uint32(v)
+				return true
+			}
+		}
 		return s.ctxStore(uint32(a), w, v)
 	}
 	b := s.mem(a, w)
@@ -1164,6 +1176,16 @@ func smod32(a, b uint64) uint64 {
 // the operation is a real atomic there.
 func (s *state) atomic(in *insn, r *[16]uint64, pc int) *bpf.Fault {
 	a := r[in.dst&15] + uint64(in.off)
+	if in.op == atAddDW && a&7 == 0 {
+		// a counter in the value the last lookup returned
+		// (__sync_fetch_and_add whose result is unused)
+		if b := s.valAt(a, 8); b != nil {
+			if p := unsafe.Pointer(&b[0]); uintptr(p)&7 == 0 {
+				atomic.AddUint64((*uint64)(p), r[in.src&15])
+				return nil
+			}
+		}
+	}
 	dw := (in.op-atAddW)%2 == 1
 	w := 4
 	if dw {
