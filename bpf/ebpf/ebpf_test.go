@@ -242,3 +242,29 @@ func TestCallDepth(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestNullAfterLookup: a NULL or scalar pointer faults even right after
+// another program's run on the same worker scratch left the value of a
+// lookup (element 0 of an array: offset 0) as its "last value" (the
+// reset tag of that shortcut is 0, the tag of NULL).
+func TestNullAfterLookup(t *testing.T) {
+	dscp := loadExample(t, "dscp_classifier")
+	env := &bpf.Env{Ifindex: 1, Scratch: NewScratch()}
+	null, err := NewProgram("null", mustRaw(t, asm.Instructions{
+		asm.Mov.Imm(asm.R1, 0),
+		asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord),
+		asm.Return(),
+	}), nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBuf(t, corpus()[0].data) // DSCP 0: dscp_hits[0], at offset 0
+	if _, err := dscp.Run(b, env); err != nil {
+		t.Fatal(err)
+	}
+	v, err := null.Run(b, env)
+	var f *bpf.Fault
+	if !errors.As(err, &f) || !strings.Contains(f.Reason, "NULL") {
+		t.Errorf("NULL read gave %d, %v; want a fault", v, err)
+	}
+}

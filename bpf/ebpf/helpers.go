@@ -124,8 +124,50 @@ func (s *state) mapArgIndex(v uint64) (*Map, int) {
 	return s.prog.maps[i], i
 }
 
+// found is map_lookup_elem's result for element i of m (the program's
+// map mi): a pointer to its value (this CPU's for a per-CPU map), which
+// later accesses reach without a search, or NULL when i < 0.
+func (s *state) found(m *Map, mi, i int) uint64 {
+	if i < 0 {
+		return 0
+	}
+	off := m.valueOff(i, s.env.CPU)
+	s.valTag = tagMapVal + uint64(mi)
+	s.valOff, s.valEnd, s.valMem = uint64(off), uint64(off)+uint64(m.spec.ValueSize), m.values
+	return mkptr(s.valTag, uint32(off))
+}
+
+// lookupArray is map_lookup_elem on a plain array with its key on the
+// stack, the common case (a config or counter table), without the
+// general path's region switch and type switches; false: take that path
+// (which also gives the faults).
+func (s *state) lookupArray(r *[16]uint64) (uint64, bool) {
+	m, mi := s.mapArgIndex(r[1])
+	if m == nil || m.spec.Type != MapArray {
+		return 0, false
+	}
+	a := r[2]
+	o := uint64(uint32(a))
+	if a>>32 != tagStack || o+4 > uint64(len(s.stack)) {
+		return 0, false
+	}
+	i := binary.LittleEndian.Uint32(s.stack[o:])
+	if i >= m.spec.MaxEntries {
+		return 0, true
+	}
+	off := uint64(i) * uint64(m.spec.ValueSize)
+	s.valTag = tagMapVal + uint64(mi)
+	s.valOff, s.valEnd, s.valMem = off, off+uint64(m.spec.ValueSize), m.values
+	return mkptr(s.valTag, uint32(off)), true
+}
+
 // call runs helper id with r1..r5 and returns r0.
 func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
+	if id == helperMapLookup {
+		if v, ok := s.lookupArray(r); ok {
+			return v, nil
+		}
+	}
 	switch id {
 	case helperMapLookup, helperMapUpdate, helperMapDelete:
 		m, mi := s.mapArgIndex(r[1])
@@ -141,14 +183,7 @@ func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
 		}
 		switch id {
 		case helperMapLookup:
-			i := m.lookup(key)
-			if i < 0 {
-				return 0, nil
-			}
-			off := m.valueOff(i, s.env.CPU)
-			s.valTag = tagMapVal + uint64(mi)
-			s.valOff, s.valEnd, s.valMem = uint64(off), uint64(off)+uint64(m.spec.ValueSize), m.values
-			return mkptr(s.valTag, uint32(off)), nil
+			return s.found(m, mi, m.lookup(key)), nil
 		case helperMapUpdate:
 			val := s.mem(r[3], int(m.spec.ValueSize))
 			if val == nil {

@@ -170,20 +170,22 @@ func release(s *state) {
 // Run implements bpf.Program: it runs the program on b with r1 pointing at
 // the packet's struct __sk_buff and returns r0.
 func (p *Program) Run(b *pkt.Buffer, env *bpf.Env) (uint64, error) {
-	var x skbExtra
 	if t := p.timing; t != nil && t.Load() {
 		// kernel.bpf_stats_enabled: the kernel's __bpf_prog_run adds
 		// sched_clock() deltas the same way
 		t0 := time.Now()
-		r, err := p.runWith(b, env, &x)
+		r, err := p.runWith(b, env, nil)
 		p.runNS.Add(uint64(time.Since(t0)))
 		return r, err
 	}
-	return p.runWith(b, env, &x)
+	return p.runWith(b, env, nil)
 }
 
 // runWith runs with the context fields netyard does not keep in pkt.Meta
-// (cb, tc_index, tc_classid) starting from *x, and leaves them in *x.
+// (cb, tc_index, tc_classid) starting from *x, and leaves them in *x; a
+// nil x (Run, the datapath) starts them at 0, as every hook does, and
+// keeps only tc_classid (env.ClassID), copying nothing through the
+// caller's stack.
 func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, error) {
 	s, _ := env.Scratch.(*state)
 	if s != nil && !s.inUse {
@@ -202,14 +204,20 @@ func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, err
 	s.valTag = 0
 	s.buf, s.env = b, env
 	s.pkt = b.Data()
-	s.skb = *x
+	if x != nil {
+		s.skb = *x
+	} else {
+		s.skb = skbExtra{}
+	}
 	s.nres = 0
 	ret, f := s.run(p)
 	for i := 0; i < s.nres; i++ { // the verifier would insist; netyard discards
 		s.reserve[i].m.ring.commit(s.reserve[i].off, true)
 		s.reserve[i] = ringRes{}
 	}
-	*x = s.skb
+	if x != nil {
+		*x = s.skb
+	}
 	env.ClassID = s.skb.classid
 	release(s)
 	if f != nil {
@@ -258,9 +266,10 @@ func (s *state) mem(v uint64, n int) []byte {
 		if off+uint64(n) <= uint64(len(s.stack)) {
 			return s.stack[off : off+uint64(n) : off+uint64(n)]
 		}
-	case tag == s.valTag && off >= s.valOff && off+uint64(n) <= s.valEnd:
+	case tag == s.valTag && tag != 0 && off >= s.valOff && off+uint64(n) <= s.valEnd:
 		// the value the last lookup returned: no division to find
-		// which element off is in
+		// which element off is in (valTag 0 is no value: valOff and
+		// valEnd are then a previous run's, and NULL must not reach it)
 		return s.valMem[off : off+uint64(n) : off+uint64(n)]
 	case tag >= tagMapVal && tag < tagMapVal+maxMaps:
 		i := int(tag - tagMapVal)
@@ -702,6 +711,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
 				r[d] = uint64(s.pkt[o])
+			} else if b := s.valAt(a, 1); b != nil {
+				r[d] = uint64(b[0])
 			} else if v, ok := s.load(a, 1); ok {
 				r[d] = v
 			} else {
@@ -712,6 +723,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
 				r[d] = le16(s.pkt[o:])
+			} else if b := s.valAt(a, 2); b != nil {
+				r[d] = le16(b)
 			} else if v, ok := s.load(a, 2); ok {
 				r[d] = v
 			} else {
@@ -722,6 +735,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
 				r[d] = le32(s.pkt[o:])
+			} else if b := s.valAt(a, 4); b != nil {
+				r[d] = le32(b)
 			} else if a == mkptr(tagCtx, skbData) {
 				r[d] = mkptr(tagPkt, 0) // skb->data, the most common context load
 			} else if a == mkptr(tagCtx, skbDataEnd) {
@@ -736,6 +751,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+8 <= uint64(len(s.pkt)) {
 				r[d] = le64(s.pkt[o:])
+			} else if b := s.valAt(a, 8); b != nil {
+				r[d] = le64(b)
 			} else if v, ok := s.load(a, 8); ok {
 				r[d] = v
 			} else {
@@ -746,6 +763,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
 				r[d] = uint64(int64(int8(s.pkt[o])))
+			} else if b := s.valAt(a, 1); b != nil {
+				r[d] = uint64(int64(int8(b[0])))
 			} else if v, ok := s.load(a, 1); ok {
 				r[d] = uint64(int64(int8(v)))
 			} else {
@@ -756,6 +775,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
 				r[d] = uint64(int64(int16(le16(s.pkt[o:]))))
+			} else if b := s.valAt(a, 2); b != nil {
+				r[d] = uint64(int64(int16(le16(b))))
 			} else if v, ok := s.load(a, 2); ok {
 				r[d] = uint64(int64(int16(v)))
 			} else {
@@ -766,6 +787,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
 				r[d] = uint64(int64(int32(le32(s.pkt[o:]))))
+			} else if b := s.valAt(a, 4); b != nil {
+				r[d] = uint64(int64(int32(le32(b))))
 			} else if v, ok := s.load(a, 4); ok {
 				r[d] = uint64(int64(int32(v)))
 			} else {
@@ -789,6 +812,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := uint64(in.imm)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
 				s.pkt[o] = byte(v)
+			} else if b := s.valAt(a, 1); b != nil {
+				b[0] = byte(v)
 			} else if !s.store(a, 1, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 1)
@@ -798,6 +823,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := r[sr]
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+1 <= uint64(len(s.pkt)) {
 				s.pkt[o] = byte(v)
+			} else if b := s.valAt(a, 1); b != nil {
+				b[0] = byte(v)
 			} else if !s.store(a, 1, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 1)
@@ -807,6 +834,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := uint64(in.imm)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint16(s.pkt[o:], uint16(v))
+			} else if b := s.valAt(a, 2); b != nil {
+				binary.LittleEndian.PutUint16(b, uint16(v))
 			} else if !s.store(a, 2, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 2)
@@ -816,6 +845,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := r[sr]
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+2 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint16(s.pkt[o:], uint16(v))
+			} else if b := s.valAt(a, 2); b != nil {
+				binary.LittleEndian.PutUint16(b, uint16(v))
 			} else if !s.store(a, 2, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 2)
@@ -825,6 +856,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := uint64(in.imm)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint32(s.pkt[o:], uint32(v))
+			} else if b := s.valAt(a, 4); b != nil {
+				binary.LittleEndian.PutUint32(b, uint32(v))
 			} else if !s.store(a, 4, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 4)
@@ -834,6 +867,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := r[sr]
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint32(s.pkt[o:], uint32(v))
+			} else if b := s.valAt(a, 4); b != nil {
+				binary.LittleEndian.PutUint32(b, uint32(v))
 			} else if !s.store(a, 4, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 4)
@@ -843,6 +878,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := uint64(in.imm)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+8 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint64(s.pkt[o:], v)
+			} else if b := s.valAt(a, 8); b != nil {
+				binary.LittleEndian.PutUint64(b, v)
 			} else if !s.store(a, 8, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 8)
@@ -852,6 +889,8 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			v := r[sr]
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+8 <= uint64(len(s.pkt)) {
 				binary.LittleEndian.PutUint64(s.pkt[o:], v)
+			} else if b := s.valAt(a, 8); b != nil {
+				binary.LittleEndian.PutUint64(b, v)
 			} else if !s.store(a, 8, v) {
 				*pcp = pc - 1
 				return 0, s.storeFault(pc-1, a, 8)
@@ -914,6 +953,18 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 	}
 }
 
+// valAt is the n bytes at a when they are in the value the last map
+// lookup or ring buffer reservation of this run returned (mem's shortcut
+// for it, here without the calls of load and store: a ring buffer
+// record's fields written one by one, a map value's read), or nil.
+func (s *state) valAt(a, n uint64) []byte {
+	t, o := a>>32, uint64(uint32(a))
+	if t != s.valTag || t == 0 || o < s.valOff || o+n > s.valEnd {
+		return nil
+	}
+	return s.valMem[o : o+n : o+n]
+}
+
 // load reads w bytes at a from any region but the packet's fast path.
 func (s *state) load(a uint64, w int) (uint64, bool) {
 	if a>>32 == tagCtx {
@@ -962,6 +1013,18 @@ func (s *state) loadFault(pc int, a uint64, w int) *bpf.Fault {
 // store writes w bytes of v at a, in any region but the packet's fast path.
 func (s *state) store(a uint64, w int, v uint64) bool {
 	if a>>32 == tagCtx {
+		switch uint32(a) { // the fields tc programs write most, 4 bytes
+		case skbPriority:
+			if w == 4 {
+				s.buf.Priority = uint32(v)
+				return true
+			}
+		case skbTCClassid:
+			if w == 4 {
+				s.skb.classid = uint32(v)
+				return true
+			}
+		}
 		return s.ctxStore(uint32(a), w, v)
 	}
 	b := s.mem(a, w)
@@ -1113,6 +1176,16 @@ func smod32(a, b uint64) uint64 {
 // the operation is a real atomic there.
 func (s *state) atomic(in *insn, r *[16]uint64, pc int) *bpf.Fault {
 	a := r[in.dst&15] + uint64(in.off)
+	if in.op == atAddDW && a&7 == 0 {
+		// a counter in the value the last lookup returned
+		// (__sync_fetch_and_add whose result is unused)
+		if b := s.valAt(a, 8); b != nil {
+			if p := unsafe.Pointer(&b[0]); uintptr(p)&7 == 0 {
+				atomic.AddUint64((*uint64)(p), r[in.src&15])
+				return nil
+			}
+		}
+	}
 	dw := (in.op-atAddW)%2 == 1
 	w := 4
 	if dw {
