@@ -28,8 +28,8 @@ func hdr(present []uint32, body ...byte) []byte {
 func TestParseCases(t *testing.T) {
 	full := hdr([]uint32{1<<TSFT | 1<<FlagsBit | 1<<RateBit | 1<<Channel | 1<<AntSignal | 1<<AntNoise | 1<<AntennaBit},
 		1, 2, 3, 4, 5, 6, 7, 8, // TSFT at 8
-		0x10, // flags: FCS
-		12,   // rate: 6 Mbit/s
+		0x10,                   // flags: FCS
+		12,                     // rate: 6 Mbit/s
 		0x6c, 0x09, 0xc0, 0x00, // channel 2412, 2GHz|OFDM
 		0xc4, // -60 dBm
 		0xa1, // -95 dBm
