@@ -11,6 +11,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"netyard/datapath"
 )
 
 // packetReader is what pcapgo's pcap and pcapng readers have in common.
@@ -44,6 +46,9 @@ type source struct {
 	origLen int
 	done    bool
 	n       int // packets read so far
+	// lt is the capture's pcap link type: Ethernet, 802.11 or radiotap
+	// (datapath.LinkType*).
+	lt int
 }
 
 // pcapng's section header block starts with 0x0a0d0d0a.
@@ -83,9 +88,10 @@ func openSource(dev, path string) (*source, error) {
 		}
 		s.r, s.nanos = r, r.Resolution() == gopacket.TimestampResolutionNanosecond
 	}
-	if lt := s.r.LinkType(); lt != layers.LinkTypeEthernet {
+	s.lt = int(s.r.LinkType())
+	if _, err := datapath.DeviceLink(s.lt); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: link type %v: only Ethernet captures can be replayed", path, lt)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := s.advance(); err != nil {
 		f.Close()
@@ -150,7 +156,7 @@ type sink struct {
 // snaplen of written captures: the largest frame netyard can hold.
 const snaplen = 65535
 
-func createSink(dev, path string, nanos bool) (*sink, error) {
+func createSink(dev, path string, nanos bool, lt layers.LinkType) (*sink, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
@@ -162,18 +168,22 @@ func createSink(dev, path string, nanos bool) (*sink, error) {
 	} else {
 		w = pcapgo.NewWriter(bw)
 	}
-	if err := w.WriteFileHeader(snaplen, layers.LinkTypeEthernet); err != nil {
+	if err := w.WriteFileHeader(snaplen, lt); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &sink{dev: dev, path: path, f: f, bw: bw, w: w}, nil
 }
 
-func (s *sink) write(frame []byte, t int64) {
+func (s *sink) write(frame []byte, t int64) { s.writeLen(frame, len(frame), t) }
+
+// writeLen writes a record of frame, which was origLen bytes before a
+// snap length cut it.
+func (s *sink) writeLen(frame []byte, origLen int, t int64) {
 	if s.err != nil {
 		return
 	}
-	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, t).UTC(), CaptureLength: len(frame), Length: len(frame)}
+	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, t).UTC(), CaptureLength: len(frame), Length: max(origLen, len(frame))}
 	if err := s.w.WritePacket(ci, frame); err != nil {
 		s.err = fmt.Errorf("%s: %w", s.path, err)
 		return
