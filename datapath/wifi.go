@@ -65,7 +65,7 @@ func (d *Device) InjectCapture(lt int, data []byte, t int64) error {
 	case lt == LinkTypeEthernet && link == netdev.LinkEthernet:
 		return d.Inject(data, t)
 	case lt == LinkTypeIEEE80211 && link == netdev.LinkIEEE80211:
-		return d.inject80211(data, nil, t)
+		return d.Inject80211(data, nil, t)
 	case lt == LinkTypeRadiotap && link == netdev.LinkIEEE80211:
 		var f radiotap.Fields
 		n, err := radiotap.Parse(data, &f)
@@ -77,12 +77,19 @@ func (d *Device) InjectCapture(lt int, data []byte, t int64) error {
 			}
 			d.stats.radiotapUnknown.Add(1)
 		}
-		return d.inject80211(data[n:], &f, t)
+		return d.Inject80211(data[n:], &f, t)
 	}
 	return fmt.Errorf("%w: link type %d on %s device %s", ErrLinkType, lt, link, d.Name())
 }
 
-func (d *Device) inject80211(frame []byte, f *radiotap.Fields, t int64) error {
+// Inject80211 receives an 802.11 frame on d, an 802.11 device, at time t,
+// with f as its receive metadata (nil: none): what a driver hands up with
+// its rx status. The frame is copied; a lab or a test builds frames
+// with it, without a radiotap header.
+func (d *Device) Inject80211(frame []byte, f *radiotap.Fields, t int64) error {
+	if d.nd.Link() != netdev.LinkIEEE80211 {
+		return fmt.Errorf("%w: an 802.11 frame on %s device %s", ErrLinkType, d.nd.Link(), d.Name())
+	}
 	p, err := d.e.pool.Get()
 	if err != nil {
 		d.nd.Counters.RxDropped.Add(1)
@@ -191,9 +198,12 @@ func (d *Device) Listen(mode ListenMode, snap int, fl FrameListener) (*Listener,
 	return l, nil
 }
 
-// Close detaches l. A frame the worker is handing to it may still arrive.
+// Close detaches l. When it returns, no frame is being handed to l and
+// none will be: it waits for the workers' grace period, as a device's
+// deletion does.
 func (l *Listener) Close() {
 	d := l.d
+	defer d.e.gens.Grace()
 	d.listenMu.Lock()
 	defer d.listenMu.Unlock()
 	old := d.listeners.Load()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -83,6 +84,9 @@ func openSource(dev, path string) (*source, error) {
 			f.Close()
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 				return nil, fmt.Errorf("%s: cut short inside the 24-byte pcap file header (the file is %d bytes)", path, cr.n)
+			}
+			if strings.Contains(err.Error(), "Unknown magic") {
+				return nil, fmt.Errorf("%s: not a capture: neither pcap nor pcapng (it starts with %x)", path, magic)
 			}
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
