@@ -58,8 +58,8 @@ func (s *state) wifiField(off uint32) (uint32, bool) {
 }
 
 // wifiLoad reads w bytes of netyard_wifi_md at off: data and data_end as
-// 32-bit loads, tsft and tstamp as 64-bit loads, the 32-bit fields whole
-// or in narrow aligned parts, as __sk_buff's.
+// 32-bit loads, tsft and tstamp as 64-bit loads, the 32-bit fields whole,
+// in narrow aligned parts (as __sk_buff's), or two at a time.
 func (s *state) wifiLoad(off uint32, w int) (uint64, bool) {
 	if off&uint32(w-1) != 0 || off >= wifiSize {
 		return 0, false
@@ -78,8 +78,16 @@ func (s *state) wifiLoad(off uint32, w int) (uint64, bool) {
 			return uint64(s.buf.Time), true
 		}
 	}
-	if w == 8 || off < wifiFirstField || off >= wifiTSFT && off < wifiMark {
+	if off < wifiFirstField || off >= wifiTSFT && off < wifiMark {
 		return 0, false
+	}
+	if w == 8 {
+		// Two neighbouring 4-byte fields in one load: clang merges
+		// adjacent reads (the struct is netyard's own, so the kernel's
+		// rule of one field per access need not hold).
+		lo, ok1 := s.wifiField(off)
+		hi, ok2 := s.wifiField(off + 4)
+		return uint64(lo) | uint64(hi)<<32, ok1 && ok2
 	}
 	v, ok := s.wifiField(off &^ 3)
 	if !ok {
@@ -92,8 +100,13 @@ func (s *state) wifiLoad(off uint32, w int) (uint64, bool) {
 	return uint64(v), true
 }
 
-// wifiStore writes mark or keep_len (4 bytes).
+// wifiStore writes mark or keep_len (4 bytes), or both in one 8-byte
+// store at mark's offset, which clang makes of two neighbouring writes.
 func (s *state) wifiStore(off uint32, w int, v uint64) bool {
+	if w == 8 && off == wifiMark {
+		s.buf.Mark, s.buf.KeepLen = uint32(v), uint32(v>>32)
+		return true
+	}
 	if w != 4 {
 		return false
 	}

@@ -13,7 +13,7 @@ for c in *.c; do
 	clang "${CFLAGS[@]}" -c "$c" -o "${c%.c}.o"
 done
 t=../../bpf/ebpf/testdata
-for c in progs.c bad.c; do
+for c in progs.c bad.c wifi.c; do
 	clang "${CFLAGS[@]}" -I . -c "$t/$c" -o "$t/${c%.c}.o"
 done
 echo "built: $(ls ./*.o | tr '\n' ' ')"
