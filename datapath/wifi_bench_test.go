@@ -24,8 +24,8 @@ import (
 // same with tcpdump's return values, which are not verdicts.)
 const classicProbes = "10,128 0 0 0,53 0 7 24,48 0 0 0,21 0 5 64,40 0 0 10,21 0 3 27,48 0 0 12,21 0 1 99,6 0 0 0,6 0 0 2"
 
-// wifiRules are the rules of the benchmark and of
-// TestWifiProbePrograms: the same test as an eBPF program (the example)
+// wifiRules are the rules of the benchmark (and of TestWifiHook, which
+// checks that both keep the same frames): the same test as an eBPF program (the example)
 // and as a classic one, each at the hook in direct-action mode.
 var wifiRules = map[string]string{
 	"ebpf":    "qdisc add dev wlan0 clsact\nfilter add dev wlan0 ingress bpf da obj " + examplesObj("wifi_probes.o") + " sec netyard/wifi\n",
