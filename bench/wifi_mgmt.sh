@@ -31,7 +31,9 @@ for i in $(seq "$RUNS"); do
 		m=$(value "BenchmarkWifiMgmt/$k/monitor" "$tmp/cpu$i")
 		hr=$(value "BenchmarkWifiMgmt/$k/hook-rejected" "$tmp/cpu$i")
 		pr=$(value "BenchmarkWifiMgmt/$k/program-rejected" "$tmp/cpu$i")
-		echo "run $i $k: hook $h ns/frame, monitor $m ns/frame: monitor/hook $(ratio "$m" "$h")x; rejected: hook $hr, program alone $pr: hook/program $(ratio "$hr" "$pr")x" | tee -a "$tmp/ratios"
+		nh=$(value "BenchmarkWifiMgmt/$k/no-hook-rejected" "$tmp/cpu$i")
+		net=$(awk -v a="$hr" -v b="$nh" 'BEGIN { print a - b }')
+		echo "run $i $k: hook $h ns/frame, monitor $m ns/frame: monitor/hook $(ratio "$m" "$h")x; rejected: hook $hr, program alone $pr: hook/program $(ratio "$hr" "$pr")x; without a hook $nh: the hook adds $net, $(ratio "$net" "$pr")x the program" | tee -a "$tmp/ratios"
 	done
 done
 echo "medians of $RUNS runs (cpu-ns/frame, then wall ns/op, allocs/op):"
@@ -39,6 +41,6 @@ median_by_name "$tmp/all" cpu-ns/frame | tee "$tmp/cpu"
 median_by_name "$tmp/all" ns/op | sed 's/$/ wall ns/'
 median_by_name "$tmp/all" allocs/op | sed 's/$/ allocs/'
 for k in ebpf classic; do
-	echo "$k: monitor/hook $(awk -v k="$k" '$3 == k":" { print $11 }' "$tmp/ratios" | tr -d 'x;' | median)x (median of the runs' ratios), rejected hook/program $(awk -v k="$k" '$3 == k":" { print $NF }' "$tmp/ratios" | tr -d x | median)x"
+	echo "$k: monitor/hook $(awk -v k="$k" '$3 == k":" { print $11 }' "$tmp/ratios" | tr -d 'x;' | median)x (median of the runs' ratios), rejected hook/program $(awk -v k="$k" '$3 == k":" { print $19 }' "$tmp/ratios" | tr -d 'x;' | median)x, what the hook adds/program $(awk -v k="$k" '$3 == k":" { print $(NF-2) }' "$tmp/ratios" | tr -d x | median)x"
 done
 echo "load: $(uptime)"
