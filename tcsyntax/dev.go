@@ -413,7 +413,12 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 			w.Float(PrintJSON, "speed", "", v.Speed)
 			w.Float(PrintJSON, "rate", "", v.Rate)
 			w.Bool(PrintJSON, "topspeed", "", v.TopSpeed)
-			w.Int(PrintJSON, "loop", "", int64(v.Loop))
+			// loop as the grammar says it: 0 for ever, else plays
+			loop := int64(max(v.Loop, 1))
+			if v.Loop < 0 {
+				loop = 0
+			}
+			w.Int(PrintJSON, "loop", "", loop)
 		}
 		if v.LinkLayer != "" {
 			w.String(PrintAny, "link_layer", "link %s ", v.LinkLayer)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,6 +113,16 @@ func TestDaemonWifiCapture(t *testing.T) {
 	}
 	if s := tc("-s", "dev", "show", "dev", "air"); !strings.Contains(s, "played: ") {
 		t.Errorf("dev show -s: no progress:\n%s", s)
+	}
+	var js []struct {
+		File      string  `json:"file"`
+		Rate      float64 `json:"rate"`
+		Loop      int     `json:"loop"`
+		LinkLayer string  `json:"link_layer"`
+	}
+	if err := json.Unmarshal([]byte(tc("-j", "dev", "show", "dev", "air")), &js); err != nil || len(js) != 1 ||
+		js[0].File != air || js[0].Rate != 2000 || js[0].Loop != 0 || js[0].LinkLayer != "ieee80211" {
+		t.Errorf("dev show -j: %v %+v", err, js)
 	}
 
 	// Errors in words.
