@@ -149,6 +149,11 @@ func TestDaemonWifiCapture(t *testing.T) {
 	if s := tc("dev", "show", "dev", "e1"); !strings.Contains(s, "topspeed link ethernet") {
 		t.Errorf("dev show e1: %s", s)
 	}
+	// Deleting a playing device stops its player (it plays for ever).
+	tc("dev", "del", "air")
+	if s := tc("dev", "show"); strings.Contains(s, "dev air ") {
+		t.Errorf("dev show after dev del air:\n%s", s)
+	}
 }
 
 func writeEthernet(t *testing.T, path string) {
