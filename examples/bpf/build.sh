@@ -9,11 +9,11 @@ if ! command -v clang >/dev/null; then
 	exit 0
 fi
 CFLAGS=(-O2 -g -target bpf -mcpu=v3 -Wall -Werror -Wno-unused-function)
-for c in flow_counter.c dscp_classifier.c sampler.c; do
+for c in *.c; do
 	clang "${CFLAGS[@]}" -c "$c" -o "${c%.c}.o"
 done
 t=../../bpf/ebpf/testdata
-for c in progs.c bad.c; do
+for c in progs.c bad.c wifi.c; do
 	clang "${CFLAGS[@]}" -I . -c "$t/$c" -o "$t/${c%.c}.o"
 done
 echo "built: $(ls ./*.o | tr '\n' ' ')"
