@@ -41,6 +41,9 @@ type Device struct {
 	backlogIn, backlogOut *netdev.Ring
 	// poller is the device's polled backend (netdev.RxPoller), or nil.
 	poller netdev.RxPoller
+	// coalesce: the poller asks its worker to defer its wake-ups
+	// (netdev.RxCoalescer).
+	coalesce bool
 
 	// txMu guards the qdisc: the owning worker holds it while it
 	// enqueues and dequeues a batch, the control plane while it reads
@@ -94,6 +97,9 @@ func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
 		backlogOut: netdev.NewRing(e.cfg.Backlog),
 		loopLog:    rate.Sometimes{Interval: time.Second},
 		poller:     nd.RxPoller(),
+	}
+	if c, ok := d.poller.(netdev.RxCoalescer); ok {
+		d.coalesce = c.RxCoalesce()
 	}
 	// The default root qdisc: pfifo with the default txqueuelen. The
 	// kernel gives a veth noqueue and a NIC pfifo_fast; netyard gives

@@ -75,6 +75,10 @@ type worker struct {
 	stalled *netdev.Ring
 	// rnd is the worker's random state for early drops (limits.go).
 	rnd uint32
+	// coalesced is set when the worker took frames from a coalescing
+	// poller (netdev.RxCoalescer) since its routine last looked: the
+	// routine then defers its park (start.go).
+	coalesced bool
 }
 
 // nsSlot is one namespace's share of a worker: its devices on this worker
@@ -340,6 +344,9 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 			d.receive(w, p)
 		}
 		n += uint64(k)
+		if k > 0 && d.coalesce {
+			w.coalesced = true
+		}
 	}
 	if n > 0 {
 		// Counted once a batch: each add is a locked instruction.

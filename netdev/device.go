@@ -79,6 +79,19 @@ type RxPoller interface {
 	PollRx(dst []*pkt.Buffer, now int64) int
 }
 
+// RxCoalescer is an RxPoller whose ring shows each frame as soon as the
+// kernel has written it (AF_XDP's RX ring; AF_PACKET's TPACKET_V3 ring
+// shows a block at a time, when it retires). Its worker, having found
+// the ring empty after taking frames from it, waits a few tens of
+// microseconds and looks again a few times before it asks to be woken:
+// the kernel's napi_defer_hard_irqs with gro_flush_timeout. Frames that
+// arrive one by one then cost one worker wake-up per batch instead of one
+// each.
+type RxCoalescer interface {
+	RxPoller
+	RxCoalesce() bool
+}
+
 // Config describes a device.
 type Config struct {
 	Name     string
