@@ -44,6 +44,16 @@ type Device struct {
 	// coalesce: the poller asks its worker to defer its wake-ups
 	// (netdev.RxCoalescer).
 	coalesce bool
+	// A multi-queue poller (netdev.QueuePoller) on an engine of several
+	// workers has its queues spread over them (spreadQueues): qpoller is
+	// it, ownQueues the queues the device's own worker polls (the others
+	// are other workers' rxShares), sharers those other workers. qpoller
+	// nil: the owner polls every queue (PollRx).
+	qpoller   netdev.QueuePoller
+	ownQueues []int
+	sharers   []*worker
+	// ownTurn is the owner's next first queue among ownQueues.
+	ownTurn int
 
 	// txMu guards the qdisc: the owning worker holds it while it
 	// enqueues and dequeues a batch, the control plane while it reads

@@ -111,3 +111,115 @@ func TestPolledDeviceBackPressure(t *testing.T) {
 	}
 	t.Logf("%d sent, %d dropped at b's backlog, %d polls", sent, drops, src.polls)
 }
+
+// queueWire is a multi-queue waitingWire (netdev.QueuePoller): frames
+// waiting on each queue, and which worker asked to be woken for which
+// queue.
+type queueWire struct {
+	pool   *pkt.Pool
+	frame  []byte
+	left   []int
+	all    int // PollRx calls: none expected once the queues are spread
+	notify []func()
+}
+
+func (w *queueWire) PollRx(dst []*pkt.Buffer, now int64) int {
+	w.all++
+	n := 0
+	for q := range w.left {
+		n += w.PollRxQueue(q, dst[n:], now)
+	}
+	return n
+}
+
+func (w *queueWire) RxQueues() int { return len(w.left) }
+
+func (w *queueWire) PollRxQueue(q int, dst []*pkt.Buffer, _ int64) int {
+	n := 0
+	for n < len(dst) && w.left[q] > 0 {
+		p, err := w.pool.Get()
+		if err != nil {
+			break
+		}
+		_ = p.SetData(w.frame)
+		dst[n] = p
+		n++
+		w.left[q]--
+	}
+	return n
+}
+
+func (w *queueWire) SetQueueNotify(q int, f func()) { w.notify[q] = f }
+
+// TestQueuesSpreadOverWorkers: a device whose backend has several receive
+// queues has them polled by several workers, queue q by worker (owner +
+// q) mod workers, each worker waking for its own queues; the frames all
+// reach the redirect's target, and the owner never polls the others'
+// queues.
+func TestQueuesSpreadOverWorkers(t *testing.T) {
+	for _, workers := range []int{1, 2, 3} {
+		pool := testutil.Pool(t, pkt.PoolConfig{})
+		clk := &ManualClock{}
+		// A backlog that holds every frame: the owner is not stalled
+		// by b's (TestPolledDeviceBackPressure is about that).
+		e := New(Config{Workers: workers, Backlog: 2048, Pool: pool, Clock: clk, Logger: quietLog()})
+		ns := e.Default()
+		const queues, per = 4, 300
+		src := &queueWire{pool: pool, frame: udpFrame(t), left: make([]int, queues), notify: make([]func(), queues)}
+		for q := range src.left {
+			src.left[q] = per
+		}
+		a, err := e.AddDevice(ns, netdev.Config{Name: "a"}, func(nd *netdev.Device) error {
+			nd.SetRxPoller(src)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := e.AddDevice(ns, netdev.Config{Name: "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sent int
+		b.Netdev().SetTxSink(netdev.EndpointFunc(func(p *pkt.Buffer, _ int64) { sent++; p.Release() }))
+		f := cls.Filter{Dev: "a", Parent: ParentIngress, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{},
+			Actions: []act.Spec{&act.Mirred{Dev: "b", C: act.Common{Control: act.Stolen}}}}
+		if err := ns.AddFilter(&f, tcsyntax.ModeAdd); !ok(err) {
+			t.Fatal(err)
+		}
+		owner := a.worker
+		for owner.poll(clk.Now(), 1<<30) > 0 {
+		}
+		for q := range queues {
+			mine := workers == 1 || (owner.id+q)%workers == owner.id
+			switch {
+			case mine && src.left[q] != 0:
+				t.Errorf("%d workers: the owner (worker %d) left %d frames on its queue %d", workers, owner.id, src.left[q], q)
+			case !mine && src.left[q] != per:
+				t.Errorf("%d workers: the owner (worker %d) took %d frames from queue %d, another worker's", workers, owner.id, per-src.left[q], q)
+			case mine && src.notify[q] != nil:
+				t.Errorf("%d workers: queue %d has a waker of its own; it is the owner's", workers, q)
+			case !mine && src.notify[q] == nil:
+				t.Errorf("%d workers: queue %d, polled by another worker, does not wake it", workers, q)
+			}
+		}
+		e.Run()
+		if sent != queues*per || a.Counters().RxPackets != queues*per {
+			t.Errorf("%d workers: %d frames sent on b, %d received on a; want %d", workers, sent, a.Counters().RxPackets, queues*per)
+		}
+		if wantAll := map[bool]int{true: 1, false: 0}[workers == 1]; (src.all > 0) != (wantAll > 0) {
+			t.Errorf("%d workers: PollRx called %d times; want it only with one worker", workers, src.all)
+		}
+		// Deleting a leaves no queue of it on any worker.
+		if err := e.DelDevice(ns, "a", nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range e.workers {
+			for _, s := range *w.nss.Load() {
+				if len(s.rxqs) != 0 {
+					t.Errorf("%d workers: worker %d still polls %d queues of a deleted device", workers, w.id, len(s.rxqs))
+				}
+			}
+		}
+	}
+}

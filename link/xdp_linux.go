@@ -154,8 +154,11 @@ type xdpQueue struct {
 	// instead of waking the worker again (NAPI's interrupt mask).
 	napi  atomic.Bool
 	rearm chan struct{}
-	rxc   rxCounters
-	final unix.XDPStatistics // the kernel's counters at close, under x.statsMu
+	// notify wakes the worker that polls this queue when it is not the
+	// device's (SetQueueNotify); nil: the device's.
+	notify func()
+	rxc    rxCounters
+	final  unix.XDPStatistics // the kernel's counters at close, under x.statsMu
 
 	_  cacheLinePad
 	tx xdpTx
@@ -637,7 +640,11 @@ func (q *xdpQueue) RoutineReceive() {
 				return
 			}
 			q.napi.Store(true)
-			x.dev.Notify()
+			if q.notify != nil {
+				q.notify()
+			} else {
+				x.dev.Notify()
+			}
 			select {
 			case <-x.done:
 				return
@@ -679,6 +686,27 @@ func (q *xdpQueue) waitReady(uintptr) bool {
 // receiving NAPI poll, before netyard has spent anything on the frame.
 func (x *xdpBackend) PollRx(dst []*pkt.Buffer, now int64) int {
 	return pollQueues(x.qs, &x.rr, dst, now)
+}
+
+// RxQueues, PollRxQueue and SetQueueNotify implement netdev.QueuePoller:
+// each queue's RX and fill rings are its own (rxMu), so queue q can be
+// polled by one worker while another polls queue r.
+func (x *xdpBackend) RxQueues() int { return len(x.qs) }
+
+// PollRxQueue is PollRx for queue q alone (0 for a queue out of range).
+func (x *xdpBackend) PollRxQueue(q int, dst []*pkt.Buffer, now int64) int {
+	if uint(q) >= uint(len(x.qs)) {
+		return 0
+	}
+	return x.qs[q].poll(dst, now)
+}
+
+// SetQueueNotify makes queue q's receive goroutine wake f instead of the
+// device's worker. Set before Start.
+func (x *xdpBackend) SetQueueNotify(q int, f func()) {
+	if uint(q) < uint(len(x.qs)) {
+		x.qs[q].notify = f
+	}
 }
 
 // RxCoalesce implements netdev.RxCoalescer: the RX ring shows each frame
