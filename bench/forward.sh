@@ -13,6 +13,10 @@
 #   netyard2  the same with --workers 2
 #   xdp       netyard with `dev add ... type xdp`, when the binary has it
 #             (detected: a daemon that refuses the device skips the way)
+#   xdp2      the same with --workers 2, the daemon on FWD_CPU and GEN_CPU
+#             (this machine has no third CPU: the second worker shares the
+#             generator's); with QUEUES=2 each device's two queues are
+#             polled by the two workers
 #
 # The generator is `netyard gen` in A (60-byte frames: 64 on the wire,
 # sendmmsg on an AF_PACKET socket, qdisc bypassed), on CPU GEN_CPU. All of
@@ -76,7 +80,11 @@
 # this tree), SLOW_RULES (0: N flower filters that never match, one prio
 # each, in front of netyard's matchall on both devices: N hash probes more
 # a frame, a costlier rule set that lowers netyard's capacity so that 3x
-# it is within the generator's reach; the kernel's ways are unchanged).
+# it is within the generator's reach; the kernel's ways are unchanged),
+# QUEUES (1: the veths' queue count, RPS on each of M's and B's RX
+# queues, the xdp devices with `queues QUEUES`, and above 1 the generator
+# sends 64 flows, which A's veth spreads over its TX queues and so over
+# M's RX queues).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -91,6 +99,7 @@ RPS=${RPS:-1}
 NICE=${NICE:--10}
 FWD_CPU=${FWD_CPU:-1}
 SLOW_RULES=${SLOW_RULES:-0}
+QUEUES=${QUEUES:-1}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "forward: needs root (network namespaces, veth pairs); run it with sudo" >&2
@@ -101,9 +110,10 @@ for tool in ip tc taskset; do
 done
 case $RPS in 0 | 1) ;; *) echo "forward: RPS is 0 or 1" >&2; exit 1 ;; esac
 case $NICE in -[0-9] | -1[0-9] | -20 | [0-9] | 1[0-9]) ;; *) echo "forward: NICE is -20..19" >&2; exit 1 ;; esac
-case $DURATION$CPU_SECONDS$ROUNDS$GEN_CPU$FWD_CPU$SLOW_RULES in *[!0-9]*)
-	echo "forward: DURATION, ROUNDS, GEN_CPU, FWD_CPU and SLOW_RULES are whole numbers" >&2; exit 1 ;;
+case $DURATION$CPU_SECONDS$ROUNDS$GEN_CPU$FWD_CPU$SLOW_RULES$QUEUES in *[!0-9]*)
+	echo "forward: DURATION, ROUNDS, GEN_CPU, FWD_CPU, SLOW_RULES and QUEUES are whole numbers" >&2; exit 1 ;;
 esac
+[ "$QUEUES" -ge 1 ] && [ "$QUEUES" -le 16 ] || { echo "forward: QUEUES is 1..16" >&2; exit 1; }
 [ "$SLOW_RULES" -le 1000 ] || { echo "forward: SLOW_RULES is at most 1000" >&2; exit 1; }
 [ "$DURATION" -ge 3 ] && [ "$CPU_SECONDS" -ge 1 ] || { echo "forward: DURATION must be >= 3 (1 s warm-up, 1 s drain), CPU_SECONDS >= 1" >&2; exit 1; }
 [ "$GEN_CPU" != "$FWD_CPU" ] || { echo "forward: GEN_CPU and FWD_CPU must differ" >&2; exit 1; }
@@ -152,8 +162,9 @@ setup() {
 		# No IPv6: no router solicitations or DAD crossing M during a run.
 		ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 	done
-	ip link add veth-a netns "$A" type veth peer name ma netns "$M"
-	ip link add veth-b netns "$B" type veth peer name mb netns "$M"
+	local q="numtxqueues $QUEUES numrxqueues $QUEUES"
+	ip link add veth-a netns "$A" $q type veth peer name ma netns "$M" $q
+	ip link add veth-b netns "$B" $q type veth peer name mb netns "$M" $q
 	ip -n "$A" addr add 10.99.0.1/24 dev veth-a
 	ip -n "$B" addr add 10.99.0.2/24 dev veth-b
 	for l in "$A veth-a" "$M ma" "$M mb" "$B veth-b"; do
@@ -162,8 +173,8 @@ setup() {
 	done
 	# M's receive processing (and B's) on the forwarder's CPU.
 	if [ "$RPS" = 1 ]; then
-		ip netns exec "$M" sh -c "echo $mask >/sys/class/net/ma/queues/rx-0/rps_cpus; echo $mask >/sys/class/net/mb/queues/rx-0/rps_cpus"
-		ip netns exec "$B" sh -c "echo $mask >/sys/class/net/veth-b/queues/rx-0/rps_cpus"
+		ip netns exec "$M" sh -c "for f in /sys/class/net/ma/queues/rx-*/rps_cpus /sys/class/net/mb/queues/rx-*/rps_cpus; do echo $mask >\$f; done"
+		ip netns exec "$B" sh -c "for f in /sys/class/net/veth-b/queues/rx-*/rps_cpus; do echo $mask >\$f; done"
 	fi
 }
 
@@ -202,12 +213,15 @@ bridge_off() { ip -n "$M" link del br0; }
 
 sock=$tmp/ctl.sock
 nytc() { NETYARD_SOCKET=$sock timeout 10 "$bin" tc "$@"; }
-# daemon_on TYPE WORKERS: netyard in M, pinned to FWD_CPU; returns 1 when
-# the daemon does not start (a backend this binary or kernel lacks).
+# daemon_on TYPE WORKERS [CPUS]: netyard in M, pinned to CPUS (FWD_CPU);
+# returns 1 when the daemon does not start (a backend this binary or
+# kernel lacks).
 daemon_on() {
+	local qs=
+	[ "$1" != xdp ] || qs=" queues $QUEUES"
 	cat >"$tmp/rules.tc" <<-EOF
-	dev add a type $1 link ma
-	dev add b type $1 link mb
+	dev add a type $1 link ma$qs
+	dev add b type $1 link mb$qs
 	qdisc add dev a clsact
 	qdisc add dev b clsact
 	EOF
@@ -222,7 +236,7 @@ daemon_on() {
 	filter add dev b ingress prio 1001 matchall action mirred egress redirect dev a
 	EOF
 	rm -f "$sock"
-	ip netns exec "$M" nice -n "$NICE" taskset -c "$FWD_CPU" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --workers "$2" >"$tmp/daemon.log" 2>&1 &
+	ip netns exec "$M" nice -n "$NICE" taskset -c "${3:-$FWD_CPU}" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --workers "$2" >"$tmp/daemon.log" 2>&1 &
 	daemon=$!
 	for _ in $(seq 50); do
 		[ -S "$sock" ] && nytc dev show >/dev/null 2>&1 && return 0
@@ -243,6 +257,8 @@ netyard2_on() { daemon_on afpacket 2 || { cat "$tmp/daemon.log" >&2; exit 1; }; 
 netyard2_off() { daemon_off; }
 xdp_on() { daemon_on xdp 1; }
 xdp_off() { daemon_off; }
+xdp2_on() { daemon_on xdp 2 "$GEN_CPU,$FWD_CPU" || { cat "$tmp/daemon.log" >&2; exit 1; }; }
+xdp2_off() { daemon_off; }
 
 # inout: ma's rx_packets and mb's tx_packets (inside M), less what the
 # bridge itself sent out of mb.
@@ -289,6 +305,8 @@ drops() {
 }
 
 dstmac=02:00:00:00:99:02 # not veth-b's: B drops the frames on arrival
+flows=1
+[ "$QUEUES" = 1 ] || flows=64
 # point RATE [DURATION]: one measurement; prints "offered delivered
 # lost_in_M drops cpu_ns_per_pkt proc_ns_per_pkt background fwd_busy%
 # gen_busy% cpu_ns_per_pkt_ticks": FWD_CPU's time per delivered packet
@@ -306,7 +324,7 @@ point() {
 	read -r qt0 qb0 qi0 qgb0 qgi0 < <(cpus); sleep 2; read -r qt1 qb1 qi1 qgb1 qgi1 < <(cpus)
 	read -r mi0 mo0 < <(inout)
 	ip netns exec "$A" taskset -c "$GEN_CPU" "$bin" gen -i veth-a --dst-mac "$dstmac" --src-ip 10.99.0.1 --dst-ip 10.99.0.2 \
-		--rate "$rate" --duration "${dur}s" >"$tmp/gen.out" 2>&1 &
+		--rate "$rate" --flows "$flows" --duration "${dur}s" >"$tmp/gen.out" 2>&1 &
 	local g=$!
 	ip netns exec "$B" taskset -c "$GEN_CPU" "$bin" gen --count-rx veth-b --wait 1s --duration "${window}s" >"$tmp/rx.out" 2>&1 &
 	local r=$!
@@ -363,6 +381,7 @@ ways=""
 for way in $WAYS; do
 	case $way in
 	bridge | mirred | netyard | netyard2) ways="$ways $way" ;;
+	xdp2) ways="$ways xdp2" ;;
 	xdp)
 		if xdp_on; then
 			xdp_off
@@ -371,11 +390,11 @@ for way in $WAYS; do
 			echo "forward: no xdp way: the daemon refused 'dev add ... type xdp' ($(head -c 300 "$tmp/daemon.log" | tr '\n' ' '))" >&2
 		fi
 		;;
-	*) echo "forward: unknown way $way (bridge mirred netyard netyard2 xdp)" >&2; exit 1 ;;
+	*) echo "forward: unknown way $way (bridge mirred netyard netyard2 xdp xdp2)" >&2; exit 1 ;;
 	esac
 done
 
-echo "forward: 60-byte frames (64 on the wire), A -> M -> B; gen on CPU $GEN_CPU, M on CPU $FWD_CPU (RPS=$RPS, daemon nice $NICE, SLOW_RULES=$SLOW_RULES); $ROUNDS rounds, ${DURATION} s a point, counted over ${window} s; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
+echo "forward: 60-byte frames (64 on the wire), A -> M -> B; gen on CPU $GEN_CPU, M on CPU $FWD_CPU (RPS=$RPS, daemon nice $NICE, SLOW_RULES=$SLOW_RULES, QUEUES=$QUEUES); $ROUNDS rounds, ${DURATION} s a point, counted over ${window} s; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
 for round in $(seq "$ROUNDS"); do
 	for way in $ways; do
 		"${way}_on"
@@ -456,7 +475,7 @@ for way in $ways; do
 	fi
 	cpu=$(median 5 <"$tmp/cpu.$way"); proc=$(median 6 <"$tmp/cpu.$way"); bg=$(median 7 <"$tmp/cpu.$way")
 	printf '  %-9s capacity %8.0f pps   overload %s%s   CPU %s ns/pkt' "$way" "${cap[$way]}" "$ratio" "$note" "$cpu"
-	case $way in netyard*|xdp) printf ' [%s]' "$proc" ;; esac
+	case $way in netyard*|xdp*) printf ' [%s]' "$proc" ;; esac
 	printf ' (ticks %s; background load %s%%)' "$(median 10 <"$tmp/cpu.$way")" "$bg"
 	echo
 	# The sweep's best point: FWD_CPU's share net of its background, and
@@ -469,13 +488,14 @@ for way in $ways; do
 done
 if [[ " $ways " == *" mirred "* ]]; then
 	for way in $ways; do
-		case $way in netyard*|xdp) ;; *) continue ;; esac
+		case $way in netyard*|xdp*) ;; *) continue ;; esac
 		echo "ratio $way/mirred: capacity $(ratio "${cap[$way]}" "${cap[mirred]}"), CPU per packet at 100k pps $(ratio \
 			"$(median 5 <"$tmp/cpu.$way")" "$(median 5 <"$tmp/cpu.mirred")"), rate on a whole FWD_CPU $(ratio \
 			"$(cat "$tmp/fullcpu.$way")" "$(cat "$tmp/fullcpu.mirred")")"
 	done
 fi
 [ -z "${cap[netyard2]:-}" ] || [ -z "${cap[netyard]:-}" ] || echo "ratio netyard2/netyard capacity: $(ratio "${cap[netyard2]}" "${cap[netyard]}")"
+[ -z "${cap[xdp2]:-}" ] || [ -z "${cap[xdp]:-}" ] || echo "ratio xdp2/xdp capacity: $(ratio "${cap[xdp2]}" "${cap[xdp]}")"
 for way in $ways; do
 	[ -s "$tmp/devs.$way" ] || continue
 	echo "$way, netyard's own counters after the last round's sweep (dev show: RX dropped includes its kernel ring's, device ring's and backlogs' drops):"
