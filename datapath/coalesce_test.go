@@ -23,17 +23,8 @@ type burstWire struct {
 
 func (w *burstWire) PollRx(dst []*pkt.Buffer, _ int64) int {
 	w.polls.Add(1)
-	n := 0
-	for n < len(dst) && w.left.Load() > 0 {
-		p, err := w.pool.Get()
-		if err != nil {
-			break
-		}
-		_ = p.SetData(w.frame)
-		dst[n] = p
-		n++
-		w.left.Add(-1)
-	}
+	n := takeFrames(w.pool, w.frame, dst, int(w.left.Load()))
+	w.left.Add(-int64(n))
 	return n
 }
 

@@ -352,16 +352,9 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 			break
 		}
 		n++
-		pk, by := p.WireLen()
-		pkts += uint64(pk)
-		bytes += uint64(by)
-		if drop > 0 && d.ns.memDrop(drop, &w.rnd) {
-			d.nd.Counters.RxDropped.Add(1)
-			p.Release()
-			continue
-		}
-		p.TTL = min(p.TTL, ttl)
-		d.receive(w, p)
+		pk, by := d.receiveFrom(w, p, drop, ttl)
+		pkts += pk
+		bytes += by
 	}
 	if d.poller != nil && int(n) < max && !w.throttled() {
 		var k int
@@ -399,21 +392,29 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 func (d *Device) receivePolled(w *worker, k int, drop uint32, ttl uint8) (pkts, bytes uint64) {
 	for i, p := range w.rxb[:k] {
 		w.rxb[i] = nil
-		pk, by := p.WireLen()
-		pkts += uint64(pk)
-		bytes += uint64(by)
-		if drop > 0 && d.ns.memDrop(drop, &w.rnd) {
-			d.nd.Counters.RxDropped.Add(1)
-			p.Release()
-			continue
-		}
-		p.TTL = min(p.TTL, ttl)
-		d.receive(w, p)
+		pk, by := d.receiveFrom(w, p, drop, ttl)
+		pkts += pk
+		bytes += by
 	}
 	if k > 0 && d.coalesce {
 		w.coalesced = true
 	}
 	return pkts, bytes
+}
+
+// receiveFrom takes one frame from an RX ring or a polled backend: the
+// namespace's early drop (drop: its level, limits.go), the TTL cap, the
+// receive path. It returns the packets and bytes the frame counts as.
+func (d *Device) receiveFrom(w *worker, p *pkt.Buffer, drop uint32, ttl uint8) (pkts, bytes uint64) {
+	pk, by := p.WireLen()
+	if drop > 0 && d.ns.memDrop(drop, &w.rnd) {
+		d.nd.Counters.RxDropped.Add(1)
+		p.Release()
+		return uint64(pk), uint64(by)
+	}
+	p.TTL = min(p.TTL, ttl)
+	d.receive(w, p)
+	return uint64(pk), uint64(by)
 }
 
 // serviceRxQueue is serviceRx for queue q of d's poller, run by a worker
