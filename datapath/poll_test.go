@@ -57,31 +57,14 @@ func TestPolledDeviceBackPressure(t *testing.T) {
 	clk := &ManualClock{}
 	clk.Set(1000)
 	e := New(Config{Workers: 2, Backlog: 128, Pool: pool, Clock: clk, Logger: quietLog()})
-	ns := e.Default()
 	const n = 10000
 	src := &waitingWire{pool: pool, frame: udpFrame(t), left: n}
 	// a (index 1) is on worker 1, b (index 2) on worker 0: every frame
 	// crosses a backlog between workers.
-	a, err := e.AddDevice(ns, netdev.Config{Name: "a"}, func(nd *netdev.Device) error {
-		nd.SetRxPoller(src)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := e.AddDevice(ns, netdev.Config{Name: "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var sent int
+	a, b := polledPair(t, e, src, func() { sent++ })
 	if a.worker == b.worker {
 		t.Fatal("a and b on one worker: the test needs them apart")
-	}
-	var sent int
-	b.Netdev().SetTxSink(netdev.EndpointFunc(func(p *pkt.Buffer, _ int64) { sent++; p.Release() }))
-	f := cls.Filter{Dev: "a", Parent: ParentIngress, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{},
-		Actions: []act.Spec{&act.Mirred{Dev: "b", C: act.Common{Control: act.Stolen}}}}
-	if err := ns.AddFilter(&f, tcsyntax.ModeAdd); !ok(err) {
-		t.Fatal(err)
 	}
 
 	// Worker 1 alone: it takes frames until b's backlog is over half
@@ -167,24 +150,8 @@ func TestQueuesSpreadOverWorkers(t *testing.T) {
 		for q := range src.left {
 			src.left[q] = per
 		}
-		a, err := e.AddDevice(ns, netdev.Config{Name: "a"}, func(nd *netdev.Device) error {
-			nd.SetRxPoller(src)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := e.AddDevice(ns, netdev.Config{Name: "b"})
-		if err != nil {
-			t.Fatal(err)
-		}
 		var sent int
-		b.Netdev().SetTxSink(netdev.EndpointFunc(func(p *pkt.Buffer, _ int64) { sent++; p.Release() }))
-		f := cls.Filter{Dev: "a", Parent: ParentIngress, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{},
-			Actions: []act.Spec{&act.Mirred{Dev: "b", C: act.Common{Control: act.Stolen}}}}
-		if err := ns.AddFilter(&f, tcsyntax.ModeAdd); !ok(err) {
-			t.Fatal(err)
-		}
+		a, _ := polledPair(t, e, src, func() { sent++ })
 		owner := a.worker
 		for owner.poll(clk.Now(), 1<<30) > 0 {
 		}
@@ -238,24 +205,8 @@ func TestPolledPathNoAllocs(t *testing.T) {
 	})
 	clk := &ManualClock{}
 	e := New(Config{Workers: 2, Pool: pool, Clock: clk, Logger: quietLog()})
-	ns := e.Default()
 	src := &queueWire{pool: pool, frame: udpFrame(t), left: make([]int, 2), notify: make([]func(), 2)}
-	if _, err := e.AddDevice(ns, netdev.Config{Name: "a"}, func(nd *netdev.Device) error {
-		nd.SetRxPoller(src)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := e.AddDevice(ns, netdev.Config{Name: "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Netdev().SetTxSink(netdev.EndpointFunc(func(p *pkt.Buffer, _ int64) { p.Release() }))
-	f := cls.Filter{Dev: "a", Parent: ParentIngress, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{},
-		Actions: []act.Spec{&act.Mirred{Dev: "b", C: act.Common{Control: act.Stolen}}}}
-	if err := ns.AddFilter(&f, tcsyntax.ModeAdd); !ok(err) {
-		t.Fatal(err)
-	}
+	polledPair(t, e, src, func() {})
 	round := func() {
 		src.left[0], src.left[1] = 32, 32
 		e.Run()
@@ -269,4 +220,29 @@ func TestPolledPathNoAllocs(t *testing.T) {
 	if src.left[0] != 0 || src.left[1] != 0 {
 		t.Fatalf("frames left on the queues: %v", src.left)
 	}
+}
+
+// polledPair adds device a, whose frames come from src, and device b to
+// e's default namespace, with a matchall mirred from a's ingress to b's
+// egress; b's far end releases what it gets after calling sent.
+func polledPair(t *testing.T, e *Engine, src netdev.RxPoller, sent func()) (a, b *Device) {
+	t.Helper()
+	ns := e.Default()
+	a, err := e.AddDevice(ns, netdev.Config{Name: "a"}, func(nd *netdev.Device) error {
+		nd.SetRxPoller(src)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = e.AddDevice(ns, netdev.Config{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	b.Netdev().SetTxSink(netdev.EndpointFunc(func(p *pkt.Buffer, _ int64) { sent(); p.Release() }))
+	f := cls.Filter{Dev: "a", Parent: ParentIngress, Protocol: wire.EtherTypeAll, Classifier: &cls.Matchall{},
+		Actions: []act.Spec{&act.Mirred{Dev: "b", C: act.Common{Control: act.Stolen}}}}
+	if err := ns.AddFilter(&f, tcsyntax.ModeAdd); !ok(err) {
+		t.Fatal(err)
+	}
+	return a, b
 }
