@@ -13,6 +13,10 @@
 #   netyard2  the same with --workers 2
 #   xdp       netyard with `dev add ... type xdp`, when the binary has it
 #             (detected: a daemon that refuses the device skips the way)
+#   xdp2      the same with --workers 2, the daemon on FWD_CPU and GEN_CPU
+#             (this machine has no third CPU: the second worker shares the
+#             generator's); with QUEUES=2 each device's two queues are
+#             polled by the two workers
 #
 # The generator is `netyard gen` in A (60-byte frames: 64 on the wire,
 # sendmmsg on an AF_PACKET socket, qdisc bypassed), on CPU GEN_CPU. All of
@@ -39,12 +43,21 @@
 # of its best delivered rate), ROUNDS times, ways alternating.
 #
 # CPU per delivered packet at 100k pps, in a phase of its own (CPU_SECONDS
-# of counting, ways alternating, ROUNDS times): FWD_CPU's busy time (user,
-# system, irq, softirq from /proc/stat) over the counting window, less the
-# same CPU's busy time in a quiet 2 s window just before (other jobs on a
-# shared machine: printed as the background load), divided by the packets
-# delivered; and for netyard the daemon's own CPU time (/proc/PID/stat,
-# which includes the softirqs that ran in its system calls) per packet.
+# of counting, ways alternating, ROUNDS times): FWD_CPU's busy time over
+# the counting window, less the same CPU's busy time in a quiet 2 s window
+# just before (other jobs on a shared machine: printed as the background
+# load), divided by the packets delivered; and for netyard the daemon's
+# own CPU time (its threads' schedstat, which includes the softirqs that
+# ran in its system calls) per packet. Busy time is wall time less idle
+# time (which NO_HZ kernels measure exactly), not the user/system/softirq
+# fields of /proc/stat: those are sampled at the scheduler tick, which
+# gives the whole tick to whatever runs when it fires, and misjudge a CPU
+# that wakes and sleeps a hundred thousand times a second (the tick
+# figure is printed beside the exact one). Every sweep point also shows
+# FWD_CPU's and GEN_CPU's busy share: a way whose delivered rate stops
+# growing while FWD_CPU is not saturated and GEN_CPU is, is limited by the
+# generator (native XDP on a veth receives on the sender's CPU), and the
+# summary says what rate a whole FWD_CPU would forward at the cost measured.
 #
 # A way fails when it loses more than 1% at an offered rate below its
 # capacity; the script exits 1 if one does.
@@ -67,7 +80,11 @@
 # this tree), SLOW_RULES (0: N flower filters that never match, one prio
 # each, in front of netyard's matchall on both devices: N hash probes more
 # a frame, a costlier rule set that lowers netyard's capacity so that 3x
-# it is within the generator's reach; the kernel's ways are unchanged).
+# it is within the generator's reach; the kernel's ways are unchanged),
+# QUEUES (1: the veths' queue count, RPS on each of M's and B's RX
+# queues, the xdp devices with `queues QUEUES`, and above 1 the generator
+# sends 64 flows, which A's veth spreads over its TX queues and so over
+# M's RX queues).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -82,6 +99,7 @@ RPS=${RPS:-1}
 NICE=${NICE:--10}
 FWD_CPU=${FWD_CPU:-1}
 SLOW_RULES=${SLOW_RULES:-0}
+QUEUES=${QUEUES:-1}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "forward: needs root (network namespaces, veth pairs); run it with sudo" >&2
@@ -92,9 +110,10 @@ for tool in ip tc taskset; do
 done
 case $RPS in 0 | 1) ;; *) echo "forward: RPS is 0 or 1" >&2; exit 1 ;; esac
 case $NICE in -[0-9] | -1[0-9] | -20 | [0-9] | 1[0-9]) ;; *) echo "forward: NICE is -20..19" >&2; exit 1 ;; esac
-case $DURATION$CPU_SECONDS$ROUNDS$GEN_CPU$FWD_CPU$SLOW_RULES in *[!0-9]*)
-	echo "forward: DURATION, ROUNDS, GEN_CPU, FWD_CPU and SLOW_RULES are whole numbers" >&2; exit 1 ;;
+case $DURATION$CPU_SECONDS$ROUNDS$GEN_CPU$FWD_CPU$SLOW_RULES$QUEUES in *[!0-9]*)
+	echo "forward: DURATION, ROUNDS, GEN_CPU, FWD_CPU, SLOW_RULES and QUEUES are whole numbers" >&2; exit 1 ;;
 esac
+[ "$QUEUES" -ge 1 ] && [ "$QUEUES" -le 16 ] || { echo "forward: QUEUES is 1..16" >&2; exit 1; }
 [ "$SLOW_RULES" -le 1000 ] || { echo "forward: SLOW_RULES is at most 1000" >&2; exit 1; }
 [ "$DURATION" -ge 3 ] && [ "$CPU_SECONDS" -ge 1 ] || { echo "forward: DURATION must be >= 3 (1 s warm-up, 1 s drain), CPU_SECONDS >= 1" >&2; exit 1; }
 [ "$GEN_CPU" != "$FWD_CPU" ] || { echo "forward: GEN_CPU and FWD_CPU must differ" >&2; exit 1; }
@@ -143,8 +162,9 @@ setup() {
 		# No IPv6: no router solicitations or DAD crossing M during a run.
 		ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 	done
-	ip link add veth-a netns "$A" type veth peer name ma netns "$M"
-	ip link add veth-b netns "$B" type veth peer name mb netns "$M"
+	local q="numtxqueues $QUEUES numrxqueues $QUEUES"
+	ip link add veth-a netns "$A" $q type veth peer name ma netns "$M" $q
+	ip link add veth-b netns "$B" $q type veth peer name mb netns "$M" $q
 	ip -n "$A" addr add 10.99.0.1/24 dev veth-a
 	ip -n "$B" addr add 10.99.0.2/24 dev veth-b
 	for l in "$A veth-a" "$M ma" "$M mb" "$B veth-b"; do
@@ -153,8 +173,8 @@ setup() {
 	done
 	# M's receive processing (and B's) on the forwarder's CPU.
 	if [ "$RPS" = 1 ]; then
-		ip netns exec "$M" sh -c "echo $mask >/sys/class/net/ma/queues/rx-0/rps_cpus; echo $mask >/sys/class/net/mb/queues/rx-0/rps_cpus"
-		ip netns exec "$B" sh -c "echo $mask >/sys/class/net/veth-b/queues/rx-0/rps_cpus"
+		ip netns exec "$M" sh -c "for f in /sys/class/net/ma/queues/rx-*/rps_cpus /sys/class/net/mb/queues/rx-*/rps_cpus; do echo $mask >\$f; done"
+		ip netns exec "$B" sh -c "for f in /sys/class/net/veth-b/queues/rx-*/rps_cpus; do echo $mask >\$f; done"
 	fi
 }
 
@@ -193,12 +213,15 @@ bridge_off() { ip -n "$M" link del br0; }
 
 sock=$tmp/ctl.sock
 nytc() { NETYARD_SOCKET=$sock timeout 10 "$bin" tc "$@"; }
-# daemon_on TYPE WORKERS: netyard in M, pinned to FWD_CPU; returns 1 when
-# the daemon does not start (a backend this binary or kernel lacks).
+# daemon_on TYPE WORKERS [CPUS]: netyard in M, pinned to CPUS (FWD_CPU);
+# returns 1 when the daemon does not start (a backend this binary or
+# kernel lacks).
 daemon_on() {
+	local qs=
+	[ "$1" != xdp ] || qs=" queues $QUEUES"
 	cat >"$tmp/rules.tc" <<-EOF
-	dev add a type $1 link ma
-	dev add b type $1 link mb
+	dev add a type $1 link ma$qs
+	dev add b type $1 link mb$qs
 	qdisc add dev a clsact
 	qdisc add dev b clsact
 	EOF
@@ -213,7 +236,7 @@ daemon_on() {
 	filter add dev b ingress prio 1001 matchall action mirred egress redirect dev a
 	EOF
 	rm -f "$sock"
-	ip netns exec "$M" nice -n "$NICE" taskset -c "$FWD_CPU" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --workers "$2" >"$tmp/daemon.log" 2>&1 &
+	ip netns exec "$M" nice -n "$NICE" taskset -c "${3:-$FWD_CPU}" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --workers "$2" >"$tmp/daemon.log" 2>&1 &
 	daemon=$!
 	for _ in $(seq 50); do
 		[ -S "$sock" ] && nytc dev show >/dev/null 2>&1 && return 0
@@ -234,6 +257,8 @@ netyard2_on() { daemon_on afpacket 2 || { cat "$tmp/daemon.log" >&2; exit 1; }; 
 netyard2_off() { daemon_off; }
 xdp_on() { daemon_on xdp 1; }
 xdp_off() { daemon_off; }
+xdp2_on() { daemon_on xdp 2 "$GEN_CPU,$FWD_CPU" || { cat "$tmp/daemon.log" >&2; exit 1; }; }
+xdp2_off() { daemon_off; }
 
 # inout: ma's rx_packets and mb's tx_packets (inside M), less what the
 # bridge itself sent out of mb.
@@ -248,12 +273,23 @@ snap() {
 	awk -v t="$(date +%s%N)" '$1 == "veth-a:" { a = $11 } $1 == "veth-b:" { b = $3 }
 		END { print t, a, b }' "/proc/$1/net/dev" "/proc/$2/net/dev"
 }
-# busy: FWD_CPU's busy jiffies (user nice system irq softirq steal).
-busy() { awk -v c="cpu$FWD_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-# pcpu: the daemon's utime + stime in jiffies (0 without a daemon).
+# cpus: the time in ns, then FWD_CPU's and GEN_CPU's busy jiffies (user
+# nice system irq softirq steal) and idle jiffies (idle iowait), from
+# /proc/stat. The busy fields are sampled at the scheduler tick (this kind
+# of kernel has no IRQ time accounting): the whole tick goes to whatever
+# runs when it fires, which misjudges a CPU that wakes and sleeps a
+# hundred thousand times a second. Idle time is measured exactly (NO_HZ
+# idle), so the CPU figures below are "wall time less idle"; the tick
+# figure is printed beside them.
+cpus() {
+	awk -v t="$(date +%s%N)" -v f="cpu$FWD_CPU" -v g="cpu$GEN_CPU" '$1 == f { fb = $2 + $3 + $4 + $7 + $8 + $9; fi = $5 + $6 }
+		$1 == g { gb = $2 + $3 + $4 + $7 + $8 + $9; gi = $5 + $6 } END { print t, fb, fi, gb, gi }' /proc/stat
+}
+# pcpu: the daemon's CPU time in ns, exact (the sum of its threads'
+# schedstat run times; 0 without a daemon).
 pcpu() {
-	if [ -n "$daemon" ] && [ -r "/proc/$daemon/stat" ]; then
-		awk '{ print $14 + $15 }' "/proc/$daemon/stat"
+	if [ -n "$daemon" ] && [ -d "/proc/$daemon/task" ]; then
+		cat /proc/"$daemon"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
 	else
 		echo 0
 	fi
@@ -269,20 +305,26 @@ drops() {
 }
 
 dstmac=02:00:00:00:99:02 # not veth-b's: B drops the frames on arrival
+flows=1
+[ "$QUEUES" = 1 ] || flows=64
 # point RATE [DURATION]: one measurement; prints "offered delivered
-# lost_in_M drops cpu_ns_per_pkt proc_ns_per_pkt background" (the CPU
-# figures net of the quiet window's load, background that load in % of
-# the CPU).
+# lost_in_M drops cpu_ns_per_pkt proc_ns_per_pkt background fwd_busy%
+# gen_busy% cpu_ns_per_pkt_ticks": FWD_CPU's time per delivered packet
+# (wall less idle, net of the quiet window's load), the daemon's own,
+# background that load in % of the CPU, FWD_CPU's and GEN_CPU's busy
+# share over the window (wall less idle, in %), and the first figure as
+# the tick-sampled busy fields give it.
 point() {
-	local rate=$1 dur=${2:-$DURATION} mi0 mo0 mi1 mo1 d0 d1 q0 q1 b0 b1 p0 p1 sent rx t0 t1 a0 a1 r0 r1
+	local rate=$1 dur=${2:-$DURATION} mi0 mo0 mi1 mo1 d0 d1 q0 q1 b0 b1 p0 p1 sent rx t0 t1 a0 a1 r0 r1 \
+		qt0 qb0 qi0 qgb0 qgi0 qt1 qb1 qi1 qgb1 qgi1 ct0 fb0 fi0 gb0 gi0 ct1 fb1 fi1 gb1 gi1
 	local window=$((dur - 2))
 	d0=$(drops)
 	# A quiet window first: FWD_CPU's load from others (and the idle
 	# daemon's, which is none).
-	q0=$(busy); sleep 2; q1=$(busy)
+	read -r qt0 qb0 qi0 qgb0 qgi0 < <(cpus); sleep 2; read -r qt1 qb1 qi1 qgb1 qgi1 < <(cpus)
 	read -r mi0 mo0 < <(inout)
 	ip netns exec "$A" taskset -c "$GEN_CPU" "$bin" gen -i veth-a --dst-mac "$dstmac" --src-ip 10.99.0.1 --dst-ip 10.99.0.2 \
-		--rate "$rate" --duration "${dur}s" >"$tmp/gen.out" 2>&1 &
+		--rate "$rate" --flows "$flows" --duration "${dur}s" >"$tmp/gen.out" 2>&1 &
 	local g=$!
 	ip netns exec "$B" taskset -c "$GEN_CPU" "$bin" gen --count-rx veth-b --wait 1s --duration "${window}s" >"$tmp/rx.out" 2>&1 &
 	local r=$!
@@ -293,9 +335,9 @@ point() {
 	ip netns exec "$B" sleep $((dur + 5)) &
 	local sb=$!
 	sleep 1
-	b0=$(busy); p0=$(pcpu); read -r t0 a0 r0 < <(snap "$sa" "$sb")
+	read -r ct0 fb0 fi0 gb0 gi0 < <(cpus); p0=$(pcpu); read -r t0 a0 r0 < <(snap "$sa" "$sb")
 	sleep "$window"
-	b1=$(busy); p1=$(pcpu); read -r t1 a1 r1 < <(snap "$sa" "$sb")
+	read -r ct1 fb1 fi1 gb1 gi1 < <(cpus); p1=$(pcpu); read -r t1 a1 r1 < <(snap "$sa" "$sb")
 	kill "$sa" "$sb" 2>/dev/null || true
 	wait "$sa" "$sb" 2>/dev/null || true
 	wait "$g" || { echo "forward: gen failed:" >&2; cat "$tmp/gen.out" >&2; exit 1; }
@@ -310,10 +352,21 @@ point() {
 	rx=$(awk -v b=$((r1 - r0)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", b / ns * 1e9 }')
 	awk -v rx="$rx" '{ for (i = 1; i < NF; i++) if ($(i+1) == "pps;" && (rx > 1.1 * $i + 100 || rx < 0.9 * $i - 100)) {
 		printf "forward: gen --count-rx counted %d pps, the counters %d pps\n", $i, rx > "/dev/stderr" } }' "$tmp/rx.out"
+	# Busy shares over the window and the quiet window: 1 - idle / wall.
 	awk -v off="$sent" -v rx="$rx" -v l=$(((mi1 - mi0) - (mo1 - mo0))) -v d=$((d1 - d0)) \
-		-v b=$((b1 - b0)) -v q=$((q1 - q0)) -v p=$((p1 - p0)) -v w="$window" -v hz="$hz" 'BEGIN {
-		n = rx * w; cpu = b - q / 2 * w; if (cpu < 0) cpu = 0
-		printf "%d %d %d %d %.0f %.0f %.1f\n", off, rx, l, d, n ? cpu / hz / n * 1e9 : 0, n ? p / hz / n * 1e9 : 0, q / 2 / hz * 100
+		-v cw=$((ct1 - ct0)) -v fi=$((fi1 - fi0)) -v gi=$((gi1 - gi0)) -v fb=$((fb1 - fb0)) \
+		-v qw=$((qt1 - qt0)) -v qi=$((qi1 - qi0)) -v qb=$((qb1 - qb0)) \
+		-v p=$((p1 - p0)) -v hz="$hz" 'BEGIN {
+		wj = cw / 1e9 * hz; qj = qw / 1e9 * hz
+		fbusy = wj ? 1 - fi / wj : 0; if (fbusy < 0) fbusy = 0
+		gbusy = wj ? 1 - gi / wj : 0; if (gbusy < 0) gbusy = 0
+		qbusy = qj ? 1 - qi / qj : 0; if (qbusy < 0) qbusy = 0
+		qtick = qj ? qb / qj : 0
+		n = rx * cw / 1e9
+		cpu = (fbusy - qbusy) * cw; if (cpu < 0) cpu = 0
+		tick = fb / hz * 1e9 - qtick * cw; if (tick < 0) tick = 0
+		printf "%d %d %d %d %.0f %.0f %.1f %.1f %.1f %.0f\n", off, rx, l, d, n ? cpu / n : 0, n ? p / n : 0, qbusy * 100,
+			fbusy * 100, gbusy * 100, n ? tick / n : 0
 	}'
 }
 
@@ -328,6 +381,7 @@ ways=""
 for way in $WAYS; do
 	case $way in
 	bridge | mirred | netyard | netyard2) ways="$ways $way" ;;
+	xdp2) ways="$ways xdp2" ;;
 	xdp)
 		if xdp_on; then
 			xdp_off
@@ -336,11 +390,11 @@ for way in $WAYS; do
 			echo "forward: no xdp way: the daemon refused 'dev add ... type xdp' ($(head -c 300 "$tmp/daemon.log" | tr '\n' ' '))" >&2
 		fi
 		;;
-	*) echo "forward: unknown way $way (bridge mirred netyard netyard2 xdp)" >&2; exit 1 ;;
+	*) echo "forward: unknown way $way (bridge mirred netyard netyard2 xdp xdp2)" >&2; exit 1 ;;
 	esac
 done
 
-echo "forward: 60-byte frames (64 on the wire), A -> M -> B; gen on CPU $GEN_CPU, M on CPU $FWD_CPU (RPS=$RPS, daemon nice $NICE, SLOW_RULES=$SLOW_RULES); $ROUNDS rounds, ${DURATION} s a point, counted over ${window} s; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
+echo "forward: 60-byte frames (64 on the wire), A -> M -> B; gen on CPU $GEN_CPU, M on CPU $FWD_CPU (RPS=$RPS, daemon nice $NICE, SLOW_RULES=$SLOW_RULES, QUEUES=$QUEUES); $ROUNDS rounds, ${DURATION} s a point, counted over ${window} s; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
 for round in $(seq "$ROUNDS"); do
 	for way in $ways; do
 		"${way}_on"
@@ -381,8 +435,8 @@ for round in $(seq "$ROUNDS"); do
 done
 
 fail=0
-printf '\n%-9s %9s %9s %9s %7s %9s %9s\n' way offered offered delivered loss "lost in M" "netyard"
-printf '%-9s %9s %9s %9s %7s %9s %9s\n' "" "(asked)" "(pps)" "(pps)" "" "(all)" "drops"
+printf '\n%-9s %9s %9s %9s %7s %9s %9s %6s %6s\n' way offered offered delivered loss "lost in M" "netyard" "M CPU" "gen"
+printf '%-9s %9s %9s %9s %7s %9s %9s %6s %6s\n' "" "(asked)" "(pps)" "(pps)" "" "(all)" "drops" "busy" "CPU"
 for way in $ways; do
 	for rate in $RATES; do
 		awk -v r="$rate" '$1 == r' "$tmp/sweep.$way" >"$tmp/pt"
@@ -395,17 +449,21 @@ for way in $ways; do
 			mark="  FAIL: loses ${loss}% below its capacity"
 			fail=1
 		fi
-		printf '%-9s %9s %9.0f %9.0f %6s%% %9d %9d%s\n' "$way" "$rate" "$off" "$del" "$loss" "$lost" "$dr" "$mark"
+		printf '%-9s %9s %9.0f %9.0f %6s%% %9d %9d %5.0f%% %5.0f%%%s\n' "$way" "$rate" "$off" "$del" "$loss" "$lost" "$dr" \
+			"$(median 9 <"$tmp/pt")" "$(median 10 <"$tmp/pt")" "$mark"
 	done
 	off=$(median 1 <"$tmp/over.$way"); del=$(median 2 <"$tmp/over.$way")
-	printf '%-9s %9s %9.0f %9.0f %6s%% %9d %9d   (3x capacity)\n' "$way" "3x" "$off" "$del" \
+	printf '%-9s %9s %9.0f %9.0f %6s%% %9d %9d %5.0f%% %5.0f%%   (3x capacity)\n' "$way" "3x" "$off" "$del" \
 		"$(awk -v o="$off" -v d="$del" 'BEGIN { printf "%.2f", o ? 100 * (1 - d / o) : 0 }')" \
-		"$(awk '{ s += $3 } END { print s + 0 }' "$tmp/over.$way")" "$(awk '{ s += $4 } END { print s + 0 }' "$tmp/over.$way")"
+		"$(awk '{ s += $3 } END { print s + 0 }' "$tmp/over.$way")" "$(awk '{ s += $4 } END { print s + 0 }' "$tmp/over.$way")" \
+		"$(median 8 <"$tmp/over.$way")" "$(median 9 <"$tmp/over.$way")"
 done
 
 echo
 echo "capacity (median over rounds of the best delivered rate), overload (delivered at 3x capacity / capacity),"
-echo "CPU per delivered packet at 100k pps (FWD_CPU busy, net of its quiet load; the daemon's own in brackets):"
+echo "CPU per delivered packet at 100k pps (FWD_CPU busy = wall less idle, net of its quiet load; the daemon's own"
+echo "in brackets; the tick-sampled figure after 'ticks'), and FWD_CPU's time per packet at the best point of the"
+echo "sweep (net of its quiet load) with the rate that makes a whole FWD_CPU (when the generator, not M, was the limit):"
 for way in $ways; do
 	over=$(median 2 <"$tmp/over.$way"); offo=$(median 1 <"$tmp/over.$way")
 	ratio=$(awk -v d="$over" -v c="${cap[$way]}" 'BEGIN { printf "%.2f", c ? d / c : 0 }')
@@ -417,18 +475,27 @@ for way in $ways; do
 	fi
 	cpu=$(median 5 <"$tmp/cpu.$way"); proc=$(median 6 <"$tmp/cpu.$way"); bg=$(median 7 <"$tmp/cpu.$way")
 	printf '  %-9s capacity %8.0f pps   overload %s%s   CPU %s ns/pkt' "$way" "${cap[$way]}" "$ratio" "$note" "$cpu"
-	case $way in netyard*|xdp) printf ' [%s]' "$proc" ;; esac
-	printf ' (background load %s%%)' "$bg"
+	case $way in netyard*|xdp*) printf ' [%s]' "$proc" ;; esac
+	printf ' (ticks %s; background load %s%%)' "$(median 10 <"$tmp/cpu.$way")" "$bg"
 	echo
+	# The sweep's best point: FWD_CPU's share net of its background, and
+	# what a whole FWD_CPU would forward at that cost.
+	sort -k3,3g "$tmp/sweep.$way" | tail -1 | awk '{ b = ($9 - $8) / 100; if (b <= 0) b = 0.001
+		if ($8 > 50) printf "  %-9s at its best point (%d pps delivered) FWD_CPU was %.0f%% busy with others before: no figure\n", "", $3, $8
+		else printf "  %-9s at its best point (%d pps delivered) FWD_CPU %.0f%% busy (%.0f%% of it others), %.0f ns/pkt: %.0f pps on a whole FWD_CPU\n",
+			"", $3, $9, $8, b / $3 * 1e9, $3 / b }'
+	sort -k3,3g "$tmp/sweep.$way" | tail -1 | awk '{ b = ($9 - $8) / 100; if (b <= 0) b = 0.001; print $3 / b }' >"$tmp/fullcpu.$way"
 done
 if [[ " $ways " == *" mirred "* ]]; then
 	for way in $ways; do
-		case $way in netyard*|xdp) ;; *) continue ;; esac
+		case $way in netyard*|xdp*) ;; *) continue ;; esac
 		echo "ratio $way/mirred: capacity $(ratio "${cap[$way]}" "${cap[mirred]}"), CPU per packet at 100k pps $(ratio \
-			"$(median 5 <"$tmp/cpu.$way")" "$(median 5 <"$tmp/cpu.mirred")")"
+			"$(median 5 <"$tmp/cpu.$way")" "$(median 5 <"$tmp/cpu.mirred")"), rate on a whole FWD_CPU $(ratio \
+			"$(cat "$tmp/fullcpu.$way")" "$(cat "$tmp/fullcpu.mirred")")"
 	done
 fi
 [ -z "${cap[netyard2]:-}" ] || [ -z "${cap[netyard]:-}" ] || echo "ratio netyard2/netyard capacity: $(ratio "${cap[netyard2]}" "${cap[netyard]}")"
+[ -z "${cap[xdp2]:-}" ] || [ -z "${cap[xdp]:-}" ] || echo "ratio xdp2/xdp capacity: $(ratio "${cap[xdp2]}" "${cap[xdp]}")"
 for way in $ways; do
 	[ -s "$tmp/devs.$way" ] || continue
 	echo "$way, netyard's own counters after the last round's sweep (dev show: RX dropped includes its kernel ring's, device ring's and backlogs' drops):"

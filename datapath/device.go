@@ -41,6 +41,19 @@ type Device struct {
 	backlogIn, backlogOut *netdev.Ring
 	// poller is the device's polled backend (netdev.RxPoller), or nil.
 	poller netdev.RxPoller
+	// coalesce: the poller asks its worker to defer its wake-ups
+	// (netdev.RxCoalescer).
+	coalesce bool
+	// A multi-queue poller (netdev.QueuePoller) on an engine of several
+	// workers has its queues spread over them (spreadQueues): qpoller is
+	// it, ownQueues the queues the device's own worker polls (the others
+	// are other workers' rxShares), sharers those other workers. qpoller
+	// nil: the owner polls every queue (PollRx).
+	qpoller   netdev.QueuePoller
+	ownQueues []int
+	sharers   []*worker
+	// ownTurn is the owner's next first queue among ownQueues.
+	ownTurn int
 
 	// txMu guards the qdisc: the owning worker holds it while it
 	// enqueues and dequeues a batch, the control plane while it reads
@@ -103,6 +116,9 @@ func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
 		loopLog:    rate.Sometimes{Interval: time.Second},
 		poller:     nd.RxPoller(),
 		wifi:       nd.Link() == netdev.LinkIEEE80211,
+	}
+	if c, ok := d.poller.(netdev.RxCoalescer); ok {
+		d.coalesce = c.RxCoalesce()
 	}
 	// The default root qdisc: pfifo with the default txqueuelen. The
 	// kernel gives a veth noqueue and a NIC pfifo_fast; netyard gives

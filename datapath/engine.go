@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -209,7 +210,33 @@ func (e *Engine) publishLocked(ns *Namespace, nd *netdev.Device) (*Device, error
 	d.worker = e.workers[int(nd.Index())%len(e.workers)]
 	d.worker.addDevice(d)
 	nd.SetNotify(d.worker.poke)
+	if qp, ok := d.poller.(netdev.QueuePoller); ok && len(e.workers) > 1 && qp.RxQueues() > 1 {
+		e.spreadQueues(d, qp)
+	}
 	return d, nil
+}
+
+// spreadQueues gives queue q of d's multi-queue poller to worker (owner +
+// q) mod workers, so that the receive path of one busy link (its frames
+// copied out, parsed, classified, redirected) runs on as many workers as
+// it has queues, as RSS spreads a NIC's queues over CPUs. What a queue's
+// worker redirects goes through the target's backlog to the target's own
+// worker, which transmits (its qdisc has one owner). Called with the
+// engine's lock held, before the backend starts.
+func (e *Engine) spreadQueues(d *Device, qp netdev.QueuePoller) {
+	d.qpoller = qp
+	for q := range qp.RxQueues() {
+		w := e.workers[(d.worker.id+q)%len(e.workers)]
+		if w == d.worker {
+			d.ownQueues = append(d.ownQueues, q)
+			continue
+		}
+		qp.SetQueueNotify(q, w.poke)
+		w.addQueue(d, q)
+		if !slices.Contains(d.sharers, w) {
+			d.sharers = append(d.sharers, w)
+		}
+	}
 }
 
 // Run processes every packet that is waiting, at the clock's current time,

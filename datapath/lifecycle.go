@@ -64,6 +64,9 @@ func (e *Engine) unpublishLocked(gone []*Device) {
 		delete(d.ns.devices, d.nd.Name())
 		e.devices.set(d.nd.Index(), nil)
 		d.worker.removeDevice(d)
+		for _, w := range d.sharers {
+			w.removeDevice(d)
+		}
 	}
 }
 
@@ -113,9 +116,9 @@ func (r ringDrain) pop() bool {
 	return true
 }
 
-// removeDevice is addDevice's reverse, under the engine's lock: a new
-// slot list without d (and without its namespace's slot when d was its
-// last device here).
+// removeDevice is addDevice's (and addQueue's) reverse, under the
+// engine's lock: a new slot list without d or its queues (and without its
+// namespace's slot when nothing of it is left here).
 func (w *worker) removeDevice(d *Device) {
 	old := *w.nss.Load()
 	slots := make([]*nsSlot, 0, len(old))
@@ -127,7 +130,12 @@ func (w *worker) removeDevice(d *Device) {
 					c.devs = append(c.devs, x)
 				}
 			}
-			if len(c.devs) == 0 {
+			for _, x := range s.rxqs {
+				if x.d != d {
+					c.rxqs = append(c.rxqs, x)
+				}
+			}
+			if len(c.devs) == 0 && len(c.rxqs) == 0 {
 				continue
 			}
 			s = c

@@ -75,14 +75,21 @@ type worker struct {
 	stalled *netdev.Ring
 	// rnd is the worker's random state for early drops (limits.go).
 	rnd uint32
+	// coalesced is set when the worker took frames from a coalescing
+	// poller (netdev.RxCoalescer) since its routine last looked: the
+	// routine then defers its park (start.go).
+	coalesced bool
 }
 
 // nsSlot is one namespace's share of a worker: its devices on this worker
 // and its deficit in the worker's deficit round robin. Only the worker
 // touches deficit.
 type nsSlot struct {
-	ns      *Namespace
-	devs    []*Device
+	ns   *Namespace
+	devs []*Device
+	// rxqs are queues of other workers' devices that this worker polls
+	// (spreadQueues): only their receive path runs here.
+	rxqs    []rxShare
 	deficit int
 	// cursor is the device the next visit starts with: each visit
 	// starts one past the device that used up the last one's limit, so
@@ -123,6 +130,32 @@ func (w *worker) cloneRedirect(p *pkt.Buffer, ifindex int32, flags uint64) int64
 	return 0
 }
 
+// rxShare is queue q of device d, polled by a worker that is not d's.
+type rxShare struct {
+	d *Device
+	q int
+}
+
+// addQueue is addDevice for one queue of another worker's device
+// (spreadQueues), with the engine's lock held.
+func (w *worker) addQueue(d *Device, q int) {
+	old := *w.nss.Load()
+	slots := make([]*nsSlot, 0, len(old)+1)
+	found := false
+	for _, s := range old {
+		if s.ns == d.ns {
+			s = &nsSlot{ns: s.ns, devs: s.devs, rxqs: append(append([]rxShare(nil), s.rxqs...), rxShare{d, q})}
+			found = true
+		}
+		slots = append(slots, s)
+	}
+	if !found {
+		slots = append(slots, &nsSlot{ns: d.ns, rxqs: []rxShare{{d, q}}})
+	}
+	w.nss.Store(&slots)
+	w.slotsGen.Add(1)
+}
+
 // addDevice is called with the engine's lock held. It publishes a new slot
 // list; the worker picks it up at its next poll (deficits start afresh).
 func (w *worker) addDevice(d *Device) {
@@ -136,7 +169,7 @@ func (w *worker) addDevice(d *Device) {
 			// control plane reads only ns and devs, which never
 			// change), and 10,000 namespaces do not cost 10,000
 			// allocations per device added.
-			s = &nsSlot{ns: s.ns, devs: append(append([]*Device(nil), s.devs...), d)}
+			s = &nsSlot{ns: s.ns, devs: append(append([]*Device(nil), s.devs...), d), rxqs: s.rxqs}
 			found = true
 		}
 		slots = append(slots, s)
@@ -208,6 +241,12 @@ func (w *worker) poll(now int64, budget int) int {
 			if n >= limit {
 				s.cursor = (i + 1) % len(s.devs)
 			}
+		}
+		for _, r := range s.rxqs {
+			if n >= limit {
+				break
+			}
+			n += r.d.serviceRxQueue(w, r.q, now, min(batchSize, limit-n))
 		}
 		w.e.gens.Exit(w.id)
 		total += n
@@ -314,32 +353,31 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 			break
 		}
 		n++
-		pk, by := p.WireLen()
-		pkts += uint64(pk)
-		bytes += uint64(by)
-		if drop > 0 && d.ns.memDrop(drop, &w.rnd) {
-			d.nd.Counters.RxDropped.Add(1)
-			p.Release()
-			continue
-		}
-		p.TTL = min(p.TTL, ttl)
-		d.receive(w, p)
+		pk, by := d.receiveFrom(w, p, drop, ttl)
+		pkts += pk
+		bytes += by
 	}
 	if d.poller != nil && int(n) < max && !w.throttled() {
-		k := d.poller.PollRx(w.rxb[:max-int(n)], now)
-		for i, p := range w.rxb[:k] {
-			w.rxb[i] = nil
-			pk, by := p.WireLen()
-			pkts += uint64(pk)
-			bytes += uint64(by)
-			if drop > 0 && d.ns.memDrop(drop, &w.rnd) {
-				d.nd.Counters.RxDropped.Add(1)
-				p.Release()
-				continue
+		var k int
+		if d.qpoller == nil {
+			k = d.poller.PollRx(w.rxb[:max-int(n)], now)
+		} else {
+			// Only the device's own queues: the others are other
+			// workers' (spreadQueues).
+			// Taking turns at which goes first, as pollQueues.
+			own := d.ownQueues
+			for i := range own {
+				q := own[(d.ownTurn+i)%len(own)]
+				k += d.qpoller.PollRxQueue(q, w.rxb[k:max-int(n)], now)
+				if k == max-int(n) {
+					break
+				}
 			}
-			p.TTL = min(p.TTL, ttl)
-			d.receive(w, p)
+			d.ownTurn++
 		}
+		pk, by := d.receivePolled(w, k, drop, ttl)
+		pkts += pk
+		bytes += by
 		n += uint64(k)
 	}
 	if n > 0 {
@@ -348,6 +386,55 @@ func (d *Device) serviceRx(w *worker, now int64, max int) int {
 		d.nd.Counters.RxBytes.Add(bytes)
 	}
 	return int(n)
+}
+
+// receivePolled runs the receive path on the k frames a polled backend
+// put in w.rxb, and returns the packets and bytes to count.
+func (d *Device) receivePolled(w *worker, k int, drop uint32, ttl uint8) (pkts, bytes uint64) {
+	for i, p := range w.rxb[:k] {
+		w.rxb[i] = nil
+		pk, by := d.receiveFrom(w, p, drop, ttl)
+		pkts += pk
+		bytes += by
+	}
+	if k > 0 && d.coalesce {
+		w.coalesced = true
+	}
+	return pkts, bytes
+}
+
+// receiveFrom takes one frame from an RX ring or a polled backend: the
+// namespace's early drop (drop: its level, limits.go), the TTL cap, the
+// receive path. It returns the packets and bytes the frame counts as.
+func (d *Device) receiveFrom(w *worker, p *pkt.Buffer, drop uint32, ttl uint8) (pkts, bytes uint64) {
+	pk, by := p.WireLen()
+	if drop > 0 && d.ns.memDrop(drop, &w.rnd) {
+		d.nd.Counters.RxDropped.Add(1)
+		p.Release()
+		return uint64(pk), uint64(by)
+	}
+	p.TTL = min(p.TTL, ttl)
+	d.receive(w, p)
+	return uint64(pk), uint64(by)
+}
+
+// serviceRxQueue is serviceRx for queue q of d's poller, run by a worker
+// that is not d's (rxShare): the receive path only (parse, classify,
+// redirect into the target's backlog), which needs none of the owner's
+// state; d's backlogs and qdisc stay with d's worker.
+func (d *Device) serviceRxQueue(w *worker, q int, now int64, max int) int {
+	if d.dead.Load() || w.throttled() {
+		return 0
+	}
+	w.ctx.Dev = d.nd.Index()
+	k := d.qpoller.PollRxQueue(q, w.rxb[:max], now)
+	if k == 0 {
+		return 0
+	}
+	pkts, bytes := d.receivePolled(w, k, d.ns.memDropLevel(), d.e.cfg.RedirectTTL)
+	d.nd.Counters.RxPackets.Add(pkts)
+	d.nd.Counters.RxBytes.Add(bytes)
+	return k
 }
 
 // throttled says whether the worker must leave its polled backends alone

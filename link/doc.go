@@ -10,7 +10,11 @@
 // TxPort (the datapath's Transmit and Flush land in it); Start starts one
 // receive goroutine per queue, which copies frames into pool buffers and
 // hands them to the device (netdev.Device.Receive), or, polled, wakes the
-// device's worker to read the ring itself; Close undoes it all.
+// device's worker to read the ring itself; Close undoes it all. An AF_XDP
+// port is also a netdev.RxCoalescer (its worker defers its park after
+// taking frames, so that frames arriving one by one share a wake-up) and a
+// netdev.QueuePoller (with several workers, queue q is polled and woken
+// for by a worker of its own).
 // On systems other than Linux, Open returns ErrNotSupported.
 //
 // # AF_PACKET: why TPACKET_V3

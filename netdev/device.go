@@ -79,6 +79,32 @@ type RxPoller interface {
 	PollRx(dst []*pkt.Buffer, now int64) int
 }
 
+// QueuePoller is an RxPoller with several receive queues (AF_XDP: one
+// socket per queue of the link) that several workers may poll at once,
+// each its own queues: PollRxQueue is PollRx for queue q alone, and may
+// run beside PollRxQueue of another queue; SetQueueNotify makes the
+// backend wake f, not the device's worker, when frames arrive on queue q
+// (set before the workers run).
+type QueuePoller interface {
+	RxPoller
+	RxQueues() int
+	PollRxQueue(q int, dst []*pkt.Buffer, now int64) int
+	SetQueueNotify(q int, f func())
+}
+
+// RxCoalescer is an RxPoller whose ring shows each frame as soon as the
+// kernel has written it (AF_XDP's RX ring; AF_PACKET's TPACKET_V3 ring
+// shows a block at a time, when it retires). Its worker, having found
+// the ring empty after taking frames from it, waits a few tens of
+// microseconds and looks again a few times before it asks to be woken:
+// the kernel's napi_defer_hard_irqs with gro_flush_timeout. Frames that
+// arrive one by one then cost one worker wake-up per batch instead of one
+// each.
+type RxCoalescer interface {
+	RxPoller
+	RxCoalesce() bool
+}
+
 // Config describes a device.
 type Config struct {
 	Name     string
