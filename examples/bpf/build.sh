@@ -9,7 +9,7 @@ if ! command -v clang >/dev/null; then
 	exit 0
 fi
 CFLAGS=(-O2 -g -target bpf -mcpu=v3 -Wall -Werror -Wno-unused-function)
-for c in flow_counter.c dscp_classifier.c sampler.c; do
+for c in flow_counter.c dscp_classifier.c sampler.c wifi_monitor.c; do
 	clang "${CFLAGS[@]}" -c "$c" -o "${c%.c}.o"
 done
 t=../../bpf/ebpf/testdata
