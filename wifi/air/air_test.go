@@ -179,3 +179,40 @@ func TestBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestBand5GHz: on 5 GHz the scan covers its 24 channels, management
+// frames go at 6 Mb/s and frequencies are 5000 + 5 × channel.
+func TestBand5GHz(t *testing.T) {
+	cfg := testConfig(5, 5, 5*time.Second, false)
+	cfg.Band = Band5GHz
+	for i, ch := range []uint8{36, 100, 149} {
+		cfg.APs[i].Channel = ch
+	}
+	chans := map[uint8]bool{}
+	run(t, cfg, func(f *Frame) {
+		if f.Freq != 5000+5*uint16(f.Channel) || f.Noise != noise5 {
+			t.Fatalf("channel %d at %d MHz, noise %d", f.Channel, f.Freq, f.Noise)
+		}
+		if f.Kind == dot11.ProbeReq {
+			chans[f.Channel] = true
+			if f.Rate != 12 {
+				t.Fatalf("probe request at rate %d", f.Rate)
+			}
+		}
+	})
+	if len(chans) != len(channels5) {
+		t.Errorf("probes on %d channels, want %d", len(chans), len(channels5))
+	}
+}
+
+func BenchmarkNext(b *testing.B) {
+	a, err := New(testConfig(6, 200, 1000*time.Hour, false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var f Frame
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Next(&f)
+	}
+}
