@@ -23,9 +23,14 @@
 // one reused buffer, randomness is a seeded PCG. The same Config gives
 // the same frames.
 //
+// The BSS advertises RSN (WPA2-PSK, CCMP): a (re)association is followed
+// by the 4-way handshake (EAPOL-Key messages 1 to 4 with random nonces and
+// MICs), and data frames are protected: a CCMP header with the station's
+// packet number, then the payload (left in the clear: nobody decrypts it)
+// and an 8-byte MIC.
+//
 // Simplified on purpose: the sensor hears every channel (a radio per
 // channel, as dedicated sensors have), frames are never lost or retried,
-// there are no ACKs or other control frames, no power save, no EAPOL
-// handshake and no encryption: the BSS advertises RSN (WPA2-PSK, CCMP)
-// but its data frames go unprotected.
+// there are no ACKs or other control frames, no power save, and stations
+// keep their addresses while scanning.
 package air

@@ -1,6 +1,7 @@
 package air
 
 import (
+	"encoding/binary"
 	"math"
 	"net/netip"
 	"time"
@@ -34,6 +35,10 @@ const (
 	stepReassocResp
 	stepDeauth
 	stepDisassoc
+	stepEAPOL1 // the 4-way handshake: messages 1 to 4 (802.11-2020 12.7.6)
+	stepEAPOL2
+	stepEAPOL3
+	stepEAPOL4
 )
 
 type step struct {
@@ -53,6 +58,8 @@ type station struct {
 	seq       uint16
 	aid       uint16
 	rate      uint16 // data rate, 500 kb/s units
+	pn        uint64 // CCMP packet number of its last protected frame
+	replay    uint64 // EAPOL-Key replay counter of its AP's last message
 	next      int64
 	// Timers while associated.
 	nextData, scanAt, roamAt, leaveAt int64
@@ -264,7 +271,7 @@ func (a *Air) planConnect(st *station, t int64, j int) {
 		st.oldAP = st.ap
 	}
 	ch := a.aps[j].Channel
-	for k, w := range []uint8{stepAuth1, stepAuth2, req, resp} {
+	for k, w := range []uint8{stepAuth1, stepAuth2, req, resp, stepEAPOL1, stepEAPOL2, stepEAPOL3, stepEAPOL4} {
 		st.add(step{at: t + int64(dwell) + int64(k+1)*int64(replyDelay), what: w, ap: uint8(j), ch: ch})
 	}
 	st.ap, st.state = j, stConnect
@@ -294,6 +301,10 @@ func rateForSNR(snr float64) uint16 {
 func (a *Air) stepFrame(st *station, s *step, f *Frame) {
 	ap := &a.aps[s.ap]
 	a.buf = a.buf[:0]
+	if s.what >= stepEAPOL1 {
+		a.eapolFrame(st, ap, int(s.what-stepEAPOL1)+1, f)
+		return
+	}
 	var h dot11.Header
 	var m dot11.Mgmt
 	fromAP := false
@@ -391,13 +402,20 @@ func (a *Air) dataFrame(st *station, f *Frame) {
 		src, dst = dst, src
 	}
 	n := 64 + a.rng.IntN(1337)
+	h.Flags |= dot11.Protected
 	a.buf = dot11.AppendHeader(a.buf[:0], &h)
+	// The CCMP header: PN0, PN1, reserved, ExtIV and key 0, PN2..PN5
+	// (802.11-2020 12.5.3.2). What follows is what CCMP would encrypt,
+	// left in the clear (nobody decrypts it), and an 8-byte MIC.
+	st.pn++
+	pn := st.pn
+	a.buf = append(a.buf, byte(pn), byte(pn>>8), 0, 0x20, byte(pn>>16), byte(pn>>24), byte(pn>>32), byte(pn>>40))
 	a.buf = dot11.AppendSNAP(a.buf, wire.EtherTypeIPv4)
 	ip := wire.IPv4Header{TotalLen: uint16(28 + n), TTL: 64, Proto: wire.ProtoUDP, Src: src, Dst: dst}
 	a.buf, _ = ip.Append(a.buf)
 	a.buf = (&wire.UDPHeader{SrcPort: 40000 + uint16(st.aid), DstPort: 443, Length: uint16(8 + n)}).Append(a.buf)
 	at := len(a.buf)
-	a.buf = a.buf[:at+n]
+	a.buf = a.buf[:at+n+8]
 	clear(a.buf[at:])
 	a.buf = dot11.AppendFCS(a.buf, 0)
 	f.Kind, f.Channel, f.Rate, f.Attack = dot11.QoSData, ap.Channel, st.rate, false
@@ -405,5 +423,88 @@ func (a *Air) dataFrame(st *station, f *Frame) {
 		f.Signal = a.signal(stationPower, st.x, st.y, st.shadow)
 	} else {
 		f.Signal = a.signal(apPower, ap.X, ap.Y, ap.shadow)
+	}
+}
+
+// EAPOL-Key Key Information bits (802.11-2020 12.7.2).
+const (
+	keyInfoVersion2 = 0x0002 // HMAC-SHA1 MIC, AES key wrap
+	keyInfoPairwise = 0x0008
+	keyInfoInstall  = 0x0040
+	keyInfoAck      = 0x0080
+	keyInfoMIC      = 0x0100
+	keyInfoSecure   = 0x0200
+	keyInfoEncData  = 0x1000
+	eapolKeyBodyLen = 95 // descriptor type to key data length
+)
+
+// eapolFrame builds message msg (1..4) of the 4-way handshake between st
+// and ap: a QoS data frame (TID 7, unprotected) carrying an EAPOL-Key
+// frame behind an RFC 1042 header with EtherType 0x888e. Nonces and MICs
+// are random bytes; message 2 carries the station's RSN element, message
+// 3 56 bytes of wrapped key data (the GTK's KDE, encrypted).
+func (a *Air) eapolFrame(st *station, ap *apState, msg int, f *Frame) {
+	fromAP := msg == 1 || msg == 3
+	h := dot11.Header{Kind: dot11.QoSData, Duration: dot11.ACKDuration(a.mgmtRate), Addr3: ap.BSSID, QoS: 7}
+	if fromAP {
+		h.Flags, h.Addr1, h.Addr2, h.Seq = dot11.FromDS, st.mac, ap.BSSID, ap.nextSeq()
+	} else {
+		h.Flags, h.Addr1, h.Addr2, h.Seq = dot11.ToDS, ap.BSSID, st.mac, st.nextSeq()
+	}
+	a.buf = dot11.AppendHeader(a.buf[:0], &h)
+	a.buf = dot11.AppendSNAP(a.buf, 0x888e)
+	info, keyLen, dataLen := uint16(keyInfoVersion2|keyInfoPairwise), uint16(16), 0
+	switch msg {
+	case 1:
+		info |= keyInfoAck
+		st.replay++
+	case 2:
+		info |= keyInfoMIC
+		keyLen, dataLen = 0, 2+int(rsnLen)
+	case 3:
+		info |= keyInfoInstall | keyInfoAck | keyInfoMIC | keyInfoSecure | keyInfoEncData
+		st.replay++
+		dataLen = 56
+	case 4:
+		info |= keyInfoMIC | keyInfoSecure
+		keyLen = 0
+	}
+	body := eapolKeyBodyLen + dataLen
+	a.buf = append(a.buf, 2, 3, byte(body>>8), byte(body), 2, byte(info>>8), byte(info), byte(keyLen>>8), byte(keyLen))
+	a.buf = binary.BigEndian.AppendUint64(a.buf, st.replay)
+	nonce := 0
+	if msg != 4 {
+		nonce = 32
+	}
+	a.appendRandom(nonce)
+	a.buf = append(a.buf, make([]byte, 32-nonce+16+8+8)...) // rest of the nonce, IV, RSC, reserved
+	if msg == 1 {
+		a.buf = append(a.buf, make([]byte, 16)...)
+	} else {
+		a.appendRandom(16) // MIC
+	}
+	a.buf = binary.BigEndian.AppendUint16(a.buf, uint16(dataLen))
+	switch msg {
+	case 2:
+		a.buf = dot11.AppendRSN(a.buf, &rsn)
+	case 3:
+		a.appendRandom(dataLen)
+	}
+	a.buf = dot11.AppendFCS(a.buf, 0)
+	f.Kind, f.Channel, f.Rate, f.Attack = dot11.QoSData, ap.Channel, a.mgmtRate, false
+	if fromAP {
+		f.Signal = a.signal(apPower, ap.X, ap.Y, ap.shadow)
+	} else {
+		f.Signal = a.signal(stationPower, st.x, st.y, st.shadow)
+	}
+}
+
+// rsnLen is the length of the RSN element's data the model sends.
+const rsnLen = 20
+
+// appendRandom appends n random bytes (n a multiple of 8).
+func (a *Air) appendRandom(n int) {
+	for range n / 8 {
+		a.buf = binary.LittleEndian.AppendUint64(a.buf, a.rng.Uint64())
 	}
 }
