@@ -5,9 +5,12 @@
 //   - tracks the signal of every transmitter (map wifi_signal: last, min,
 //     max, sum and count in dBm),
 //   - detects a deauthentication flood: deauthentication and
-//     disassociation frames per BSSID in windows of one second; the first
-//     frame over the threshold (wifi_monitor_cfg[0], default 30 a second)
-//     in a window writes an event to the ring buffer wifi_events,
+//     disassociation frames per BSSID a second, estimated over a sliding
+//     second (this window's count and the previous window's, weighted by
+//     how much of it the last second still covers: the sliding window
+//     counter of rate limiters); the first frame that takes the estimate
+//     over the threshold (wifi_monitor_cfg[0], default 30 a second) in a
+//     window writes an event to the ring buffer wifi_events,
 //   - keeps only deauthentication and disassociation frames (the
 //     evidence) for the device's listeners; every other frame is
 //     rejected, so nothing is built or copied for it.
@@ -37,9 +40,11 @@ struct signal_stats {
 };
 
 struct flood_state {
-	__u64 window_start; // ns
-	__u32 count;        // deauthentications and disassociations in the window
-	__u32 flagged;      // an event was written for this window
+	__u64 window_start; // ns; windows are one second, aligned on the first frame
+	__u32 count;        // deauthentications and disassociations in this window
+	__u32 prev;         // in the window before
+	__u32 flagged;      // an event was written in this window
+	__u32 pad;
 	__u64 total;
 };
 
@@ -49,7 +54,7 @@ struct flood_event {
 	__u8 bssid[6];
 	__u8 subtype;    // of that frame (10 disassociation, 12 deauthentication)
 	__u8 pad;
-	__u32 count;     // frames in the window so far
+	__u32 count;     // the estimate of frames in the last second
 	__s32 signal;    // dBm, of that frame
 	__u32 freq;      // MHz
 	__u32 threshold;
@@ -144,14 +149,21 @@ static __always_inline void flood_check(struct netyard_wifi_md *ctx, struct mac_
 		if (!f)
 			return;
 	}
-	if (now - f->window_start >= NSEC_PER_SEC) {
-		f->window_start = now;
+	__u64 el = now - f->window_start;
+	if (now < f->window_start) {
+		el = 0; // time went back (a replay): stay in this window
+	} else if (el >= NSEC_PER_SEC) {
+		__u64 n = el / NSEC_PER_SEC;
+		f->prev = n == 1 ? f->count : 0;
 		f->count = 0;
 		f->flagged = 0;
+		f->window_start += n * NSEC_PER_SEC;
+		el -= n * NSEC_PER_SEC;
 	}
 	f->count++;
 	f->total++;
-	if (f->count <= threshold || f->flagged)
+	__u64 est = f->count + (__u64)f->prev * (NSEC_PER_SEC - el) / NSEC_PER_SEC;
+	if (est <= threshold || f->flagged)
 		return;
 	f->flagged = 1;
 	struct flood_event *e = bpf_ringbuf_reserve(&wifi_events, sizeof(*e), 0);
@@ -162,7 +174,7 @@ static __always_inline void flood_check(struct netyard_wifi_md *ctx, struct mac_
 	__builtin_memcpy(e->bssid, bssid->addr, 6);
 	e->subtype = subtype;
 	e->pad = 0;
-	e->count = f->count;
+	e->count = est;
 	e->signal = ctx->signal;
 	e->freq = ctx->freq;
 	e->threshold = threshold;
