@@ -42,6 +42,9 @@ type Env struct {
 	Ifindex int32
 	// Ingress says the hook is the device's ingress (clsact ingress).
 	Ingress bool
+	// Link is the device's link layer: LinkEthernet, or LinkIEEE80211
+	// where frames start at their 802.11 header (docs/WIFI.md).
+	Link uint8
 	// Now is the datapath's clock in nanoseconds: virtual time in replay
 	// and the lab, so that runs repeat exactly.
 	Now int64

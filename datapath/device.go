@@ -77,6 +77,11 @@ type Device struct {
 	qdiscMem int64
 	// turn is which input ring service takes from first (its worker's).
 	turn int
+	// wifi: an 802.11 device (netdev.LinkIEEE80211; wifi.go): its
+	// receive path is receive80211, its listeners get radiotap frames.
+	wifi      bool
+	listenMu  sync.Mutex
+	listeners atomic.Pointer[listeners]
 }
 
 type deviceStats struct {
@@ -85,6 +90,9 @@ type deviceStats struct {
 	egressDrops  atomic.Uint64
 	backlogDrops atomic.Uint64
 	loopDrops    atomic.Uint64 // redirects refused here: TTL spent
+	// 802.11 devices: capture records whose radiotap header could not
+	// be read (dropped), or had a field netyard does not know (passed).
+	radiotapErrors, radiotapUnknown atomic.Uint64
 }
 
 func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
@@ -94,6 +102,7 @@ func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
 		backlogOut: netdev.NewRing(e.cfg.Backlog),
 		loopLog:    rate.Sometimes{Interval: time.Second},
 		poller:     nd.RxPoller(),
+		wifi:       nd.Link() == netdev.LinkIEEE80211,
 	}
 	// The default root qdisc: pfifo with the default txqueuelen. The
 	// kernel gives a veth noqueue and a NIC pfifo_fast; netyard gives
@@ -174,6 +183,10 @@ type Counters struct {
 	IngressDrops, EgressDrops     uint64 // dropped by a filter verdict
 	BacklogDrops                  uint64 // redirected here while the backlog was full
 	LoopDrops                     uint64 // redirects from here refused: TTL spent
+	// RadiotapErrors counts capture records dropped because their
+	// radiotap header could not be read (also in RxErrors);
+	// RadiotapUnknown those passed with a field netyard does not know.
+	RadiotapErrors, RadiotapUnknown uint64
 }
 
 // Counters returns the device's counters.
@@ -187,5 +200,8 @@ func (d *Device) Counters() Counters {
 		EgressDrops:  d.stats.egressDrops.Load(),
 		BacklogDrops: d.stats.backlogDrops.Load(),
 		LoopDrops:    d.stats.loopDrops.Load(),
+
+		RadiotapErrors:  d.stats.radiotapErrors.Load(),
+		RadiotapUnknown: d.stats.radiotapUnknown.Load(),
 	}
 }

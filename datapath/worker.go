@@ -241,6 +241,7 @@ func (d *Device) service(w *worker, now int64, limit int) int {
 		return 0
 	}
 	w.ctx.Dev = d.nd.Index()
+	w.ctx.BPF.Link = uint8(d.nd.Link())
 	n := 0
 	// The three input rings take turns at going first, so that a
 	// flooded one (a loop filling the backlog) cannot keep the others
@@ -454,6 +455,10 @@ func (d *Device) dequeueBatch(w *worker, now int64) int {
 // wire or from a redirect to d's ingress.
 func (d *Device) receive(w *worker, p *pkt.Buffer) {
 	p.Ingress = d.nd.Index()
+	if d.wifi {
+		d.receive80211(w, p)
+		return
+	}
 	// The VLAN 0 rule applies at every receive, first or after a
 	// redirect: docs/VLAN.md.
 	// A frame that does not parse beyond L2 still goes through the hook:

@@ -85,7 +85,32 @@ type Config struct {
 	MTU      int // 0 means DefaultMTU
 	TxQueues int // 0 means 1
 	RxRing   int // 0 means DefaultRxRing
+	// Link is the device's link layer: LinkEthernet (the zero value) or
+	// LinkIEEE80211 (frames are 802.11 MAC frames, with their receive
+	// metadata in pkt.Meta.Radio; docs/WIFI.md).
+	Link Link
 }
+
+// Link is a device's link layer.
+type Link uint8
+
+const (
+	LinkEthernet  Link = 0
+	LinkIEEE80211 Link = 1
+)
+
+// String is the link layer's name in the dev grammar: "ethernet",
+// "ieee80211".
+func (l Link) String() string {
+	if l == LinkIEEE80211 {
+		return "ieee80211"
+	}
+	return "ethernet"
+}
+
+// MinFrame80211 is the shortest 802.11 frame: an ACK or CTS (frame
+// control, duration, receiver address) without its FCS.
+const MinFrame80211 = 10
 
 // Device is one network device.
 //
@@ -98,6 +123,8 @@ type Device struct {
 	index    int32
 	mtu      int
 	txQueues atomic.Int32
+	link     Link
+	minFrame int
 
 	rx       *Ring
 	endpoint Endpoint // receive side, for endpoint devices
@@ -182,7 +209,13 @@ func New(index int32, c Config) (*Device, error) {
 	if c.RxRing < 2 || c.RxRing > MaxRxRing {
 		return nil, fmt.Errorf("%w: %s: rx ring of %d: must be 2..%d", ErrBadConfig, c.Name, c.RxRing, MaxRxRing)
 	}
-	d := &Device{name: c.Name, index: index, mtu: c.MTU, rx: NewRing(c.RxRing)}
+	if c.Link > LinkIEEE80211 {
+		return nil, fmt.Errorf("%w: %s: link layer %d unknown", ErrBadConfig, c.Name, c.Link)
+	}
+	d := &Device{name: c.Name, index: index, mtu: c.MTU, rx: NewRing(c.RxRing), link: c.Link, minFrame: MinFrame}
+	if c.Link == LinkIEEE80211 {
+		d.minFrame = MinFrame80211
+	}
 	d.txQueues.Store(int32(c.TxQueues))
 	return d, nil
 }
@@ -190,7 +223,7 @@ func New(index int32, c Config) (*Device, error) {
 // NewEndpoint returns a device whose received frames go to e (a host in a
 // lab, say). It has no RX ring.
 func NewEndpoint(name string, e Endpoint) *Device {
-	d := &Device{name: name, mtu: DefaultMTU, endpoint: e}
+	d := &Device{name: name, mtu: DefaultMTU, endpoint: e, minFrame: MinFrame}
 	d.txQueues.Store(1)
 	return d
 }
@@ -222,6 +255,9 @@ func (d *Device) Index() int32  { return d.index }
 func (d *Device) MTU() int      { return d.mtu }
 func (d *Device) TxQueues() int { return int(d.txQueues.Load()) }
 
+// Link is the device's link layer.
+func (d *Device) Link() Link { return d.link }
+
 // SetTxQueues changes the number of TX queues (ethtool -L). The caller
 // makes sure nothing depends on the old number (an mq root, XPS entries).
 func (d *Device) SetTxQueues(n int) error {
@@ -240,10 +276,10 @@ func (d *Device) RxRing() *Ring { return d.rx }
 // Receive delivers a frame to the device as if it came off the wire: onto
 // its RX ring (counted as an rx drop when the ring is full) or to its
 // endpoint. It takes ownership of p. A frame shorter than an Ethernet
-// header is counted as an RX error and dropped here, before anything
-// reads its header.
+// header (on an 802.11 device: than an ACK, MinFrame80211) is counted as
+// an RX error and dropped here, before anything reads its header.
 func (d *Device) Receive(p *pkt.Buffer, now int64) {
-	if p.Len() < MinFrame {
+	if p.Len() < d.minFrame {
 		d.Counters.RxErrors.Add(1)
 		p.Release()
 		return

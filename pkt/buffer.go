@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"netyard/wifi/radiotap"
 	"netyard/wire"
 )
 
@@ -79,6 +80,16 @@ type Meta struct {
 	GSOSize     uint16
 	CsumStart   uint16
 	CsumOffset  uint16
+
+	// Radio is the receive metadata of a frame from an 802.11 device:
+	// what its radiotap header (or driver) said of it, signal, channel,
+	// rate, TSFT; zero for other frames. The radiotap header itself is
+	// not kept: one is built from Radio only for a frame a listener
+	// takes (docs/WIFI.md).
+	Radio radiotap.Fields
+	// KeepLen is what a program at the 802.11 hook wrote to keep_len:
+	// a listener gets the frame's first KeepLen bytes (0: all).
+	KeepLen uint32
 
 	// hops are the devices the packet was last redirected from (a ring
 	// of four: RecordHop, Hops), so that a loop drop can name the loop.

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"netyard/datapath"
 )
 
 // packetReader is what pcapgo's pcap and pcapng readers have in common.
@@ -44,6 +47,9 @@ type source struct {
 	origLen int
 	done    bool
 	n       int // packets read so far
+	// lt is the capture's pcap link type: Ethernet, 802.11 or radiotap
+	// (datapath.LinkType*).
+	lt int
 }
 
 // pcapng's section header block starts with 0x0a0d0d0a.
@@ -79,13 +85,17 @@ func openSource(dev, path string) (*source, error) {
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 				return nil, fmt.Errorf("%s: cut short inside the 24-byte pcap file header (the file is %d bytes)", path, cr.n)
 			}
+			if strings.Contains(err.Error(), "Unknown magic") {
+				return nil, fmt.Errorf("%s: not a capture: neither pcap nor pcapng (it starts with %x)", path, magic)
+			}
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		s.r, s.nanos = r, r.Resolution() == gopacket.TimestampResolutionNanosecond
 	}
-	if lt := s.r.LinkType(); lt != layers.LinkTypeEthernet {
+	s.lt = int(s.r.LinkType())
+	if _, err := datapath.DeviceLink(s.lt); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: link type %v: only Ethernet captures can be replayed", path, lt)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := s.advance(); err != nil {
 		f.Close()
@@ -150,7 +160,7 @@ type sink struct {
 // snaplen of written captures: the largest frame netyard can hold.
 const snaplen = 65535
 
-func createSink(dev, path string, nanos bool) (*sink, error) {
+func createSink(dev, path string, nanos bool, lt layers.LinkType) (*sink, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
@@ -162,18 +172,22 @@ func createSink(dev, path string, nanos bool) (*sink, error) {
 	} else {
 		w = pcapgo.NewWriter(bw)
 	}
-	if err := w.WriteFileHeader(snaplen, layers.LinkTypeEthernet); err != nil {
+	if err := w.WriteFileHeader(snaplen, lt); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &sink{dev: dev, path: path, f: f, bw: bw, w: w}, nil
 }
 
-func (s *sink) write(frame []byte, t int64) {
+func (s *sink) write(frame []byte, t int64) { s.writeLen(frame, len(frame), t) }
+
+// writeLen writes a record of frame, which was origLen bytes before a
+// snap length cut it.
+func (s *sink) writeLen(frame []byte, origLen int, t int64) {
 	if s.err != nil {
 		return
 	}
-	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, t).UTC(), CaptureLength: len(frame), Length: len(frame)}
+	ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, t).UTC(), CaptureLength: len(frame), Length: max(origLen, len(frame))}
 	if err := s.w.WritePacket(ci, frame); err != nil {
 		s.err = fmt.Errorf("%s: %w", s.path, err)
 		return

@@ -23,6 +23,9 @@ import (
 	"netyard/pkt"
 	"netyard/qdisc"
 	"netyard/tcsyntax"
+	"netyard/wifi/radiotap"
+
+	"github.com/gopacket/gopacket/layers"
 )
 
 // Port binds a device to a capture file.
@@ -47,6 +50,12 @@ type Config struct {
 	Rules string
 	In    []Port
 	Out   []Port
+	// Capture writes the frames an 802.11 device's ingress hook keeps,
+	// each with a radiotap header built for it, to a radiotap capture
+	// (link type 127); Monitor writes every frame the device receives,
+	// as a monitor interface sees them (docs/WIFI.md).
+	Capture []Port
+	Monitor []Port
 	// Devices are more devices to create, beyond those In and Out name.
 	Devices []string
 	// Stats is the path of a JSON statistics file to write ("" for none).
@@ -72,8 +81,13 @@ type Config struct {
 type Summary struct {
 	Injected  map[string]int // packets injected per --in device
 	Written   map[string]int // packets written per --out device
-	Truncated int            // injected packets that the capture had cut short (snaplen)
-	Denied    int            // packets that could not be injected (memory limit, too large)
+	Captured  map[string]int // frames written per --capture device (kept at the hook)
+	Monitored map[string]int // frames written per --monitor device
+	// RadiotapErrors counts records dropped because their radiotap
+	// header could not be read (also in their device's RxErrors).
+	RadiotapErrors int
+	Truncated      int // injected packets that the capture had cut short (snaplen)
+	Denied         int // packets that could not be injected (memory limit, too large)
 	// Late counts, per --in device, packets timestamped before the
 	// packet replayed before them: they enter at that earlier packet's
 	// time (virtual time does not go back).
@@ -132,6 +146,12 @@ func checkFiles(cfg Config) error {
 	var outs []out
 	for _, p := range cfg.Out {
 		outs = append(outs, out{"--out " + p.Dev + "=" + p.Path, p.Path})
+	}
+	for _, p := range cfg.Capture {
+		outs = append(outs, out{"--capture " + p.Dev + "=" + p.Path, p.Path})
+	}
+	for _, p := range cfg.Monitor {
+		outs = append(outs, out{"--monitor " + p.Dev + "=" + p.Path, p.Path})
 	}
 	if cfg.Stats != "" {
 		outs = append(outs, out{"--stats " + cfg.Stats, cfg.Stats})
@@ -215,15 +235,9 @@ func Run(cfg Config) (sum *Summary, err error) {
 	for _, n := range cfg.Devices {
 		add(n)
 	}
-	devs := map[string]*datapath.Device{}
-	for _, n := range order {
-		d, err := e.AddDevice(ns, netdev.Config{Name: n})
-		if err != nil {
-			return nil, fmt.Errorf("replay: %w", err)
-		}
-		devs[n] = d
+	for _, p := range append(cfg.Capture[:len(cfg.Capture):len(cfg.Capture)], cfg.Monitor...) {
+		add(p.Dev)
 	}
-
 	// Open the inputs first: their first timestamps set the clock before
 	// any rule is installed, so "installed" times are capture times.
 	var srcs []*source
@@ -240,6 +254,24 @@ func Run(cfg Config) (sum *Summary, err error) {
 		}
 		srcs = append(srcs, s)
 		nanos = nanos || s.nanos
+	}
+	// A device's link layer is its captures': 802.11 (radiotap or bare)
+	// captures make an 802.11 device, Ethernet ones an Ethernet device.
+	links := map[string]netdev.Link{}
+	for _, src := range srcs {
+		l, _ := datapath.DeviceLink(src.lt) // checked when opened
+		if prev, ok := links[src.dev]; ok && prev != l {
+			return nil, fmt.Errorf("replay: --in %s: %s is an %s capture, another --in of the device is %s", src.dev, src.path, l, prev)
+		}
+		links[src.dev] = l
+	}
+	devs := map[string]*datapath.Device{}
+	for _, n := range order {
+		d, err := e.AddDevice(ns, netdev.Config{Name: n, Link: links[n]})
+		if err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+		devs[n] = d
 	}
 	// Virtual time starts at the earliest packet of all inputs (the clock
 	// never goes back, so it is set once, to the minimum).
@@ -280,7 +312,10 @@ func Run(cfg Config) (sum *Summary, err error) {
 
 	sinks := map[string]*sink{}
 	for _, p := range cfg.Out {
-		s, err := createSink(p.Dev, p.Path, nanos)
+		if links[p.Dev] != netdev.LinkEthernet {
+			return nil, fmt.Errorf("replay: --out %s: an 802.11 device transmits nothing netyard writes (use --capture or --monitor)", p.Dev)
+		}
+		s, err := createSink(p.Dev, p.Path, nanos, layers.LinkTypeEthernet)
 		if err != nil {
 			return nil, fmt.Errorf("replay: --out %s: %w", p.Dev, err)
 		}
@@ -291,15 +326,46 @@ func Run(cfg Config) (sum *Summary, err error) {
 			b.Release()
 		}))
 	}
+	// The 802.11 listeners: kept frames (the hook path) and monitor
+	// copies, each with a radiotap header, to their radiotap captures.
+	var listened []*sink
+	listen := func(ports []Port, mode datapath.ListenMode, flag string) error {
+		for _, p := range ports {
+			s, err := createSink(p.Dev, p.Path, nanos, layers.LinkTypeIEEE80211Radio)
+			if err != nil {
+				return fmt.Errorf("replay: %s %s: %w", flag, p.Dev, err)
+			}
+			created = append(created, p.Path)
+			listened = append(listened, s)
+			if _, err := devs[p.Dev].Listen(mode, 0, datapath.FrameListenerFunc(func(b *pkt.Buffer, origLen int, now int64) {
+				s.writeLen(b.Data(), origLen, now)
+				b.Release()
+			})); err != nil {
+				return fmt.Errorf("replay: %s %s: %w", flag, p.Dev, err)
+			}
+		}
+		return nil
+	}
 	defer func() {
 		// On an error path the outputs are closed too; the error
 		// returned is the one that stopped the replay.
 		for _, s := range sinks {
 			_ = s.close()
 		}
+		for _, s := range listened {
+			_ = s.close()
+		}
 	}()
+	if err := listen(cfg.Capture, datapath.ListenKept, "--capture"); err != nil {
+		return nil, err
+	}
+	capN := len(listened)
+	if err := listen(cfg.Monitor, datapath.ListenMonitor, "--monitor"); err != nil {
+		return nil, err
+	}
 
-	sum = &Summary{Injected: map[string]int{}, Written: map[string]int{}, Late: map[string]int{}, Devices: map[string]DeviceSummary{}}
+	sum = &Summary{Injected: map[string]int{}, Written: map[string]int{}, Captured: map[string]int{}, Monitored: map[string]int{},
+		Late: map[string]int{}, Devices: map[string]DeviceSummary{}}
 	for _, p := range cfg.In {
 		sum.Injected[p.Dev] += 0 // listed even when nothing could be read
 	}
@@ -333,7 +399,14 @@ func Run(cfg Config) (sum *Summary, err error) {
 		if s.origLen > len(s.next) {
 			sum.Truncated++
 		}
-		if err := devs[s.dev].Inject(s.next, clk.Now()); err != nil {
+		if err := devs[s.dev].InjectCapture(s.lt, s.next, clk.Now()); errors.Is(err, radiotap.ErrMalformed) {
+			// Counted (and in the device's RX errors); the first of
+			// a run is said.
+			if sum.RadiotapErrors == 0 {
+				log.Warn("replay: radiotap header unreadable, record dropped (counted in the summary)", "dev", s.dev, "file", s.path, "packet", s.n, "err", err)
+			}
+			sum.RadiotapErrors++
+		} else if err != nil {
 			sum.Denied++
 			log.Warn("replay: packet not injected", "dev", s.dev, "file", s.path, "packet", s.n, "err", err)
 		} else {
@@ -355,6 +428,13 @@ func Run(cfg Config) (sum *Summary, err error) {
 
 	for dev, s := range sinks {
 		sum.Written[dev] = s.n
+	}
+	for i, s := range listened {
+		if i < capN {
+			sum.Captured[s.dev] = s.n
+		} else {
+			sum.Monitored[s.dev] = s.n
+		}
 	}
 	for _, d := range ns.Devices() {
 		ds := DeviceSummary{Counters: d.Counters()}
@@ -393,6 +473,12 @@ func Run(cfg Config) (sum *Summary, err error) {
 		}
 	}
 	clear(sinks)
+	for _, s := range listened {
+		if err := s.close(); err != nil {
+			return nil, err
+		}
+	}
+	listened = nil
 	if len(sum.Cut) > 0 && !cfg.AcceptTruncated {
 		return sum, fmt.Errorf("replay: %w (%s); what it holds was replayed and the outputs written; --accept-truncated accepts it", ErrTruncated, sum.Cut[0])
 	}
@@ -478,7 +564,8 @@ func StatsJSON(ns *datapath.Namespace, now int64) (map[string]any, error) {
 				"rx_packets": c.RxPackets, "rx_bytes": c.RxBytes, "rx_dropped": c.RxDropped, "rx_errors": c.RxErrors,
 				"tx_packets": c.TxPackets, "tx_bytes": c.TxBytes, "tx_dropped": c.TxDropped,
 				"delivered": c.Delivered, "ingress_drops": c.IngressDrops, "egress_drops": c.EgressDrops,
-				"backlog_drops": c.BacklogDrops,
+				"backlog_drops":   c.BacklogDrops,
+				"radiotap_errors": c.RadiotapErrors, "radiotap_unknown": c.RadiotapUnknown,
 			},
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // "dev" is netyard's object for the devices themselves: which real
@@ -14,7 +15,8 @@ import (
 //	dev add NAME type afpacket link IFNAME [queues N] [mtu N]
 //	dev add NAME type xdp link IFNAME [queues N] [mode native|generic] [zerocopy] [mtu N]
 //	dev add NAME type tap [link TAPNAME] [queues N] [mtu N]
-//	dev add NAME type memory [queues N] [mtu N]
+//	dev add NAME type memory [link ethernet|ieee80211] [queues N] [mtu N]
+//	dev add NAME type pcap file CAPTURE [speed N|rate PPS|topspeed] [loop N] [link ethernet|ieee80211] [queues N] [mtu N]
 //	dev show [dev NAME]
 //
 // afpacket attaches to an existing interface (one end of a veth pair, a
@@ -25,7 +27,12 @@ import (
 // driver's where it has one; zerocopy asks the driver to move frames in
 // and out of netyard's memory itself), falling back to afpacket, with a
 // logged reason, where the kernel or the driver does not allow AF_XDP;
-// memory is a device with no wire, as `netyard daemon --dev NAME` makes.
+// memory is a device with no wire, as `netyard daemon --dev NAME` makes;
+// its link is its link layer, Ethernet unless "link ieee80211" makes it an
+// 802.11 device (docs/WIFI.md). pcap is a memory device whose wire plays
+// a capture in real time, as tcpreplay does: at the capture's pace, speed
+// N times faster, rate PPS packets a second, or topspeed; loop N times (0:
+// for ever); its link layer is the capture's.
 // queues is the number of backend queues, which is also the device's TX
 // queue count: the stack's TX queue q is the backend's queue q (AF_PACKET
 // socket q, TAP file q with IFF_MULTI_QUEUE).
@@ -55,7 +62,21 @@ type DevSpec struct {
 	// Peer is a veth's other end ("type veth peer NAME [netns OTHER]"),
 	// PeerNetns the namespace it goes to ("" is the device's own).
 	Peer, PeerNetns string
+	// LinkLayer is a memory or pcap device's link layer ("link
+	// ethernet|ieee80211"; "" is Ethernet, or a pcap device's capture's).
+	LinkLayer string
+	// File is a pcap device's capture; Speed (a multiplier), Rate
+	// (packets a second) or TopSpeed its pace (none: the capture's
+	// own); Loop how many times it plays (0: once, -1: for ever).
+	File     string
+	Speed    float64
+	Rate     float64
+	TopSpeed bool
+	Loop     int
 }
+
+// LinkLayers are the values of a memory or pcap device's link.
+var LinkLayers = []string{"ethernet", "ieee80211"}
 
 // DevView is a device as "dev show" shows it.
 type DevView struct {
@@ -70,6 +91,10 @@ type DevView struct {
 	// Backend says how an xdp device runs: its XDP hook and copy or
 	// zero-copy ("native copy"), or "afpacket" where it fell back.
 	Backend string
+	// Played is a pcap device's progress: packets injected, loops done,
+	// and the error that stopped it ("" while it plays or when done).
+	Played, Loops uint64
+	PlayErr       string
 }
 
 // DevTarget is a Target that adds devices with backends (the daemon).
@@ -79,7 +104,7 @@ type DevTarget interface {
 }
 
 // DevTypes are the device types "dev add" knows.
-var DevTypes = []string{"afpacket", "xdp", "tap", "memory", "veth"}
+var DevTypes = []string{"afpacket", "xdp", "tap", "memory", "veth", "pcap"}
 
 // XDPModes are the values of xdp's mode.
 var XDPModes = []string{"native", "generic"}
@@ -189,6 +214,41 @@ func parseDevCmd(a *Args) (*Command, error) {
 			s.Mode = v
 		case "zerocopy":
 			s.ZeroCopy = true
+		case "file":
+			v, err := a.Value("file", "a capture file")
+			if err != nil {
+				return nil, err
+			}
+			s.File = v
+		case "speed", "rate":
+			v, err := a.Value(w, map[string]string{"speed": "a speed multiplier", "rate": "packets a second"}[w])
+			if err != nil {
+				return nil, err
+			}
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f > 0) || f > 1e9 {
+				return nil, badValue("dev", w, v, "expected a number > 0")
+			}
+			if w == "speed" {
+				s.Speed = f
+			} else {
+				s.Rate = f
+			}
+		case "topspeed":
+			s.TopSpeed = true
+		case "loop":
+			v, err := a.Value("loop", "a loop count")
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 1<<30 {
+				return nil, badValue("dev", "loop", v, "expected 0 (for ever) or a count of plays")
+			}
+			s.Loop = n
+			if n == 0 {
+				s.Loop = -1
+			}
 		case "netns":
 			v, err := netnsName(a, w)
 			if err != nil {
@@ -212,7 +272,23 @@ func parseDevCmd(a *Args) (*Command, error) {
 			}
 			s.Peer = v
 		default:
-			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu", "mode", "zerocopy", "netns", "peer"})
+			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu", "mode", "zerocopy", "netns", "peer", "file", "speed", "rate", "topspeed", "loop"})
+		}
+	}
+	if s.Type == "memory" || s.Type == "pcap" {
+		// A device with no interface: its link is its link layer.
+		if s.Link != "" && s.Link != LinkLayers[0] && s.Link != LinkLayers[1] {
+			return nil, unknownWord("dev", s.Link, "link layer (a "+s.Type+" device has no interface to attach to)", LinkLayers)
+		}
+		s.LinkLayer, s.Link = s.Link, ""
+		if s.LinkLayer == "ethernet" && s.Type == "memory" {
+			s.LinkLayer = ""
+		}
+	}
+	paced := 0
+	for _, b := range []bool{s.Speed > 0, s.Rate > 0, s.TopSpeed} {
+		if b {
+			paced++
 		}
 	}
 	switch {
@@ -226,8 +302,14 @@ func parseDevCmd(a *Args) (*Command, error) {
 		return nil, syntaxErr("dev", "zerocopy", "zerocopy is for type xdp")
 	case s.ZeroCopy && s.Mode == "generic":
 		return nil, syntaxErr("dev", "zerocopy", "zerocopy needs the driver's XDP hook: not with mode generic")
-	case (s.Type == "memory" || s.Type == "veth") && s.Link != "":
+	case s.Type == "veth" && s.Link != "":
 		return nil, syntaxErr("dev", "link", "a %s device has no link", s.Type)
+	case s.Type == "pcap" && s.File == "":
+		return nil, syntaxErr("dev", "", "type pcap needs file CAPTURE: the capture it plays")
+	case s.Type != "pcap" && (s.File != "" || paced > 0 || s.Loop != 0):
+		return nil, syntaxErr("dev", pcapWords(s)[0], "file, speed, rate, topspeed and loop are for type pcap")
+	case paced > 1:
+		return nil, syntaxErr("dev", pcapWords(s)[2], "give one of speed, rate and topspeed: they are three paces")
 	case s.Type == "veth" && s.Peer == "":
 		return nil, syntaxErr("dev", "", "type veth needs peer NAME")
 	case s.Type != "veth" && s.Peer != "":
@@ -243,6 +325,10 @@ func formatDev(s *DevSpec) []string {
 	w := []string{s.Name, "type", s.Type}
 	if s.Link != "" {
 		w = append(w, "link", s.Link)
+	}
+	w = append(w, pcapWords(s)...)
+	if s.LinkLayer != "" {
+		w = append(w, "link", s.LinkLayer)
 	}
 	if s.Queues != 0 {
 		w = append(w, "queues", itoa(uint64(s.Queues)))
@@ -264,6 +350,29 @@ func formatDev(s *DevSpec) []string {
 		if s.PeerNetns != "" {
 			w = append(w, "netns", s.PeerNetns)
 		}
+	}
+	return w
+}
+
+// pcapWords are a pcap device's words: file, pace, loop.
+func pcapWords(s *DevSpec) []string {
+	var w []string
+	if s.File != "" {
+		w = append(w, "file", s.File)
+	}
+	switch {
+	case s.Speed > 0:
+		w = append(w, "speed", strconv.FormatFloat(s.Speed, 'g', -1, 64))
+	case s.Rate > 0:
+		w = append(w, "rate", strconv.FormatFloat(s.Rate, 'g', -1, 64))
+	case s.TopSpeed:
+		w = append(w, "topspeed")
+	}
+	switch {
+	case s.Loop < 0:
+		w = append(w, "loop", "0")
+	case s.Loop > 0:
+		w = append(w, "loop", strconv.Itoa(s.Loop))
 	}
 	return w
 }
@@ -296,6 +405,19 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 		if v.Link != "" {
 			w.String(PrintAny, "link", "link %s ", v.Link)
 		}
+		if v.File != "" {
+			w.String(PrintAny, "file", "file %s ", v.File)
+			if pw := pcapWords(&v.DevSpec)[2:]; len(pw) > 0 {
+				w.String(PrintText, "", "%s ", strings.Join(pw, " "))
+			}
+			w.Float(PrintJSON, "speed", "", v.Speed)
+			w.Float(PrintJSON, "rate", "", v.Rate)
+			w.Bool(PrintJSON, "topspeed", "", v.TopSpeed)
+			w.Int(PrintJSON, "loop", "", int64(v.Loop))
+		}
+		if v.LinkLayer != "" {
+			w.String(PrintAny, "link_layer", "link %s ", v.LinkLayer)
+		}
 		w.Uint(PrintAny, "queues", "queues %d", uint64(max(v.Queues, 1)))
 		if v.Mode != "" {
 			w.String(PrintAny, "mode", " mode %s", v.Mode)
@@ -327,6 +449,14 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 			w.Uint(PrintAny, "tx_bytes", " %d bytes", v.TxBytes)
 			w.Uint(PrintAny, "tx_dropped", " %d dropped", v.TxDropped)
 			w.NL()
+			if v.File != "" {
+				w.Uint(PrintAny, "played", "    played: %d packets", v.Played)
+				w.Uint(PrintAny, "loops", " %d loops done", v.Loops)
+				if v.PlayErr != "" {
+					w.String(PrintAny, "error", " stopped: %s", v.PlayErr)
+				}
+				w.NL()
+			}
 			w.Close()
 		}
 		w.Close()

@@ -1,6 +1,10 @@
 package cbpf
 
-import "fmt"
+import (
+	"fmt"
+
+	"netyard/bpf"
+)
 
 // CheckError is a program the kernel's bpf_check_classic would refuse
 // (with EINVAL): the instruction and why.
@@ -47,6 +51,10 @@ func knownAncillary(k uint32) bool {
 		return false
 	}
 	off := k - skfADOff
+	if off >= bpf.WifiAncillary+8 && off < bpf.WifiAncillary+bpf.WifiCtxSize {
+		// netyard's 802.11 receive metadata (docs/WIFI.md)
+		return off%4 == 0
+	}
 	return off < adMax && off%4 == 0
 }
 

@@ -771,6 +771,31 @@ const (
 	packetMulticast = 2
 )
 
+// ARPHRD_IEEE80211: an 802.11 device without radiotap (include/uapi/linux/if_arp.h).
+const arphrdIEEE80211 = 801
+
+// ancillary80211 is what the ancillary loads that depend on the link layer
+// read at an 802.11 device: HATYPE is ARPHRD_IEEE80211, PROTOCOL 0 (no
+// EtherType before the LLC header), PKTTYPE from the receiver address
+// (addr1, at byte 4); the others as on Ethernet.
+func ancillary80211(ad uint32, data []byte, env *bpf.Env) (uint32, bool) {
+	switch ad {
+	case ADHatype:
+		return arphrdIEEE80211, true
+	case ADProtocol, ADPayOffset:
+		return 0, true
+	case ADPktType:
+		if !env.Ingress || len(data) < 10 || data[4]&1 == 0 {
+			return packetHost, true
+		}
+		if data[4]&data[5]&data[6]&data[7]&data[8]&data[9] == 0xff {
+			return packetBroadcast, true
+		}
+		return packetMulticast, true
+	}
+	return 0, false
+}
+
 // ancillary is convert_bpf_extensions: what an absolute load at
 // SKF_AD_OFF + ad reads.
 func ancillary(ad, a, x uint32, data []byte, b *pkt.Buffer, env *bpf.Env, p *Program) uint32 {
@@ -789,6 +814,15 @@ func ancillary(ad, a, x uint32, data []byte, b *pkt.Buffer, env *bpf.Env, p *Pro
 			return arphrdEther
 		}
 		return 0
+	}
+	if ad >= bpf.WifiAncillary {
+		v, _ := bpf.WifiField(b, env, ad-bpf.WifiAncillary)
+		return v
+	}
+	if env != nil && env.Link == bpf.LinkIEEE80211 {
+		if v, ok := ancillary80211(ad, data, env); ok {
+			return v
+		}
 	}
 	switch ad {
 	case ADProtocol:

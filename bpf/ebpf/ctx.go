@@ -134,6 +134,9 @@ func ethProtocol(p []byte) uint16 {
 // and bpf_skb_is_valid_access allow: data, data_end and data_meta whole,
 // the 64-bit fields whole, other fields whole or in narrow aligned parts.
 func (s *state) ctxLoad(off uint32, w int) (uint64, bool) {
+	if s.wifi {
+		return s.wifiLoad(off, w)
+	}
 	if off&uint32(w-1) != 0 || off >= skbSize {
 		return 0, false
 	}
@@ -173,6 +176,9 @@ func (s *state) ctxLoad(off uint32, w int) (uint64, bool) {
 // queue_mapping, tc_index, cb[], tc_classid (all 4 bytes; cb any size) and
 // tstamp (8).
 func (s *state) ctxStore(off uint32, w int, v uint64) bool {
+	if s.wifi {
+		return s.wifiStore(off, w, v)
+	}
 	if off&uint32(w-1) != 0 {
 		return false
 	}

@@ -394,6 +394,7 @@ func (obj *object) program(ps *cebpf.ProgramSpec) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.wifi = IsWifiSection(ps.SectionName)
 	obj.progs[ps.Name] = p
 	return p, nil
 }

@@ -58,6 +58,7 @@ type state struct {
 	stack  [maxCallDepth * stackSize]byte
 
 	prog    *Program
+	wifi    bool // the context is struct netyard_wifi_md (wifictx.go)
 	buf     *pkt.Buffer
 	pkt     []byte
 	env     *bpf.Env
@@ -105,6 +106,9 @@ type Program struct {
 	loader *Loader
 	timing *atomic.Bool
 	runNS  atomic.Uint64
+	// wifi: the program's context is struct netyard_wifi_md (a
+	// "netyard/wifi" section, wifictx.go), not __sk_buff.
+	wifi bool
 
 	runs      atomic.Uint64
 	faults    atomic.Uint64
@@ -201,6 +205,7 @@ func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, err
 	}
 	s.valTag = 0
 	s.buf, s.env = b, env
+	s.wifi = p.wifi
 	s.pkt = b.Data()
 	s.skb = *x
 	s.nres = 0
@@ -722,9 +727,9 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			a := r[sr] + uint64(in.off)
 			if o := uint64(uint32(a)); a>>32 == tagPkt && o+4 <= uint64(len(s.pkt)) {
 				r[d] = le32(s.pkt[o:])
-			} else if a == mkptr(tagCtx, skbData) {
+			} else if a == mkptr(tagCtx, skbData) && !s.wifi {
 				r[d] = mkptr(tagPkt, 0) // skb->data, the most common context load
-			} else if a == mkptr(tagCtx, skbDataEnd) {
+			} else if a == mkptr(tagCtx, skbDataEnd) && !s.wifi {
 				r[d] = mkptr(tagPkt, uint32(len(s.pkt)))
 			} else if v, ok := s.load(a, 4); ok {
 				r[d] = v

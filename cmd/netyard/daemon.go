@@ -229,6 +229,10 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	srv := ctl.NewServer(append(sopts, ctl.WithHandler(ctl.HandlerFunc(
 		func(rctx context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
 			w := dmn.whoIs(rctx)
+			if req.Batch == nil && isCaptureExec(req.Words) {
+				// A tenant may capture its own devices' frames.
+				return runCapture(rctx, dmn, w, req.Words, stdout, stderr)
+			}
 			if req.Batch == nil && isBPFExec(req.Words) {
 				// Programs and maps are not yet kept per tenant:
 				// `netyard bpf` is the administrators'.

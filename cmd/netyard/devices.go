@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"netyard/datapath"
 	"netyard/link"
 	"netyard/netdev"
+	"netyard/replay"
 	"netyard/tcsyntax"
 )
 
@@ -23,10 +25,22 @@ type daemonTarget struct {
 	mu    sync.Mutex
 	devs  []tcsyntax.DevSpec
 	ports map[string]*link.Port
+	// players are the pcap devices' players (replay.Player), each in a
+	// goroutine of its own until its capture is played or the daemon
+	// stops.
+	players map[string]*pcapPlay
+}
+
+// pcapPlay is a pcap device's player and its goroutine.
+type pcapPlay struct {
+	p      *replay.Player
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // set before done closes
 }
 
 func newDaemonTarget(ns *datapath.Namespace, log *slog.Logger) *daemonTarget {
-	return &daemonTarget{Namespace: ns, log: log, ports: make(map[string]*link.Port)}
+	return &daemonTarget{Namespace: ns, log: log, ports: make(map[string]*link.Port), players: make(map[string]*pcapPlay)}
 }
 
 var _ tcsyntax.DevTarget = (*daemonTarget)(nil)
@@ -47,6 +61,22 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 		}
 	}
 	cfg := netdev.Config{Name: s.Name, TxQueues: max(s.Queues, 1), MTU: s.MTU}
+	if s.LinkLayer == netdev.LinkIEEE80211.String() {
+		cfg.Link = netdev.LinkIEEE80211
+	}
+	if s.Type == "pcap" {
+		// The device's link layer is the capture's; the capture is
+		// opened (and its link type checked) before the device exists.
+		l, err := replay.CheckCapture(s.File)
+		if err != nil {
+			return fmt.Errorf("dev %s: type pcap: %w", s.Name, err)
+		}
+		if s.LinkLayer != "" && l != cfg.Link {
+			return fmt.Errorf("dev %s: type pcap: %s is an %s capture, not %s", s.Name, s.File, l, s.LinkLayer)
+		}
+		cfg.Link = l
+		s.LinkLayer = l.String()
+	}
 	if s.Type != "memory" {
 		// A backend hands over a whole TPACKET block (some 800 small
 		// frames) at a time: the device's ring must take a few blocks
@@ -56,7 +86,7 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 	}
 	var port *link.Port
 	attach := func(nd *netdev.Device) error {
-		if s.Type == "memory" {
+		if s.Type == "memory" || s.Type == "pcap" {
 			return nil
 		}
 		var err error
@@ -68,11 +98,15 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 		}
 		return err
 	}
-	if _, err := e.AddDevice(t.Namespace, cfg, attach); err != nil {
+	d, err := e.AddDevice(t.Namespace, cfg, attach)
+	if err != nil {
 		if port != nil {
 			port.Close()
 		}
 		return err
+	}
+	if s.Type == "pcap" {
+		t.startPlayer(s, d)
 	}
 	if port != nil {
 		port.Start()
@@ -81,6 +115,26 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 	t.devs = append(t.devs, s)
 	t.log.Info("device added", "dev", s.Name, "type", s.Type, "link", s.Link, "queues", cfg.TxQueues, "backend", backendOf(s, port))
 	return nil
+}
+
+// startPlayer plays a pcap device's capture in a goroutine of its own
+// (replay.Player), stamping records with the datapath's clock.
+func (t *daemonTarget) startPlayer(s tcsyntax.DevSpec, d *datapath.Device) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pp := &pcapPlay{p: &replay.Player{Path: s.File, Speed: s.Speed, Rate: s.Rate, TopSpeed: s.TopSpeed, Loop: s.Loop,
+		Stamp: t.Engine().Clock().Now}, cancel: cancel, done: make(chan struct{})}
+	t.players[s.Name] = pp
+	go func() {
+		defer close(pp.done)
+		err := pp.p.Play(ctx, d)
+		if err != nil && ctx.Err() == nil {
+			pp.err = err
+			t.log.Warn("pcap device stopped", "dev", s.Name, "file", s.File, "err", err)
+			return
+		}
+		n, loops := pp.p.Stats()
+		t.log.Info("pcap device played its capture", "dev", s.Name, "file", s.File, "packets", n, "loops", loops)
+	}()
 }
 
 // backendOf says how an xdp device runs ("native copy"), or that it fell
@@ -119,6 +173,16 @@ func (t *daemonTarget) Devs(name string) ([]tcsyntax.DevView, error) {
 			v.RxErrors = c.RxErrors
 			v.TxPackets, v.TxBytes, v.TxDropped = c.TxPackets, c.TxBytes, c.TxDropped
 		}
+		if pp := t.players[s.Name]; pp != nil {
+			v.Played, v.Loops = pp.p.Stats()
+			select {
+			case <-pp.done:
+				if pp.err != nil {
+					v.PlayErr = pp.err.Error()
+				}
+			default:
+			}
+		}
 		if p := t.ports[s.Name]; p != nil {
 			v.Backend = backendOf(s, p)
 			st := p.Stats()
@@ -143,4 +207,9 @@ func (t *daemonTarget) close() {
 		}
 	}
 	t.ports = map[string]*link.Port{}
+	for _, pp := range t.players {
+		pp.cancel()
+		<-pp.done
+	}
+	t.players = map[string]*pcapPlay{}
 }

@@ -18,6 +18,7 @@ commands:
   tc       tc's grammar against a running daemon (-s, -j, -b)
   gen      send test traffic on an interface, or count what one receives
   bpf      a running daemon's eBPF programs and maps (bpftool's words: prog show, map dump, ...)
+  capture  an 802.11 device's frames from a running daemon, as a radiotap pcap (kept at the hook, or all: monitor)
 
 "netyard COMMAND -h" describes a command.
 `
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdGen(args[1:], stdout, stderr)
 	case "bpf":
 		err = cmdBPF(args[1:], stdout, stderr)
+	case "capture":
+		err = cmdCapture(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -362,6 +362,11 @@ func (d *daemon) deleter() *deleter {
 				del.ports[dev] = p.Close
 			}
 		}
+		for name, pp := range t.players {
+			if dev, err := t.Device(name); err == nil {
+				del.ports[dev] = func() error { pp.cancel(); <-pp.done; return nil }
+			}
+		}
 		t.mu.Unlock()
 	}
 	return del
@@ -551,6 +556,7 @@ func (t *daemonTarget) forget(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.ports, name)
+	delete(t.players, name)
 	t.devs = slices.DeleteFunc(t.devs, func(s tcsyntax.DevSpec) bool { return s.Name == name })
 	t.log.Info("device deleted", "dev", name, "netns", t.Name())
 }

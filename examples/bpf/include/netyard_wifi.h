@@ -65,7 +65,10 @@ struct netyard_wifi_md {
 	__u64 tstamp;      /* 72: arrival time, ns (virtual time in replay and the lab) */
 	__u32 mark;        /* 80: the packet's mark; read, write */
 	__u32 keep_len;    /* 84: bytes a listener gets if kept, 0 all; read, write */
-};                         /* 88 bytes; any other offset is a fault */
+};                         /* 88 bytes; any other offset is a fault. Two
+                            * neighbouring 4-byte fields may be read, and
+                            * mark with keep_len written, in one 8-byte
+                            * access (clang merges adjacent accesses). */
 _Static_assert(sizeof(struct netyard_wifi_md) == 88, "netyard_wifi_md layout");
 
 /* present: which fields are valid (radiotap present bit numbers). */
