@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"netyard/wifi/dot11"
+	"netyard/wifi/radiotap"
 )
 
 // Band is a frequency band.
@@ -103,6 +104,23 @@ type Frame struct {
 	// Data is the frame, FCS included; it is valid until the next call
 	// to Next.
 	Data []byte
+}
+
+// Radio is what the sensor's driver reports of f, as radiotap fields (the
+// receive metadata of netyard's 802.11 devices): TSFT, flags (an FCS at
+// the end), rate, channel, signal and noise.
+func (f *Frame) Radio(r *radiotap.Fields) {
+	*r = radiotap.Fields{TSFT: f.TSFT, Freq: f.Freq, Flags: radiotap.FlagFCS, Rate: uint8(f.Rate), Signal: f.Signal, Noise: f.Noise,
+		Present: 1<<radiotap.TSFT | 1<<radiotap.FlagsBit | 1<<radiotap.RateBit | 1<<radiotap.Channel | 1<<radiotap.AntSignal | 1<<radiotap.AntNoise}
+	// Channel flags as mac80211 sets them (ieee80211_add_rx_radiotap_header).
+	switch {
+	case f.Band == Band5GHz:
+		r.ChanFlags = radiotap.ChanOFDM | radiotap.Chan5GHz
+	case f.Rate >= 12 && f.Rate != 22: // OFDM rates; 22 is 11 Mb/s CCK
+		r.ChanFlags = radiotap.ChanOFDM | radiotap.Chan2GHz
+	default:
+		r.ChanFlags = radiotap.ChanCCK | radiotap.Chan2GHz
+	}
 }
 
 // Noise floors, dBm: a 20 MHz channel's thermal noise and a typical

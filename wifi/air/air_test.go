@@ -2,13 +2,22 @@ package air
 
 import (
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"math"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
+	"netyard/internal/testutil"
 	"netyard/wifi/dot11"
 	"netyard/wifi/dot11/dot11test"
+	"netyard/wifi/radiotap"
 )
 
 // testConfig is a small site: three APs on channels 1, 6 and 11, the
@@ -214,5 +223,42 @@ func BenchmarkNext(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		a.Next(&f)
+	}
+}
+
+// TestRadiotap: the metadata of every frame, written as a radiotap header
+// (link type 127), reads back in tshark as the model gave it: signal,
+// noise, channel frequency and rate.
+func TestRadiotap(t *testing.T) {
+	testutil.NeedTools(t, "tshark")
+	var recs [][]byte
+	var want []Frame
+	var r radiotap.Fields
+	run(t, testConfig(9, 10, 20*time.Second, true), func(f *Frame) {
+		if len(recs)%50 == 0 || f.Kind != dot11.QoSData && len(recs) < 400 {
+			f.Radio(&r)
+			rec := radiotap.Append(nil, &r)
+			recs = append(recs, append(rec, f.Data...))
+			want = append(want, *f)
+		}
+	})
+	path := filepath.Join(t.TempDir(), "radiotap.pcap")
+	dot11test.WritePcapLink(t, path, layers.LinkTypeIEEE80211Radio, recs)
+	out, err := exec.Command("tshark", "-r", path, "-o", "wlan.check_checksum:TRUE", "-T", "fields", "-E", "separator=/t",
+		"-e", "radiotap.dbm_antsignal", "-e", "radiotap.dbm_antnoise", "-e", "radiotap.channel.freq", "-e", "radiotap.datarate", "-e", "wlan.fcs.status", "-e", "_ws.malformed").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("tshark read %d records, wrote %d", len(lines), len(want))
+	}
+	for i, l := range lines {
+		f := want[i]
+		rate := strconv.FormatFloat(float64(f.Rate)/2, 'f', -1, 64)
+		exp := fmt.Sprintf("%d\t%d\t%d\t%s\t1\t", f.Signal, f.Noise, f.Freq, rate)
+		if l != exp {
+			t.Errorf("record %d (%v): tshark %q, want %q", i+1, f.Kind, l, exp)
+		}
 	}
 }

@@ -44,9 +44,16 @@ func Gopacket(tb testing.TB, frame []byte) *layers.Dot11 {
 // millisecond apart.
 func WritePcap(tb testing.TB, path string, frames [][]byte) {
 	tb.Helper()
+	WritePcapLink(tb, path, layers.LinkTypeIEEE802_11, frames)
+}
+
+// WritePcapLink writes records of link type lt to path, one millisecond
+// apart.
+func WritePcapLink(tb testing.TB, path string, lt layers.LinkType, frames [][]byte) {
+	tb.Helper()
 	var b bytes.Buffer
 	w := pcapgo.NewWriter(&b)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeIEEE802_11); err != nil {
+	if err := w.WriteFileHeader(65535, lt); err != nil {
 		tb.Fatal(err)
 	}
 	t0 := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
