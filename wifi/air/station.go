@@ -376,11 +376,7 @@ func (a *Air) stepFrame(st *station, s *step, f *Frame) {
 	} else {
 		f.Channel = ap.Channel
 	}
-	if fromAP {
-		f.Signal = a.signal(apPower, ap.X, ap.Y, ap.shadow)
-	} else {
-		f.Signal = a.signal(stationPower, st.x, st.y, st.shadow)
-	}
+	f.Signal = a.txSignal(st, ap, fromAP)
 }
 
 // dataFrame builds a QoS data frame between an associated station and its
@@ -419,11 +415,16 @@ func (a *Air) dataFrame(st *station, f *Frame) {
 	clear(a.buf[at:])
 	a.buf = dot11.AppendFCS(a.buf, 0)
 	f.Kind, f.Channel, f.Rate, f.Attack = dot11.QoSData, ap.Channel, st.rate, false
-	if up {
-		f.Signal = a.signal(stationPower, st.x, st.y, st.shadow)
-	} else {
-		f.Signal = a.signal(apPower, ap.X, ap.Y, ap.shadow)
+	f.Signal = a.txSignal(st, ap, !up)
+}
+
+// txSignal is the signal at the sensor of a frame between st and ap, sent
+// by the AP when fromAP.
+func (a *Air) txSignal(st *station, ap *apState, fromAP bool) int8 {
+	if fromAP {
+		return a.signal(apPower, ap.X, ap.Y, ap.shadow)
 	}
+	return a.signal(stationPower, st.x, st.y, st.shadow)
 }
 
 // EAPOL-Key Key Information bits (802.11-2020 12.7.2).
@@ -492,11 +493,7 @@ func (a *Air) eapolFrame(st *station, ap *apState, msg int, f *Frame) {
 	}
 	a.buf = dot11.AppendFCS(a.buf, 0)
 	f.Kind, f.Channel, f.Rate, f.Attack = dot11.QoSData, ap.Channel, a.mgmtRate, false
-	if fromAP {
-		f.Signal = a.signal(apPower, ap.X, ap.Y, ap.shadow)
-	} else {
-		f.Signal = a.signal(stationPower, st.x, st.y, st.shadow)
-	}
+	f.Signal = a.txSignal(st, ap, fromAP)
 }
 
 // rsnLen is the length of the RSN element's data the model sends.
