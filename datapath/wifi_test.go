@@ -164,6 +164,8 @@ func TestWifiHook(t *testing.T) {
 		{"eBPF: probe requests of the watched OUI",
 			"qdisc add dev wlan0 clsact\nfilter add dev wlan0 ingress bpf da obj " + examplesObj("wifi_probes.o") + " sec netyard/wifi\n", 0,
 			func(f wifiFrame) bool { return f.kind == "probe" }, 0},
+		{"classic, direct action: the benchmark's hand-written program keeps what the example keeps",
+			wifiRules["classic"], 0, func(f wifiFrame) bool { return f.kind == "probe" }, 0},
 		{"eBPF with a snap length",
 			"qdisc add dev wlan0 clsact\nfilter add dev wlan0 ingress bpf da obj " + examplesObj("wifi_probes.o") + " sec netyard/wifi\n", 24,
 			func(f wifiFrame) bool { return f.kind == "probe" }, 24},
@@ -309,4 +311,30 @@ func TestInjectCapture(t *testing.T) {
 		t.Error("a radiotap record on an Ethernet device was taken")
 	}
 	e.Run()
+}
+
+// FuzzWifiReceive: any capture record, as radiotap or bare 802.11, goes
+// through an 802.11 device with programs reading every context field and
+// writing keep_len, a kept and a monitor listener: no panic, every
+// buffer back in the pool (the leak-checking pool), every record a
+// listener gets a radiotap header that reads back.
+func FuzzWifiReceive(f *testing.F) {
+	rx := radiotap.Fields{Present: radiotap.Kept, Freq: 2412, Signal: -40, MCSKnown: 7, MCSIndex: 7, VHTKnown: 0x44, VHTBandwidth: 4, VHTMCSNSS: [4]uint8{0x91}}
+	f.Add(true, append(radiotap.Append(nil, &rx), mgmt(4, [6]byte{0, 0x1b, 0x63, 1, 2, 3}, 20)...))
+	f.Add(false, mgmt(8, [6]byte{1}, 3))
+	f.Add(true, []byte{0, 0, 12, 0, 0x20, 0, 0, 0x80, 0, 0, 0, 0, 0x40, 0})
+	f.Fuzz(func(t *testing.T, withRadiotap bool, rec []byte) {
+		e, d, _ := wifiEngine(t, wifiRules["ebpf"]+"filter add dev wlan0 ingress pref 2 bpf da obj "+
+			filepath.Join("..", "bpf", "ebpf", "testdata", "wifi.o")+" sec netyard/wifi\n"+
+			"filter add dev wlan0 ingress pref 3 bpf da bytecode \""+classicProbes+"\"\n", nil)
+		var kept, mon captured
+		d.Listen(ListenKept, 0, kept.listener(t))
+		d.Listen(ListenMonitor, 7, mon.listener(t))
+		lt := LinkTypeIEEE80211
+		if withRadiotap {
+			lt = LinkTypeRadiotap
+		}
+		_ = d.InjectCapture(lt, rec, 1)
+		e.Run()
+	})
 }

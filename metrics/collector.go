@@ -102,6 +102,12 @@ var deviceMetrics = []counterDesc[datapath.Counters]{
 		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.BacklogDrops }},
 	{desc("device_loop_drops_total", "Redirects from the device refused because the packet's redirect TTL was spent.", deviceLabels...),
 		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.LoopDrops }},
+	// 802.11 devices (docs/WIFI.md): delivered are the frames the hook
+	// kept, ingress drops those it rejected.
+	{desc("device_radiotap_errors_total", "Capture records dropped by an 802.11 device because their radiotap header could not be read (also in rx_errors).", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.RadiotapErrors }},
+	{desc("device_radiotap_unknown_total", "Capture records an 802.11 device passed with a radiotap field netyard does not know (the fields after it unread).", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.RadiotapUnknown }},
 }
 
 // qdiscLabels identify a qdisc as "tc qdisc show" does: device, kind,

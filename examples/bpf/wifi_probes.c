@@ -26,7 +26,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 3);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __s64);
 } wifi_probe_stats SEC(".maps");
@@ -44,7 +44,6 @@ int wifi_probes(struct netyard_wifi_md *ctx)
 	__u8 *p = (void *)(long)ctx->data;
 	__u8 *end = (void *)(long)ctx->data_end;
 
-	count(0, 1);
 	if (p + NETYARD_WLAN_MGMT_HDR_LEN > end)
 		return TC_ACT_SHOT;
 	__u16 fc = p[0] | p[1] << 8;
@@ -57,8 +56,8 @@ int wifi_probes(struct netyard_wifi_md *ctx)
 	    (p[NETYARD_WLAN_ADDR2] != w->oui[0] || p[NETYARD_WLAN_ADDR2 + 1] != w->oui[1] ||
 	     p[NETYARD_WLAN_ADDR2 + 2] != w->oui[2]))
 		return TC_ACT_SHOT;
-	count(1, 1);
+	count(0, 1);
 	if (ctx->present & NETYARD_WIFI_HAS_SIGNAL)
-		count(2, ctx->signal);
+		count(1, ctx->signal);
 	return TC_ACT_OK;
 }
