@@ -9,6 +9,7 @@ import (
 
 	"netyard/act"
 	"netyard/bpf"
+	"netyard/internal/prefault"
 	"netyard/stats"
 )
 
@@ -67,13 +68,19 @@ type Chains struct {
 	// filter's options into (under mu).
 	fl  Flower
 	flv flowerValues
+	// fresh hands out new filters first written by another goroutine:
+	// in a bulk load the page faults of a million new filters are paid
+	// beside Add, not in it (internal/prefault).
+	fresh *prefault.Objects[filter]
+	nodes *prefault.Objects[node]
 }
 
 // NewChains returns an empty hook whose filters bind actions in table and
 // resolve device names with env.
 func NewChains(table *act.Table, env act.Env) *Chains {
 	c := &Chains{table: table, env: env, cells: stats.NewSet(env.Counters().Domain()),
-		chains: make(map[uint32]*chainIdx), seed: rand.Uint64()}
+		chains: make(map[uint32]*chainIdx), seed: rand.Uint64(),
+		fresh: prefault.NewObjects[filter](256, 8, 256), nodes: prefault.NewObjects[node](1024, 8, 256)}
 	c.block.chains.Store(&[]*chainIdx{})
 	return c
 }
@@ -214,7 +221,7 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	// The filter, its compiled classifier and its (usually single)
 	// action are one allocation: a bulk load of a million filters is
 	// bound by the allocator and the pages it touches first.
-	nf := new(filter)
+	nf := c.fresh.Get()
 	cl := &nf.cls
 	if err := compileInto(cl, f.Classifier, protocol, c.env); err != nil {
 		return err
@@ -312,7 +319,7 @@ func (c *Chains) install(index uint32, prio uint16, ch *chainIdx, g *group, nf, 
 	s := shapeOf(&nf.cls)
 	mk := g.byShape[s]
 	if mk == nil {
-		mk = newMask(g, s, c.seed)
+		mk = newMask(g, s, c.seed, c.nodes)
 		mk.insert(nf)
 		g.byShape[s] = mk
 		cowSlice(&g.masks, func(ms []*mask) []*mask { return append(ms, mk) })
