@@ -2,6 +2,7 @@ package cls
 
 import (
 	"sync/atomic"
+	"unsafe"
 
 	"netyard/internal/prefault"
 )
@@ -130,8 +131,18 @@ type node struct {
 }
 
 func newHashTable(bits uint8) *hashTable {
-	return &hashTable{buckets: make([]atomic.Pointer[node], 1<<bits), bits: bits}
+	t := &hashTable{buckets: make([]atomic.Pointer[node], 1<<bits), bits: bits}
+	if len(t.buckets) >= populateFrom {
+		// A growth's rehash writes all over the new array: fault its
+		// pages in with one call first (internal/prefault).
+		prefault.Populate(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(t.buckets))), uintptr(len(t.buckets))*unsafe.Sizeof(t.buckets[0])))
+	}
+	return t
 }
+
+// populateFrom is the bucket count from which a new table's array is
+// faulted in before use (64 KiB and more: fresh pages, not reused heap).
+const populateFrom = 1 << 13
 
 func (t *hashTable) bucket(h uint64) *atomic.Pointer[node] {
 	return &t.buckets[h>>(64-t.bits)]

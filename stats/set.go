@@ -520,15 +520,12 @@ func (s *Set) growChunks(k int) []*chunk {
 	return cs
 }
 
-// prepare makes chunk k ahead of its first Alloc and writes once to
-// each page of its shared records, then offers it as the set's spare.
+// prepare makes chunk k ahead of its first Alloc and faults in the pages
+// of its shared records, then offers it as the set's spare.
 // The per-worker records stay untouched (newChunk says why).
 func (s *Set) prepare(k int) {
 	ch := newChunk(s, k)
-	const perPage = 4096 / int(unsafe.Sizeof(base{}))
-	for i := 0; i < len(ch.base); i += perPage {
-		ch.base[i].ver.Store(0)
-	}
+	prefault.Populate(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(ch.base))), uintptr(len(ch.base))*unsafe.Sizeof(base{})))
 	s.spare.Store(ch)
 }
 

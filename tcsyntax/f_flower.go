@@ -926,10 +926,12 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 	printMaskedU8(w, "ip_tos", fl.TOS)
 	printMaskedU8(w, "ip_ttl", fl.TTL)
 	if fl.DstIP != nil {
-		line("dst_ip", "dst_ip %s", formatPrefix(*fl.DstIP))
+		w.Text("\n  ")
+		w.Prefix(PrintAny, "dst_ip", "dst_ip %s", *fl.DstIP)
 	}
 	if fl.SrcIP != nil {
-		line("src_ip", "src_ip %s", formatPrefix(*fl.SrcIP))
+		w.Text("\n  ")
+		w.Prefix(PrintAny, "src_ip", "src_ip %s", *fl.SrcIP)
 	}
 	// Single ports first, then ranges, as flower_print_opt.
 	for _, pr := range []struct {

@@ -25,6 +25,7 @@ package prefault
 
 import (
 	"sync/atomic"
+	"unsafe"
 )
 
 // Objects hands out new zeroed *T, made and first written by a producer
@@ -72,12 +73,24 @@ func (o *Objects[T]) Get() *T {
 // produce fills the pool and stops. It is the only sender, so a send
 // while the channel has room never blocks.
 func (o *Objects[T]) produce() {
+	size := unsafe.Sizeof(*new(T))
 	for len(o.ready) < cap(o.ready) {
 		b := make([]*T, o.batch)
+		lo, hi := ^uintptr(0), uintptr(0)
 		for i := range b {
-			p := new(T)
-			*p = *new(T) // the first write: each page of the span faults here
-			b[i] = p
+			b[i] = new(T)
+			a := uintptr(unsafe.Pointer(b[i]))
+			lo, hi = min(lo, a), max(hi, a+size)
+		}
+		// The batch's objects usually lie together in fresh spans:
+		// fault their pages in with one call (Populate), unless they
+		// are scattered among older objects (a range much larger
+		// than the batch), whose pages are in already.
+		if hi-lo <= 4*uintptr(o.batch)*size {
+			populateRange(lo, hi)
+		}
+		for _, p := range b {
+			*p = *new(T) // the first write, where Populate did not fault it in
 		}
 		o.ready <- b
 	}
@@ -123,10 +136,18 @@ func (p *Bytes) refill() {
 func (p *Bytes) produce() {
 	for len(p.ready) < cap(p.ready) {
 		b := make([]byte, p.size)
-		for i := 0; i < len(b); i += 4096 {
-			b[i] = 0 // the first write to each page
-		}
+		Populate(b)
 		p.ready <- b
 	}
 	p.running.Store(false)
+}
+
+// touch writes a zero to each page of b, which must be zero.
+func touch(b []byte) {
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 0
+	}
+	if len(b) > 0 {
+		b[len(b)-1] = 0
+	}
 }
