@@ -426,9 +426,9 @@ func searchPrio(groups []*group, prio uint16) (int, bool) {
 // slices of their own), each with the filter's skip flags (flags); on
 // failure it lets go of what it bound.
 func (c *Chains) bind(f *filter, specs []act.Spec, flags uint32) error {
-	f.actions, f.binds = f.acts[:0], f.bd[:0]
+	f.nact, f.more = 0, nil
 	if len(specs) > len(f.acts) {
-		f.actions, f.binds = make([]act.Action, 0, len(specs)), make([]bindRef, 0, len(specs))
+		f.more = &filterActions{actions: make([]act.Action, 0, len(specs)), binds: make([]bindRef, 0, len(specs))}
 	}
 	for i, s := range specs {
 		if s == nil {
@@ -443,15 +443,20 @@ func (c *Chains) bind(f *filter, specs []act.Spec, flags uint32) error {
 			c.unbind(f)
 			return fmt.Errorf("filter: action %d: %w", i+1, err)
 		}
-		f.actions = append(f.actions, b.Action)
-		f.binds = append(f.binds, bindRef{kind: b.Kind, index: b.Index})
+		r := bindRef{kind: bindKind(b.Kind), index: b.Index}
+		if f.more != nil {
+			f.more.actions = append(f.more.actions, b.Action)
+			f.more.binds = append(f.more.binds, r)
+		} else {
+			f.acts[0], f.bd[0], f.nact = b.Action, r, 1
+		}
 	}
 	return nil
 }
 
 // unbind lets go of f's actions.
 func (c *Chains) unbind(f *filter) {
-	for i := range f.binds {
+	for i := range f.binds() {
 		c.table.Unbind(f.binding(i))
 	}
 }
@@ -671,11 +676,11 @@ func (c *Chains) view(f *filter) FilterView {
 	v := FilterView{Spec: Filter{Dev: c.dev, Parent: f.parent, Chain: p.Chain, Prio: p.Prio, Protocol: f.protocol,
 		Handle: f.handle, Classifier: c.spec(f), ClassID: f.classID, SkipHW: f.flags&flagSkipHW != 0},
 		Stats: f.cell.Read()}
-	for _, b := range f.binds {
-		av, err := c.table.Get(b.kind, b.index)
+	for _, b := range f.binds() {
+		av, err := c.table.Get(b.kindName(), b.index)
 		if err != nil {
 			// Bound actions stay in the table; losing one is a bug.
-			panic(fmt.Sprintf("cls: filter chain %d prio %d handle %#x: bound %s index %d: %v", p.Chain, p.Prio, p.Handle, b.kind, b.index, err))
+			panic(fmt.Sprintf("cls: filter chain %d prio %d handle %#x: bound %s index %d: %v", p.Chain, p.Prio, p.Handle, b.kindName(), b.index, err))
 		}
 		v.Actions = append(v.Actions, av)
 		v.Spec.Actions = append(v.Spec.Actions, av.Spec)
