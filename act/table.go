@@ -145,7 +145,7 @@ func (pg *page) has(off uint32) bool { return pg.used[off/64]&(1<<(off%64)) != 0
 // count in env.Counters().
 func NewTable(env Env) *Table {
 	return &Table{env: env, cells: env.Counters(),
-		gacts: prefault.NewObjects[gact](1024, 8, 256), pages: prefault.NewObjects[page](1, 2, 2)}
+		gacts: prefault.NewObjects[gact](1024, 8, 256), pages: prefault.NewObjects[page](2, 4, 2)}
 }
 
 // View is an action as "tc actions ls" shows it.

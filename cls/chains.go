@@ -80,7 +80,7 @@ type Chains struct {
 func NewChains(table *act.Table, env act.Env) *Chains {
 	c := &Chains{table: table, env: env, cells: stats.NewSet(env.Counters().Domain()),
 		chains: make(map[uint32]*chainIdx), seed: rand.Uint64(),
-		fresh: prefault.NewObjects[filter](256, 8, 256), nodes: prefault.NewObjects[node](1024, 8, 256)}
+		fresh: prefault.NewObjects[filter](256, 16, 256), nodes: prefault.NewObjects[node](1024, 8, 256)}
 	c.block.chains.Store(&[]*chainIdx{})
 	return c
 }
@@ -380,7 +380,10 @@ func (c *Chains) setSlot(f *filter) { c.bySlot.set(f.cell.Slot(), f) }
 // it never copies what it holds (a slice of a million pointers grown by
 // appending copied 30 MB on the way, into memory touched for the first
 // time).
-type slotIndex struct{ pages [][]*filter }
+type slotIndex struct {
+	pages [][]*filter
+	fresh *prefault.Objects[[slotPage]*filter] // new pages, first written beside the batch
+}
 
 const slotPage = 4096
 
@@ -393,7 +396,10 @@ func (x *slotIndex) get(s uint32) *filter {
 
 func (x *slotIndex) set(s uint32, f *filter) {
 	for int(s/slotPage) >= len(x.pages) {
-		x.pages = append(x.pages, make([]*filter, slotPage))
+		if x.fresh == nil {
+			x.fresh = prefault.NewObjects[[slotPage]*filter](1, 2, 2)
+		}
+		x.pages = append(x.pages, x.fresh.Get()[:])
 	}
 	x.pages[s/slotPage][s%slotPage] = f
 }
