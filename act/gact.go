@@ -34,11 +34,17 @@ var gactShared sync.Map // Verdict -> *gactParams
 var _ Action = (*gact)(nil)
 
 func newGact(s *Gact, cell stats.Cell) (*gact, error) {
+	return newGactIn(new(gact), s, cell)
+}
+
+// newGactIn is newGact into g, new and zero (Table.create's come from a
+// prefault pool).
+func newGactIn(g *gact, s *Gact, cell stats.Cell) (*gact, error) {
 	prm, err := gactConfig(s)
 	if err != nil {
 		return nil, err
 	}
-	g := &gact{cell: cell, index: s.C.Index}
+	g.cell, g.index = cell, s.C.Index
 	g.p.Store(prm)
 	return g, nil
 }

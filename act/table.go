@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	mathbits "math/bits"
+	"netyard/internal/prefault"
 	"slices"
 	"sync"
 
@@ -90,6 +91,12 @@ type Table struct {
 	// their last filter: the data path may still run them until the
 	// hook's new block is published (ReleaseUnbound).
 	unbound []stats.Cell
+	// gacts and pages hand out new gact actions and table pages first
+	// written by another goroutine (internal/prefault): a bulk load of
+	// a million filters with a gact each pays their page faults beside
+	// its critical path. Under mu.
+	gacts *prefault.Objects[gact]
+	pages *prefault.Objects[page]
 }
 
 // kindNames are the kinds in tag order: a cell's tag is the kind's
@@ -137,7 +144,8 @@ func (pg *page) has(off uint32) bool { return pg.used[off/64]&(1<<(off%64)) != 0
 // NewTable returns an empty table whose actions are made with env and
 // count in env.Counters().
 func NewTable(env Env) *Table {
-	return &Table{env: env, cells: env.Counters()}
+	return &Table{env: env, cells: env.Counters(),
+		gacts: prefault.NewObjects[gact](1024, 8, 256), pages: prefault.NewObjects[page](2, 4, 2)}
 }
 
 // View is an action as "tc actions ls" shows it.
@@ -183,11 +191,11 @@ func (k *kindTable) get(index uint32) *entry {
 }
 
 // put enters a at index, which is free.
-func (k *kindTable) put(index uint32, a Action) *entry {
+func (k *kindTable) put(index uint32, a Action, pages *prefault.Objects[page]) *entry {
 	key := index >> pageShift
 	pg := k.pages[key]
 	if pg == nil {
-		pg = new(page)
+		pg = pages.Get()
 		k.pages[key] = pg
 		if n := len(k.keys); n == 0 || k.keys[n-1] < key {
 			k.keys = append(k.keys, key)
@@ -343,7 +351,7 @@ func (t *Table) create(k *kindTable, spec Spec) (*entry, error) {
 		// the spec, so its copy with the index stays on the stack.
 		gs := *g
 		gs.C.Index = idx
-		a, err = newGact(&gs, cell)
+		a, err = newGactIn(t.gacts.Get(), &gs, cell)
 	} else {
 		s := cloneSpec(spec)
 		s.Common().Index = idx
@@ -355,7 +363,7 @@ func (t *Table) create(k *kindTable, spec Spec) (*entry, error) {
 	}
 	c.Index = idx
 	t.structGen++
-	return k.put(idx, a), nil
+	return k.put(idx, a, t.pages), nil
 }
 
 func (t *Table) replace(e *entry, index uint32, spec Spec) error {

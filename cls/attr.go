@@ -98,8 +98,8 @@ func (c *Chains) appendObject(b []byte, f *filter, terse bool, now int64) []byte
 		b = appendBpf(b, f.cls.bpf.spec)
 		b = nlattr.EndNest(b, at)
 	}
-	for _, bd := range f.binds {
-		e, ok := c.table.Entry(bd.kind, bd.index)
+	for _, bd := range f.binds() {
+		e, ok := c.table.Entry(bd.kindName(), bd.index)
 		if !ok {
 			continue // bound actions stay in the table; List panics on this bug
 		}
@@ -230,11 +230,11 @@ func reserve[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, 0, n)
 	}
-	clear(s[:cap(s)])
 	return s[:0]
 }
 
-// take returns a zeroed element at the end of *s; its address stays
+// take returns a zeroed element at the end of *s (zeroed here: only what
+// a batch uses is cleared, not the whole reserve); its address stays
 // valid until Reset (more than Reset announced: a fresh array keeps the
 // pointers handed out so far valid).
 func take[T any](s *[]T) *T {
@@ -242,7 +242,10 @@ func take[T any](s *[]T) *T {
 		*s = make([]T, 0, 2*cap(*s)+8)
 	}
 	*s = (*s)[:len(*s)+1]
-	return &(*s)[len(*s)-1]
+	p := &(*s)[len(*s)-1]
+	var zero T
+	*p = zero
+	return p
 }
 
 // Decode reads one object into v. The view's Dev and Parent are the

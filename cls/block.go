@@ -1,6 +1,7 @@
 package cls
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"netyard/act"
@@ -24,32 +25,73 @@ const maxReclassifyLoop = 16
 // made; a change or replace makes a new one with the same stats cell.
 //
 // A filter, its classifier and its (usually single) action are one
-// allocation of 240 bytes: a million filters are bound by the allocator,
+// allocation of 192 bytes: a million filters are bound by the allocator,
 // by the pages first touched and by the collector's marking.
 type filter struct {
 	protocol uint16
 	flags    uint8 // flagSkipHW
+	nact     uint8 // actions in acts and bd, when more is nil (0 or 1)
 	handle   uint32
 	classID  uint32
 	parent   uint32 // as given to Add, for listings
-	actions  []act.Action
 	cell     stats.Cell
 	mask     *mask // the mask it sits in (control plane)
-	binds    []bindRef
-	cls      Classifier
-	acts     [1]act.Action // actions' storage for one action
-	bd       [1]bindRef    // binds' storage for one action
+	// more holds the actions of a filter with more than one; nil for
+	// the usual one or none, which are in acts and bd.
+	more *filterActions
+	cls  Classifier
+	acts [1]act.Action
+	bd   [1]bindRef
+}
+
+// filterActions are the actions of a filter with more than one, and their
+// bindings, in order.
+type filterActions struct {
+	actions []act.Action
+	binds   []bindRef
+}
+
+// actions returns the filter's actions, in order.
+func (f *filter) actions() []act.Action {
+	if f.more != nil {
+		return f.more.actions
+	}
+	return f.acts[:f.nact]
+}
+
+// binds returns the bindings of the filter's actions, in order.
+func (f *filter) binds() []bindRef {
+	if f.more != nil {
+		return f.more.binds
+	}
+	return f.bd[:f.nact]
 }
 
 // bindRef names a bound action in the table: an act.Binding without the
-// action, which is the filter's actions[i].
+// action, which is the filter's actions()[i]. kind is the kind's place
+// in act.Kinds (a byte, not a string header, in each of a million
+// filters).
 type bindRef struct {
-	kind  string
+	kind  uint8
 	index uint32
 }
 
+func (r bindRef) kindName() string { return act.Kinds[r.kind] }
+
+// bindKind is kind's place in act.Kinds, for a bindRef.
+func bindKind(kind string) uint8 {
+	for i, k := range act.Kinds {
+		if k == kind {
+			return uint8(i)
+		}
+	}
+	// act.Table binds only the kinds it lists.
+	panic(fmt.Sprintf("cls: action kind %q is not in act.Kinds", kind))
+}
+
 func (f *filter) binding(i int) act.Binding {
-	return act.Binding{Kind: f.binds[i].kind, Index: f.binds[i].index, Action: f.actions[i]}
+	b := f.binds()[i]
+	return act.Binding{Kind: b.kindName(), Index: b.index, Action: f.actions()[i]}
 }
 
 // pos is where f sits: its group's chain and prio, its handle.
@@ -181,11 +223,12 @@ func (b *Block) Classify(c *act.Ctx, p *pkt.Buffer) Result {
 		}
 		pk, by := p.WireLen() // a GSO frame counts as its segments
 		f.cell.UseN(c.Worker, pk, by, c.Now)
-		v := act.Exec(c, p, f.actions)
+		acts := f.actions()
+		v := act.Exec(c, p, acts)
 		if v == act.Redirect {
 			v = bpfRedirect(c, p) // a bpf action's TC_ACT_REDIRECT
 		}
-		if len(f.actions) > 0 {
+		if len(acts) > 0 {
 			fresh = false
 		}
 		if next, ok := restartAt(v); ok {

@@ -171,7 +171,7 @@ func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *fi
 		}
 		pk, by := p.WireLen()
 		f.cell.UseN(c.Worker, pk, by, c.Now)
-		v := act.Exec(c, p, f.actions)
+		v := act.Exec(c, p, f.actions())
 		if v == act.Redirect {
 			v = bpfRedirect(c, p)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"netyard/act"
 	"netyard/bpf"
+	"netyard/internal/prefault"
 	"netyard/stats"
 )
 
@@ -67,13 +68,19 @@ type Chains struct {
 	// filter's options into (under mu).
 	fl  Flower
 	flv flowerValues
+	// fresh hands out new filters first written by another goroutine:
+	// in a bulk load the page faults of a million new filters are paid
+	// beside Add, not in it (internal/prefault).
+	fresh *prefault.Objects[filter]
+	nodes *prefault.Objects[node]
 }
 
 // NewChains returns an empty hook whose filters bind actions in table and
 // resolve device names with env.
 func NewChains(table *act.Table, env act.Env) *Chains {
 	c := &Chains{table: table, env: env, cells: stats.NewSet(env.Counters().Domain()),
-		chains: make(map[uint32]*chainIdx), seed: rand.Uint64()}
+		chains: make(map[uint32]*chainIdx), seed: rand.Uint64(),
+		fresh: prefault.NewObjects[filter](256, 16, 256), nodes: prefault.NewObjects[node](1024, 8, 256)}
 	c.block.chains.Store(&[]*chainIdx{})
 	return c
 }
@@ -214,7 +221,7 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 	// The filter, its compiled classifier and its (usually single)
 	// action are one allocation: a bulk load of a million filters is
 	// bound by the allocator and the pages it touches first.
-	nf := new(filter)
+	nf := c.fresh.Get()
 	cl := &nf.cls
 	if err := compileInto(cl, f.Classifier, protocol, c.env); err != nil {
 		return err
@@ -312,7 +319,7 @@ func (c *Chains) install(index uint32, prio uint16, ch *chainIdx, g *group, nf, 
 	s := shapeOf(&nf.cls)
 	mk := g.byShape[s]
 	if mk == nil {
-		mk = newMask(g, s, c.seed)
+		mk = newMask(g, s, c.seed, c.nodes)
 		mk.insert(nf)
 		g.byShape[s] = mk
 		cowSlice(&g.masks, func(ms []*mask) []*mask { return append(ms, mk) })
@@ -373,7 +380,10 @@ func (c *Chains) setSlot(f *filter) { c.bySlot.set(f.cell.Slot(), f) }
 // it never copies what it holds (a slice of a million pointers grown by
 // appending copied 30 MB on the way, into memory touched for the first
 // time).
-type slotIndex struct{ pages [][]*filter }
+type slotIndex struct {
+	pages [][]*filter
+	fresh *prefault.Objects[[slotPage]*filter] // new pages, first written beside the batch
+}
 
 const slotPage = 4096
 
@@ -386,7 +396,10 @@ func (x *slotIndex) get(s uint32) *filter {
 
 func (x *slotIndex) set(s uint32, f *filter) {
 	for int(s/slotPage) >= len(x.pages) {
-		x.pages = append(x.pages, make([]*filter, slotPage))
+		if x.fresh == nil {
+			x.fresh = prefault.NewObjects[[slotPage]*filter](1, 2, 2)
+		}
+		x.pages = append(x.pages, x.fresh.Get()[:])
 	}
 	x.pages[s/slotPage][s%slotPage] = f
 }
@@ -419,9 +432,9 @@ func searchPrio(groups []*group, prio uint16) (int, bool) {
 // slices of their own), each with the filter's skip flags (flags); on
 // failure it lets go of what it bound.
 func (c *Chains) bind(f *filter, specs []act.Spec, flags uint32) error {
-	f.actions, f.binds = f.acts[:0], f.bd[:0]
+	f.nact, f.more = 0, nil
 	if len(specs) > len(f.acts) {
-		f.actions, f.binds = make([]act.Action, 0, len(specs)), make([]bindRef, 0, len(specs))
+		f.more = &filterActions{actions: make([]act.Action, 0, len(specs)), binds: make([]bindRef, 0, len(specs))}
 	}
 	for i, s := range specs {
 		if s == nil {
@@ -436,15 +449,20 @@ func (c *Chains) bind(f *filter, specs []act.Spec, flags uint32) error {
 			c.unbind(f)
 			return fmt.Errorf("filter: action %d: %w", i+1, err)
 		}
-		f.actions = append(f.actions, b.Action)
-		f.binds = append(f.binds, bindRef{kind: b.Kind, index: b.Index})
+		r := bindRef{kind: bindKind(b.Kind), index: b.Index}
+		if f.more != nil {
+			f.more.actions = append(f.more.actions, b.Action)
+			f.more.binds = append(f.more.binds, r)
+		} else {
+			f.acts[0], f.bd[0], f.nact = b.Action, r, 1
+		}
 	}
 	return nil
 }
 
 // unbind lets go of f's actions.
 func (c *Chains) unbind(f *filter) {
-	for i := range f.binds {
+	for i := range f.binds() {
 		c.table.Unbind(f.binding(i))
 	}
 }
@@ -664,11 +682,11 @@ func (c *Chains) view(f *filter) FilterView {
 	v := FilterView{Spec: Filter{Dev: c.dev, Parent: f.parent, Chain: p.Chain, Prio: p.Prio, Protocol: f.protocol,
 		Handle: f.handle, Classifier: c.spec(f), ClassID: f.classID, SkipHW: f.flags&flagSkipHW != 0},
 		Stats: f.cell.Read()}
-	for _, b := range f.binds {
-		av, err := c.table.Get(b.kind, b.index)
+	for _, b := range f.binds() {
+		av, err := c.table.Get(b.kindName(), b.index)
 		if err != nil {
 			// Bound actions stay in the table; losing one is a bug.
-			panic(fmt.Sprintf("cls: filter chain %d prio %d handle %#x: bound %s index %d: %v", p.Chain, p.Prio, p.Handle, b.kind, b.index, err))
+			panic(fmt.Sprintf("cls: filter chain %d prio %d handle %#x: bound %s index %d: %v", p.Chain, p.Prio, p.Handle, b.kindName(), b.index, err))
 		}
 		v.Actions = append(v.Actions, av)
 		v.Spec.Actions = append(v.Spec.Actions, av.Spec)

@@ -54,6 +54,11 @@ func (x *handleIndex) put(f *filter) {
 	p := x.pages[h>>8]
 	if p == nil {
 		p = &handlePage{}
+		if prev := x.pages[h>>8-1]; prev != nil && len(prev.fs) == 256 {
+			// Handles added in order fill page after page: give
+			// this one its full size now, not by eight doublings.
+			p.fs = make([]*filter, 0, 256)
+		}
 		x.pages[h>>8] = p
 		i, _ := slices.BinarySearch(x.keys, h>>8)
 		x.keys = slices.Insert(x.keys, i, h>>8)

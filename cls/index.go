@@ -2,6 +2,9 @@ package cls
 
 import (
 	"sync/atomic"
+	"unsafe"
+
+	"netyard/internal/prefault"
 )
 
 // The data path's view of a hook: what Block.Classify reads, without locks,
@@ -104,6 +107,8 @@ type mask struct {
 	seed  uint64
 	tab   atomic.Pointer[hashTable]
 	n     int // filters in it (control plane)
+	// nodes hands out new hash nodes (the hook's, Chains.nodes).
+	nodes *prefault.Objects[node]
 }
 
 type maskWord struct {
@@ -126,8 +131,18 @@ type node struct {
 }
 
 func newHashTable(bits uint8) *hashTable {
-	return &hashTable{buckets: make([]atomic.Pointer[node], 1<<bits), bits: bits}
+	t := &hashTable{buckets: make([]atomic.Pointer[node], 1<<bits), bits: bits}
+	if len(t.buckets) >= populateFrom {
+		// A growth's rehash writes all over the new array: fault its
+		// pages in with one call first (internal/prefault).
+		prefault.Populate(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(t.buckets))), uintptr(len(t.buckets))*unsafe.Sizeof(t.buckets[0])))
+	}
+	return t
 }
+
+// populateFrom is the bucket count from which a new table's array is
+// faulted in before use (64 KiB and more: fresh pages, not reused heap).
+const populateFrom = 1 << 13
 
 func (t *hashTable) bucket(h uint64) *atomic.Pointer[node] {
 	return &t.buckets[h>>(64-t.bits)]
@@ -205,7 +220,9 @@ func (m *mask) insert(f *filter) {
 	}
 	h := m.hashClassifier(&f.cls)
 	b := t.bucket(h)
-	b.Store(&node{hash: h, f: f, next: b.Load()})
+	n := m.nodes.Get()
+	*n = node{hash: h, f: f, next: b.Load()}
+	b.Store(n)
 	m.n++
 }
 
@@ -228,7 +245,9 @@ func (m *mask) grow(old *hashTable) *hashTable {
 	for i := range old.buckets {
 		for n := old.buckets[i].Load(); n != nil; n = n.next {
 			b := t.bucket(n.hash)
-			b.Store(&node{hash: n.hash, f: n.f, next: b.Load()})
+			c := m.nodes.Get()
+			*c = node{hash: n.hash, f: n.f, next: b.Load()}
+			b.Store(c)
 		}
 	}
 	m.tab.Store(t)
@@ -271,8 +290,8 @@ func (m *mask) sameKeys(c *Classifier, except *filter) *filter {
 	return nil
 }
 
-func newMask(g *group, s shape, seed uint64) *mask {
-	m := &mask{g: g, seed: seed}
+func newMask(g *group, s shape, seed uint64, nodes *prefault.Objects[node]) *mask {
+	m := &mask{g: g, seed: seed, nodes: nodes}
 	for i, w := range s.mask {
 		if w != 0 {
 			m.words = append(m.words, maskWord{idx: uint8(i), mask: w})

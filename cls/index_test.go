@@ -44,8 +44,8 @@ restart:
 		if !f.cls.match(&key) {
 			continue
 		}
-		v := act.Exec(c, p, f.actions)
-		if len(f.actions) > 0 {
+		v := act.Exec(c, p, f.actions())
+		if len(f.actions()) > 0 {
 			fresh = false
 		}
 		if next, ok := restartAt(v); ok {

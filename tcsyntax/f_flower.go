@@ -53,6 +53,10 @@ type flowerBlock struct {
 	dstPort, srcPort cls.PortRange
 	ipProto          uint8
 	acts             [1]act.Spec // room for the usual one action
+	// gact is the room for the usual action's spec: in a reused block
+	// (a FilterCopier target keeps nothing of it), the first gact of
+	// the filter's actions is parsed here (Args.gact).
+	gact act.Gact
 }
 
 // flowerKey is one keyword of flower_parse_opt, in its order: abbreviations
@@ -196,7 +200,11 @@ func (p *flowerParser) parse(a *Args) error {
 			if specs == nil {
 				specs = p.blk.acts[:0:1]
 			}
+			if a.reuseFilter && p.blk == &a.blk {
+				a.gact = &p.blk.gact
+			}
 			specs, err := appendActionList(specs, a, isActionStop)
+			a.gact = nil
 			if err != nil {
 				return err
 			}
@@ -918,10 +926,12 @@ func printFlower(w *Writer, v *FilterView, o *Options) {
 	printMaskedU8(w, "ip_tos", fl.TOS)
 	printMaskedU8(w, "ip_ttl", fl.TTL)
 	if fl.DstIP != nil {
-		line("dst_ip", "dst_ip %s", formatPrefix(*fl.DstIP))
+		w.Text("\n  ")
+		w.Prefix(PrintAny, "dst_ip", "dst_ip %s", *fl.DstIP)
 	}
 	if fl.SrcIP != nil {
-		line("src_ip", "src_ip %s", formatPrefix(*fl.SrcIP))
+		w.Text("\n  ")
+		w.Prefix(PrintAny, "src_ip", "src_ip %s", *fl.SrcIP)
 	}
 	// Single ports first, then ranges, as flower_print_opt.
 	for _, pr := range []struct {

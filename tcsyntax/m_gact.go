@@ -19,7 +19,13 @@ func parseGact(a *Args) (act.Spec, error) {
 	if matches(a.Peek(), "gact") {
 		a.Next()
 	}
-	g := &act.Gact{}
+	g := a.gact
+	if g != nil {
+		a.gact = nil // one action's room
+		*g = act.Gact{}
+	} else {
+		g = &act.Gact{}
+	}
 	seen := false
 	if matches(a.Peek(), "index") {
 		// "gact index N": bind an existing gact action.

@@ -2,6 +2,7 @@ package tcsyntax
 
 import (
 	"fmt"
+	"netyard/act"
 	"strconv"
 	"strings"
 )
@@ -85,6 +86,9 @@ type Args struct {
 	// reuseFilter: flower filters are parsed into blk (Parser.ReuseFilters).
 	reuseFilter bool
 	blk         flowerBlock
+	// gact, when not nil, is where the next gact action is parsed (the
+	// reused block's room for one; parseGact takes it once).
+	gact *act.Gact
 }
 
 // name returns a device name to keep in a parsed object: a copy of s,

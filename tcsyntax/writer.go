@@ -3,6 +3,7 @@ package tcsyntax
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -124,6 +125,30 @@ func (w *Writer) String(o Out, key, format, v string) {
 	if w.inJSON(o) {
 		w.js.key(key)
 		w.js.str(v)
+	}
+}
+
+// Prefix prints an address prefix as formatPrefix does (the address alone
+// when the prefix is the whole address) through format (one %s): in
+// text appended in place, not made into a string first (a listing of a
+// million flower filters prints a million addresses).
+func (w *Writer) Prefix(o Out, key, format string, p netip.Prefix) {
+	if w.inText(o) {
+		if pre, post, ok := w.split(format, "%s"); ok {
+			w.text = append(w.text, pre...)
+			if p.Bits() == p.Addr().BitLen() {
+				w.text = p.Addr().AppendTo(w.text)
+			} else {
+				w.text = p.AppendTo(w.text)
+			}
+			w.text = append(w.text, post...)
+		} else {
+			w.text = fmt.Appendf(w.text, format, formatPrefix(p))
+		}
+	}
+	if w.inJSON(o) {
+		w.js.key(key)
+		w.js.str(formatPrefix(p))
 	}
 }
 
