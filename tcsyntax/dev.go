@@ -11,7 +11,7 @@ import (
 // configuration starts with them, and `netyard tc dev add` adds one while
 // it runs:
 //
-//	dev add NAME type afpacket link IFNAME [queues N] [mtu N]
+//	dev add NAME type afpacket link IFNAME [queues N] [mtu N] [shed on|off]
 //	dev add NAME type xdp link IFNAME [queues N] [mode native|generic] [zerocopy] [mtu N]
 //	dev add NAME type tap [link TAPNAME] [queues N] [mtu N]
 //	dev add NAME type memory [queues N] [mtu N]
@@ -28,7 +28,11 @@ import (
 // memory is a device with no wire, as `netyard daemon --dev NAME` makes.
 // queues is the number of backend queues, which is also the device's TX
 // queue count: the stack's TX queue q is the backend's queue q (AF_PACKET
-// socket q, TAP file q with IFF_MULTI_QUEUE).
+// socket q, TAP file q with IFF_MULTI_QUEUE). shed is afpacket's load
+// shedding: an XDP program that drops frames before the kernel works on
+// them while netyard's receive ring is nearly full; by default it is
+// attached where XDP can be (a logged reason elsewhere), "shed on" makes
+// that an error, "shed off" leaves the interface alone.
 
 // DevSpec is what "dev add" asks for.
 type DevSpec struct {
@@ -49,6 +53,9 @@ type DevSpec struct {
 	Mode string
 	// ZeroCopy asks xdp for AF_XDP zero-copy.
 	ZeroCopy bool
+	// Shed is afpacket's load shedding: "on", "off", or "" for on where
+	// XDP can be attached.
+	Shed string
 	// Netns is the namespace the device goes to ("netns NAME"; "" is
 	// the command's own namespace).
 	Netns string
@@ -189,6 +196,15 @@ func parseDevCmd(a *Args) (*Command, error) {
 			s.Mode = v
 		case "zerocopy":
 			s.ZeroCopy = true
+		case "shed":
+			v, err := a.Value("shed", "on or off")
+			if err != nil {
+				return nil, err
+			}
+			if v != "on" && v != "off" {
+				return nil, unknownWord("dev", v, "shed value", []string{"on", "off"})
+			}
+			s.Shed = v
 		case "netns":
 			v, err := netnsName(a, w)
 			if err != nil {
@@ -212,7 +228,7 @@ func parseDevCmd(a *Args) (*Command, error) {
 			}
 			s.Peer = v
 		default:
-			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu", "mode", "zerocopy", "netns", "peer"})
+			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu", "mode", "zerocopy", "shed", "netns", "peer"})
 		}
 	}
 	switch {
@@ -224,6 +240,8 @@ func parseDevCmd(a *Args) (*Command, error) {
 		return nil, syntaxErr("dev", "mode", "mode is for type xdp")
 	case s.Type != "xdp" && s.ZeroCopy:
 		return nil, syntaxErr("dev", "zerocopy", "zerocopy is for type xdp")
+	case s.Type != "afpacket" && s.Shed != "":
+		return nil, syntaxErr("dev", "shed", "shed is for type afpacket")
 	case s.ZeroCopy && s.Mode == "generic":
 		return nil, syntaxErr("dev", "zerocopy", "zerocopy needs the driver's XDP hook: not with mode generic")
 	case (s.Type == "memory" || s.Type == "veth") && s.Link != "":
@@ -255,6 +273,9 @@ func formatDev(s *DevSpec) []string {
 	}
 	if s.MTU != 0 {
 		w = append(w, "mtu", itoa(uint64(s.MTU)))
+	}
+	if s.Shed != "" {
+		w = append(w, "shed", s.Shed)
 	}
 	if s.Netns != "" {
 		w = append(w, "netns", s.Netns)
@@ -305,6 +326,9 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 		}
 		if v.MTU != 0 {
 			w.Uint(PrintAny, "mtu", " mtu %d", uint64(v.MTU))
+		}
+		if v.Shed != "" {
+			w.String(PrintAny, "shed", " shed %s", v.Shed)
 		}
 		if v.Backend != "" {
 			w.String(PrintAny, "backend", " backend %s", v.Backend)
