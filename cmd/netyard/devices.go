@@ -8,6 +8,7 @@ import (
 
 	"netyard/datapath"
 	"netyard/link"
+	"netyard/metrics"
 	"netyard/netdev"
 	"netyard/tcsyntax"
 )
@@ -138,6 +139,19 @@ func (t *daemonTarget) Devs(name string) ([]tcsyntax.DevView, error) {
 		return nil, fmt.Errorf("dev %s: %w", name, tcsyntax.ErrNotFound)
 	}
 	return out, nil
+}
+
+// backendDrops appends the namespace's devices' backend drops.
+func (t *daemonTarget) backendDrops(out []metrics.BackendDrops, netns string) []metrics.BackendDrops {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.devs {
+		if p := t.ports[s.Name]; p != nil {
+			st := p.Stats()
+			out = append(out, metrics.BackendDrops{Namespace: netns, Device: s.Name, Kernel: st.RxKernelDrops, Shed: st.RxShed, Backend: st.RxDropped})
+		}
+	}
+	return out
 }
 
 // close stops the backends: after the workers, which transmit on them.
