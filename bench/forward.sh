@@ -67,7 +67,9 @@
 # this tree), SLOW_RULES (0: N flower filters that never match, one prio
 # each, in front of netyard's matchall on both devices: N hash probes more
 # a frame, a costlier rule set that lowers netyard's capacity so that 3x
-# it is within the generator's reach; the kernel's ways are unchanged).
+# it is within the generator's reach; the kernel's ways are unchanged),
+# DEV_OPTS (words added to the afpacket ways' `dev add`: "shed off" runs
+# them without load shedding, to compare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -196,9 +198,11 @@ nytc() { NETYARD_SOCKET=$sock timeout 10 "$bin" tc "$@"; }
 # daemon_on TYPE WORKERS: netyard in M, pinned to FWD_CPU; returns 1 when
 # the daemon does not start (a backend this binary or kernel lacks).
 daemon_on() {
+	local opts=
+	[ "$1" != afpacket ] || opts=${DEV_OPTS:+ $DEV_OPTS}
 	cat >"$tmp/rules.tc" <<-EOF
-	dev add a type $1 link ma
-	dev add b type $1 link mb
+	dev add a type $1 link ma$opts
+	dev add b type $1 link mb$opts
 	qdisc add dev a clsact
 	qdisc add dev b clsact
 	EOF
