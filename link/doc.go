@@ -289,17 +289,27 @@
 // device disappears with Close unless it was created persistent
 // beforehand (ip tuntap add), in which case Open attaches to it.
 //
+// The files have IFF_VNET_HDR and the device TUNSETOFFLOAD's partial
+// checksums, TSO and (6.2+) USO, so the stack hands its GSO frames over
+// whole, each read starting with a virtio_net_hdr (the same struct as
+// AF_PACKET's, parseVnetHdr), and every write carries one (putVnetHdr):
+// the stack segments or checksums what netyard passes on whole. A read
+// is a readv into the header, the buffer's DataSize bytes and a 64 KiB
+// scratch; only a frame longer than a buffer is copied again, into a big
+// buffer (Pool.GetBig). A tap port is a netdev.GSOPort; counters count a
+// GSO frame as its segments.
+//
 // # Not supported
 //
 //   - AF_XDP multi-buffer (frames above 4 KiB less headroom) and
 //     zero-copy into pkt.Buffer (see AF_XDP).
-//   - Segmentation offload on receive for AF_XDP and TAP: a local TCP
+//   - Segmentation offload on receive for AF_XDP: a local TCP
 //     sender with TSO/GSO on hands those links frames of up to 64 KiB,
 //     longer than the MTU, counted in RxDropped (AF_XDP generic: in
 //     RxKernelDrops). Use afpacket on such a link (see Offloads), turn
 //     GSO off on the sender (ethtool -K DEV tso off gso off), or on a
 //     veth use xdp in native mode, which turns the peer's software GSO
-//     off itself (veth_xdp_set). No IFF_VNET_HDR on TAP yet; no GRO.
+//     off itself (veth_xdp_set). TAP has IFF_VNET_HDR (see TAP); no GRO.
 //   - Completing an SCTP CRC32c left to offload.
 //   - Links that are not Ethernet (loopback, IP tunnels, TUN): refused.
 //   - Following a link's MTU change after Open; the kernel then discards

@@ -102,8 +102,8 @@ type Options struct {
 	// it.
 	Polled bool
 
-	// noVnet keeps PACKET_VNET_HDR off (tests of the path without
-	// offload metadata).
+	// noVnet keeps PACKET_VNET_HDR (AF_PACKET) and IFF_VNET_HDR (TAP)
+	// off (tests of the path without offload metadata).
 	noVnet bool
 	// txFrags makes the AF_PACKET TX ring hand frames to the kernel as
 	// before: the bytes past the Ethernet header as fragments of the
