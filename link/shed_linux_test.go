@@ -2,9 +2,11 @@ package link
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,8 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	ebpflink "github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"netyard/pkt"
@@ -346,3 +350,55 @@ func (s *sender) send(rate float64, d time.Duration) (sent int) {
 }
 
 func (s *sender) close() { unix.Close(s.fd) }
+
+// TestShedUnavailable: on an interface that already has an XDP program
+// (another user's), an afpacket port works without shedding and the log
+// says why; with shed on, Open fails and says so; with shed off it does
+// not try.
+func TestShedUnavailable(t *testing.T) {
+	ns := newNS(t)
+	ns.veth(t, "nyu0", "nyu1")
+	other, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.XDP,
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, xdpPass), asm.Return()},
+		License:      "Dual MIT/GPL",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var l ebpflink.Link
+	if err := ns.do(func() (err error) {
+		l, err = ebpflink.AttachXDP(ebpflink.XDPOptions{Program: other, Interface: ifindex(t, "nyu0"), Flags: ebpflink.XDPGenericMode})
+		return err
+	}); err != nil {
+		t.Fatalf("attaching another XDP program: %v", err)
+	}
+	defer l.Close()
+	pool := testPool(t)
+
+	var logs logBuffer
+	p := ns.open(t, newTestDev(t, "eth0", 1).Device, Spec{Kind: KindAFPacket, Link: "nyu0"},
+		Options{Pool: pool, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if p.Shed() != "" || !strings.Contains(logs.String(), "no load shedding") {
+		t.Errorf("shed %q, log %q: want none, and the reason logged", p.Shed(), logs.String())
+	}
+
+	err = ns.do(func() error {
+		p, err := Open(newTestDev(t, "eth1", 1).Device, Spec{Kind: KindAFPacket, Link: "nyu0", Shed: ShedOn}, Options{Pool: pool})
+		if err == nil {
+			p.Close()
+		}
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "shed on") {
+		t.Errorf("shed on with another XDP program attached: %v, want an error", err)
+	}
+
+	logs = logBuffer{}
+	p = ns.open(t, newTestDev(t, "eth2", 1).Device, Spec{Kind: KindAFPacket, Link: "nyu1", Shed: ShedOff},
+		Options{Pool: pool, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if p.Shed() != "" || logs.String() != "" {
+		t.Errorf("shed off: shed %q, log %q: want neither", p.Shed(), logs.String())
+	}
+}
