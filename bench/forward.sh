@@ -84,7 +84,9 @@
 # QUEUES (1: the veths' queue count, RPS on each of M's and B's RX
 # queues, the xdp devices with `queues QUEUES`, and above 1 the generator
 # sends 64 flows, which A's veth spreads over its TX queues and so over
-# M's RX queues).
+# M's RX queues),
+# DEV_OPTS (words added to the afpacket ways' `dev add`: "shed off" runs
+# them without load shedding, to compare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -217,11 +219,12 @@ nytc() { NETYARD_SOCKET=$sock timeout 10 "$bin" tc "$@"; }
 # returns 1 when the daemon does not start (a backend this binary or
 # kernel lacks).
 daemon_on() {
-	local qs=
-	[ "$1" != xdp ] || qs=" queues $QUEUES"
+	local opts=
+	[ "$1" != xdp ] || opts=" queues $QUEUES"
+	[ "$1" != afpacket ] || opts=${DEV_OPTS:+ $DEV_OPTS}
 	cat >"$tmp/rules.tc" <<-EOF
-	dev add a type $1 link ma$qs
-	dev add b type $1 link mb$qs
+	dev add a type $1 link ma$opts
+	dev add b type $1 link mb$opts
 	qdisc add dev a clsact
 	qdisc add dev b clsact
 	EOF

@@ -119,6 +119,11 @@ type afpacket struct {
 	// once-only report of a frame that could not keep its offloads.
 	vnet   bool
 	gsoLog sync.Once
+	// shed is the load-shedding XDP program (shed_linux.go), nil when
+	// there is none; shedHigh and shedLow are the rings' watermarks in
+	// unread blocks.
+	shed              *shedder
+	shedHigh, shedLow int
 
 	mu      sync.Mutex // started, closed
 	started bool
@@ -159,6 +164,10 @@ type afQueue struct {
 	off     int
 	left    int
 	blkNow  int64
+	// shedding says this queue has asked the port's XDP program to
+	// drop (its ring reached shedHigh unread blocks); owned by the
+	// reader.
+	shedding bool
 	// head is next, published for the receive goroutine's readiness
 	// check (ready).
 	head   atomic.Int32
@@ -244,12 +253,67 @@ func openAFPacket(d *netdev.Device, s Spec, o Options) (_ *afpacket, err error) 
 			return nil, err
 		}
 	}
+	if err := a.openShed(s); err != nil {
+		return nil, err
+	}
 	if a.polled {
 		// The worker may read the rings from now on; the receive
 		// goroutines (Start) only wake it.
 		d.SetRxPoller(a)
 	}
 	return a, nil
+}
+
+// openShed attaches the load-shedding program (Spec.Shed): last, once the
+// rings exist. Where it cannot be had and the user did not ask for it,
+// the port works as before and the log says why.
+func (a *afpacket) openShed(s Spec) error {
+	if s.Shed == ShedOff {
+		return nil
+	}
+	sh, err := openShedder(s.Link, a.info.index)
+	if err != nil {
+		if s.Shed == ShedOn {
+			return fmt.Errorf("link: %s: shed on: %w", a.dev.Name(), err)
+		}
+		a.log.Warn("afpacket: no load shedding (an overloaded netyard will lose capacity to the kernel's work for frames it drops); \"shed off\" silences this",
+			"dev", a.dev.Name(), "link", s.Link, "reason", err)
+		return nil
+	}
+	a.shed = sh
+	a.shedHigh, a.shedLow = shedWatermarks(a.qs[0].blocks)
+	return nil
+}
+
+func (a *afpacket) shedMode() string {
+	if a.shed == nil {
+		return ""
+	}
+	return string(a.shed.mode)
+}
+
+// admit updates the queue's vote in the shedding program after a read of
+// its ring: on when shedHigh blocks are unread, off again at shedLow. The
+// kernel retires blocks in ring order, so block next+k is the user's only
+// if every block before it is: two loads decide. The caller holds rxMu.
+func (q *afQueue) admit() {
+	a := q.a
+	k := a.shedLow
+	if !q.shedding {
+		k = a.shedHigh
+	}
+	blk := (q.next + k) % q.blocks
+	h := (*unix.TpacketHdrV1)(unsafe.Pointer(&q.rx[blk*q.blkSize+blockHdrOff]))
+	full := atomic.LoadUint32(&h.Block_status)&unix.TP_STATUS_USER != 0
+	if full != q.shedding {
+		q.shedding = full
+		if full {
+			a.shed.set(1)
+			a.shed.want()
+		} else {
+			a.shed.set(-1)
+		}
+	}
 }
 
 // open sets up queue q: socket, options, rings, mapping, bind, fanout.
@@ -577,6 +641,10 @@ func (a *afpacket) start() {
 	}
 	a.wg.Add(1)
 	go routineRetry(&a.wg, a.done, a.retry, a.Flush)
+	if a.shed != nil {
+		a.wg.Add(1)
+		go a.shed.routineShed(&a.wg, a.done, a.log, a.dev.Name(), a.link)
+	}
 }
 
 // retryDelay is how long frames a Flush left marked wait for another kick
@@ -775,6 +843,9 @@ func (q *afQueue) pull(dst []*pkt.Buffer, now int64) int {
 			}
 			q.head.Store(int32(q.next))
 		}
+	}
+	if q.a.shed != nil {
+		q.admit()
 	}
 	return n
 }
@@ -1093,6 +1164,9 @@ func (a *afpacket) queueStats(i int) Stats {
 	a.statsMu.Lock()
 	a.readKernelDrops(q)
 	s.RxKernelDrops = q.kernDrop
+	if i == 0 && a.shed != nil {
+		s.RxShed = a.shed.dropped()
+	}
 	a.statsMu.Unlock()
 	return s
 }
@@ -1126,6 +1200,9 @@ func (a *afpacket) close() error {
 	for _, q := range a.qs {
 		q.unmap()
 	}
+	if a.shed != nil {
+		a.shed.unmap()
+	}
 	return err
 }
 
@@ -1144,6 +1221,10 @@ func (a *afpacket) release() error {
 		a.readKernelDrops(q)
 	}
 	a.fdsClosed = true
+	if a.shed != nil {
+		// Frames reach the stack again; the count stays.
+		a.shed.close()
+	}
 	a.statsMu.Unlock()
 
 	var errs []error
@@ -1164,6 +1245,9 @@ func (a *afpacket) release() error {
 	if !a.started {
 		for _, q := range a.qs {
 			q.unmap()
+		}
+		if a.shed != nil {
+			a.shed.unmap()
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -171,6 +171,34 @@
 // no OS thread is held per queue, and Close wakes them by closing the
 // files, so it returns at once.
 //
+// # Load shedding (AF_PACKET)
+//
+// shed_linux.go. Behind RPS (or on a NIC whose interrupts land on
+// netyard's CPU) the kernel spends 0.5-1.9 us of netyard's CPU on every
+// frame it offers an AF_PACKET socket, in softirq, ahead of the worker,
+// and as much again for a frame the full ring then drops: an overloaded
+// netyard delivered 0.35 of its capacity at 3x. An afpacket port
+// therefore has an XDP program (assembled with cilium/ebpf, like the xdp
+// backend's) that drops every frame while a one-element array map says
+// so; netyard maps that array (BPF_F_MMAPABLE) and the reader of each
+// queue's ring votes in it: for shedding when the ring holds all but two
+// of its blocks unread, against when it is back to half (hysteresis: the
+// worker always has work, and the frames the kernel still hands over are
+// frames it will forward). Native XDP runs in the driver's NAPI poll,
+// for a veth on the sender's CPU, before RPS: a shed frame costs
+// netyard's CPU nothing. Generic XDP (drivers without the hook) runs
+// after RPS and saves the taps and the ring only.
+//
+// The program is attached only while a queue sheds and for 2 s after
+// (the port's shed goroutine, which enters the link's network namespace
+// to attach), because native XDP on a veth has a price while it is
+// there: the peer loses software GSO (veth_xdp_set) and veth copies each
+// frame into a page before running the program. Open attaches it once
+// and detaches it, to find the hook and to report a link that cannot
+// have it: then the port works without (logged; `shed on` makes it an
+// error, `shed off` skips it). Drops are counted per CPU by the program:
+// Stats.RxShed.
+//
 // # AF_XDP
 //
 // xdp_linux.go. An XDP program of five instructions, assembled at Open
@@ -265,17 +293,27 @@
 // device disappears with Close unless it was created persistent
 // beforehand (ip tuntap add), in which case Open attaches to it.
 //
+// The files have IFF_VNET_HDR and the device TUNSETOFFLOAD's partial
+// checksums, TSO and (6.2+) USO, so the stack hands its GSO frames over
+// whole, each read starting with a virtio_net_hdr (the same struct as
+// AF_PACKET's, parseVnetHdr), and every write carries one (putVnetHdr):
+// the stack segments or checksums what netyard passes on whole. A read
+// is a readv into the header, the buffer's DataSize bytes and a 64 KiB
+// scratch; only a frame longer than a buffer is copied again, into a big
+// buffer (Pool.GetBig). A tap port is a netdev.GSOPort; counters count a
+// GSO frame as its segments.
+//
 // # Not supported
 //
 //   - AF_XDP multi-buffer (frames above 4 KiB less headroom) and
 //     zero-copy into pkt.Buffer (see AF_XDP).
-//   - Segmentation offload on receive for AF_XDP and TAP: a local TCP
+//   - Segmentation offload on receive for AF_XDP: a local TCP
 //     sender with TSO/GSO on hands those links frames of up to 64 KiB,
 //     longer than the MTU, counted in RxDropped (AF_XDP generic: in
 //     RxKernelDrops). Use afpacket on such a link (see Offloads), turn
 //     GSO off on the sender (ethtool -K DEV tso off gso off), or on a
 //     veth use xdp in native mode, which turns the peer's software GSO
-//     off itself (veth_xdp_set). No IFF_VNET_HDR on TAP yet; no GRO.
+//     off itself (veth_xdp_set). TAP has IFF_VNET_HDR (see TAP); no GRO.
 //   - Completing an SCTP CRC32c left to offload.
 //   - Links that are not Ethernet (loopback, IP tunnels, TUN): refused.
 //   - Following a link's MTU change after Open; the kernel then discards

@@ -61,7 +61,26 @@ type Spec struct {
 	// frames in and out of the UMEM itself. Open fails when the driver
 	// cannot.
 	ZeroCopy bool
+	// Shed is the afpacket backend's load shedding (shed_linux.go): an
+	// XDP program on the interface that drops frames before the kernel
+	// works on them while netyard's receive ring is nearly full.
+	// ShedAuto attaches it where the kernel and the driver allow and
+	// logs why not elsewhere; ShedOn makes that an error; ShedOff
+	// attaches nothing.
+	Shed ShedMode
 }
+
+// ShedMode says whether an afpacket port sheds load with XDP.
+type ShedMode string
+
+const (
+	// ShedAuto sheds where XDP can be attached (the default).
+	ShedAuto ShedMode = ""
+	// ShedOn sheds, or Open fails.
+	ShedOn ShedMode = "on"
+	// ShedOff never attaches the program.
+	ShedOff ShedMode = "off"
+)
 
 // Options are what a backend needs from the daemon.
 type Options struct {
@@ -83,8 +102,8 @@ type Options struct {
 	// it.
 	Polled bool
 
-	// noVnet keeps PACKET_VNET_HDR off (tests of the path without
-	// offload metadata).
+	// noVnet keeps PACKET_VNET_HDR (AF_PACKET) and IFF_VNET_HDR (TAP)
+	// off (tests of the path without offload metadata).
 	noVnet bool
 	// txFrags makes the AF_PACKET TX ring hand frames to the kernel as
 	// before: the bytes past the Ethernet header as fragments of the
@@ -125,6 +144,10 @@ type Stats struct {
 	// ring was full: the backend fell behind (AF_PACKET tp_drops, read
 	// with PACKET_STATISTICS).
 	RxKernelDrops uint64
+	// RxShed counts frames the afpacket port's XDP program dropped while
+	// the receive ring was nearly full (Spec.Shed): before the kernel
+	// spent anything on them. Counted on queue 0, for the port.
+	RxShed uint64
 	// RxCsumCompleted counts frames whose TCP/UDP checksum the backend
 	// filled in because the kernel handed them over with the checksum
 	// left to offload (TP_STATUS_CSUMNOTREADY; see completeChecksum).
@@ -146,6 +169,7 @@ func (s *Stats) add(o Stats) {
 	s.RxBytes += o.RxBytes
 	s.RxDropped += o.RxDropped
 	s.RxKernelDrops += o.RxKernelDrops
+	s.RxShed += o.RxShed
 	s.RxCsumCompleted += o.RxCsumCompleted
 	s.TxPackets += o.TxPackets
 	s.TxBytes += o.TxBytes
@@ -185,6 +209,15 @@ func (p *Port) Kind() Kind { return p.kind }
 func (p *Port) XDPMode() string {
 	if x, ok := p.b.(interface{ xdpMode() string }); ok {
 		return x.xdpMode()
+	}
+	return ""
+}
+
+// Shed says how an afpacket port sheds load: "native" or "generic" (the
+// XDP hook its program is attached to), "" without the program.
+func (p *Port) Shed() string {
+	if x, ok := p.b.(interface{ shedMode() string }); ok {
+		return x.shedMode()
 	}
 	return ""
 }
@@ -269,6 +302,15 @@ func check(d *netdev.Device, s Spec, o *Options) (Spec, error) {
 		return s, fmt.Errorf("%w: %s: no kind (want %s, %s or %s)", ErrBadSpec, d.Name(), KindAFPacket, KindXDP, KindTAP)
 	default:
 		return s, fmt.Errorf("%w: %s: unknown kind %q (want %s, %s or %s)", ErrBadSpec, d.Name(), s.Kind, KindAFPacket, KindXDP, KindTAP)
+	}
+	switch s.Shed {
+	case ShedAuto, ShedOff:
+	case ShedOn:
+		if s.Kind != KindAFPacket {
+			return s, fmt.Errorf("%w: %s: shed is for type afpacket, not %s", ErrBadSpec, d.Name(), s.Kind)
+		}
+	default:
+		return s, fmt.Errorf("%w: %s: shed %q (want %s or %s)", ErrBadSpec, d.Name(), s.Shed, ShedOn, ShedOff)
 	}
 	if s.Kind != KindXDP && (s.XDPMode != XDPModeAuto || s.ZeroCopy) {
 		return s, fmt.Errorf("%w: %s: mode and zerocopy are for type xdp, not %s", ErrBadSpec, d.Name(), s.Kind)

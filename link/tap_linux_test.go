@@ -2,8 +2,11 @@ package link
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"netyard/netdev"
 	"netyard/pkt"
@@ -125,5 +128,94 @@ func TestTAPBadSpec(t *testing.T) {
 				t.Errorf("%d file descriptors after the failed Open, %d before", n, fds)
 			}
 		})
+	}
+}
+
+// TestTAPGSO: with IFF_VNET_HDR the tap passes GSO frames whole both ways.
+// The stack's UDP GSO send (UDP_SEGMENT, 20 segments) reaches the device
+// as one frame with its offload state, counted as 20 packets; a TCP GSO
+// frame the device transmits enters the stack whole (an AF_PACKET socket
+// on the tap sees one 20 KiB frame, byte for byte), counted as its
+// segments. The same with the header off (Options.noVnet): the stack
+// segments, and the device's GSO frame is not the tap's to send whole.
+func TestTAPGSO(t *testing.T) {
+	ns := newNS(t)
+	pool := testPool(t)
+	td := newTestDev(t, "nyg0", 1)
+	p := ns.open(t, td.Device, Spec{Kind: KindTAP}, Options{Pool: pool})
+	if !p.TakesGSO() {
+		t.Fatal("a tap without IFF_VNET_HDR")
+	}
+	ns.ip(t, "link", "set", "nyg0", "up")
+	ns.ip(t, "addr", "add", "10.77.0.1/24", "dev", "nyg0")
+	ns.ip(t, "neigh", "add", "10.77.0.2", "lladdr", "02:00:00:00:00:02", "dev", "nyg0")
+	p.Start()
+
+	// Receive: one UDP GSO send of 20 x 1000 bytes.
+	const segs, segSize = 20, 1000
+	payload := make([]byte, segs*segSize)
+	copy(payload, binary.BigEndian.AppendUint32(append([]byte(nil), testMarker...), 7))
+	err := ns.do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_SEGMENT, segSize); err != nil {
+			return err
+		}
+		return unix.Sendto(fd, payload, 0, &unix.SockaddrInet4{Port: 9, Addr: [4]byte{10, 77, 0, 2}})
+	})
+	if err != nil {
+		t.Fatalf("UDP GSO send: %v", err)
+	}
+	got := td.next(wait)
+	if got == nil {
+		t.Fatalf("nothing received; %+v", p.Stats())
+	}
+	if n, _ := got.WireLen(); got.GSOType != pkt.GSOUDPL4 || got.GSOSize != segSize || got.Len() != 14+20+8+len(payload) || n != segs {
+		t.Errorf("received %d bytes, %+v, %d segments: want one UDP GSO frame of %d segments", got.Len(), got.Meta, n, segs)
+	}
+	got.Release()
+	if s := p.Stats(); s.RxPackets != segs || s.RxDropped != 0 {
+		t.Errorf("rx stats %+v: want %d packets", s, segs)
+	}
+
+	// Transmit: a 20 KiB TCP GSO frame with a partial checksum.
+	kernel := ns.rawSocket(t, "nyg0")
+	frame, m := gsoFrame(t, false, 20000, 0x18)
+	b, err := pool.GetBig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = b.SetData(frame)
+	b.Meta = m
+	td.TransmitBatch(0, []*pkt.Buffer{b}, 0)
+	if back := kernel.recv(t, wait); !bytes.Equal(back, frame) {
+		t.Errorf("the stack received %d bytes, sent a %d-byte GSO frame", len(back), len(frame))
+	}
+	if s := p.Stats(); s.TxPackets != 20 || s.TxDropped != 0 || s.TxErrors != 0 {
+		t.Errorf("tx stats %+v: want 20 packets (the frame's segments)", s)
+	}
+}
+
+// TestTAPNoVnet: without the header the stack segments before the tap.
+func TestTAPNoVnet(t *testing.T) {
+	ns := newNS(t)
+	pool := testPool(t)
+	td := newTestDev(t, "nyg1", 1)
+	p := ns.open(t, td.Device, Spec{Kind: KindTAP}, Options{Pool: pool, noVnet: true})
+	if p.TakesGSO() {
+		t.Fatal("TakesGSO without IFF_VNET_HDR")
+	}
+	ns.ip(t, "link", "set", "nyg1", "up")
+	p.Start()
+	kernel := ns.rawSocket(t, "nyg1")
+	f := testFrame(nil, 3, 100)
+	kernel.send(t, f)
+	if got := td.next(wait); got == nil || !bytes.Equal(got.Data(), f) || got.GSOType != pkt.GSONone {
+		t.Fatalf("received %v, want the frame as sent", got)
+	} else {
+		got.Release()
 	}
 }

@@ -45,6 +45,26 @@ type Options struct {
 	// authority check (docs/SECURITY.md): netyard_denied_total and,
 	// per namespace, netyard_namespace_denied_total.
 	Authority Authority
+
+	// Backends, when set, exports what the devices' backends dropped
+	// before the datapath saw the frames (netyard_device_backend_drops_total).
+	Backends Backends
+}
+
+// Backends lists the drops of the devices' kernel backends (the daemon's
+// afpacket, xdp and tap ports).
+type Backends interface {
+	BackendDrops() []BackendDrops
+}
+
+// BackendDrops are one device's backend drops, each drop counted once:
+// Kernel in the kernel's receive ring (AF_PACKET tp_drops, AF_XDP
+// rx_ring_full and rx_dropped), Shed by the afpacket port's load-shedding
+// XDP program, Backend by the backend itself (no buffer, too long,
+// truncated).
+type BackendDrops struct {
+	Namespace, Device     string
+	Kernel, Shed, Backend uint64
 }
 
 // Authority is what the daemon's authority check counts.
@@ -134,6 +154,10 @@ var qdiscMetrics = []counterDesc[tcsyntax.QdiscView]{
 	{desc("qdisc_qlen", "Packets queued in the qdisc now (tc's \"backlog Np\", the qdisc's qlen).", qdiscLabels...),
 		prometheus.GaugeValue, func(q *tcsyntax.QdiscView) uint64 { return q.Stats.Qlen }},
 }
+
+var backendDropsDesc = desc("device_backend_drops_total",
+	"Frames the device's backend dropped before the datapath saw them, by where: kernel_ring (the kernel's receive ring was full), shed (the afpacket port's load-shedding XDP program, while netyard was overloaded), backend (no buffer, too long, truncated).",
+	"namespace", "device", "where")
 
 var (
 	nsLoopDropsDesc = desc("namespace_loop_drops_total",
@@ -254,6 +278,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		poolLiveDesc, poolInUseDesc, poolLimitDesc, poolDenied, poolFaults} {
 		ch <- d
 	}
+	if c.opts.Backends != nil {
+		ch <- backendDropsDesc
+	}
 	if c.opts.BPF != nil {
 		ch <- bpfRunsDesc
 		ch <- bpfFaultsDesc
@@ -270,6 +297,16 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectPool(ch)
+	if c.opts.Backends != nil {
+		for _, b := range c.opts.Backends.BackendDrops() {
+			for _, w := range [...]struct {
+				where string
+				n     uint64
+			}{{"kernel_ring", b.Kernel}, {"shed", b.Shed}, {"backend", b.Backend}} {
+				ch <- prometheus.MustNewConstMetric(backendDropsDesc, prometheus.CounterValue, float64(w.n), b.Namespace, b.Device, w.where)
+			}
+		}
+	}
 	if c.opts.Authority != nil {
 		ch <- prometheus.MustNewConstMetric(deniedDesc, prometheus.CounterValue, float64(c.opts.Authority.Denied()))
 		ch <- prometheus.MustNewConstMetric(throttledDesc, prometheus.CounterValue, float64(c.opts.Authority.Throttled()))

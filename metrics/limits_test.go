@@ -189,3 +189,35 @@ func tcErr(ns *datapath.Namespace, line string) error {
 	}
 	return nil
 }
+
+// fakeBackends reports fixed backend drops.
+type fakeBackends []BackendDrops
+
+func (f fakeBackends) BackendDrops() []BackendDrops { return f }
+
+// TestBackendDrops: each device's backend drops are one series per place,
+// each drop in exactly one of them (dev show's RX dropped is their sum
+// plus the datapath's own).
+func TestBackendDrops(t *testing.T) {
+	r := newRig(t)
+	got := scrape(t, NewCollector(r.e, Options{Backends: fakeBackends{
+		{Namespace: "default", Device: "a", Kernel: 3, Shed: 1000, Backend: 2},
+		{Namespace: "t1", Device: "b"},
+	}}))
+	for _, tc := range []struct {
+		series string
+		want   float64
+	}{
+		{`netyard_device_backend_drops_total{device=a,namespace=default,where=kernel_ring}`, 3},
+		{`netyard_device_backend_drops_total{device=a,namespace=default,where=shed}`, 1000},
+		{`netyard_device_backend_drops_total{device=a,namespace=default,where=backend}`, 2},
+		{`netyard_device_backend_drops_total{device=b,namespace=t1,where=shed}`, 0},
+	} {
+		if v, ok := got[tc.series]; !ok || v != tc.want {
+			t.Errorf("%s = %v (exported %v), want %v", tc.series, v, ok, tc.want)
+		}
+	}
+	if _, ok := scrape(t, NewCollector(r.e, Options{}))[`netyard_device_backend_drops_total{device=a,namespace=default,where=shed}`]; ok {
+		t.Error("backend drops exported without Options.Backends")
+	}
+}

@@ -12,7 +12,7 @@ import (
 // configuration starts with them, and `netyard tc dev add` adds one while
 // it runs:
 //
-//	dev add NAME type afpacket link IFNAME [queues N] [mtu N]
+//	dev add NAME type afpacket link IFNAME [queues N] [mtu N] [shed on|off]
 //	dev add NAME type xdp link IFNAME [queues N] [mode native|generic] [zerocopy] [mtu N]
 //	dev add NAME type tap [link TAPNAME] [queues N] [mtu N]
 //	dev add NAME type memory [link ethernet|ieee80211] [queues N] [mtu N]
@@ -35,7 +35,11 @@ import (
 // for ever); its link layer is the capture's.
 // queues is the number of backend queues, which is also the device's TX
 // queue count: the stack's TX queue q is the backend's queue q (AF_PACKET
-// socket q, TAP file q with IFF_MULTI_QUEUE).
+// socket q, TAP file q with IFF_MULTI_QUEUE). shed is afpacket's load
+// shedding: an XDP program that drops frames before the kernel works on
+// them while netyard's receive ring is nearly full; by default it is
+// attached where XDP can be (a logged reason elsewhere), "shed on" makes
+// that an error, "shed off" leaves the interface alone.
 
 // DevSpec is what "dev add" asks for.
 type DevSpec struct {
@@ -56,6 +60,9 @@ type DevSpec struct {
 	Mode string
 	// ZeroCopy asks xdp for AF_XDP zero-copy.
 	ZeroCopy bool
+	// Shed is afpacket's load shedding: "on", "off", or "" for on where
+	// XDP can be attached.
+	Shed string
 	// Netns is the namespace the device goes to ("netns NAME"; "" is
 	// the command's own namespace).
 	Netns string
@@ -249,6 +256,15 @@ func parseDevCmd(a *Args) (*Command, error) {
 			if n == 0 {
 				s.Loop = -1
 			}
+		case "shed":
+			v, err := a.Value("shed", "on or off")
+			if err != nil {
+				return nil, err
+			}
+			if v != "on" && v != "off" {
+				return nil, unknownWord("dev", v, "shed value", []string{"on", "off"})
+			}
+			s.Shed = v
 		case "netns":
 			v, err := netnsName(a, w)
 			if err != nil {
@@ -272,7 +288,7 @@ func parseDevCmd(a *Args) (*Command, error) {
 			}
 			s.Peer = v
 		default:
-			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu", "mode", "zerocopy", "netns", "peer", "file", "speed", "rate", "topspeed", "loop"})
+			return nil, unknownWord("dev", w, "word", []string{"type", "link", "queues", "mtu", "mode", "zerocopy", "shed", "netns", "peer", "file", "speed", "rate", "topspeed", "loop"})
 		}
 	}
 	if s.Type == "memory" || s.Type == "pcap" {
@@ -300,6 +316,8 @@ func parseDevCmd(a *Args) (*Command, error) {
 		return nil, syntaxErr("dev", "mode", "mode is for type xdp")
 	case s.Type != "xdp" && s.ZeroCopy:
 		return nil, syntaxErr("dev", "zerocopy", "zerocopy is for type xdp")
+	case s.Type != "afpacket" && s.Shed != "":
+		return nil, syntaxErr("dev", "shed", "shed is for type afpacket")
 	case s.ZeroCopy && s.Mode == "generic":
 		return nil, syntaxErr("dev", "zerocopy", "zerocopy needs the driver's XDP hook: not with mode generic")
 	case s.Type == "veth" && s.Link != "":
@@ -341,6 +359,9 @@ func formatDev(s *DevSpec) []string {
 	}
 	if s.MTU != 0 {
 		w = append(w, "mtu", itoa(uint64(s.MTU)))
+	}
+	if s.Shed != "" {
+		w = append(w, "shed", s.Shed)
 	}
 	if s.Netns != "" {
 		w = append(w, "netns", s.Netns)
@@ -432,6 +453,9 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 		}
 		if v.MTU != 0 {
 			w.Uint(PrintAny, "mtu", " mtu %d", uint64(v.MTU))
+		}
+		if v.Shed != "" {
+			w.String(PrintAny, "shed", " shed %s", v.Shed)
 		}
 		if v.Backend != "" {
 			w.String(PrintAny, "backend", " backend %s", v.Backend)

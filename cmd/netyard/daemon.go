@@ -196,7 +196,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	var ms *metrics.Server
 	if c.metrics != "" {
 		var err error
-		if ms, err = metrics.Listen(c.metrics, e, metrics.Options{ActionSeries: c.metricsActions, BPF: bpfl, Authority: dmn}); err != nil {
+		if ms, err = metrics.Listen(c.metrics, e, metrics.Options{ActionSeries: c.metricsActions, BPF: bpfl, Authority: dmn, Backends: dmn}); err != nil {
 			return err
 		}
 		defer ms.Close() // releases the address on a failed start

@@ -9,6 +9,7 @@ import (
 
 	"netyard/datapath"
 	"netyard/link"
+	"netyard/metrics"
 	"netyard/netdev"
 	"netyard/replay"
 	"netyard/tcsyntax"
@@ -91,7 +92,7 @@ func (t *daemonTarget) AddDev(s tcsyntax.DevSpec) error {
 		}
 		var err error
 		spec := link.Spec{Kind: link.Kind(s.Type), Link: s.Link, Queues: s.Queues,
-			XDPMode: link.XDPMode(s.Mode), ZeroCopy: s.ZeroCopy}
+			XDPMode: link.XDPMode(s.Mode), ZeroCopy: s.ZeroCopy, Shed: link.ShedMode(s.Shed)}
 		port, err = link.Open(nd, spec, link.Options{Pool: e.Pool(), Now: e.Clock().Now, Logger: t.log, Polled: true})
 		if errors.Is(err, link.ErrNotSupported) {
 			return fmt.Errorf("dev %s: type %s: %w on this system", s.Name, s.Type, err)
@@ -138,8 +139,15 @@ func (t *daemonTarget) startPlayer(s tcsyntax.DevSpec, d *datapath.Device) {
 }
 
 // backendOf says how an xdp device runs ("native copy"), or that it fell
-// back to afpacket; "" for the other types, whose type says it all.
+// back to afpacket; for afpacket, the XDP hook of its load shedding
+// ("shed native"); "" for the other types, whose type says it all.
 func backendOf(s tcsyntax.DevSpec, p *link.Port) string {
+	if p != nil && p.Kind() == link.KindAFPacket && p.Shed() != "" {
+		if s.Type == string(link.KindXDP) {
+			return "afpacket shed " + p.Shed()
+		}
+		return "shed " + p.Shed()
+	}
 	if s.Type != string(link.KindXDP) || p == nil {
 		return ""
 	}
@@ -186,7 +194,7 @@ func (t *daemonTarget) Devs(name string) ([]tcsyntax.DevView, error) {
 		if p := t.ports[s.Name]; p != nil {
 			v.Backend = backendOf(s, p)
 			st := p.Stats()
-			v.RxDropped += st.RxDropped + st.RxKernelDrops
+			v.RxDropped += st.RxDropped + st.RxKernelDrops + st.RxShed
 			v.TxDropped += st.TxDropped + st.TxErrors
 		}
 		out = append(out, v)
@@ -195,6 +203,19 @@ func (t *daemonTarget) Devs(name string) ([]tcsyntax.DevView, error) {
 		return nil, fmt.Errorf("dev %s: %w", name, tcsyntax.ErrNotFound)
 	}
 	return out, nil
+}
+
+// backendDrops appends the namespace's devices' backend drops.
+func (t *daemonTarget) backendDrops(out []metrics.BackendDrops, netns string) []metrics.BackendDrops {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.devs {
+		if p := t.ports[s.Name]; p != nil {
+			st := p.Stats()
+			out = append(out, metrics.BackendDrops{Namespace: netns, Device: s.Name, Kernel: st.RxKernelDrops, Shed: st.RxShed, Backend: st.RxDropped})
+		}
+	}
+	return out
 }
 
 // close stops the backends: after the workers, which transmit on them.

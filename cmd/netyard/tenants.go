@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/user"
 	"slices"
@@ -19,6 +20,7 @@ import (
 
 	"netyard/ctl"
 	"netyard/datapath"
+	"netyard/metrics"
 	"netyard/netdev"
 	"netyard/tcsyntax"
 )
@@ -75,6 +77,19 @@ func newDaemon(e *datapath.Engine, log *slog.Logger, adminGID int) *daemon {
 		tenantRate: defaultTenantRate, limits: map[uint32]*rate.Limiter{}, denyLog: rate.NewLimiter(10, 20)}
 	d.targets[datapath.DefaultNamespace] = newDaemonTarget(e.Default(), log)
 	return d
+}
+
+// BackendDrops implements metrics.Backends: every namespace's devices.
+func (d *daemon) BackendDrops() []metrics.BackendDrops {
+	d.mu.Lock()
+	ts := make(map[string]*daemonTarget, len(d.targets))
+	maps.Copy(ts, d.targets)
+	d.mu.Unlock()
+	var out []metrics.BackendDrops
+	for _, name := range slices.Sorted(maps.Keys(ts)) {
+		out = ts[name].backendDrops(out, name)
+	}
+	return out
 }
 
 // close stops every namespace's backends (after the workers).
