@@ -746,6 +746,10 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 				r[d] = mkptr(tagPkt, 0) // skb->data, the most common context load
 			} else if a == mkptr(tagCtx, skbDataEnd) && !s.wifi {
 				r[d] = mkptr(tagPkt, uint32(len(s.pkt)))
+			} else if a == mkptr(tagCtx, wifiData) && s.wifi {
+				r[d] = mkptr(tagPkt, 0) // netyard_wifi_md's data and data_end: the same shortcut
+			} else if a == mkptr(tagCtx, wifiDataEnd) && s.wifi {
+				r[d] = mkptr(tagPkt, uint32(len(s.pkt)))
 			} else if v, ok := s.load(a, 4); ok {
 				r[d] = v
 			} else {
