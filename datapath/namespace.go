@@ -122,20 +122,30 @@ func (ns *Namespace) Devices() []*Device {
 // wire at time t: a copy goes onto the device's RX ring. It fails when the
 // packet memory limit is reached or the frame is too large.
 func (d *Device) Inject(frame []byte, t int64) error {
-	p, err := d.e.pool.Get()
+	p, err := d.copyIn(frame)
 	if err != nil {
-		d.nd.Counters.RxDropped.Add(1)
-		return err
-	}
-	if err := p.SetData(frame); err != nil {
-		d.nd.Counters.RxDropped.Add(1)
-		p.Release()
 		return err
 	}
 	p.Time = t
 	p.TTL = d.e.cfg.RedirectTTL
 	d.nd.Receive(p, t) // wakes the worker (SetNotify)
 	return nil
+}
+
+// copyIn copies a frame from the wire into a buffer of d's pool; a frame
+// that finds no buffer, or does not fit one, is counted in d's RX drops.
+func (d *Device) copyIn(frame []byte) (*pkt.Buffer, error) {
+	p, err := d.e.pool.Get()
+	if err != nil {
+		d.nd.Counters.RxDropped.Add(1)
+		return nil, err
+	}
+	if err := p.SetData(frame); err != nil {
+		d.nd.Counters.RxDropped.Add(1)
+		p.Release()
+		return nil, err
+	}
+	return p, nil
 }
 
 // Receive hands d a frame from its wire (a lab host's cable, a backend) at

@@ -90,14 +90,8 @@ func (d *Device) Inject80211(frame []byte, f *radiotap.Fields, t int64) error {
 	if d.nd.Link() != netdev.LinkIEEE80211 {
 		return fmt.Errorf("%w: an 802.11 frame on %s device %s", ErrLinkType, d.nd.Link(), d.Name())
 	}
-	p, err := d.e.pool.Get()
+	p, err := d.copyIn(frame)
 	if err != nil {
-		d.nd.Counters.RxDropped.Add(1)
-		return err
-	}
-	if err := p.SetData(frame); err != nil {
-		d.nd.Counters.RxDropped.Add(1)
-		p.Release()
 		return err
 	}
 	if f != nil {

@@ -162,14 +162,17 @@ func (s *state) ctxLoad(off uint32, w int) (uint64, bool) {
 		return 0, false
 	}
 	v, ok := s.u32Field(off &^ 3)
-	if !ok {
-		return 0, false
-	}
+	return narrow(v, off, w), ok
+}
+
+// narrow is the part of the 32-bit field v that a load of w bytes at off
+// (within the field: the kernel's narrow context loads) reads.
+func narrow(v uint32, off uint32, w int) uint64 {
 	v >>= 8 * (off & 3)
 	if w < 4 {
 		v &= 1<<(8*w) - 1
 	}
-	return uint64(v), true
+	return uint64(v)
 }
 
 // ctxStore writes a field a tc program may write: mark, priority,

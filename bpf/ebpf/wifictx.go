@@ -90,14 +90,7 @@ func (s *state) wifiLoad(off uint32, w int) (uint64, bool) {
 		return uint64(lo) | uint64(hi)<<32, ok1 && ok2
 	}
 	v, ok := s.wifiField(off &^ 3)
-	if !ok {
-		return 0, false
-	}
-	v >>= 8 * (off & 3)
-	if w < 4 {
-		v &= 1<<(8*w) - 1
-	}
-	return uint64(v), true
+	return narrow(v, off, w), ok
 }
 
 // wifiStore writes mark or keep_len (4 bytes), or both in one 8-byte
