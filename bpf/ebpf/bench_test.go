@@ -103,3 +103,13 @@ func BenchmarkRun(b *testing.B) {
 		})
 	}
 }
+
+// mapByName is the index of the program's map called name.
+func (p *Program) mapByName(name string) (int, bool) {
+	for i, m := range p.maps {
+		if m.spec.Name == name {
+			return i, true
+		}
+	}
+	return 0, false
+}

@@ -443,6 +443,12 @@ func checkFuncs(name string, code []insn, entries []int) error {
 		}
 		for pc := start; pc < end; pc++ {
 			in := &code[pc]
+			if f > 0 && in.op == opCallHelper && in.imm == helperTailCall {
+				// The kernel's interpreter refuses this too; its JIT keeps the
+				// subprogram's frame, which netyard's tail call (a jump to the
+				// new program's frame 0) does not.
+				return &LoadError{Prog: name, PC: pc, Reason: "tail call from a bpf-to-bpf function (only the main program may tail-call)"}
+			}
 			if isJump(in.op) {
 				t := pc + 1 + int(in.off)
 				if t < start || t >= end {

@@ -75,6 +75,7 @@ func TestLoadErrors(t *testing.T) {
 		{"shift by 32 in 32 bits", []RawInsn{mov0, ri(0x64, 0, 0, 0, 32), exit}, "invalid shift 32"},
 		{"call out of the program", []RawInsn{ri(0x85, 0, 1, 0, 10), mov0, exit}, "call to insn 11"},
 		{"kfunc", []RawInsn{ri(0x85, 0, 2, 0, 10), mov0, exit}, "kfuncs are not supported"},
+		{"tail call in a function", []RawInsn{ri(0x85, 0, 1, 0, 2), mov0, exit, ri(0x85, 0, 0, 0, 12), mov0, exit}, "insn 3: tail call from a bpf-to-bpf function"},
 		{"jump into another function", []RawInsn{ri(0x85, 0, 1, 0, 2), mov0, ri(0x05, 0, 0, 0, 0), mov0, ri(0x05, 0, 0, -3, 0), exit}, "out of its function"},
 		{"map reference without map", []RawInsn{ri(0x18, 1, 1, 0, 0), ri(0, 0, 0, 0, 0), mov0, exit}, "no such map"},
 		{"bad byte swap", []RawInsn{mov0, ri(0xd4, 0, 0, 0, 8), exit}, "byte swap of 8 bits"},

@@ -508,8 +508,7 @@ const printkPerSecond = 10
 
 func (rl *rateLimit) allow(now int64) bool {
 	sec := now / 1e9
-	if rl.sec.Load() != sec {
-		rl.sec.Store(sec)
+	if old := rl.sec.Load(); old != sec && rl.sec.CompareAndSwap(old, sec) {
 		rl.n.Store(0)
 	}
 	if rl.n.Add(1) > printkPerSecond {
@@ -535,7 +534,11 @@ func (s *state) tracePrintk(r *[16]uint64) uint64 {
 		return uint64(len(f))
 	}
 	msg := s.format(string(f), [3]uint64{r[3], r[4], r[5]})
-	slog.Info("bpf_trace_printk", "prog", s.prog.name, "msg", strings.TrimRight(msg, "\n"))
+	if n := s.prog.printk.dropped.Swap(0); n > 0 {
+		slog.Info("bpf_trace_printk", "prog", s.prog.name, "msg", strings.TrimRight(msg, "\n"), "suppressed_before", n)
+	} else {
+		slog.Info("bpf_trace_printk", "prog", s.prog.name, "msg", strings.TrimRight(msg, "\n"))
+	}
 	return uint64(len(msg))
 }
 

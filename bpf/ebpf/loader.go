@@ -54,7 +54,7 @@ func NewProgram(name string, raw []RawInsn, maps []*Map, ncpu int) (*Program, er
 		ncpu = runtime.NumCPU()
 	}
 	p := &Program{name: name, code: code, entries: entries, maps: maps, scratch: make([]state, ncpu)}
-	p.id = progIDs.Add(1)
+	p.id = bpf.NewID() // one numbering with classic programs: tc's "id N"
 	p.info = bpf.Info{Kind: "extended", Name: name, Tag: tag(raw), ID: p.id, Insns: len(raw)}
 	return p, nil
 }

@@ -118,8 +118,6 @@ type Program struct {
 
 var _ bpf.Program = (*Program)(nil)
 
-var progIDs atomic.Uint32
-
 // Info implements bpf.Program.
 func (p *Program) Info() bpf.Info { return p.info }
 
@@ -230,16 +228,6 @@ func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, err
 		return 0, f
 	}
 	return ret, nil
-}
-
-// mapByName is the index of the program's map called name.
-func (p *Program) mapByName(name string) (int, bool) {
-	for i, m := range p.maps {
-		if m.spec.Name == name {
-			return i, true
-		}
-	}
-	return 0, false
 }
 
 // run is the interpreter. The recover is a last resort for a netyard bug:
@@ -1022,19 +1010,17 @@ func (s *state) loadFault(pc int, a uint64, w int) *bpf.Fault {
 // store writes w bytes of v at a, in any region but the packet's fast path.
 func (s *state) store(a uint64, w int, v uint64) bool {
 	if a>>32 == tagCtx {
-		switch uint32(a) { // the fields tc programs write most, 4 bytes
-		case skbPriority:
-			if w == 4 {
+		if w == 4 && !s.wifi { // __sk_buff's fields tc programs write most
+			switch uint32(a) {
+			case skbPriority:
 				s.buf.Priority = uint32(v)
 				return true
-			}
-		case skbTCClassid:
-			if w == 4 {
+			case skbTCClassid:
 				s.skb.classid = uint32(v)
 				return true
 			}
 		}
-		return s.ctxStore(uint32(a), w, v)
+		return s.ctxStore(uint32(a), w, v) // netyard_wifi_md's go to wifiStore
 	}
 	b := s.mem(a, w)
 	if b == nil {

@@ -85,6 +85,20 @@ func TestWifiContext(t *testing.T) {
 	if _, err := bad.Run(b, env); !errors.As(err, &f) {
 		t.Errorf("a 4-byte load of tsft's high half: %v, want a fault", err)
 	}
+	// A 4-byte store at __sk_buff's priority offset is rate's here: a
+	// read-only field, so the store faults and writes nothing.
+	st, err := NewProgram("store_rate", []RawInsn{
+		{Op: 0x62, Dst: 1, Off: wifiRate, Imm: 5}, // *(u32 *)(r1 + rate) = 5
+		{Op: 0xb7}, {Op: 0x95},
+	}, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetWifiContext(true)
+	b.Priority = 0
+	if _, err := st.Run(b, env); !errors.As(err, &f) || b.Priority != 0 {
+		t.Errorf("a store to rate: %v, priority %d; want a fault and priority untouched", err, b.Priority)
+	}
 	skb, _ := loadWifiTest(t, "tc")
 	if skb.WifiContext() {
 		t.Error("a tc section got the 802.11 context")
