@@ -527,7 +527,11 @@ func (q *htb) ChangeClass(id uint32, p ClassParams) (string, error) {
 	if p.Rate == 0 {
 		return "", fmt.Errorf("htb: class %x:%x: rate must be > 0", id>>16, id&0xffff)
 	}
-	active := cl.prioActivity != 0
+	// A backlogged leaf leaves its priority's lists and comes back under
+	// its new prio; an inner class's activity is its children's
+	// priorities (it has no prio of its own in the lists), so its
+	// parameters change in place, as htb_change_class changes them.
+	active := cl.level == 0 && cl.prioActivity != 0
 	if active {
 		q.deactivate(cl)
 	}

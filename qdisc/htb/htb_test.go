@@ -45,6 +45,13 @@ func build(t testing.TB, p Params, defs []classDef) *htb {
 // It returns each leaf's rate in Mbit/s.
 func run(t testing.TB, h *htb, leaves []uint32, size int, d time.Duration) map[uint32]float64 {
 	t.Helper()
+	return runFrom(t, h, leaves, size, 0, d)
+}
+
+// runFrom is run with the clock starting at start (ns), for a second run
+// on the same qdisc.
+func runFrom(t testing.TB, h *htb, leaves []uint32, size int, start int64, d time.Duration) map[uint32]float64 {
+	t.Helper()
 	pool := testutil.Pool(t, pkt.PoolConfig{})
 	t.Cleanup(h.Reset) // before the pool's leak check
 	queued := map[uint32]int{}
@@ -64,10 +71,10 @@ func run(t testing.TB, h *htb, leaves []uint32, size int, d time.Duration) map[u
 			}
 		}
 	}
-	warm := int64(time.Second)
+	warm := start + int64(time.Second)
 	end := warm + int64(d)
 	sent := map[uint32]uint64{}
-	now := int64(0)
+	now := start
 	for now < end {
 		fill(now)
 		p := h.Dequeue(now)
@@ -456,5 +463,37 @@ func TestMPU(t *testing.T) {
 	got := run(t, h, []uint32{0x10001}, 100, 10*time.Second)
 	if e := math.Abs(got[0x10001]-0.1) / 0.1; e > 0.01 {
 		t.Errorf("rate 1mbit mpu 1000 with 100-byte packets: %.4f Mbit/s, want 0.1", got[0x10001])
+	}
+}
+
+// TestChangeParentWhileChildBorrows: changing an inner class while its
+// children are active keeps the children's priorities in its activity (a
+// parent's prioActivity is theirs, not 1<<its own prio); a child's next
+// mode changes must then find it where they left it (this panicked in
+// rrList.remove before the change touched only leaves' activity).
+func TestChangeParentWhileChildBorrows(t *testing.T) {
+	h := build(t, Params{Default: 0x10}, []classDef{
+		{id: 0x10001, parent: qdisc.HandleRoot, rate: 10, ceil: 10, prio: 0},
+		{id: 0x10010, parent: 0x10001, rate: 1, ceil: 10, prio: 3},
+		{id: 0x10020, parent: 0x10001, rate: 1, ceil: 10, prio: 5},
+	})
+	leaves := []uint32{0x10010, 0x10020}
+	run(t, h, leaves, 1500, 300*time.Millisecond)
+	root := h.find(0x10001)
+	before := root.prioActivity
+	if before == 0 {
+		t.Fatal("the root class is not active while its children borrow: the test sets nothing up")
+	}
+	if _, err := h.ChangeClass(0x10001, ClassParams{Rate: mbit(10), Ceil: mbit(12), Burst: 1600, CBurst: 1600, Prio: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if root.prioActivity != before {
+		t.Fatalf("root's activity %#b after the change, want its children's %#b", root.prioActivity, before)
+	}
+	got := runFrom(t, h, leaves, 1500, int64(1300*time.Millisecond), 500*time.Millisecond)
+	// A root class has no parent to borrow from: its rate (10) is what
+	// its children share, the prio 3 leaf borrowing first.
+	if sum := got[0x10010] + got[0x10020]; sum < 9.9 || sum > 10.1 || got[0x10010] < got[0x10020] {
+		t.Errorf("after the change the leaves got %v Mbit/s, want the root's 10 shared, most to prio 3", got)
 	}
 }
