@@ -231,7 +231,7 @@ func (d *daemon) run(cli *tcsyntax.CLI, words []string, w *who) error {
 		return d.save(w, cli.Stdout)
 	}
 	err := cli.Run(words)
-	if d.changed != nil && mayChange(words) {
+	if d.changed != nil && mayChange(words, err) {
 		if serr := d.changed(); serr != nil {
 			d.log.Error("state not saved", "err", serr)
 			if err == nil {
@@ -242,20 +242,24 @@ func (d *daemon) run(cli *tcsyntax.CLI, words []string, w *who) error {
 	return err
 }
 
-// mayChange tells a listing (show, get, ls, help) from a command that may
-// change something.
-func mayChange(words []string) bool {
+// mayChange tells a listing (show, get, ls, help) or a single command
+// that failed (tc's commands change nothing when they fail) from a command
+// that may have changed something; a batch may have applied lines before
+// an error.
+func mayChange(words []string, runErr error) bool {
 	_, batch, cmd, err := tcsyntax.ParseLine(words)
 	if err != nil || batch != "" || cmd == nil {
 		return batch != ""
 	}
-	return cmd.Verb != tcsyntax.VerbShow && cmd.Verb != tcsyntax.VerbGet
+	return runErr == nil && cmd.Verb != tcsyntax.VerbShow && cmd.Verb != tcsyntax.VerbGet
 }
 
 // writeState replaces path with the configuration: a temporary file in the
 // same directory, fsync, rename over path, fsync of the directory. A
 // crash at any point leaves the old file or the new one, never a torn one.
 func (d *daemon) writeState(path string) error {
+	d.stateMu.Lock()
+	defer d.stateMu.Unlock()
 	var b bytes.Buffer
 	if err := d.save(&who{}, &b); err != nil {
 		return err

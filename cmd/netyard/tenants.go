@@ -57,6 +57,10 @@ type daemon struct {
 	// changed, when set, is called after every command that changed the
 	// configuration (the --state file).
 	changed func() error
+	// stateMu makes one writer of the --state file at a time: each
+	// snapshot is taken after the change it acknowledges, so the file
+	// renamed last holds every change acknowledged before it.
+	stateMu sync.Mutex
 
 	// tenantRate is --tenant-rate: commands a second per tenant uid
 	// (ratelimit.go); limits are the uids' buckets, throttled counts the
