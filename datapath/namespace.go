@@ -156,26 +156,6 @@ func (d *Device) Receive(p *pkt.Buffer, t int64) {
 	d.nd.Receive(p, t)
 }
 
-// Send puts p on d's transmit path as a locally generated packet (a socket
-// on the host side): egress hook, qdisc, device. It takes ownership of p.
-func (d *Device) Send(p *pkt.Buffer) {
-	if lvl := d.ns.memDropLevel(); lvl > 0 && d.ns.memDrop(lvl, &d.worker.rnd) {
-		d.stats.backlogDrops.Add(1)
-		p.Release()
-		return
-	}
-	_ = p.Parse()
-	p.TTL = d.e.cfg.RedirectTTL
-	d.ns.backlogBytes.Add(int64(p.Len()))
-	if !d.backlogOut.Push(p) {
-		d.ns.backlogBytes.Add(-int64(p.Len()))
-		d.stats.backlogDrops.Add(1)
-		p.Release()
-		return
-	}
-	d.worker.poke()
-}
-
 // Now is the engine's clock, so that tc's "installed N sec used N sec" is
 // measured on the datapath's time (virtual in replay and lab).
 func (ns *Namespace) Now() int64 { return ns.e.clock.Now() }

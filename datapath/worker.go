@@ -307,7 +307,12 @@ func (d *Device) service(w *worker, now int64, limit int) int {
 	} else {
 		d.dequeuePaced(now)
 	}
-	d.foldQdiscMem()
+	if d.ns.lim.mem.Load() != nil {
+		// Only memory limits read the fold, and a qdisc's Stats may be
+		// O(classes) (htb sums its leaves): without limits it waits
+		// until they are set, when the first fold brings it up to date.
+		d.foldQdiscMem()
+	}
 	d.txMu.Unlock()
 	return n
 }
@@ -427,6 +432,7 @@ func (d *Device) serviceRxQueue(w *worker, q int, now int64, max int) int {
 		return 0
 	}
 	w.ctx.Dev = d.nd.Index()
+	w.ctx.BPF.Link = uint8(d.nd.Link()) // a shared queue's device, not the last one served
 	k := d.qpoller.PollRxQueue(q, w.rxb[:max], now)
 	if k == 0 {
 		return 0

@@ -252,6 +252,11 @@ func (s *shedder) routineShed(wg *sync.WaitGroup, done <-chan struct{}, log *slo
 				case <-time.After(s.hold):
 				}
 				s.attached.Store(false)
+				// The queues asked once, when they began to shed; if
+				// they still shed, try again (at most once a hold).
+				if atomic.LoadUint32(s.flag) != 0 {
+					s.want()
+				}
 				continue
 			}
 			quiet = 0
