@@ -137,16 +137,17 @@ func (a *bpfAction) replace(from Action, _ int64) error {
 		return errKindChange("bpf", from)
 	}
 	if old := a.p.Swap(f.p.Load()); old.prog != f.p.Load().prog {
-		releaseProgram(old.prog)
+		ReleaseProgram(old.prog)
 	}
 	return nil
 }
 
 // release implements the table's releaser: the action left the table.
-func (a *bpfAction) release() { releaseProgram(a.p.Load().prog) }
+func (a *bpfAction) release() { ReleaseProgram(a.p.Load().prog) }
 
-// releaseProgram lets an eBPF program leave the listings (bpf.Releaser).
-func releaseProgram(p bpf.Program) {
+// ReleaseProgram lets an eBPF program leave the listings (bpf.Releaser)
+// when what held it (a bpf filter or action) is gone.
+func ReleaseProgram(p bpf.Program) {
 	if r, ok := p.(bpf.Releaser); ok {
 		r.Release()
 	}

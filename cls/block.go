@@ -198,10 +198,13 @@ func (b *Block) Classify(c *act.Ctx, p *pkt.Buffer) Result {
 			// one tcf_proto's classify is in the kernel.
 			v, class, f := g.classifyBpf(c, p)
 			gi, after = gi+1, 0
+			// A program (skb_store_bytes, vlan push/pop) or a matched
+			// filter's actions may have changed the frame even when no
+			// filter decided: the next flower lookup parses it again.
+			fresh = false
 			if f == nil {
 				continue
 			}
-			fresh = false // a program or an action may change the frame
 			if next, ok := restartAt(v); ok {
 				if loops >= maxReclassifyLoop {
 					return Result{Verdict: act.Shot, ClassID: class, Matched: true}

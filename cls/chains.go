@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"netyard/act"
-	"netyard/bpf"
 	"netyard/internal/prefault"
 	"netyard/stats"
 )
@@ -241,6 +240,7 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 		flags |= act.FlagSkipSW
 	}
 	if err := c.bind(nf, f.Actions, flags); err != nil {
+		releaseProg(nf) // a bpf classifier's program leaves the listing
 		return err
 	}
 	nf.protocol, nf.classID, nf.handle, nf.parent = protocol, f.ClassID, handle, f.Parent
@@ -279,9 +279,7 @@ func (c *Chains) Add(f *Filter, m act.Mode) error {
 // (bpf.Releaser: an eBPF program leaves `netyard bpf prog show`).
 func releaseProg(f *filter) {
 	if f.cls.bpf != nil {
-		if r, ok := f.cls.bpf.prog.(bpf.Releaser); ok {
-			r.Release()
-		}
+		act.ReleaseProgram(f.cls.bpf.prog)
 	}
 }
 
