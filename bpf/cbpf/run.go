@@ -209,10 +209,14 @@ func compile(insns []Insn) ([]op, [][]uint32) {
 		ops[pc] = o
 	}
 	// Runs of compares against constants with one target become a
-	// set op at the run's start; the compares keep their ops, since a
-	// jump may land inside the run.
+	// set op at the run's start, and so does every suffix of a run (a
+	// jump may land inside it, as tcpdump's `or` of hosts does); the
+	// compares keep their ops too. A suffix's set is a slice of its run's,
+	// so a run costs its constants once, not quadratic memory.
 	var sets [][]uint32
-	for pc := range ops {
+	var whole []uint32 // the constants of the run being converted
+	runStart, runEnd := -1, -1
+	for pc := 0; pc < len(ops); pc++ {
 		if ops[pc].kind != opJeqK {
 			continue
 		}
@@ -224,12 +228,15 @@ func compile(insns []Insn) ([]op, [][]uint32) {
 		if end-pc+1 < minSetRun {
 			continue
 		}
-		set := make([]uint32, 0, end-pc+1)
-		for i := pc; i <= end; i++ {
-			set = append(set, ops[i].k)
+		if pc > runEnd || end != runEnd {
+			runStart, runEnd = pc, end
+			whole = make([]uint32, 0, end-pc+1)
+			for i := pc; i <= end; i++ {
+				whole = append(whole, ops[i].k)
+			}
 		}
 		ops[pc] = op{kind: opJeqSet, k: uint32(len(sets)), t: t, f: ops[end].f}
-		sets = append(sets, set)
+		sets = append(sets, whole[pc-runStart:])
 	}
 	// Fuse a packet load with the compare after it. The compare keeps
 	// its own op: another jump may land on it.
