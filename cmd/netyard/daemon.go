@@ -230,7 +230,11 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 		func(rctx context.Context, req *ctl.ExecRequest, stdout, stderr io.Writer) error {
 			w := dmn.whoIs(rctx)
 			if req.Batch == nil && isCaptureExec(req.Words) {
-				// A tenant may capture its own devices' frames.
+				// A tenant may capture its own devices' frames, paced
+				// like its other commands (--tenant-rate).
+				if err := dmn.throttle(rctx, w); err != nil {
+					return err
+				}
 				return runCapture(rctx, dmn, w, req.Words, stdout, stderr)
 			}
 			if req.Batch == nil && isBPFExec(req.Words) {

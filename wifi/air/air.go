@@ -303,20 +303,25 @@ func (a *Air) Next(f *Frame) bool {
 // ITU-R P.1238's office), the free-space loss at 1 m of the band, a fixed
 // shadowing and per-frame fading of 2 dB (standard deviation).
 func (a *Air) signal(p, x, y, shadow float64) int8 {
-	d := math.Max(1, math.Hypot(x-a.cfg.SensorX, y-a.cfg.SensorY))
-	pl1 := 40.0 // dB at 1 m, 2.4 GHz
-	if a.cfg.Band == Band5GHz {
-		pl1 = 47
-	}
-	s := p - pl1 - 30*math.Log10(d) + shadow + 2*a.rng.NormFloat64()
+	s := p - a.pathLoss(math.Hypot(x-a.cfg.SensorX, y-a.cfg.SensorY)) + shadow + 2*a.rng.NormFloat64()
 	return int8(math.Round(math.Max(-100, math.Min(-10, s))))
 }
 
 // pathSignal is the mean signal between a station and an AP, without
 // fading: what a station's scan ranks APs by.
 func (a *Air) pathSignal(st *station, ap *apState) float64 {
-	d := math.Max(1, math.Hypot(st.x-ap.X, st.y-ap.Y))
-	return apPower - 40 - 30*math.Log10(d) + ap.shadow
+	return apPower - a.pathLoss(math.Hypot(st.x-ap.X, st.y-ap.Y)) + ap.shadow
+}
+
+// pathLoss is the mean loss over d metres in the run's band: log-distance
+// with exponent 3 above the free-space loss at 1 m (40 dB at 2.4 GHz, 47
+// at 5 GHz).
+func (a *Air) pathLoss(d float64) float64 {
+	pl1 := 40.0
+	if a.cfg.Band == Band5GHz {
+		pl1 = 47
+	}
+	return pl1 + 30*math.Log10(math.Max(1, d))
 }
 
 // beacon sends AP i's beacon at t and returns the time of the next one.

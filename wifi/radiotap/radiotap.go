@@ -30,6 +30,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	mathbits "math/bits"
 )
 
 // Present bits (radiotap's field numbers in the radiotap namespace).
@@ -204,7 +205,7 @@ func Parse(b []byte, f *Fields) (n int, err error) {
 				return hlen, ErrUnknownField
 			}
 			for bits != 0 {
-				bit := trailingZeros(bits)
+				bit := mathbits.TrailingZeros32(bits)
 				bits &^= 1 << bit
 				if bit >= len(fields) {
 					return hlen, ErrUnknownField
@@ -228,15 +229,6 @@ func Parse(b []byte, f *Fields) (n int, err error) {
 		}
 	}
 	return hlen, nil
-}
-
-func trailingZeros(x uint32) int {
-	n := 0
-	for x&1 == 0 {
-		x >>= 1
-		n++
-	}
-	return n
 }
 
 // take keeps field bit's value v in f.
