@@ -232,8 +232,6 @@ type class struct {
 	bytes, packets      uint64
 	drops, overlimits   uint64
 	lends, borrows      uint64
-	retiredDrops        uint64
-	retiredB, retiredP  uint64 // counters of leaf qdiscs grafted away
 	leafBytes, leafPkts uint64 // sent by this leaf (bstats of a leaf)
 }
 
@@ -302,22 +300,21 @@ type htb struct {
 	rowMask [MaxDepth]uint32
 	wait    []*class // heap on pqKey
 
-	direct           *pkt.Buffer
-	directTail       *pkt.Buffer
-	directLen        int
-	directBacklog    uint64
-	directPkts       uint64
-	directQlen       int
-	classifier       qdisc.Classifier
-	qlen             int
-	bytes, packets   uint64
-	drops            uint64
-	overlimits       uint64
-	childReady       int64 // earliest NextReady of a shaping leaf that gave nothing
-	stalledAt        int64 // the time of the last dequeue that found active leaves silent
-	stalled          bool
-	txqueuelen       uint32
-	retiredDirectDrp uint64
+	direct         *pkt.Buffer
+	directTail     *pkt.Buffer
+	directLen      int
+	directBacklog  uint64
+	directPkts     uint64
+	directQlen     int
+	classifier     qdisc.Classifier
+	qlen           int
+	bytes, packets uint64
+	drops          uint64
+	overlimits     uint64
+	childReady     int64 // earliest NextReady of a shaping leaf that gave nothing
+	stalledAt      int64 // the time of the last dequeue that found active leaves silent
+	stalled        bool
+	txqueuelen     uint32
 }
 
 var _ Qdisc = (*htb)(nil)
@@ -469,7 +466,6 @@ func (q *htb) toInner(parent *class) {
 	} else {
 		parent.level = MaxDepth - 1
 	}
-	q.retire(parent)
 	parent.q = nil
 	for i := range parent.feed {
 		parent.feed[i].init()
@@ -487,15 +483,6 @@ func (q *htb) purge(cl *class) {
 	q.qlen -= n - cl.q.Len()
 	cl.drops += uint64(n)
 	q.drops += uint64(n)
-}
-
-// retire keeps the counters of a leaf qdisc that goes away.
-func (q *htb) retire(cl *class) {
-	if cl.q == nil {
-		return
-	}
-	st := cl.q.Stats()
-	cl.retiredDrops += st.Drops
 }
 
 func (q *htb) insertID(id uint32) {
@@ -615,7 +602,6 @@ func (q *htb) Graft(id uint32, child qdisc.Qdisc) (qdisc.Qdisc, error) {
 	if cl.prioActivity != 0 {
 		q.deactivate(cl)
 	}
-	q.retire(cl)
 	cl.q = child
 	if child.Len() > 0 {
 		q.qlen += child.Len()
@@ -1007,7 +993,7 @@ func (q *htb) dequeueTree(prio, level int, now int64) *pkt.Buffer {
 	if p == nil {
 		return nil
 	}
-	_, n := p.WireLen()
+	pk, n := p.WireLen()
 	cl.leafBytes += uint64(n)
 	cl.leafPkts++
 	cl.deficit[level] -= int32(n)
@@ -1018,7 +1004,6 @@ func (q *htb) dequeueTree(prio, level int, now int64) *pkt.Buffer {
 	if cl.q.Len() == 0 {
 		q.deactivate(cl)
 	}
-	pk, _ := p.WireLen()
 	q.chargeClass(cl, level, n, pk, now)
 	return p
 }
