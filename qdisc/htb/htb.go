@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"time"
 
 	"netyard/pkt"
@@ -294,7 +295,6 @@ type htb struct {
 	handle  uint32
 	mtu     int
 	classes map[uint32]*class
-	ids     []uint32 // sorted, for listings (control plane only)
 
 	row     [MaxDepth][NumPrio]rrList
 	rowMask [MaxDepth]uint32
@@ -446,7 +446,6 @@ func (q *htb) AddClass(id, parentID uint32, p ClassParams, now int64) (string, e
 		parent.children++
 	}
 	q.classes[id] = cl
-	q.insertID(id)
 	return warn, nil
 }
 
@@ -483,26 +482,6 @@ func (q *htb) purge(cl *class) {
 	q.qlen -= n - cl.q.Len()
 	cl.drops += uint64(n)
 	q.drops += uint64(n)
-}
-
-func (q *htb) insertID(id uint32) {
-	i, _ := searchIDs(q.ids, id)
-	q.ids = append(q.ids, 0)
-	copy(q.ids[i+1:], q.ids[i:])
-	q.ids[i] = id
-}
-
-func searchIDs(ids []uint32, id uint32) (int, bool) {
-	lo, hi := 0, len(ids)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if ids[m] < id {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < len(ids) && ids[lo] == id
 }
 
 // ChangeClass implements Qdisc.
@@ -546,9 +525,6 @@ func (q *htb) DelClass(id uint32, now int64) error {
 		q.waitRemove(cl)
 	}
 	delete(q.classes, id)
-	if i, ok := searchIDs(q.ids, id); ok {
-		q.ids = append(q.ids[:i], q.ids[i+1:]...)
-	}
 	if p := cl.parent; p != nil {
 		p.children--
 		if p.children == 0 {
@@ -1177,8 +1153,15 @@ func (q *htb) Reset() {
 }
 
 // Classes implements Qdisc.
+// The listing sorts the class ids then (O(n log n) a listing, control
+// plane only) so that adding or deleting a class costs no sorted copy.
 func (q *htb) Classes(dst []ClassStats) []ClassStats {
-	for _, id := range q.ids {
+	ids := make([]uint32, 0, len(q.classes))
+	for id := range q.classes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
 		cl := q.classes[id]
 		cs := ClassStats{ID: id, Level: cl.level, Params: cl.params, Quantum: uint32(cl.quantum),
 			Lends: uint32(cl.lends), Borrows: uint32(cl.borrows),
