@@ -137,6 +137,7 @@ type airtimeRun struct {
 	FlaggedS    float64         `json:"flagged_s"`
 	DetectMs    float64         `json:"detection_ms"`
 	Events      int             `json:"events"`
+	EventsLost  uint64          `json:"events_lost"` // the ring buffer was full (wifi_monitor_stats[6])
 	FirstEvents []airtimeEvent  `json:"first_events"`
 	TopProbers  []airtimeProber `json:"top_probers"`
 	Associated  []int           `json:"associated_at_end"`
@@ -274,6 +275,7 @@ func runAirtime(log *slog.Logger) (*Report, error) {
 		{"flood began (attacker's first frame)", fmt.Sprintf("%.3f s", r.FloodStartS)},
 		{"wifi_monitor flagged it", fmt.Sprintf("%.3f s (%.0f ms later)", r.FlaggedS, r.DetectMs)},
 		{"events in wifi_events", fmt.Sprint(r.Events)},
+		{"events lost to a full ring buffer", fmt.Sprint(r.EventsLost)},
 		{"frames seen by the hook", fmt.Sprint(r.Frames)},
 		{"frames delivered (kept: deauthentications and disassociations)", fmt.Sprint(r.Delivered)},
 		{"stations associated at the end, by AP", fmt.Sprint(r.Associated)},
@@ -415,6 +417,11 @@ func (r *airtimeRun) readMaps(s *Sim, t0 int64) error {
 	}
 	if r.FlaggedS >= 0 && r.FloodStartS >= 0 {
 		r.DetectMs = math.Round((r.FlaggedS-r.FloodStartS)*1e6) / 1e3
+	}
+	if st := maps["wifi_monitor_stats"]; st != nil {
+		if v, err := st.Lookup([]byte{6, 0, 0, 0}); err == nil && len(v) >= 8 {
+			r.EventsLost = binary.LittleEndian.Uint64(v)
+		}
 	}
 	counts := map[dot11.MAC]uint64{}
 	probes.Iterate(func(k, v []byte) bool {

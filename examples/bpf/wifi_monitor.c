@@ -100,10 +100,12 @@ struct {
 } wifi_monitor_cfg SEC(".maps");
 
 // [0] frames seen, [1] management frames, [2] probe requests,
-// [3] deauthentications and disassociations, [4] frames kept, [5] events.
+// [3] deauthentications and disassociations, [4] frames kept, [5] events,
+// [6] events lost to a full ring buffer (the alarm is tried again at the
+// next frame of the flood).
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 6);
+	__uint(max_entries, 7);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -165,10 +167,12 @@ static __always_inline void flood_check(struct netyard_wifi_md *ctx, struct mac_
 	__u64 est = f->count + (__u64)f->prev * (NSEC_PER_SEC - el) / NSEC_PER_SEC;
 	if (est <= threshold || f->flagged)
 		return;
-	f->flagged = 1;
 	struct flood_event *e = bpf_ringbuf_reserve(&wifi_events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		count(6);
 		return;
+	}
+	f->flagged = 1;
 	e->time = now;
 	e->window_start = f->window_start;
 	__builtin_memcpy(e->bssid, bssid->addr, 6);
