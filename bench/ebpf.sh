@@ -23,8 +23,8 @@ for i in $(seq "$RUNS"); do
 	(cd bpf/ebpf && NETYARD_BPF_BENCH=1 "$tmp/ebpf.test" -test.run '^TestBenchKernelRatio$' -test.count=1) | grep ratio | tee -a "$tmp/ratio"
 done
 echo "median ratio (netyard / kernel JIT):"
-for p in flow_counter dscp_classifier sampler; do
-	printf '%-16s %s\n' "$p" "$(awk -v p="$p" '$1 == p { print $NF }' "$tmp/ratio" | tr -d x | median)x"
+for p in flow_counter dscp_classifier sampler_1in1024 sampler_ringfull; do
+	printf '%-17s %s\n' "$p" "$(awk -v p="$p" '$1 == p { print $NF }' "$tmp/ratio" | tr -d x | median)x"
 done
 (cd bpf/ebpf && "$tmp/ebpf.test" -test.run '^$' -test.bench 'BenchmarkRun|BenchmarkEmpty' -test.benchtime 300000x -test.count "$RUNS") > "$tmp/bench"
 (cd bpf/ebpf && "$tmp/ebpf.test" -test.run '^$' -test.bench 'BenchmarkInsnLoop' -test.benchtime 300x -test.count "$RUNS") >> "$tmp/bench"

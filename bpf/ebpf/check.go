@@ -333,6 +333,11 @@ func decode(name string, raw []RawInsn, nmaps int, mapValueOK func(m int, off ui
 				if sz == sizeDW {
 					a++
 				}
+				if r.Imm&1 != 0 && r.Imm != 0xf1 && r.Src == 10 {
+					// the fetch writes the old value to src (check_atomic
+					// checks it as a destination)
+					return nil, nil, fail(pc, "frame pointer r10 is read only")
+				}
 				in.op = a
 			default:
 				return nil, nil, fail(pc, "invalid opcode %#02x", r.Op)

@@ -64,6 +64,8 @@ func TestLoadErrors(t *testing.T) {
 		{"invalid opcode", []RawInsn{ri(0xff, 0, 0, 0, 0), exit}, "insn 0: invalid opcode 0xff"},
 		{"write to r10", []RawInsn{ri(0xb7, 10, 0, 0, 0), exit}, "frame pointer r10 is read only"},
 		{"register 11", []RawInsn{ri(0xb7, 11, 0, 0, 0), exit}, "invalid register"},
+		{"atomic fetch into r10", []RawInsn{mov0, ri(0x7a, 10, 0, -8, 0), ri(0xdb, 10, 10, -8, 0x01), exit}, "insn 2: frame pointer r10 is read only"},
+		{"atomic exchange into r10", []RawInsn{mov0, ri(0x7a, 10, 0, -8, 0), ri(0xdb, 10, 10, -8, 0xe1), exit}, "insn 2: frame pointer r10 is read only"},
 		{"read before write", []RawInsn{ri(0xbf, 0, 2, 0, 0), exit}, "insn 0: reads r2, which is not set"},
 		{"read on one path only", []RawInsn{ri(0x61, 2, 1, 0, 0), ri(0x15, 2, 0, 1, 0), ri(0xb7, 3, 0, 0, 0), ri(0xbf, 0, 3, 0, 0), exit}, "insn 3: reads r3"},
 		{"exit without r0", []RawInsn{exit}, "insn 0: reads r0"},

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"netyard/bpf"
 )
@@ -132,9 +133,17 @@ func (s *state) found(m *Map, mi, i int) uint64 {
 		return 0
 	}
 	off := m.valueOff(i, s.env.CPU)
-	s.valTag = tagMapVal + uint64(mi)
-	s.valOff, s.valEnd, s.valMem = uint64(off), uint64(off)+uint64(m.spec.ValueSize), m.values
+	s.setVal(tagMapVal+uint64(mi), uint64(off), uint64(off)+uint64(m.spec.ValueSize), m.values)
 	return mkptr(s.valTag, uint32(off))
+}
+
+// setVal makes [off, end) of mem, a value with tag, the one later
+// accesses reach first, in the interpreter's cache and the machine
+// code's (jitState).
+func (s *state) setVal(tag, off, end uint64, mem []byte) {
+	s.valTag, s.valOff, s.valEnd, s.valMem = tag, off, end, mem
+	s.j.valTag, s.j.valOff, s.j.valEnd = tag, off, end
+	s.j.valBase = uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
 }
 
 // lookupArray is map_lookup_elem on a plain array with its key on the
@@ -156,8 +165,7 @@ func (s *state) lookupArray(r *[16]uint64) (uint64, bool) {
 		return 0, true
 	}
 	off := uint64(i) * uint64(m.spec.ValueSize)
-	s.valTag = tagMapVal + uint64(mi)
-	s.valOff, s.valEnd, s.valMem = off, off+uint64(m.spec.ValueSize), m.values
+	s.setVal(tagMapVal+uint64(mi), off, off+uint64(m.spec.ValueSize), m.values)
 	return mkptr(s.valTag, uint32(off)), true
 }
 
@@ -339,8 +347,7 @@ func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
 		s.nres++
 		// the record is what the program writes next: the last-value
 		// cache serves it without walking the reservations
-		s.valTag = tagMapVal + uint64(s.mapIndex(m))
-		s.valOff, s.valEnd, s.valMem = uint64(off), uint64(off+n), m.ring.data
+		s.setVal(tagMapVal+uint64(s.mapIndex(m)), uint64(off), uint64(off+n), m.ring.data)
 		return mkptr(s.valTag, uint32(off)), nil
 	case helperRingbufSubmit, helperRingbufDiscard:
 		v := r[1]
@@ -350,6 +357,9 @@ func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
 				rs.m.ring.commit(rs.off, id == helperRingbufDiscard)
 				if s.valTag == v>>32 && s.valOff == uint64(rs.off) {
 					s.valTag = 0 // the record is the consumer's now
+				}
+				if s.j.valTag == v>>32 && s.j.valOff == uint64(rs.off) {
+					s.j.valTag = 0
 				}
 				s.nres--
 				s.reserve[k] = s.reserve[s.nres]

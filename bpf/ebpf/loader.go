@@ -56,6 +56,7 @@ func NewProgram(name string, raw []RawInsn, maps []*Map, ncpu int) (*Program, er
 	p := &Program{name: name, code: code, entries: entries, maps: maps, scratch: make([]state, ncpu)}
 	p.id = bpf.NewID() // one numbering with classic programs: tc's "id N"
 	p.info = bpf.Info{Kind: "extended", Name: name, Tag: tag(raw), ID: p.id, Insns: len(raw)}
+	p.compileJIT()
 	return p, nil
 }
 
@@ -394,7 +395,7 @@ func (obj *object) program(ps *cebpf.ProgramSpec) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.wifi = IsWifiSection(ps.SectionName)
+	p.SetWifiContext(IsWifiSection(ps.SectionName))
 	obj.progs[ps.Name] = p
 	return p, nil
 }

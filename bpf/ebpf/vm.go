@@ -74,6 +74,8 @@ type state struct {
 
 	depth, tail, steps int // call depth, tail calls, instructions counted (exec)
 
+	j jitState // the machine code's part (jit.go)
+
 	runs  atomic.Uint64 // runs in this scratch (one writer: its holder)
 	inUse bool          // a worker's scratch (bpf.Env.Scratch) is running
 	_     [64]byte      // keep neighbours' busy flags off this cache line
@@ -114,6 +116,8 @@ type Program struct {
 	faults    atomic.Uint64
 	recovered atomic.Uint64
 	printk    rateLimit
+
+	jit *jitCode // machine code (jit.go), nil: the interpreter runs it
 }
 
 var _ bpf.Program = (*Program)(nil)
@@ -203,7 +207,7 @@ func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, err
 			bump(&s.runs)
 		}
 	}
-	s.valTag = 0
+	s.valTag, s.j.valTag = 0, 0
 	s.buf, s.env = b, env
 	s.wifi = p.wifi
 	s.pkt = b.Data()
@@ -241,6 +245,10 @@ func (s *state) run(p *Program) (ret uint64, f *bpf.Fault) {
 			ret, f = 0, &bpf.Fault{PC: pc, Reason: "internal error (recovered)"}
 		}
 	}()
+	if p.jit != nil {
+		return s.runJIT(p)
+	}
+	s.depth, s.tail, s.steps = 0, 0, 0
 	return s.exec(p, &pc)
 }
 
@@ -293,14 +301,15 @@ func le16(b []byte) uint64 { return uint64(binary.LittleEndian.Uint16(b)) }
 func le32(b []byte) uint64 { return uint64(binary.LittleEndian.Uint32(b)) }
 func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
 
-// exec runs from *pc; it updates *pc so that a recovered panic names the
-// instruction.
+// exec runs p from its start with r1 the context (a run, or the rest of
+// one after a tail call: the caller resets the call depth, the tail call
+// count and the instructions counted); it updates *pc so that a
+// recovered panic names the instruction.
 func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 	s.prog = p
 	r := &s.regs
 	r[1] = mkptr(tagCtx, 0)
 	r[10] = mkptr(tagStack, uint32(stackSize))
-	s.depth, s.tail, s.steps = 0, 0, 0
 	pc := 0
 	base := unsafe.Pointer(unsafe.SliceData(p.code))
 	for {
@@ -324,18 +333,9 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			r[d] *= uint64(in.imm)
 		case a64MulX:
 			r[d] *= r[sr]
-		case a64DivK:
-			r[d] /= uint64(in.imm)
-		case a64DivX:
-			if r[sr] == 0 {
-				r[d] = 0
-			} else {
-				r[d] /= r[sr]
-			}
-		case a64SDivK:
-			r[d] = sdiv64(r[d], uint64(in.imm))
-		case a64SDivX:
-			r[d] = sdiv64(r[d], r[sr])
+		case a64DivK, a64DivX, a64SDivK, a64SDivX, a64ModK, a64ModX, a64SModK, a64SModX,
+			a32DivK, a32DivX, a32SDivK, a32SDivX, a32ModK, a32ModX, a32SModK, a32SModX:
+			aluSlow(in, r)
 		case a64OrK:
 			r[d] |= uint64(in.imm)
 		case a64OrX:
@@ -354,16 +354,6 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			r[d] >>= r[sr] & 63
 		case a64Neg:
 			r[d] = -r[d]
-		case a64ModK:
-			r[d] %= uint64(in.imm)
-		case a64ModX:
-			if r[sr] != 0 {
-				r[d] %= r[sr]
-			}
-		case a64SModK:
-			r[d] = smod64(r[d], uint64(in.imm))
-		case a64SModX:
-			r[d] = smod64(r[d], r[sr])
 		case a64XorK:
 			r[d] ^= uint64(in.imm)
 		case a64XorX:
@@ -402,18 +392,6 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			r[d] = uint64(uint32(r[d]) * uint32(in.imm))
 		case a32MulX:
 			r[d] = uint64(uint32(r[d]) * uint32(r[sr]))
-		case a32DivK:
-			r[d] = uint64(uint32(r[d]) / uint32(in.imm))
-		case a32DivX:
-			if uint32(r[sr]) == 0 {
-				r[d] = 0
-			} else {
-				r[d] = uint64(uint32(r[d]) / uint32(r[sr]))
-			}
-		case a32SDivK:
-			r[d] = sdiv32(r[d], uint64(in.imm))
-		case a32SDivX:
-			r[d] = sdiv32(r[d], r[sr])
 		case a32OrK:
 			r[d] = uint64(uint32(r[d]) | uint32(in.imm))
 		case a32OrX:
@@ -432,18 +410,6 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 			r[d] = uint64(uint32(r[d]) >> (uint32(r[sr]) & 31))
 		case a32Neg:
 			r[d] = uint64(-uint32(r[d]))
-		case a32ModK:
-			r[d] = uint64(uint32(r[d]) % uint32(in.imm))
-		case a32ModX:
-			if uint32(r[sr]) != 0 {
-				r[d] = uint64(uint32(r[d]) % uint32(r[sr]))
-			} else {
-				r[d] = uint64(uint32(r[d]))
-			}
-		case a32SModK:
-			r[d] = smod32(r[d], uint64(in.imm))
-		case a32SModX:
-			r[d] = smod32(r[d], r[sr])
 		case a32XorK:
 			r[d] = uint64(uint32(r[d]) ^ uint32(in.imm))
 		case a32XorX:
@@ -1049,7 +1015,7 @@ func (s *state) tailCall(r *[16]uint64) bool {
 	}
 	s.tail++
 	s.prog = np
-	s.valTag = 0 // map indices are the new program's
+	s.valTag, s.j.valTag = 0, 0 // map indices are the new program's
 	r[1] = mkptr(tagCtx, 0)
 	r[10] = mkptr(tagStack, uint32(stackSize))
 	s.depth = 0

@@ -46,7 +46,12 @@ const (
 
 // SetWifiContext makes p an 802.11 hook program (what a "netyard/wifi"
 // section does at load): for programs built from instructions.
-func (p *Program) SetWifiContext(on bool) { p.wifi = on }
+func (p *Program) SetWifiContext(on bool) {
+	if p.wifi != on {
+		p.wifi = on
+		p.compileJIT() // its context shortcuts are the context's
+	}
+}
 
 // WifiContext reports whether p runs with struct netyard_wifi_md.
 func (p *Program) WifiContext() bool { return p.wifi }

@@ -1,0 +1,414 @@
+package ebpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"netyard/bpf"
+	"netyard/pkt"
+	"netyard/wifi/radiotap"
+)
+
+// The JIT (jit_linux_amd64.go) against exec, the interpreter: the same
+// program, loaded twice with maps of its own, runs on the same packets in
+// both forms, and after every run the return value, the fault, the
+// registers, the stacks, the packet, the packet's metadata, the context
+// fields outside it, what the helpers told the environment and, at the
+// end, the maps and ring buffers must be the same. The kernel
+// differential tests (kernel_linux_test.go) hold the JIT, the default
+// here, to the kernel as well.
+
+// side is one form's program and what it runs with.
+type side struct {
+	p      *Program
+	env    *bpf.Env
+	rand   uint64
+	clones []string // what bpf_clone_redirect was asked to send
+}
+
+func newSide(p *Program, interp bool) *side {
+	sd := &side{p: p, rand: 0x9e3779b97f4a7c15}
+	if interp {
+		p.jit = nil
+	}
+	sd.env = &bpf.Env{Ifindex: 1, Now: 1e9, Rand: &sd.rand, Scratch: NewScratch()}
+	sd.env.CloneRedirect = func(b *pkt.Buffer, ifindex int32, flags uint64) int64 {
+		sd.clones = append(sd.clones, fmt.Sprintf("%d %d %x", ifindex, flags, b.Data()))
+		return 0
+	}
+	return sd
+}
+
+// run runs the side's program once and describes everything it changed.
+func (sd *side) run(t testing.TB, data []byte, x skbExtra) string {
+	b, err := testPool.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	if err := b.SetData(data); err != nil {
+		t.Fatal(err)
+	}
+	b.Mark, b.Priority, b.Time, b.KeepLen = 0x2a, 5, 0x1122334455667788, 9
+	// distinct values in every receive field, so that a load of the
+	// wrong one shows
+	b.Radio = radiotap.Fields{TSFT: 0x0102030405060708, Present: 0x80000a2f, Freq: 2437, ChanFlags: 0xa0,
+		Flags: 0x12, Signal: -42, Noise: -95, Antenna: 3, MCSKnown: 1, MCSFlags: 2, MCSIndex: 7}
+	ret, err := sd.p.runWith(b, sd.env, &x)
+	s := sd.env.Scratch.(*state)
+	var w strings.Builder
+	fmt.Fprintf(&w, "ret %#x err %v\nregs %x steps %d depth %d tail %d\n", ret, err, s.regs[:11], s.steps, s.depth, s.tail)
+	fmt.Fprintf(&w, "stack %x\n", s.stack)
+	fmt.Fprintf(&w, "pkt %x\nmeta %+v\n", b.Data(), b.Meta)
+	fmt.Fprintf(&w, "skb %+v\nenv class %#x redirect %d %#x rand %#x\nclones %q\n",
+		x, sd.env.ClassID, sd.env.RedirectIfindex, sd.env.RedirectFlags, sd.rand, sd.clones)
+	return w.String()
+}
+
+// maps describes the side's maps: every element, every ring record.
+func (sd *side) maps() string {
+	var w strings.Builder
+	for _, m := range sd.p.maps {
+		fmt.Fprintf(&w, "map %s:", m.spec.Name)
+		if m.ring != nil {
+			m.ReadRecords(func(rec []byte) { fmt.Fprintf(&w, " %x", rec) })
+			w.WriteString("\n")
+			continue
+		}
+		if m.progs != nil {
+			w.WriteString(" prog array\n")
+			continue
+		}
+		var els []string
+		m.Iterate(func(k, v []byte) bool {
+			els = append(els, hex.EncodeToString(k)+"="+hex.EncodeToString(v))
+			return true
+		})
+		sort.Strings(els)
+		fmt.Fprintf(&w, " %v\n", els)
+	}
+	return w.String()
+}
+
+// compareForms runs interp and compiled (the JIT), two loads of one program, on
+// every packet with every starting context and fails at the first
+// difference.
+func compareForms(t testing.TB, what string, interp, compiled *Program, pkts [][]byte, xs []skbExtra) {
+	t.Helper()
+	if compiled.jit == nil {
+		t.Fatalf("%s: not compiled", what)
+	}
+	a, b := newSide(interp, true), newSide(compiled, false)
+	for i, data := range pkts {
+		for _, x := range xs {
+			ra, rb := a.run(t, data, x), b.run(t, data, x)
+			if ra != rb {
+				t.Fatalf("%s, packet %d, skb %+v:\n%s", what, i, x, lineDiff(ra, rb))
+			}
+		}
+	}
+	if ma, mb := a.maps(), b.maps(); ma != mb {
+		t.Fatalf("%s: maps differ\ninterpreter:\n%s\nJIT:\n%s", what, ma, mb)
+	}
+	if _, _, rec := compiled.Stats(); rec != 0 {
+		t.Fatalf("%s: a panic was recovered", what)
+	}
+}
+
+// lineDiff shows the lines of two descriptions that differ.
+func lineDiff(a, b string) string {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var w strings.Builder
+	for i := range max(len(la), len(lb)) {
+		var x, y string
+		if i < len(la) {
+			x = la[i]
+		}
+		if i < len(lb) {
+			y = lb[i]
+		}
+		if x != y {
+			fmt.Fprintf(&w, "interpreter: %s\nJIT:         %s\n", x, y)
+		}
+	}
+	return w.String()
+}
+
+func corpusData() [][]byte {
+	var out [][]byte
+	for _, c := range corpus() {
+		out = append(out, c.data)
+	}
+	return out
+}
+
+var startContexts = []skbExtra{{}, {cb: [20]byte{1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5}, tcIndex: 7, classid: 0x10002}}
+
+// TestJITMatchesInterpreter: the examples and every test program of
+// testdata/progs.o on the packet corpus, random programs (those the
+// kernel's verifier would refuse too, which fault), and hand-written
+// programs for what the others do not reach (loops that hit the
+// instruction limit, recursion past 8 frames, LD_ABS past the packet in
+// a subprogram).
+func TestJITMatchesInterpreter(t *testing.T) {
+	pkts := corpusData()
+	for _, path := range []string{"../../examples/bpf/flow_counter.o", "../../examples/bpf/dscp_classifier.o",
+		"../../examples/bpf/sampler.o", "../../examples/bpf/wifi_monitor.o", "../../examples/bpf/wifi_probes.o", "testdata/progs.o", "testdata/wifi.o"} {
+		spec, err := cebpf.LoadCollectionSpec(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for n, ps := range spec.Programs {
+			if ps.Type == cebpf.SchedCLS || IsWifiSection(ps.SectionName) {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			load := func() *Program {
+				p, err := NewLoader(1).Load("t", bytes.NewReader(raw), name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			compareForms(t, path+" "+name, load(), load(), pkts, startContexts)
+		}
+	}
+
+	few := [][]byte{pkts[0], pkts[2], pkts[15], pkts[len(pkts)/2], pkts[len(pkts)-1], pkts[0][:15], nil}
+	for seed := uint64(0); seed < 300; seed++ {
+		rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+		raw := randProgram(rng, 8+rng.IntN(40))
+		a, err1 := NewProgram("random", raw, nil, 1)
+		b, err2 := NewProgram("random", raw, nil, 1)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("seed %d: %v %v", seed, err1, err2)
+		}
+		compareForms(t, fmt.Sprintf("random seed %d", seed), a, b, few, startContexts[:1])
+	}
+
+	for _, tc := range []struct {
+		name  string
+		insns asm.Instructions
+	}{
+		{"endless loop", asm.Instructions{
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Add.Imm(asm.R0, 1).WithSymbol("l"),
+			asm.JNE.Imm(asm.R0, 0, "l"),
+			asm.Return(),
+		}},
+		{"endless ja", asm.Instructions{
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Ja.Label("l").WithSymbol("l"),
+			asm.Return(),
+		}},
+		{"recursion", asm.Instructions{
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Call.Label("f"), asm.Return(),
+			asm.Add.Imm(asm.R1, 1).WithSymbol("f"),
+			asm.Call.Label("f"), asm.Return(),
+		}},
+		{"ld_abs past the packet in a subprogram", asm.Instructions{
+			asm.Mov.Reg(asm.R6, asm.R1),
+			asm.Mov.Imm(asm.R0, 3),
+			asm.Call.Label("f"),
+			asm.Add.Imm(asm.R0, 1),
+			asm.Return(),
+			asm.Mov.Reg(asm.R6, asm.R1).WithSymbol("f"),
+			asm.LoadAbs(12, asm.Half),
+			asm.LoadAbs(4000, asm.Word),
+			asm.Return(),
+		}},
+		{"counted loop over the packet", asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, skbData, asm.Word),
+			asm.LoadMem(asm.R3, asm.R1, skbDataEnd, asm.Word),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Mov.Reg(asm.R4, asm.R2).WithSymbol("l"),
+			asm.Add.Imm(asm.R4, 1),
+			asm.JGT.Reg(asm.R4, asm.R3, "out"),
+			asm.LoadMem(asm.R5, asm.R2, 0, asm.Byte),
+			asm.Add.Reg(asm.R0, asm.R5),
+			asm.Add.Imm(asm.R2, 1),
+			asm.Ja.Label("l"),
+			asm.Return().WithSymbol("out"),
+		}},
+	} {
+		raw := mustRaw(t, tc.insns)
+		a, err1 := NewProgram(tc.name, raw, nil, 1)
+		b, err2 := NewProgram(tc.name, raw, nil, 1)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %v %v", tc.name, err1, err2)
+		}
+		compareForms(t, tc.name, a, b, few, startContexts[:1])
+	}
+}
+
+// TestJITRegisterPairs: the operations the JIT compiles with fixed x86
+// registers (division and remainder use rax and rdx, which hold r0 and
+// r3; shifts by a register use cl, which holds r4) with every pairing
+// of those registers and others as destination and source, divisors 0,
+// 7 and -1, shift counts past the width; all registers are compared.
+func TestJITRegisterPairs(t *testing.T) {
+	regs := []asm.Register{asm.R0, asm.R1, asm.R3, asm.R4, asm.R5, asm.R9}
+	type opf func(dst, src asm.Register) asm.Instruction
+	ops := map[string]opf{
+		"div64": asm.Div.Reg, "mod64": asm.Mod.Reg, "div32": asm.Div.Reg32, "mod32": asm.Mod.Reg32,
+		"lsh64": asm.LSh.Reg, "rsh64": asm.RSh.Reg, "arsh64": asm.ArSh.Reg,
+		"lsh32": asm.LSh.Reg32, "rsh32": asm.RSh.Reg32, "arsh32": asm.ArSh.Reg32,
+	}
+	pkts := [][]byte{corpusData()[0]}
+	for name, f := range ops {
+		for _, d := range regs {
+			for _, sr := range regs {
+				for _, v := range []int64{0, 7, -1, 65, 0x7fffffff12345678} {
+					var insns asm.Instructions
+					for i, r := range regs {
+						insns = append(insns, asm.LoadImm(r, int64(-0x123456789abcd)*int64(i+3), asm.DWord))
+					}
+					insns = append(insns, asm.LoadImm(sr, v, asm.DWord), f(d, sr), asm.Return())
+					raw := mustRaw(t, insns)
+					a, err1 := NewProgram(name, raw, nil, 1)
+					b, err2 := NewProgram(name, raw, nil, 1)
+					if err1 != nil || err2 != nil {
+						t.Fatalf("%s: %v %v\n%s", name, err1, err2, dump(raw))
+					}
+					compareForms(t, fmt.Sprintf("%s r%d, r%d (r%d = %#x)", name, d, sr, sr, v), a, b, pkts, startContexts[:1])
+				}
+			}
+		}
+	}
+	for _, name := range []string{"div64", "mod64", "div32", "mod32"} {
+		for _, k := range []int32{7, -1, 1, -0x80000000} {
+			f := map[string]func(asm.Register, int32) asm.Instruction{"div64": asm.Div.Imm, "mod64": asm.Mod.Imm, "div32": asm.Div.Imm32, "mod32": asm.Mod.Imm32}[name]
+			for _, d := range regs {
+				raw := mustRaw(t, asm.Instructions{asm.LoadImm(asm.R0, 5, asm.DWord), asm.LoadImm(d, -0x123456789abcd, asm.DWord), asm.LoadImm(asm.R3, 99, asm.DWord), f(d, k), asm.Return()})
+				a, err1 := NewProgram(name, raw, nil, 1)
+				b, err2 := NewProgram(name, raw, nil, 1)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("%s: %v %v", name, err1, err2)
+				}
+				compareForms(t, fmt.Sprintf("%s r%d, %d", name, d, k), a, b, pkts, startContexts[:1])
+			}
+		}
+	}
+}
+
+// TestJITContextFields: a load and a store of every width at every
+// offset of both contexts (__sk_buff and netyard_wifi_md), valid or not,
+// through the machine code's shortcuts or Go, as the interpreter.
+func TestJITContextFields(t *testing.T) {
+	pkts := [][]byte{corpusData()[0]}
+	sizes := map[asm.Size]int{asm.Byte: 1, asm.Half: 2, asm.Word: 4, asm.DWord: 8}
+	for _, wifi := range []bool{false, true} {
+		for off := int16(-4); off < skbSize+8; off++ {
+			for sz, w := range sizes {
+				sizeBits := map[int]uint8{1: sizeB, 2: sizeH, 4: sizeW, 8: sizeDW}[w]
+				for _, raw := range [][]RawInsn{
+					mustRaw(t, asm.Instructions{asm.LoadMem(asm.R0, asm.R1, off, sz), asm.Return()}),
+					mustRaw(t, asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1), asm.LoadImm(asm.R2, 0x1234567890abcdef, asm.DWord),
+						asm.StoreMem(asm.R6, off, asm.R2, sz), asm.LoadMem(asm.R0, asm.R6, off&^int16(w-1), sz), asm.Return()}),
+					// cilium/ebpf's asm has no 8-byte store of an immediate
+					{{Op: 0xbf, Dst: 6, Src: 1}, {Op: clsST | modeMEM | sizeBits, Dst: 6, Off: off, Imm: 0xfffe},
+						{Op: 0xb7}, {Op: 0x95}},
+				} {
+					a, err1 := NewProgram("ctx", raw, nil, 1)
+					b, err2 := NewProgram("ctx", raw, nil, 1)
+					if err1 != nil || err2 != nil {
+						t.Fatalf("%v %v\n%s", err1, err2, dump(raw))
+					}
+					a.SetWifiContext(wifi)
+					b.SetWifiContext(wifi)
+					compareForms(t, fmt.Sprintf("wifi %v off %d width %d\n%s", wifi, off, w, dump(raw)), a, b, pkts, startContexts)
+				}
+			}
+		}
+	}
+}
+
+// FuzzJIT: any instruction bytes that load run the same in both forms, with a hash map, an array and a ring buffer to reach (two sets:
+// each form has its own).
+func FuzzJIT(f *testing.F) {
+	f.Add([]byte{0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0x61, 0x21, 76, 0, 0, 0, 0, 0, 0x71, 0x02, 5, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0xb7, 0, 0, 0, 0, 0, 0, 0, 0x05, 0, 0xff, 0xff, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0})
+	// r1 = map a; r2 = fp - 4; *(u32 *)(fp - 4) = 1; call lookup; if r0 == 0 goto exit; lock *(u64 *)(r0) += 1; exit
+	seed, err := FromAsm(asm.Instructions{
+		asm.StoreImm(asm.RFP, -4, 1, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.LoadMapPtr(asm.R1, 0).WithReference("a"),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	}, func(string) (int, error) { return 1, nil })
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(rawBytes(seed))
+	pks := [][]byte{corpus()[0].data[:15], corpus()[0].data}
+	f.Fuzz(func(t *testing.T, code []byte) {
+		raw := make([]RawInsn, len(code)/8)
+		for i := range raw {
+			x := code[i*8:]
+			raw[i] = RawInsn{Op: x[0], Dst: x[1] & 0xf, Src: x[1] >> 4, Off: int16(binary.LittleEndian.Uint16(x[2:])), Imm: int32(binary.LittleEndian.Uint32(x[4:]))}
+		}
+		a, err := NewProgram("fuzz", raw, fuzzMaps(t), 1)
+		if err != nil {
+			var le *LoadError
+			if !errors.As(err, &le) {
+				t.Fatalf("not a LoadError: %v", err)
+			}
+			return
+		}
+		b, err := NewProgram("fuzz", raw, fuzzMaps(t), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareForms(t, "fuzz", a, b, pks, startContexts)
+	})
+}
+
+func fuzzMaps(t testing.TB) []*Map {
+	var out []*Map
+	for _, s := range []MapSpec{
+		{Name: "m", Type: MapHash, KeySize: 4, ValueSize: 8, MaxEntries: 4},
+		{Name: "a", Type: MapArray, KeySize: 4, ValueSize: 8, MaxEntries: 4},
+		{Name: "r", Type: MapRingbuf, MaxEntries: 4096},
+	} {
+		m, err := NewMap(s, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func rawBytes(raw []RawInsn) []byte {
+	var out []byte
+	for _, r := range raw {
+		out = append(out, r.Op, r.Dst|r.Src<<4, byte(r.Off), byte(uint16(r.Off)>>8))
+		out = binary.LittleEndian.AppendUint32(out, uint32(r.Imm))
+	}
+	return out
+}

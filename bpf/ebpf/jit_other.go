@@ -1,0 +1,16 @@
+//go:build !(linux && amd64)
+
+package ebpf
+
+import "netyard/bpf"
+
+// jitCode: there is no JIT here; programs run in the interpreter.
+type jitCode struct{}
+
+func (p *Program) compileJIT() {}
+
+func (s *state) runJIT(p *Program) (uint64, *bpf.Fault) {
+	s.depth, s.tail, s.steps = 0, 0, 0
+	var pc int
+	return s.exec(p, &pc)
+}
