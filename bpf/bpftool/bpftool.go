@@ -164,6 +164,8 @@ type ProgJSON struct {
 	RunCnt    *uint64  `json:"run_cnt,omitempty"`
 	Faults    uint64   `json:"faults"`
 	Xlated    int      `json:"bytes_xlated"`
+	Jited     bool     `json:"jited"`
+	JitedLen  int      `json:"bytes_jited,omitempty"`
 	MapIDs    []uint32 `json:"map_ids,omitempty"`
 }
 
@@ -171,6 +173,9 @@ func (t *Tool) progJSON(p *ebpf.Program) ProgJSON {
 	in := p.Info()
 	runs, faults, _ := p.Stats()
 	j := ProgJSON{ID: in.ID, Type: "sched_cls", Name: in.Name, Tag: hex.EncodeToString(in.Tag[:]), GPL: true, Faults: faults, Xlated: 8 * in.Insns}
+	if n := p.JitedLen(); n > 0 {
+		j.Jited, j.JitedLen = true, n
+	}
 	if t.Loader.StatsEnabled() {
 		rt := p.RunTime()
 		j.RunTimeNS, j.RunCnt = &rt, &runs
@@ -232,7 +237,11 @@ func (t *Tool) progShow(w io.Writer, o opts, args []string) error {
 		if j.RunCnt != nil {
 			fmt.Fprintf(w, " run_time_ns %d run_cnt %d", *j.RunTimeNS, *j.RunCnt)
 		}
-		fmt.Fprintf(w, "\n\txlated %dB  not jited", j.Xlated)
+		if j.Jited {
+			fmt.Fprintf(w, "\n\txlated %dB  jited %dB", j.Xlated, j.JitedLen)
+		} else {
+			fmt.Fprintf(w, "\n\txlated %dB  not jited", j.Xlated)
+		}
 		if len(j.MapIDs) > 0 {
 			ids := make([]string, len(j.MapIDs))
 			for i, id := range j.MapIDs {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -183,4 +184,28 @@ func FuzzRun(f *testing.F) {
 		var b bytes.Buffer
 		_ = (&Tool{Loader: l, NS: "ns1", Poll: time.Millisecond}).Run(ctx, strings.Fields(words), &b)
 	})
+}
+
+// TestProgShowJited: `prog show` says whether the program runs as machine
+// code and its size, as bpftool does ("jited NB" or "not jited").
+func TestProgShowJited(t *testing.T) {
+	l, p := sampler(t)
+	var b bytes.Buffer
+	if err := (&Tool{Loader: l, NS: "ns1"}).Run(context.Background(), []string{"prog", "show"}, &b); err != nil {
+		t.Fatal(err)
+	}
+	want := "not jited"
+	if n := p.JitedLen(); n > 0 {
+		want = "jited " + strconv.Itoa(n) + "B"
+	}
+	if !strings.Contains(b.String(), want) {
+		t.Fatalf("prog show:\n%s\nwant %q", b.String(), want)
+	}
+	var j bytes.Buffer
+	if err := (&Tool{Loader: l, NS: "ns1"}).Run(context.Background(), []string{"-j", "prog", "show"}, &j); err != nil {
+		t.Fatal(err)
+	}
+	if jited := p.JitedLen() > 0; strings.Contains(j.String(), `"jited":true`) != jited {
+		t.Fatalf("prog show -j: %s (jited %v)", j.String(), jited)
+	}
 }

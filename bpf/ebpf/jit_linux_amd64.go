@@ -88,6 +88,16 @@ type jitCode struct {
 	mem   []byte    // the executable mapping
 	entry uintptr   // loads the registers, jumps to state.j.resume
 	addr  []uintptr // each instruction's address
+	size  int       // bytes of machine code
+}
+
+// JitedLen is the size of p's machine code, 0 when the interpreter runs
+// it (bpftool's "jited NB" / "not jited").
+func (p *Program) JitedLen() int {
+	if p.jit == nil {
+		return 0
+	}
+	return p.jit.size
 }
 
 // jitPrograms counts the mappings alive; above jitMaxPrograms a program
@@ -119,7 +129,7 @@ func (p *Program) compileJIT() {
 		return
 	}
 	base := uintptr(unsafe.Pointer(&mem[0]))
-	jc := &jitCode{mem: mem, entry: base, addr: make([]uintptr, len(p.code))}
+	jc := &jitCode{mem: mem, entry: base, addr: make([]uintptr, len(p.code)), size: len(code)}
 	for pc := range p.code {
 		jc.addr[pc] = base + uintptr(c.a.labels[c.insnLabel[pc]])
 	}

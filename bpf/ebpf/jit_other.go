@@ -9,6 +9,9 @@ type jitCode struct{}
 
 func (p *Program) compileJIT() {}
 
+// JitedLen is 0: the interpreter runs every program here.
+func (p *Program) JitedLen() int { return 0 }
+
 func (s *state) runJIT(p *Program) (uint64, *bpf.Fault) {
 	s.depth, s.tail, s.steps = 0, 0, 0
 	var pc int
