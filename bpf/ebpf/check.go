@@ -384,7 +384,35 @@ func decode(name string, raw []RawInsn, nmaps int, mapValueOK func(m int, off ui
 		return nil, nil, err
 	}
 	fuse(code)
+	chargeCalls(code, entries)
 	return code, entries, nil
+}
+
+// chargeCalls sets each bpf-to-bpf call's imm to the length of the
+// function it calls: a call is charged that many instructions against
+// the run's InsnLimit (exec's pushFrame, the JIT's callLocal). A function
+// runs at most its length before it returns, calls again or jumps back
+// (the other charged events), so with calls charged a run executes at
+// most InsnLimit instructions plus the main function's length: a tree
+// of calls without a loop (main calls f0 24 times, f0 calls f1 24 times,
+// ... 24^6 calls in 154 instructions) is stopped like a loop. The
+// kernel's verifier refuses such programs by its complexity limit.
+func chargeCalls(code []insn, entries []int) {
+	for pc := range code {
+		in := &code[pc]
+		if in.op != opCallLocal {
+			continue
+		}
+		t := pc + 1 + int(in.off)
+		end := len(code)
+		for _, e := range entries {
+			if e > t {
+				end = e
+				break
+			}
+		}
+		in.imm = int64(end - t)
+	}
 }
 
 // fuse rewrites clang's pointer bounds check "rX = rY; rX += K; if rX >

@@ -59,6 +59,8 @@ const (
 	exitStep  = 1 // run the instruction at exitPC in Go, go on after it
 	exitDepth = 2 // a bpf-to-bpf call at exitPC goes past 8 frames
 	exitLimit = 3 // the instruction limit, reached jumping back to exitPC
+	// the instruction limit, reached by the call at exitPC (chargeCalls)
+	exitCallLimit = 4
 )
 
 // step runs the instruction at pc, which the machine code handed back,

@@ -134,7 +134,10 @@ func (p *Program) compileJIT() {
 		jc.addr[pc] = base + uintptr(c.a.labels[c.insnLabel[pc]])
 	}
 	jitPrograms.Add(1)
-	runtime.AddCleanup(p, func(m []byte) {
+	// unmapped once nothing refers to the code: not the program (which
+	// may have been compiled again, SetWifiContext) and no run (runJIT
+	// keeps its jitCode alive until the machine code has returned)
+	runtime.AddCleanup(jc, func(m []byte) {
 		unix.Munmap(m)
 		jitPrograms.Add(-1)
 	}, mem)
@@ -149,6 +152,7 @@ type jitc struct {
 	save      int         // stores the registers; r9 is the exit code
 	limit     map[int]int // target pc -> label of its instruction-limit stub
 	target    []bool      // instructions a jump or call goes to
+	callLimit [][2]int    // a call's pc and its instruction-limit stub
 }
 
 func (c *jitc) compile() ([]byte, bool) {
@@ -195,6 +199,12 @@ func (c *jitc) compile() ([]byte, bool) {
 		a.bind(l)
 		a.storeImm(8, int32(pc), xState, offExitPC)
 		a.movImm(x9, exitLimit)
+		a.jmp(c.save)
+	}
+	for _, cl := range c.callLimit {
+		a.bind(cl[1])
+		a.storeImm(8, int32(cl[0]), xState, offExitPC)
+		a.movImm(x9, exitCallLimit)
 		a.jmp(c.save)
 	}
 	a.bind(c.save)
@@ -500,6 +510,12 @@ func (c *jitc) callLocal(pc int, in *insn) {
 	a.shiftI(shl, true, xBP, 9)
 	a.movImm(x11, tagStack<<32)
 	a.aluRR(aluOr, true, xBP, x11)
+	// charged the callee's length (chargeCalls), as exec does after
+	// pushing the frame
+	lim := a.newLabel()
+	c.callLimit = append(c.callLimit, [2]int{pc, lim})
+	a.subMI(xState, offBudget, int32(in.imm))
+	a.jcc(ccS, lim)
 	a.jmp(c.insnLabel[pc+1+int(in.off)])
 }
 
@@ -881,32 +897,36 @@ func (s *state) runJIT(p *Program) (uint64, *bpf.Fault) {
 	s.j.resume = jc.addr[0]
 	for {
 		code := jitcall(jc.entry, unsafe.Pointer(s))
+		runtime.KeepAlive(jc)
 		pc := int(s.j.exitPC)
 		switch code {
 		case exitDone:
 			s.jitDone()
 			return s.regs[0], nil
 		case exitStep:
+			tail := s.tail
 			next, ret, end, f := s.step(pc)
 			if end {
 				s.jitDone()
 				return ret, f
 			}
-			if s.prog != p { // a tail call
+			if s.tail != tail { // a tail call: frame 0 of the target, even if it is p
+				s.j.depth = 0
 				p = s.prog
 				if p.jit == nil || p.wifi != s.wifi {
 					s.jitDone()
-					s.depth = 0
 					var pc int
 					return s.exec(p, &pc)
 				}
 				jc = p.jit
-				s.j.depth = 0
 			}
 			s.j.resume = jc.addr[next]
 		case exitDepth:
 			s.jitDone()
 			return 0, fault(pc, "call depth above 8")
+		case exitCallLimit:
+			s.jitDone()
+			return 0, fault(pc, "instruction limit (calls that do not end?)")
 		default:
 			s.jitDone()
 			return 0, fault(pc, "instruction limit (a loop that does not end?)")

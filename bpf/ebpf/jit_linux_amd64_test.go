@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	cebpf "github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -411,4 +413,152 @@ func rawBytes(raw []RawInsn) []byte {
 		out = binary.LittleEndian.AppendUint32(out, uint32(r.Imm))
 	}
 	return out
+}
+
+// TestJITSelfTailCallFromCalledMain: the main function called as a
+// bpf-to-bpf function (a call to insn 0 passes the load check) tail-calls
+// itself: the target starts at frame 0, as in exec's tailCall (the JIT
+// kept the stale frames when the target was the running program).
+func TestJITSelfTailCallFromCalledMain(t *testing.T) {
+	raw := []RawInsn{
+		{Op: 0x15, Dst: 1, Off: 4},         // 0: if r1 == 0 goto 5
+		{Op: 0xb7, Dst: 1},                 // 1: r1 = 0
+		{Op: 0x85, Src: 1, Imm: -3},        // 2: call 0 (main, as a function)
+		{Op: 0x07, Dst: 0, Imm: 100},       // 3: r0 += 100
+		{Op: 0x95},                         // 4: exit
+		{Op: 0x18, Dst: 2, Src: 1, Imm: 0}, // 5: r2 = prog array
+		{},
+		{Op: 0xb7, Dst: 3},         // 7: r3 = 0
+		{Op: 0x85, Imm: 12},        // 8: tail_call(r1, r2, 0): itself
+		{Op: 0xb7, Dst: 0, Imm: 1}, // 9: r0 = 1
+		{Op: 0x95},                 // 10: exit
+	}
+	load := func() *Program {
+		m, err := NewMap(MapSpec{Name: "pa", Type: MapProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewProgram("selftail", raw, []*Map{m}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.SetProg(0, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	compareForms(t, "self tail call from main called as a function", load(), load(), [][]byte{corpusData()[0]}, startContexts[:1])
+}
+
+// callTree is main calling f0, and f_k calling f_(k+1) n times, up to f6.
+func callTree(n int) []RawInsn {
+	raw := []RawInsn{{Op: 0x85, Src: 1, Imm: 1}, {Op: 0x95}} // main: call f0; exit
+	for k := 0; k < 6; k++ {
+		// f_k: n calls of f_{k+1}; exit. f_{k+1} starts right after.
+		for i := 0; i < n; i++ {
+			raw = append(raw, RawInsn{Op: 0x85, Src: 1, Imm: int32(n - i)})
+		}
+		raw = append(raw, RawInsn{Op: 0x95})
+	}
+	return append(raw, RawInsn{Op: 0xb7}, RawInsn{Op: 0x95}) // f6: r0 = 0; exit
+}
+
+// TestCallTreeIsLimited: a tree of bpf-to-bpf calls without a loop (main
+// calls f0, each f_k calls f_(k+1) 24 times: 24^6 calls in 154
+// instructions) is stopped by the instruction limit in both forms, with
+// the same fault (calls are charged their callee's length,
+// chargeCalls), within milliseconds; a GC meanwhile waits no longer.
+// Before calls were charged, the machine code ran it for 0.5 s with no
+// safe point, and a GC waited as long (the interpreter: 2.3 s).
+func TestCallTreeIsLimited(t *testing.T) {
+	for _, jit := range []bool{false, true} {
+		p, err := NewProgram("tree", callTree(24), nil, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !jit {
+			p.jit = nil
+		} else if p.jit == nil {
+			t.Fatal("not compiled")
+		}
+		b := newBuf(t, corpusData()[0])
+		t0 := time.Now()
+		_, err = p.Run(b, &bpf.Env{Ifindex: 1})
+		run := time.Since(t0)
+		if err == nil || !strings.Contains(err.Error(), "instruction limit") {
+			t.Fatalf("jit %v: %v, want the instruction limit", jit, err)
+		}
+		if run > 500*time.Millisecond {
+			t.Errorf("jit %v: the run took %v", jit, run)
+		}
+	}
+	a, _ := NewProgram("tree", callTree(24), nil, 1)
+	c, _ := NewProgram("tree", callTree(24), nil, 1)
+	compareForms(t, "call tree", a, c, [][]byte{corpusData()[0]}, startContexts[:1])
+}
+
+// TestJITRecompileUnmapsOld: SetWifiContext compiles the program again;
+// the code it replaces is unmapped once no run holds it (it stayed
+// mapped, and counted against jitMaxPrograms, as long as the program
+// lived). The loader compiles a netyard/wifi program once, for its
+// context.
+func TestJITRecompileUnmapsOld(t *testing.T) {
+	raw := []RawInsn{{Op: 0xb7}, {Op: 0x95}}
+	p, err := NewProgram("w", raw, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n0 := jitPrograms.Load()
+	for i := 0; i < 10; i++ {
+		p.SetWifiContext(i%2 == 0)
+	}
+	// the replaced code is unmapped once collected
+	// (other tests' programs may be collected meanwhile: at most n0)
+	for i := 0; i < 100 && jitPrograms.Load() > n0; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	runtime.KeepAlive(p)
+	if d := jitPrograms.Load() - n0; d > 0 {
+		t.Errorf("one live program, %d more mappings after 10 flips and GCs", d)
+	}
+	if p.jit == nil {
+		t.Fatal("the program lost its code")
+	}
+}
+
+// FuzzJITTailCalls: FuzzJIT with a fourth map, a prog array whose slot 0 is
+// the program itself (tail calls succeed) and slot 1 an interpreted copy.
+func FuzzJITTailCalls(f *testing.F) {
+	f.Add([]byte{0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0})
+	pks := [][]byte{corpus()[0].data[:15], corpus()[0].data}
+	f.Fuzz(func(t *testing.T, code []byte) {
+		raw := make([]RawInsn, len(code)/8)
+		for i := range raw {
+			x := code[i*8:]
+			raw[i] = RawInsn{Op: x[0], Dst: x[1] & 0xf, Src: x[1] >> 4, Off: int16(uint16(x[2]) | uint16(x[3])<<8), Imm: int32(uint32(x[4]) | uint32(x[5])<<8 | uint32(x[6])<<16 | uint32(x[7])<<24)}
+		}
+		mk := func(interp bool) *Program {
+			ms := fuzzMaps(t)
+			pa, err := NewMap(MapSpec{Name: "pa", Type: MapProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 2}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms = append(ms, pa)
+			p, err := NewProgram("fuzz", raw, ms, 1)
+			if err != nil {
+				return nil
+			}
+			q, _ := NewProgram("fuzz", raw, ms, 1)
+			q.jit = nil
+			pa.SetProg(0, p)
+			pa.SetProg(1, q)
+			return p
+		}
+		a := mk(true)
+		if a == nil {
+			return
+		}
+		compareForms(t, "fuzz", a, mk(false), pks, startContexts)
+	})
 }

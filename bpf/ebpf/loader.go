@@ -39,6 +39,12 @@ import (
 // are encoded) into a program using maps. ncpu sizes the per-CPU scratch
 // (the datapath's worker count; 0: runtime.NumCPU).
 func NewProgram(name string, raw []RawInsn, maps []*Map, ncpu int) (*Program, error) {
+	return newProgram(name, raw, maps, ncpu, false)
+}
+
+// newProgram is NewProgram for a context of either kind (wifi: struct
+// netyard_wifi_md), compiled once for it.
+func newProgram(name string, raw []RawInsn, maps []*Map, ncpu int, wifi bool) (*Program, error) {
 	if len(maps) > maxMaps {
 		return nil, &LoadError{Prog: name, PC: -1, Reason: "too many maps"}
 	}
@@ -53,7 +59,7 @@ func NewProgram(name string, raw []RawInsn, maps []*Map, ncpu int) (*Program, er
 	if ncpu <= 0 {
 		ncpu = runtime.NumCPU()
 	}
-	p := &Program{name: name, code: code, entries: entries, maps: maps, scratch: make([]state, ncpu)}
+	p := &Program{name: name, code: code, entries: entries, maps: maps, scratch: make([]state, ncpu), wifi: wifi}
 	p.id = bpf.NewID() // one numbering with classic programs: tc's "id N"
 	p.info = bpf.Info{Kind: "extended", Name: name, Tag: tag(raw), ID: p.id, Insns: len(raw)}
 	p.compileJIT()
@@ -391,11 +397,10 @@ func (obj *object) program(ps *cebpf.ProgramSpec) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ebpf: program %s: %w", ps.Name, err)
 	}
-	p, err := NewProgram(ps.Name, raw, obj.maps, obj.l.NCPU)
+	p, err := newProgram(ps.Name, raw, obj.maps, obj.l.NCPU, IsWifiSection(ps.SectionName))
 	if err != nil {
 		return nil, err
 	}
-	p.SetWifiContext(IsWifiSection(ps.SectionName))
 	obj.progs[ps.Name] = p
 	return p, nil
 }

@@ -638,6 +638,12 @@ func (s *state) exec(p *Program, pcp *int) (uint64, *bpf.Fault) {
 				*pcp = pc - 1
 				return 0, fault(pc-1, "call depth above 8")
 			}
+			// a call is charged its callee's length (chargeCalls)
+			s.steps += int(in.imm)
+			if s.steps > InsnLimit {
+				*pcp = pc - 1
+				return 0, fault(pc-1, "instruction limit (calls that do not end?)")
+			}
 			pc += int(in.off)
 		case opExit:
 			if s.depth == 0 {
