@@ -562,3 +562,73 @@ func FuzzJITTailCalls(f *testing.F) {
 		compareForms(t, "fuzz", a, mk(false), pks, startContexts)
 	})
 }
+
+// TestJITValueCacheCases: the machine code's value cache against the
+// interpreter's when two array values are live and the older one is
+// written, after a ring record's submit or discard, and with 32-bit
+// fetch-adds.
+func TestJITValueCacheCases(t *testing.T) {
+	idx := func(n string) (int, error) { return map[string]int{"m": 0, "a": 1, "r": 2}[n], nil }
+	lookupA := func(k int32) asm.Instructions {
+		return asm.Instructions{
+			asm.StoreImm(asm.RFP, -4, int64(k), asm.Word),
+			asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, -4),
+			asm.LoadMapPtr(asm.R1, 0).WithReference("a"),
+			asm.FnMapLookupElem.Call(),
+		}
+	}
+	cat := func(xs ...asm.Instructions) asm.Instructions {
+		var o asm.Instructions
+		for _, x := range xs {
+			o = append(o, x...)
+		}
+		return o
+	}
+	cases := map[string]asm.Instructions{
+		"two array values, older one written": cat(lookupA(1), asm.Instructions{asm.JEq.Imm(asm.R0, 0, "out"), asm.Mov.Reg(asm.R6, asm.R0)},
+			lookupA(2), asm.Instructions{asm.JEq.Imm(asm.R0, 0, "out"), asm.StoreImm(asm.R6, 4, 7, asm.Word), asm.StoreImm(asm.R0, 0, 9, asm.Word),
+				asm.LoadMem(asm.R0, asm.R6, 3, asm.Byte), asm.LoadMem(asm.R1, asm.R6, 7, asm.Byte), asm.Add.Reg(asm.R0, asm.R1),
+				asm.StoreMem(asm.R6, -1, asm.R0, asm.Byte), // just before element 1: element 0's last byte
+				asm.Mov.Imm(asm.R1, -3), asm.StoreXAdd(asm.R6, asm.R1, asm.Word),
+				asm.Return().WithSymbol("out")}),
+		"ring write after submit": cat(asm.Instructions{
+			asm.LoadMapPtr(asm.R1, 2).WithReference("r"), asm.Mov.Imm(asm.R2, 16), asm.Mov.Imm(asm.R3, 0),
+			asm.FnRingbufReserve.Call(), asm.JEq.Imm(asm.R0, 0, "out"), asm.Mov.Reg(asm.R6, asm.R0),
+			asm.StoreImm(asm.R6, 8, 5, asm.Word),
+			asm.Mov.Reg(asm.R1, asm.R6), asm.Mov.Imm(asm.R2, 0), asm.FnRingbufSubmit.Call(),
+			asm.StoreImm(asm.R6, 0, 6, asm.Word),
+			asm.Mov.Imm(asm.R0, 0).WithSymbol("out"), asm.Return()}),
+		"ring discard then array then ring write": cat(asm.Instructions{
+			asm.LoadMapPtr(asm.R1, 2).WithReference("r"), asm.Mov.Imm(asm.R2, 16), asm.Mov.Imm(asm.R3, 0),
+			asm.FnRingbufReserve.Call(), asm.JEq.Imm(asm.R0, 0, "out"), asm.Mov.Reg(asm.R7, asm.R0)},
+			lookupA(0), asm.Instructions{asm.JEq.Imm(asm.R0, 0, "out"), asm.Mov.Reg(asm.R6, asm.R0),
+				asm.Mov.Reg(asm.R1, asm.R7), asm.Mov.Imm(asm.R2, 0), asm.FnRingbufDiscard.Call(),
+				asm.StoreImm(asm.R6, 0, 3, asm.Word),
+				asm.StoreImm(asm.R7, 0, 6, asm.Word),
+				asm.Mov.Imm(asm.R0, 0).WithSymbol("out"), asm.Return()}),
+		"queue mapping": {asm.Mov.Imm(asm.R2, 0xfffe), asm.StoreMem(asm.R1, skbQueueMapping, asm.R2, asm.Word),
+			asm.Mov.Imm(asm.R2, 0xffff), asm.StoreMem(asm.R1, skbQueueMapping, asm.R2, asm.Word),
+			asm.LoadMem(asm.R0, asm.R1, skbQueueMapping, asm.Word), asm.Return()},
+		"fetch add w on array": cat(lookupA(3), asm.Instructions{asm.JEq.Imm(asm.R0, 0, "out"),
+			asm.LoadImm(asm.R1, -1, asm.DWord), asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+			asm.LoadImm(asm.R2, 0x1_0000_0002, asm.DWord),
+			{OpCode: asm.OpCode(0xc3), Dst: asm.R0, Src: asm.R2, Offset: 4, Constant: 1},
+			{OpCode: asm.OpCode(0xdb), Dst: asm.R0, Src: asm.R0, Offset: 0, Constant: 1},
+			asm.Add.Reg(asm.R0, asm.R2),
+			asm.Return().WithSymbol("out")}),
+	}
+	for name, insns := range cases {
+		raw, err := FromAsm(insns, idx)
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		a, err := NewProgram(name, raw, fuzzMaps(t), 1)
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		b, _ := NewProgram(name, raw, fuzzMaps(t), 1)
+		compareForms(t, name, a, b, [][]byte{corpusData()[0]}, startContexts)
+		sd := newSide(b, false)
+		t.Logf("%s: %s", name, sd.run(t, corpusData()[0], skbExtra{})[:60])
+	}
+}
