@@ -126,9 +126,11 @@ func (l *bpfList) swap(old, nf *filter) {
 //     class is the filter's classid's major | the 16-bit tc_classid (see
 //     tcClassID);
 //   - REDIRECT is carried out through the datapath's redirect path
-//     (act.Redirector, which spends the packet's redirect TTL) to the
-//     device bpf_redirect chose, its ingress with BPF_F_INGRESS; with no
-//     device chosen the packet is dropped, as skb_do_redirect drops it;
+//     (act.BPFRedirect: act.Redirector, which spends the packet's
+//     redirect TTL) to the device bpf_redirect chose, its ingress with
+//     BPF_F_INGRESS; with no device chosen, or one that is gone, the
+//     packet is dropped, as skb_do_redirect drops it, and a failure is
+//     counted as the filter's overlimit;
 //   - a program that faults is stopped: the packet is dropped and the
 //     fault counted as the filter's drop.
 //
@@ -153,7 +155,7 @@ func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *fi
 			switch v {
 			case act.OK, act.Shot, act.Stolen, act.Trap:
 			case act.Redirect:
-				v = bpfRedirect(c, p)
+				v = act.BPFRedirect(c, p, f.cell)
 			default:
 				continue
 			}
@@ -173,7 +175,7 @@ func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *fi
 		f.cell.UseN(c.Worker, pk, by, c.Now)
 		v := act.Exec(c, p, f.actions())
 		if v == act.Redirect {
-			v = bpfRedirect(c, p)
+			v = act.BPFRedirect(c, p, f.cell)
 		}
 		if v < 0 {
 			continue
@@ -202,19 +204,4 @@ const tcClassIDMask = 0xffff
 // eBPF program that writes nothing picks the major alone; docs/BPF.md.)
 func tcClassID(filter, written uint32) uint32 {
 	return filter&^tcClassIDMask | written&tcClassIDMask
-}
-
-// bpfFlagIngress is BPF_F_INGRESS: bpf_redirect to the device's ingress.
-const bpfFlagIngress = 1
-
-// bpfRedirect carries out TC_ACT_REDIRECT (skb_do_redirect): the packet
-// goes to the device the program's bpf_redirect chose, through the
-// datapath's redirect path, which owns it from then on.
-func bpfRedirect(c *act.Ctx, p *pkt.Buffer) act.Verdict {
-	dev := c.BPF.RedirectIfindex
-	if dev == 0 || c.Out == nil {
-		return act.Shot
-	}
-	_ = c.Out.Mirred(c, p, dev, c.BPF.RedirectFlags&bpfFlagIngress != 0)
-	return act.Consumed
 }
