@@ -2,6 +2,8 @@ package act_test
 
 import (
 	"errors"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -345,6 +347,63 @@ func TestGactRandom(t *testing.T) {
 	}
 	if _, err := act.New(&act.Gact{C: act.Common{Control: act.OK}, Random: act.RandomDeterm, RandomAction: act.GotoChain(1), RandomVal: 2}, newEnv()); err == nil {
 		t.Error("goto chain as the random verdict accepted")
+	}
+}
+
+// TestGactNetrandSeeded: netrand draws from the worker's seeded
+// generator (Ctx.BPF.Rand), so the same seed gives the same verdicts,
+// packet for packet, and another seed others; and with a fixed seed it
+// still gives the random verdict to one packet in VAL, within four
+// standard errors (binomial), for small and large VALs.
+func TestGactNetrandSeeded(t *testing.T) {
+	pool := leakPool(t)
+	p := packet(t, pool, build(t, udp4()))
+	defer p.Release()
+	spec := func(val uint16) *act.Gact {
+		return &act.Gact{C: act.Common{Control: act.OK}, Random: act.RandomNetrand, RandomAction: act.Shot, RandomVal: val}
+	}
+	run := func(seed uint64, val uint16, n int) (verdicts []bool, drops int) {
+		a := mustNew(t, spec(val), newEnv())
+		c := &act.Ctx{}
+		c.BPF.Rand = &seed
+		verdicts = make([]bool, n)
+		for i := range n {
+			verdicts[i] = a.Exec(c, p) == act.Shot
+			if verdicts[i] {
+				drops++
+			}
+		}
+		if st := a.Stats().Read(); st.Drops != uint64(drops) || st.Packets != uint64(n) {
+			t.Fatalf("counters %+v, want %d packets, %d drops", st, n, drops)
+		}
+		return verdicts, drops
+	}
+	a, _ := run(0x6e657479, 2, 4096)
+	b, _ := run(0x6e657479, 2, 4096)
+	c, _ := run(0x6e65747a, 2, 4096)
+	if !slices.Equal(a, b) {
+		t.Fatal("two runs with the same seed gave different verdicts")
+	}
+	if slices.Equal(a, c) {
+		t.Fatal("two seeds gave the same 4096 verdicts: the seed is not used")
+	}
+	const n = 200000
+	for _, val := range []uint16{2, 3, 10, 100, 1000, 10000} {
+		q := 1 / float64(val)
+		want, sigma := n*q, math.Sqrt(n*q*(1-q))
+		for _, seed := range []uint64{1, 0x6e657479} {
+			if _, got := run(seed, val, n); math.Abs(float64(got)-want) > 4*sigma {
+				t.Errorf("netrand %d, seed %#x: %d of %d, want %.0f ± %.0f", val, seed, got, n, want, 4*sigma)
+			}
+		}
+	}
+	// no allocation, with or without a generator
+	seed := uint64(1)
+	g := mustNew(t, spec(3), newEnv())
+	c1, c2 := &act.Ctx{}, &act.Ctx{}
+	c1.BPF.Rand = &seed
+	if n := testing.AllocsPerRun(100, func() { g.Exec(c1, p); g.Exec(c2, p) }); n != 0 {
+		t.Fatalf("%v allocations per run", n)
 	}
 }
 

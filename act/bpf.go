@@ -99,10 +99,13 @@ func newBpf(s *Bpf, env Env, cell stats.Cell) (*bpfAction, error) {
 }
 
 // Exec is tcf_bpf_act: the program's return value picks the verdict.
-// PIPE, RECLASSIFY, OK and REDIRECT are taken as they are, SHOT too (and
-// counted as the action's drop); UNSPEC (-1) means the action's own
-// default-action; anything else is UNSPEC ("continue"). A program that
-// faults drops the packet and counts a drop.
+// PIPE, RECLASSIFY and OK are taken as they are, SHOT too (and counted as
+// the action's drop); UNSPEC (-1) means the action's own default-action;
+// anything else is UNSPEC ("continue"). REDIRECT ends the action list and
+// the classification in the kernel too, and skb_do_redirect carries it
+// out at the hook: here the action carries it out at once (BPFRedirect),
+// so that a redirect that fails is counted as its overlimit. A program
+// that faults drops the packet and counts a drop.
 func (a *bpfAction) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	prm := a.p.Load()
 	pk, by := p.WireLen()
@@ -116,8 +119,10 @@ func (a *bpfAction) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 		return Shot
 	}
 	switch v := Verdict(int32(uint32(ret))); v {
-	case Pipe, Reclassify, OK, Redirect:
+	case Pipe, Reclassify, OK:
 		return v
+	case Redirect:
+		return BPFRedirect(c, p, a.cell)
 	case Shot:
 		a.cell.Drop(c.Worker)
 		return Shot
@@ -151,4 +156,30 @@ func ReleaseProgram(p bpf.Program) {
 	if r, ok := p.(bpf.Releaser); ok {
 		r.Release()
 	}
+}
+
+// bpfFlagIngress is BPF_F_INGRESS: bpf_redirect to the device's ingress.
+const bpfFlagIngress = 1
+
+// BPFRedirect carries out a bpf program's TC_ACT_REDIRECT, as
+// skb_do_redirect does: the packet goes to the device the program's
+// bpf_redirect chose (c.BPF.RedirectIfindex, its ingress with
+// BPF_F_INGRESS) through the datapath's redirect path, which owns it from
+// then on, failed or not: it returns Consumed. A redirect that fails (no
+// such device: skb_do_redirect's dev_get_by_index_rcu miss, which frees
+// the skb; a spent redirect TTL; a full backlog) drops the packet and is
+// counted as cell's overlimit, where tc -s shows it (act_mirred counts a
+// gone device the same way, tcf_action_inc_overlimit_qstats). Without a
+// target (no bpf_redirect, or nothing to redirect through) the packet is
+// the caller's to drop: Shot, counted as an overlimit too.
+func BPFRedirect(c *Ctx, p *pkt.Buffer, cell stats.Cell) Verdict {
+	dev := c.BPF.RedirectIfindex
+	if dev == 0 || c.Out == nil {
+		cell.Overlimit(c.Worker)
+		return Shot
+	}
+	if err := c.Out.Mirred(c, p, dev, c.BPF.RedirectFlags&bpfFlagIngress != 0); err != nil {
+		cell.Overlimit(c.Worker)
+	}
+	return Consumed
 }

@@ -2,7 +2,6 @@ package act
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -94,7 +93,9 @@ func (g *gact) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 			v = s.RandomAction
 		}
 	case RandomNetrand:
-		if rand.Uint32N(uint32(s.RandomVal)) == 0 {
+		// gact_net_rand: get_random_u32_below(pval), here from the
+		// worker's seeded generator so that replays repeat
+		if c.randBelow(uint32(s.RandomVal)) == 0 {
 			v = s.RandomAction
 		}
 	}
@@ -128,4 +129,35 @@ func (g *gact) replace(from Action, _ int64) error {
 
 func errKindChange(kind string, from Action) error {
 	return fmt.Errorf("%s: cannot be replaced by an action of another kind (%T)", kind, from)
+}
+
+// randBelow returns a number in [0, n) from the worker's seeded generator
+// (c.BPF.Rand, the state bpf_get_prandom_u32 and classic BPF's
+// SKF_AD_RANDOM draw from too; the engine seeds it per worker from its
+// HashSeed), so that replay and the lab repeat exactly. A splitmix64
+// step, as classic BPF's random load takes; the multiply-shift maps it
+// to [0, n) (Lemire's method, without the rejection: for n <= 10000 the
+// bias is below 2^-18). A Ctx without a generator (a Go program's own)
+// draws from a process-wide sequence.
+func (c *Ctx) randBelow(n uint32) uint32 {
+	var x uint64
+	if st := c.BPF.Rand; st != nil {
+		*st += splitmixGamma
+		x = mix64(*st)
+	} else {
+		x = mix64(fallbackRand.Add(splitmixGamma))
+	}
+	return uint32((x >> 32) * uint64(n) >> 32)
+}
+
+// splitmixGamma is splitmix64's increment (the golden ratio in 64 bits).
+const splitmixGamma = 0x9e3779b97f4a7c15
+
+var fallbackRand atomic.Uint64
+
+// mix64 is splitmix64's output function.
+func mix64(z uint64) uint64 {
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }

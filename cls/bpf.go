@@ -123,12 +123,14 @@ func (l *bpfList) swap(old, nf *filter) {
 //   - with direct-action, the return value is the verdict: OK, SHOT,
 //     STOLEN, TRAP and REDIRECT decide, anything else (UNSPEC and unknown
 //     codes, cls_bpf_exec_opcode) goes on with the next program; the
-//     class is the filter's classid's major | what the program wrote to
-//     __sk_buff->tc_classid (bpf.Env.ClassID);
+//     class is the filter's classid's major | the 16-bit tc_classid (see
+//     tcClassID);
 //   - REDIRECT is carried out through the datapath's redirect path
-//     (act.Redirector, which spends the packet's redirect TTL) to the
-//     device bpf_redirect chose, its ingress with BPF_F_INGRESS; with no
-//     device chosen the packet is dropped, as skb_do_redirect drops it;
+//     (act.BPFRedirect: act.Redirector, which spends the packet's
+//     redirect TTL) to the device bpf_redirect chose, its ingress with
+//     BPF_F_INGRESS; with no device chosen, or one that is gone, the
+//     packet is dropped, as skb_do_redirect drops it, and a failure is
+//     counted as the filter's overlimit;
 //   - a program that faults is stopped: the packet is dropped and the
 //     fault counted as the filter's drop.
 //
@@ -139,7 +141,10 @@ func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *fi
 	env.Ifindex, env.Ingress, env.Now, env.CPU = c.Dev, c.Ingress, c.Now, c.Worker
 	for n := g.bpf.head.Load(); n != nil; n = n.next {
 		f := n.f
-		env.RedirectIfindex, env.RedirectFlags, env.ClassID = 0, 0, 0
+		// cls_bpf_classify presets qdisc_skb_cb(skb)->tc_classid to the
+		// filter's classid before each program; the field is a u16, so
+		// only the minor number survives.
+		env.RedirectIfindex, env.RedirectFlags, env.ClassID = 0, 0, f.classID&tcClassIDMask
 		ret, err := f.cls.bpf.prog.Run(p, env)
 		if err != nil {
 			f.cell.Drop(c.Worker)
@@ -150,16 +155,13 @@ func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *fi
 			switch v {
 			case act.OK, act.Shot, act.Stolen, act.Trap:
 			case act.Redirect:
-				v = bpfRedirect(c, p)
+				v = act.BPFRedirect(c, p, f.cell)
 			default:
 				continue
 			}
 			pk, by := p.WireLen()
 			f.cell.UseN(c.Worker, pk, by, c.Now)
-			// cls_bpf_classify: res->classid = TC_H_MAJ(classid) |
-			// qdisc_skb_cb(skb)->tc_classid, what the program wrote
-			// to __sk_buff->tc_classid.
-			return v, f.classID&0xffff0000 | env.ClassID, f
+			return v, tcClassID(f.classID, env.ClassID), f
 		}
 		r := uint32(ret)
 		if r == 0 {
@@ -173,7 +175,7 @@ func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *fi
 		f.cell.UseN(c.Worker, pk, by, c.Now)
 		v := act.Exec(c, p, f.actions())
 		if v == act.Redirect {
-			v = bpfRedirect(c, p)
+			v = act.BPFRedirect(c, p, f.cell)
 		}
 		if v < 0 {
 			continue
@@ -183,17 +185,23 @@ func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *fi
 	return act.Unspec, 0, nil
 }
 
-// bpfFlagIngress is BPF_F_INGRESS: bpf_redirect to the device's ingress.
-const bpfFlagIngress = 1
+// tcClassIDMask is what qdisc_skb_cb's tc_classid holds: it is a u16
+// (include/net/sch_generic.h), and bpf_convert_ctx_access turns a
+// program's access to __sk_buff->tc_classid into a 16-bit load or store
+// of it (net/core/filter.c), so a program's 32-bit write keeps only its
+// low half.
+const tcClassIDMask = 0xffff
 
-// bpfRedirect carries out TC_ACT_REDIRECT (skb_do_redirect): the packet
-// goes to the device the program's bpf_redirect chose, through the
-// datapath's redirect path, which owns it from then on.
-func bpfRedirect(c *act.Ctx, p *pkt.Buffer) act.Verdict {
-	dev := c.BPF.RedirectIfindex
-	if dev == 0 || c.Out == nil {
-		return act.Shot
-	}
-	_ = c.Out.Mirred(c, p, dev, c.BPF.RedirectFlags&bpfFlagIngress != 0)
-	return act.Consumed
+// tcClassID is a direct-action filter's class, as cls_bpf_classify sets
+// it: res->classid = TC_H_MAJ(prog->res.classid) |
+// qdisc_skb_cb(skb)->tc_classid, where tc_classid was preset to the
+// filter's classid (its minor, for a u16) and is then whatever the
+// program left in it (written, the low 16 bits of its write). So
+// "classid 1:0 da" with a program writing TC_H_MAKE(2<<16, 3) picks 1:3,
+// no classid picks 0:3, and a program that writes nothing (every classic
+// one) picks the filter's classid itself. (netyard's eBPF runtime starts
+// tc_classid at 0 rather than at the preset, bpf/ebpf's runWith: there an
+// eBPF program that writes nothing picks the major alone; docs/BPF.md.)
+func tcClassID(filter, written uint32) uint32 {
+	return filter&^tcClassIDMask | written&tcClassIDMask
 }

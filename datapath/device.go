@@ -106,6 +106,11 @@ type deviceStats struct {
 	// 802.11 devices: capture records whose radiotap header could not
 	// be read (dropped), or had a field netyard does not know (passed).
 	radiotapErrors, radiotapUnknown atomic.Uint64
+	// 802.11 devices: frames lost on their way to a listener (no
+	// buffer for a copy, no headroom for the radiotap header, or the
+	// listener's own queue full: Device.ListenerDrop). Several workers
+	// may count (a listener's consumer too): atomic adds.
+	listenerDrops atomic.Uint64
 }
 
 func newDevice(e *Engine, ns *Namespace, nd *netdev.Device) (*Device, error) {
@@ -203,6 +208,10 @@ type Counters struct {
 	// radiotap header could not be read (also in RxErrors);
 	// RadiotapUnknown those passed with a field netyard does not know.
 	RadiotapErrors, RadiotapUnknown uint64
+	// Listeners is the number of frame listeners attached now (netyard
+	// capture sessions, replay's --capture/--monitor, the lab's);
+	// ListenerDrops the frames they lost (Device.ListenerDrop).
+	Listeners, ListenerDrops uint64
 }
 
 // Counters returns the device's counters.
@@ -219,5 +228,7 @@ func (d *Device) Counters() Counters {
 
 		RadiotapErrors:  d.stats.radiotapErrors.Load(),
 		RadiotapUnknown: d.stats.radiotapUnknown.Load(),
+		Listeners:       uint64(d.listenerCount()),
+		ListenerDrops:   d.stats.listenerDrops.Load(),
 	}
 }

@@ -151,8 +151,45 @@ type Listener struct {
 	frames, drops atomic.Uint64
 }
 
-// Stats are a listener's counters: frames delivered and lost.
+// Stats are a listener's counters: frames delivered and lost on the
+// way (the device's ListenerDrops counts these too).
 func (l *Listener) Stats() (frames, drops uint64) { return l.frames.Load(), l.drops.Load() }
+
+// drop counts a frame lost on its way to l, in l and in its device.
+func (l *Listener) drop() {
+	l.drops.Add(1)
+	l.d.stats.listenerDrops.Add(1)
+}
+
+// ListenerDrop releases p, a frame a FrameListener got but cannot keep
+// (its bounded queue is full: a slow consumer), and counts it in the
+// device's listener drops, where dev show -s and the metrics show it.
+// Frame may call it (it owns p).
+func (d *Device) ListenerDrop(p *pkt.Buffer) {
+	d.stats.listenerDrops.Add(1)
+	p.Release()
+}
+
+// MaxListeners bounds a device's frame listeners. Each monitor listener
+// costs the device's worker a copy and a radiotap header per frame, and
+// a daemon's capture session may hold up to its queue's length of pool
+// buffers (cmd/netyard's captureQueue, 4096 of about 2 KiB: 8 MiB): eight
+// are 64 MiB and eight copies a frame at worst, and more sessions than
+// that on one device are a mistake or an attack on the worker.
+const MaxListeners = 8
+
+// ErrTooManyListeners is Listen's error when the device has MaxListeners
+// listeners already.
+var ErrTooManyListeners = errors.New("too many listeners")
+
+// listenerCount is the number of listeners attached now.
+func (d *Device) listenerCount() int {
+	ls := d.listeners.Load()
+	if ls == nil {
+		return 0
+	}
+	return len(ls.kept) + len(ls.monitor)
+}
 
 // Mode is the listener's mode.
 func (l *Listener) Mode() ListenMode { return l.mode }
@@ -177,6 +214,9 @@ func (d *Device) Listen(mode ListenMode, snap int, fl FrameListener) (*Listener,
 	l := &Listener{d: d, mode: mode, snap: snap, fl: fl}
 	d.listenMu.Lock()
 	defer d.listenMu.Unlock()
+	if n := d.listenerCount(); n >= MaxListeners {
+		return nil, fmt.Errorf("dev %s: %w: %d are attached, at most %d a device; end one (a netyard capture) first", d.Name(), ErrTooManyListeners, n, MaxListeners)
+	}
 	old := d.listeners.Load()
 	n := &listeners{}
 	if old != nil {
@@ -232,7 +272,7 @@ func (d *Device) receive80211(w *worker, p *pkt.Buffer) {
 		for _, l := range ls.monitor {
 			c, err := p.Clone()
 			if err != nil {
-				inc(&l.drops)
+				l.drop()
 				continue
 			}
 			l.deliver(c)
@@ -267,7 +307,7 @@ func (d *Device) receive80211(w *worker, p *pkt.Buffer) {
 			if i < last {
 				var err error
 				if q, err = p.Clone(); err != nil {
-					inc(&l.drops)
+					l.drop()
 					continue
 				}
 			}
@@ -296,7 +336,7 @@ func (l *Listener) deliver(p *pkt.Buffer) {
 	}
 	b, err := p.Push(h)
 	if err != nil {
-		inc(&l.drops)
+		l.drop()
 		p.Release()
 		return
 	}

@@ -128,6 +128,10 @@ var deviceMetrics = []counterDesc[datapath.Counters]{
 		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.RadiotapErrors }},
 	{desc("device_radiotap_unknown_total", "Capture records an 802.11 device passed with a radiotap field netyard does not know (the fields after it unread).", deviceLabels...),
 		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.RadiotapUnknown }},
+	{desc("device_listeners", "Frame listeners attached to an 802.11 device (netyard capture sessions; at most datapath.MaxListeners).", deviceLabels...),
+		prometheus.GaugeValue, func(c *datapath.Counters) uint64 { return c.Listeners }},
+	{desc("device_listener_drops_total", "Frames an 802.11 device's listeners lost: a capture client too slow for its queue, no buffer for a copy.", deviceLabels...),
+		prometheus.CounterValue, func(c *datapath.Counters) uint64 { return c.ListenerDrops }},
 }
 
 // qdiscLabels identify a qdisc as "tc qdisc show" does: device, kind,

@@ -395,3 +395,42 @@ func TestLint(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestListenerDrops: an 802.11 device's frame listeners and the frames
+// they lost (a capture client too slow for its queue) are exported.
+func TestListenerDrops(t *testing.T) {
+	r := newRig(t)
+	d, err := r.e.AddDevice(r.e.Default(), netdev.Config{Name: "wlan0", Link: netdev.LinkIEEE80211})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the listener's queue is always full
+	if _, err := d.Listen(datapath.ListenMonitor, 0, datapath.FrameListenerFunc(func(p *pkt.Buffer, _ int, _ int64) { d.ListenerDrop(p) })); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Listen(datapath.ListenKept, 0, datapath.FrameListenerFunc(func(p *pkt.Buffer, _ int, _ int64) { p.Release() })); err != nil {
+		t.Fatal(err)
+	}
+	beacon := append([]byte{0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0x10, 0}, make([]byte, 40)...)
+	for i := range 5 {
+		if err := d.Inject80211(beacon, nil, int64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.e.Run()
+	want := `# HELP netyard_device_listener_drops_total Frames an 802.11 device's listeners lost: a capture client too slow for its queue, no buffer for a copy.
+# TYPE netyard_device_listener_drops_total counter
+netyard_device_listener_drops_total{device="eth0",namespace="default"} 0
+netyard_device_listener_drops_total{device="eth1",namespace="default"} 0
+netyard_device_listener_drops_total{device="wlan0",namespace="default"} 5
+# HELP netyard_device_listeners Frame listeners attached to an 802.11 device (netyard capture sessions; at most datapath.MaxListeners).
+# TYPE netyard_device_listeners gauge
+netyard_device_listeners{device="eth0",namespace="default"} 0
+netyard_device_listeners{device="eth1",namespace="default"} 0
+netyard_device_listeners{device="wlan0",namespace="default"} 2
+`
+	if err := testutil.CollectAndCompare(NewCollector(r.e, Options{}), strings.NewReader(want),
+		"netyard_device_listener_drops_total", "netyard_device_listeners"); err != nil {
+		t.Error(err)
+	}
+}

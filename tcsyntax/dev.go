@@ -102,6 +102,10 @@ type DevView struct {
 	// and the error that stopped it ("" while it plays or when done).
 	Played, Loops uint64
 	PlayErr       string
+	// Listeners are an 802.11 device's frame listeners (netyard capture
+	// sessions) now; ListenerDrops the frames they lost (a slow client's
+	// full queue, no buffer for a copy).
+	Listeners, ListenerDrops uint64
 }
 
 // DevTarget is a Target that adds devices with backends (the daemon).
@@ -478,6 +482,11 @@ func execDev(t Target, cmd *Command, opts Options, out io.Writer) error {
 			w.Uint(PrintAny, "tx_bytes", " %d bytes", v.TxBytes)
 			w.Uint(PrintAny, "tx_dropped", " %d dropped", v.TxDropped)
 			w.NL()
+			if v.Listeners+v.ListenerDrops > 0 || v.LinkLayer == "ieee80211" {
+				w.Uint(PrintAny, "listeners", "    listeners: %d", v.Listeners)
+				w.Uint(PrintAny, "listener_drops", " %d frames dropped", v.ListenerDrops)
+				w.NL()
+			}
 			if v.File != "" {
 				w.Uint(PrintAny, "played", "    played: %d packets", v.Played)
 				w.Uint(PrintAny, "loops", " %d loops done", v.Loops)

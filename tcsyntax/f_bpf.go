@@ -210,7 +210,8 @@ func formatBpf(f *cls.Filter) []string {
 // direct-action, the flags, the classic program as "bytecode '...'" (and
 // as a JSON object of its instructions), an eBPF program's id, name and
 // tag (bpf_dump_prog_info), then the actions. With -s netyard adds the
-// filter's hits and its program's faults (the kernel keeps neither).
+// filter's hits, its program's faults and its failed redirects (the
+// kernel keeps none of them).
 func printBpf(w *Writer, v *FilterView, o *Options) {
 	f := &v.Spec
 	s, _ := f.Classifier.(*cls.Bpf)
@@ -240,7 +241,10 @@ func printBpf(w *Writer, v *FilterView, o *Options) {
 	}
 	if o.Stats > 0 {
 		w.Uint(PrintAny, "rule_hit", "(rule hit %d", v.Stats.Packets)
-		w.Uint(PrintAny, "faults", " faults %d) ", v.Stats.Drops)
+		w.Uint(PrintAny, "faults", " faults %d", v.Stats.Drops)
+		// TC_ACT_REDIRECTs that failed (act.BPFRedirect): the packet
+		// was dropped, as skb_do_redirect drops it
+		w.Uint(PrintAny, "redirect_errors", " redirect errors %d) ", v.Stats.Overlimits)
 	}
 	printFilterActions(w, v.Actions, o)
 }

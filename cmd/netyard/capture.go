@@ -148,7 +148,8 @@ func parseCapture(words []string) (captureReq, error) {
 func isCaptureExec(words []string) bool { return len(words) > 0 && words[0] == "capture" }
 
 // captureQueue bounds the frames waiting for the stream: beyond it the
-// listener drops (and counts), so that a slow client never holds up the
+// listener drops (and counts, in the session's summary and in the
+// device's listener drops), so that a slow client never holds up the
 // device's worker.
 const captureQueue = 4096
 
@@ -191,8 +192,10 @@ func runCapture(ctx context.Context, d *daemon, w *who, words []string, stdout, 
 		select {
 		case ch <- captureRec{p, origLen, now}:
 		default:
+			// counted here for this session's summary, and in the
+			// device for dev show -s and the metrics
 			drops.Add(1)
-			p.Release()
+			dev.ListenerDrop(p)
 		}
 	}))
 	if err != nil {

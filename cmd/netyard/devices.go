@@ -180,6 +180,7 @@ func (t *daemonTarget) Devs(name string) ([]tcsyntax.DevView, error) {
 			v.RxPackets, v.RxBytes, v.RxDropped = c.RxPackets, c.RxBytes, c.RxDropped+c.BacklogDrops
 			v.RxErrors = c.RxErrors
 			v.TxPackets, v.TxBytes, v.TxDropped = c.TxPackets, c.TxBytes, c.TxDropped
+			v.Listeners, v.ListenerDrops = c.Listeners, c.ListenerDrops
 		}
 		if pp := t.players[s.Name]; pp != nil {
 			v.Played, v.Loops = pp.p.Stats()
