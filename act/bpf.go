@@ -112,7 +112,7 @@ func (a *bpfAction) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	a.cell.UseN(c.Worker, pk, by, c.Now)
 	env := &c.BPF
 	env.Ifindex, env.Ingress, env.Now, env.CPU = c.Dev, c.Ingress, c.Now, c.Worker
-	env.RedirectIfindex, env.RedirectFlags = 0, 0
+	env.RedirectIfindex, env.RedirectFlags, env.ClassID = 0, 0, 0
 	ret, err := prm.prog.Run(p, env)
 	if err != nil {
 		a.cell.Drop(c.Worker)

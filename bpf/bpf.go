@@ -58,9 +58,11 @@ type Env struct {
 	RedirectIfindex int32
 	RedirectFlags   uint64
 
-	// ClassID is what an eBPF program wrote to __sk_buff->tc_classid
-	// (0 if it wrote nothing): cls_bpf in direct-action mode takes the
-	// class from it, as the kernel's cls_bpf_classify does.
+	// ClassID is __sk_buff->tc_classid, a u16 in the kernel (struct
+	// qdisc_skb_cb): on entry the value a run starts with (cls_bpf
+	// presets the filter classid's minor, as cls_bpf_classify does;
+	// every other hook 0), after the run what the program left there,
+	// from which cls_bpf in direct-action mode takes the class.
 	ClassID uint32
 	// CloneRedirect carries out bpf_clone_redirect at once, as the
 	// kernel does: it sends a copy of p, as it is at the call, to the

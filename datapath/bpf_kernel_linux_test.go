@@ -49,6 +49,11 @@ func TestBpfClassIDAgainstKernel(t *testing.T) {
 		frames = append(frames, dscpFrame(t, dscp, false))
 	}
 	frames = append(frames, dscpFrame(t, 46, true), dscpFrame(t, 10, true))
+	// and one the program leaves alone (not IP: it returns OK without
+	// writing tc_classid, so the preset filter classid decides)
+	other := dscpFrame(t, 0, false)
+	other[12], other[13] = 0x88, 0xb5 // IEEE 802 local experimental EtherType
+	frames = append(frames, other)
 	for _, tt := range []struct{ name, filter string }{
 		{"ebpf, no classid", "bpf da obj " + obj + " sec tc"},
 		{"ebpf, classid of the qdisc's major", "bpf da obj " + obj + " sec tc classid 1:7"},

@@ -39,8 +39,9 @@ const (
 )
 
 // skbExtra is the part of the context that pkt.Meta does not carry:
-// it lives for one run (tc_index, cb and tc_classid start at 0 at every
-// hook; see docs/BPF.md (its extended part)).
+// it lives for one run (tc_index and cb start at 0 at every hook,
+// tc_classid, a u16, at what the hook presets: env.ClassID; see
+// docs/BPF.md (its extended part)).
 type skbExtra struct {
 	cb      [20]byte
 	tcIndex uint16
@@ -214,7 +215,7 @@ func (s *state) ctxStore(off uint32, w int, v uint64) bool {
 	case skbTCIndex:
 		s.skb.tcIndex = uint16(v)
 	case skbTCClassid:
-		s.skb.classid = uint32(v)
+		s.skb.classid = uint32(uint16(v)) // a u16 in the kernel's qdisc_skb_cb
 	default:
 		return false
 	}

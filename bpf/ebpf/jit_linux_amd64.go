@@ -763,7 +763,7 @@ func (c *jitc) ctxStore(in *insn, slow, done int) {
 	a.jmp(done)
 	a.bind(l)
 	l = next(skbTCClassid)
-	a.store(4, s, xState, offClassid)
+	a.store(2, s, xState, offClassid) // a u16 (ctxStore); the upper half stays 0
 	a.jmp(done)
 	a.bind(l)
 	l = next(skbMark)

@@ -189,9 +189,9 @@ func (p *Program) Run(b *pkt.Buffer, env *bpf.Env) (uint64, error) {
 
 // runWith runs with the context fields netyard does not keep in pkt.Meta
 // (cb, tc_index, tc_classid) starting from *x, and leaves them in *x; a
-// nil x (Run, the datapath) starts them at 0, as every hook does, and
-// keeps only tc_classid (env.ClassID), copying nothing through the
-// caller's stack.
+// nil x (Run, the datapath) starts cb and tc_index at 0, as every hook
+// does, and tc_classid at env.ClassID's low 16 bits, and keeps only
+// tc_classid (env.ClassID), copying nothing through the caller's stack.
 func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, error) {
 	s, _ := env.Scratch.(*state)
 	if s != nil && !s.inUse {
@@ -213,8 +213,9 @@ func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, err
 	s.pkt = b.Data()
 	if x != nil {
 		s.skb = *x
+		s.skb.classid &= 0xffff
 	} else {
-		s.skb = skbExtra{}
+		s.skb = skbExtra{classid: env.ClassID & 0xffff} // a u16, preset by the hook
 	}
 	s.nres = 0
 	ret, f := s.run(p)
@@ -988,7 +989,7 @@ func (s *state) store(a uint64, w int, v uint64) bool {
 				s.buf.Priority = uint32(v)
 				return true
 			case skbTCClassid:
-				s.skb.classid = uint32(v)
+				s.skb.classid = uint32(uint16(v)) // a u16 in the kernel's qdisc_skb_cb
 				return true
 			}
 		}
