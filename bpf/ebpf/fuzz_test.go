@@ -51,11 +51,7 @@ func FuzzProgram(f *testing.F) {
 	rb, _ := NewMap(MapSpec{Name: "r", Type: MapRingbuf, MaxEntries: 4096}, 1)
 	pks := [][]byte{corpus()[0].data[:15], corpus()[0].data}
 	f.Fuzz(func(t *testing.T, code []byte) {
-		raw := make([]RawInsn, len(code)/8)
-		for i := range raw {
-			x := code[i*8:]
-			raw[i] = RawInsn{Op: x[0], Dst: x[1] & 0xf, Src: x[1] >> 4, Off: int16(binary.LittleEndian.Uint16(x[2:])), Imm: int32(binary.LittleEndian.Uint32(x[4:]))}
-		}
+		raw := rawFromBytes(code)
 		p, err := NewProgram("fuzz", raw, []*Map{m, a, rb}, 1)
 		if err != nil {
 			var le *LoadError
@@ -76,4 +72,15 @@ func FuzzProgram(f *testing.F) {
 			t.Fatal("a panic was recovered")
 		}
 	})
+}
+
+// rawFromBytes decodes instruction bytes as the kernel lays them out
+// (8 bytes each, little-endian; a partial last one is dropped).
+func rawFromBytes(code []byte) []RawInsn {
+	raw := make([]RawInsn, len(code)/8)
+	for i := range raw {
+		x := code[i*8:]
+		raw[i] = RawInsn{Op: x[0], Dst: x[1] & 0xf, Src: x[1] >> 4, Off: int16(binary.LittleEndian.Uint16(x[2:])), Imm: int32(binary.LittleEndian.Uint32(x[4:]))}
+	}
+	return raw
 }

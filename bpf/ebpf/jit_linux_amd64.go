@@ -580,10 +580,7 @@ func (c *jitc) access(pc int, in *insn, k accKind) {
 			a.storeImm(w, int32(in.imm), reg, disp)
 		}
 	}
-	a.lea(x11, base, in.off)
-	a.aluRR(aluMov, true, x10, x11)
-	a.shiftI(shr, true, x10, 32)
-	a.aluRR(aluMov, false, x11, x11)
+	c.split(base, in.off)
 
 	// the packet
 	notPkt := a.newLabel()
@@ -622,16 +619,7 @@ func (c *jitc) access(pc int, in *insn, k accKind) {
 	a.bind(notStack)
 
 	// the value the last lookup returned (tag 0, NULL, never is)
-	a.aluRR(aluTest, true, x10, x10)
-	a.jcc(ccE, slow)
-	a.cmpRM(x10, xState, offJValTag)
-	a.jcc(ccNE, slow)
-	a.cmpRM(x11, xState, offJValOff)
-	a.jcc(ccB, slow)
-	a.lea(x9, x11, int32(w))
-	a.cmpRM(x9, xState, offJValEnd)
-	a.jcc(ccA, slow)
-	a.addRM(x11, xState, offJValBase)
+	c.valueAddr(w, slow)
 	do(x11, 0)
 	a.bind(done)
 }
@@ -688,6 +676,33 @@ func init() {
 		unsafe.Sizeof(r.Freq) != 2 || unsafe.Sizeof(b.Time) != 8 || unsafe.Sizeof(r.TSFT) != 8 {
 		panic("ebpf: the JIT's context field sizes do not hold")
 	}
+}
+
+// split computes the address base+off: its region tag in r10, its
+// offset in the region in r11.
+func (c *jitc) split(base uint8, off int32) {
+	a := &c.a
+	a.lea(x11, base, off)
+	a.aluRR(aluMov, true, x10, x11)
+	a.shiftI(shr, true, x10, 32)
+	a.aluRR(aluMov, false, x11, x11)
+}
+
+// valueAddr turns r11 into the machine address of the w bytes at offset
+// r11 of the value the last lookup returned, when r10 is its tag (never
+// 0, NULL's) and they are inside it; otherwise it jumps to slow.
+func (c *jitc) valueAddr(w int, slow int) {
+	a := &c.a
+	a.aluRR(aluTest, true, x10, x10)
+	a.jcc(ccE, slow)
+	a.cmpRM(x10, xState, offJValTag)
+	a.jcc(ccNE, slow)
+	a.cmpRM(x11, xState, offJValOff)
+	a.jcc(ccB, slow)
+	a.lea(x9, x11, int32(w))
+	a.cmpRM(x9, xState, offJValEnd)
+	a.jcc(ccA, slow)
+	a.addRM(x11, xState, offJValBase)
 }
 
 // ctxLoad: a w-byte load (4 or 8) from the context at offset r11: data
@@ -792,20 +807,8 @@ func (c *jitc) atomicAdd(pc int, in *insn) {
 		w = 8
 	}
 	slow := c.stub(pc)
-	a.lea(x11, bx[in.dst], in.off)
-	a.aluRR(aluMov, true, x10, x11)
-	a.shiftI(shr, true, x10, 32)
-	a.aluRR(aluMov, false, x11, x11)
-	a.aluRR(aluTest, true, x10, x10)
-	a.jcc(ccE, slow)
-	a.cmpRM(x10, xState, offJValTag)
-	a.jcc(ccNE, slow)
-	a.cmpRM(x11, xState, offJValOff)
-	a.jcc(ccB, slow)
-	a.lea(x9, x11, int32(w))
-	a.cmpRM(x9, xState, offJValEnd)
-	a.jcc(ccA, slow)
-	a.addRM(x11, xState, offJValBase)
+	c.split(bx[in.dst], in.off)
+	c.valueAddr(w, slow)
 	a.aluRI(aluTest, true, x11, int32(w-1)) // the offset and the address aligned
 	a.jcc(ccNE, slow)
 	if in.op == atAddW || in.op == atAddDW {
@@ -853,12 +856,9 @@ func (c *jitc) arrayLookup(pc int, m *Map, mi int) {
 	a := &c.a
 	slow := c.stub(pc)
 	null, done := a.newLabel(), a.newLabel()
-	a.aluRR(aluMov, true, x11, bx[2])
-	a.aluRR(aluMov, true, x10, x11)
-	a.shiftI(shr, true, x10, 32)
+	c.split(bx[2], 0)
 	a.aluRI(aluCmp, false, x10, tagStack)
 	a.jcc(ccNE, slow)
-	a.aluRR(aluMov, false, x11, x11)
 	a.aluRI(aluCmp, true, x11, maxCallDepth*stackSize-4)
 	a.jcc(ccA, slow)
 	a.aluRR(aluAdd, true, x11, xState)

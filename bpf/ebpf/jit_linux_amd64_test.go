@@ -369,11 +369,7 @@ func FuzzJIT(f *testing.F) {
 	f.Add(rawBytes(seed))
 	pks := [][]byte{corpus()[0].data[:15], corpus()[0].data}
 	f.Fuzz(func(t *testing.T, code []byte) {
-		raw := make([]RawInsn, len(code)/8)
-		for i := range raw {
-			x := code[i*8:]
-			raw[i] = RawInsn{Op: x[0], Dst: x[1] & 0xf, Src: x[1] >> 4, Off: int16(binary.LittleEndian.Uint16(x[2:])), Imm: int32(binary.LittleEndian.Uint32(x[4:]))}
-		}
+		raw := rawFromBytes(code)
 		a, err := NewProgram("fuzz", raw, fuzzMaps(t), 1)
 		if err != nil {
 			var le *LoadError
@@ -533,11 +529,7 @@ func FuzzJITTailCalls(f *testing.F) {
 	f.Add([]byte{0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0})
 	pks := [][]byte{corpus()[0].data[:15], corpus()[0].data}
 	f.Fuzz(func(t *testing.T, code []byte) {
-		raw := make([]RawInsn, len(code)/8)
-		for i := range raw {
-			x := code[i*8:]
-			raw[i] = RawInsn{Op: x[0], Dst: x[1] & 0xf, Src: x[1] >> 4, Off: int16(uint16(x[2]) | uint16(x[3])<<8), Imm: int32(uint32(x[4]) | uint32(x[5])<<8 | uint32(x[6])<<16 | uint32(x[7])<<24)}
-		}
+		raw := rawFromBytes(code)
 		mk := func(interp bool) *Program {
 			ms := fuzzMaps(t)
 			pa, err := NewMap(MapSpec{Name: "pa", Type: MapProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 2}, 1)
