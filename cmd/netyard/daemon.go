@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,6 +59,11 @@ type daemonConfig struct {
 	// unlimited; ratelimit.go). Set by the flag's default when parsed.
 	tenantRate int
 	rateGiven  bool
+	// seed is --seed: the engine's HashSeed (flow hash, TX queue pick,
+	// fq_codel's perturbation, netem, gact netrand, bpf_get_prandom_u32);
+	// seedGiven false: a random one, logged at start.
+	seed      uint32
+	seedGiven bool
 }
 
 func cmdDaemon(args []string, stdout, stderr io.Writer) error {
@@ -87,9 +94,17 @@ func cmdDaemon(args []string, stdout, stderr io.Writer) error {
 		c.tenantRate, c.rateGiven = n, true
 		return nil
 	})
+	fs.Func("seed", "seed the flow hash and the random draws (fq_codel, netem, gact netrand, bpf_get_prandom_u32) with `N` to repeat a run (default: a random seed, logged at start)", func(v string) error {
+		n, err := strconv.ParseUint(v, 0, 32)
+		if err != nil {
+			return fmt.Errorf("%q: a number from 0 to 4294967295", v)
+		}
+		c.seed, c.seedGiven = uint32(n), true
+		return nil
+	})
 	fs.BoolVar(&c.bpfStats, "bpf-stats", false, "account eBPF programs' run time from the start (run_time_ns; kernel.bpf_stats_enabled; also netyard bpf stats on)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--socket-mode MODE] [--state FILE] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]] [--bpf-stats] [--tenant-rate N]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
+		fmt.Fprintln(stderr, "usage: netyard daemon [--socket PATH] [--group GROUP] [--socket-mode MODE] [--state FILE] [--dev NAME ...] [-c rules.tc] [--workers N] [--metrics ADDR [--metrics-actions N]] [--bpf-stats] [--tenant-rate N] [--seed N]\n\nRuns the datapath and serves `netyard tc` on a unix socket until SIGTERM or SIGINT.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -156,7 +171,17 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	if c.socketMode != 0 {
 		perm = c.socketMode
 	}
-	e := datapath.New(datapath.Config{Workers: cappedWorkers(c.workers, runtime.GOMAXPROCS(0), log), Logger: log})
+	if !c.seedGiven {
+		// as the kernel seeds its flow hashes and qdisc perturbations: a
+		// hash an outsider cannot predict (a fixed one invites hash
+		// flooding of fq_codel's flows); replay and the lab fix theirs
+		var b [4]byte
+		if _, err := cryptorand.Read(b[:]); err != nil {
+			return fmt.Errorf("daemon: a random seed: %v", err)
+		}
+		c.seed = binary.LittleEndian.Uint32(b[:])
+	}
+	e := datapath.New(datapath.Config{Workers: cappedWorkers(c.workers, runtime.GOMAXPROCS(0), log), Logger: log, HashSeed: c.seed})
 	ns := e.Default()
 	// eBPF object files: one loader for the engine, its pinned maps
 	// kept apart per namespace; `netyard bpf` reads the same loader.
@@ -298,7 +323,7 @@ func runDaemon(ctx context.Context, c daemonConfig, log *slog.Logger, ready chan
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	// Devices from --dev and from the rules file (dev add) alike.
-	log.Info("netyard daemon ready", "socket", c.socket, "workers", e.Workers(), "devices", len(ns.Devices()), "metrics", c.metrics)
+	log.Info("netyard daemon ready", "socket", c.socket, "workers", e.Workers(), "devices", len(ns.Devices()), "metrics", c.metrics, "seed", c.seed)
 	if ready != nil {
 		close(ready)
 	}

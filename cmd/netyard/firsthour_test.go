@@ -52,6 +52,9 @@ func TestDaemonArgs(t *testing.T) {
 		{[]string{"--dev", ".."}, `".."`},
 		{[]string{"--dev", "sixteen-bytes-xx"}, "at most 15"},
 		{[]string{"--socket", "/tmp/" + strings.Repeat("s", 110)}, "limit of 107"},
+		{[]string{"--seed", "x"}, "a number from 0 to 4294967295"},
+		{[]string{"--seed", "-1"}, "a number from 0 to 4294967295"},
+		{[]string{"--seed", "4294967296"}, "a number from 0 to 4294967295"},
 	} {
 		var out, errb strings.Builder
 		code := run(append([]string{"daemon", "--socket", sock}, c.args...), &out, &errb)
@@ -169,5 +172,28 @@ func TestDaemonSocket(t *testing.T) {
 	err = runDaemon(t.Context(), daemonConfig{socket: long}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err == nil || !strings.Contains(err.Error(), "limit of 107") {
 		t.Errorf("a %d-byte socket path: %v", len(long), err)
+	}
+}
+
+// TestDaemonSeed: --seed N seeds the engine (flow hash, random draws) and
+// is logged; without it each daemon draws a random seed, also logged, so
+// that a run can be repeated with --seed.
+func TestDaemonSeed(t *testing.T) {
+	dir := t.TempDir()
+	logb, _ := startDaemon(t, daemonConfig{socket: filepath.Join(dir, "a.sock"), seed: 0x2a, seedGiven: true})
+	if !strings.Contains(logb.String(), "seed=42") {
+		t.Fatalf("--seed 42 not in the log:\n%s", logb.String())
+	}
+	seedOf := func(log string) string {
+		i := strings.Index(log, " seed=")
+		if i < 0 {
+			t.Fatalf("no seed in the log:\n%s", log)
+		}
+		return strings.Fields(log[i+1:])[0]
+	}
+	b, _ := startDaemon(t, daemonConfig{socket: filepath.Join(dir, "b.sock")})
+	c, _ := startDaemon(t, daemonConfig{socket: filepath.Join(dir, "c.sock")})
+	if sb, sc := seedOf(b.String()), seedOf(c.String()); sb == sc {
+		t.Fatalf("two daemons without --seed drew the same seed (%s): it must not be predictable", sb)
 	}
 }
