@@ -243,6 +243,9 @@ func (s *state) run(p *Program) (ret uint64, f *bpf.Fault) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.recovered.Add(1)
+			if p.jit != nil {
+				pc = int(s.j.exitPC) // the instruction Go was running for the machine code
+			}
 			ret, f = 0, &bpf.Fault{PC: pc, Reason: "internal error (recovered)"}
 		}
 	}()
