@@ -225,7 +225,7 @@ bridge_off() { ip -n "$M" link del br0; }
 # fork there (a background job of a script is no process group leader),
 # so $! is CMD's PID.
 own() {
-	exec setsid sh -c 'echo "$0" >/proc/self/autogroup 2>/dev/null || :; exec "$@"' "$NICE" "$@"
+	exec setsid sh -c 'echo "$0" 2>/dev/null >/proc/self/autogroup || :; exec "$@"' "$NICE" "$@"
 }
 
 sock=$tmp/ctl.sock
