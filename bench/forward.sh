@@ -76,7 +76,14 @@
 # the kernel's ways forward in softirqs, which preempt every process, so
 # on a shared machine only netyard would lose CPU to other jobs on its
 # CPU; -10 gives it about 90% against one job of nice 0, as a forwarder
-# on a core of its own would have), NETYARD a prebuilt binary (else built from
+# on a core of its own would have; the generator gets it too. Each runs
+# in a session of its own (setsid) whose autogroup has that nice: with
+# CONFIG_SCHED_AUTOGROUP, on in most distributions' kernels, a nice value
+# only orders the tasks of one session, and every session gets an equal
+# share of a CPU; with the daemon and the generator in the script's
+# session, a fuzzer of another session on FWD_CPU left the daemon a third
+# of it, whatever its nice, and the xdp way lost 55-78% at 800k pps),
+# NETYARD a prebuilt binary (else built from
 # this tree), SLOW_RULES (0: N flower filters that never match, one prio
 # each, in front of netyard's matchall on both devices: N hash probes more
 # a frame, a costlier rule set that lowers netyard's capacity so that 3x
@@ -213,6 +220,14 @@ bridge_on() {
 }
 bridge_off() { ip -n "$M" link del br0; }
 
+# own CMD...: CMD in a session of its own whose autogroup has nice NICE
+# (see NICE above), in a background job only: it execs. setsid does not
+# fork there (a background job of a script is no process group leader),
+# so $! is CMD's PID.
+own() {
+	exec setsid sh -c 'echo "$0" 2>/dev/null >/proc/self/autogroup || :; exec "$@"' "$NICE" "$@"
+}
+
 sock=$tmp/ctl.sock
 nytc() { NETYARD_SOCKET=$sock timeout 10 "$bin" tc "$@"; }
 # daemon_on TYPE WORKERS [CPUS]: netyard in M, pinned to CPUS (FWD_CPU);
@@ -239,7 +254,7 @@ daemon_on() {
 	filter add dev b ingress prio 1001 matchall action mirred egress redirect dev a
 	EOF
 	rm -f "$sock"
-	ip netns exec "$M" nice -n "$NICE" taskset -c "${3:-$FWD_CPU}" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --workers "$2" >"$tmp/daemon.log" 2>&1 &
+	own ip netns exec "$M" nice -n "$NICE" taskset -c "${3:-$FWD_CPU}" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --workers "$2" >"$tmp/daemon.log" 2>&1 &
 	daemon=$!
 	for _ in $(seq 50); do
 		[ -S "$sock" ] && nytc dev show >/dev/null 2>&1 && return 0
@@ -326,10 +341,10 @@ point() {
 	# daemon's, which is none).
 	read -r qt0 qb0 qi0 qgb0 qgi0 < <(cpus); sleep 2; read -r qt1 qb1 qi1 qgb1 qgi1 < <(cpus)
 	read -r mi0 mo0 < <(inout)
-	ip netns exec "$A" taskset -c "$GEN_CPU" "$bin" gen -i veth-a --dst-mac "$dstmac" --src-ip 10.99.0.1 --dst-ip 10.99.0.2 \
+	own ip netns exec "$A" nice -n "$NICE" taskset -c "$GEN_CPU" "$bin" gen -i veth-a --dst-mac "$dstmac" --src-ip 10.99.0.1 --dst-ip 10.99.0.2 \
 		--rate "$rate" --flows "$flows" --duration "${dur}s" >"$tmp/gen.out" 2>&1 &
 	local g=$!
-	ip netns exec "$B" taskset -c "$GEN_CPU" "$bin" gen --count-rx veth-b --wait 1s --duration "${window}s" >"$tmp/rx.out" 2>&1 &
+	own ip netns exec "$B" taskset -c "$GEN_CPU" "$bin" gen --count-rx veth-b --wait 1s --duration "${window}s" >"$tmp/rx.out" 2>&1 &
 	local r=$!
 	# Processes in A and B whose /proc/PID/net/dev outlive the window,
 	# however late the reads come on a loaded machine.
@@ -404,7 +419,13 @@ for round in $(seq "$ROUNDS"); do
 		for rate in $RATES; do
 			echo "$rate $(point "$rate")" >>"$tmp/sweep.$way"
 		done
-		[ -z "$daemon" ] || nytc -s dev show >"$tmp/devs.$way"
+		if [ -n "$daemon" ]; then
+			nytc -s dev show >"$tmp/devs.$way"
+			# Which of RX dropped were backlog drops (redirects into
+			# the device that found its backlog full): the rest are
+			# the backend's and the kernel ring's.
+			nytc -s qdisc show | awk '$1 == "qdisc" { dev = $5 } $1 == "loop_drops" { print "dev " dev ": backlog drops " $4 }' >>"$tmp/devs.$way"
+		fi
 		"${way}_off"
 	done
 	echo "  round $round of $ROUNDS done" >&2

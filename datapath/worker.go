@@ -239,7 +239,19 @@ func (w *worker) poll(now int64, budget int) int {
 			i := (s.cursor + k) % len(s.devs)
 			n += s.devs[i].service(w, now, limit-n)
 			if n >= limit {
-				s.cursor = (i + 1) % len(s.devs)
+				// The quantum ran out at device i. The first device
+				// of a visit had all of it, so the next visit starts
+				// after it; a later one had only what those before it
+				// left, so it goes first next time. (Starting after it
+				// too skipped it: with a partial batch on a device
+				// before it in every visit, a device that forwards
+				// what the first receives fell further behind each
+				// visit until its backlog overflowed.)
+				if k == 0 {
+					s.cursor = (i + 1) % len(s.devs)
+				} else {
+					s.cursor = i
+				}
 			}
 		}
 		for _, r := range s.rxqs {

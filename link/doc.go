@@ -169,7 +169,13 @@
 // Receive goroutines wait in the Go runtime's poller (epoll on the socket
 // or tun file, woken by the kernel's sk_data_ready when a block retires):
 // no OS thread is held per queue, and Close wakes them by closing the
-// files, so it returns at once.
+// files, so it returns at once. AF_XDP in polled mode is the exception:
+// its receive goroutine waits in a poll(2) of its own (an OS thread per
+// queue while the worker is away), beside an eventfd that Close makes
+// readable, because an epoll registration stays on the socket's wait
+// queue for good, and the kernel takes that queue's lock to wake it at
+// every XDP flush, in the sending CPU's NAPI poll, whether anyone waits
+// or not (xdp_linux.go, waitRx).
 //
 // # Load shedding (AF_PACKET)
 //

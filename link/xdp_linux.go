@@ -109,6 +109,10 @@ type xdpBackend struct {
 	// does, and the kernel undoes it when the socket closes, even if
 	// netyard dies.
 	promiscFD int
+	// closeFD is an eventfd that the receive goroutines of polled mode
+	// wait on beside their sockets (waitRx); release makes it readable,
+	// and it stays so, to wake them at Close. -1 in push mode.
+	closeFD int
 
 	prog  *ebpf.Program
 	xsks  *ebpf.Map
@@ -148,12 +152,13 @@ type xdpQueue struct {
 	rx     descRing
 	fill   addrRing
 	readFn func(uintptr) bool
-	waitFn func(uintptr) bool
 	// napi is set while the worker has been woken for this queue and not
 	// yet found its RX ring empty: the receive goroutine waits on rearm
 	// instead of waking the worker again (NAPI's interrupt mask).
 	napi  atomic.Bool
 	rearm chan struct{}
+	// pfds are the socket and x.closeFD, for waitRx's poll (polled mode).
+	pfds [2]unix.PollFd
 	// notify wakes the worker that polls this queue when it is not the
 	// device's (SetQueueNotify); nil: the device's.
 	notify func()
@@ -261,6 +266,7 @@ func openXDP(d *netdev.Device, s Spec, o Options) (_ *xdpBackend, err error) {
 		maxRx:     maxRxLen(d, o.Pool.DataSize()),
 		zeroCopy:  s.ZeroCopy,
 		promiscFD: -1,
+		closeFD:   -1,
 		done:      make(chan struct{}),
 		retry:     make(chan int, max(s.Queues, 1)),
 		polled:    o.Polled,
@@ -269,6 +275,7 @@ func openXDP(d *netdev.Device, s Spec, o Options) (_ *xdpBackend, err error) {
 		if err != nil {
 			_ = x.release()
 			x.unmap()
+			x.closeWaker()
 		}
 	}()
 	name := d.Name()
@@ -294,6 +301,12 @@ func openXDP(d *netdev.Device, s Spec, o Options) (_ *xdpBackend, err error) {
 		return nil, sysErr(name, "PACKET_MR_PROMISC", err)
 	}
 
+	if x.polled {
+		if x.closeFD, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+			return nil, sysErr(name, "eventfd", err)
+		}
+	}
+
 	perQueue := (xdpRxFrames + xdpTxFrames) * x.frameSize
 	x.umem, err = unix.Mmap(-1, 0, perQueue*s.Queues, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 	if err != nil {
@@ -308,7 +321,6 @@ func openXDP(d *netdev.Device, s Spec, o Options) (_ *xdpBackend, err error) {
 		q.tx.fd = -1
 		q.tx.mtu = x.info.mtu
 		q.readFn = q.readRing
-		q.waitFn = q.waitReady
 		q.rearm = make(chan struct{}, 1)
 		x.qs = append(x.qs, q)
 		if err := q.open(name, s, uint64(i*perQueue)); err != nil {
@@ -566,6 +578,12 @@ func (q *xdpQueue) open(name string, s Spec, base uint64) error {
 		}
 		return fmt.Errorf("%w: %s: bind to %s queue %d: %v%s", errXDPUnavailable, name, s.Link, q.index, err, privHint(err))
 	}
+	if x.polled {
+		// Not in the runtime's poller: waitRx polls it only while the
+		// worker is away (see there).
+		q.pfds = [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(x.closeFD), Events: unix.POLLIN}}
+		return nil
+	}
 	if q.file, err = pollFile(fd, "xdp:"+s.Link); err != nil {
 		return err
 	}
@@ -615,23 +633,24 @@ func (x *xdpBackend) start() {
 	go routineRetry(&x.wg, x.done, x.retry, x.Flush)
 }
 
-// RoutineReceive serves the queue's RX ring until Close. It waits in the
-// runtime's poller: the socket is readable when its RX ring is not empty
-// (xsk_poll), and the kernel wakes it when it adds to the ring. In push
-// mode it copies the frames onto the device's RX ring itself (readRing);
-// in polled mode it only wakes the worker, which reads the ring (PollRx),
-// and then waits until the worker has found the ring empty before it
-// looks again (waitReady, rearm), as the AF_PACKET backend does.
+// RoutineReceive serves the queue's RX ring until Close. The socket is
+// readable when its RX ring is not empty (xsk_poll), and the kernel wakes
+// its waiters when it adds to the ring. In push mode it waits in the
+// runtime's poller and copies the frames onto the device's RX ring itself
+// (readRing); in polled mode it only wakes the worker, which reads the
+// ring (PollRx), and then waits until the worker has found the ring empty
+// before it looks again (waitRx, rearm), as the AF_PACKET backend does.
 func (q *xdpQueue) RoutineReceive() {
 	x := q.x
 	defer x.wg.Done()
 	var backoff *time.Timer
 	for !x.closing.Load() {
-		fn := q.readFn
+		var err error
 		if x.polled {
-			fn = q.waitFn
+			err = q.waitRx()
+		} else {
+			err = q.rc.Read(q.readFn)
 		}
-		err := q.rc.Read(fn)
 		if x.closing.Load() || errors.Is(err, os.ErrClosed) {
 			return
 		}
@@ -666,6 +685,26 @@ func (q *xdpQueue) RoutineReceive() {
 		case <-backoff.C:
 		}
 	}
+}
+
+// waitRx returns when the RX ring has descriptors the worker has not
+// released, or at Close (polled mode). It polls the socket in a blocking
+// poll(2) of its own rather than in the runtime's poller, so that the
+// socket has a waiter only while this goroutine waits, that is while the
+// worker is away from the ring: the runtime's poller would keep an epoll
+// entry on the socket's wait queue for good, and the kernel would take
+// that queue's lock to wake it every time it adds to the ring, whoever
+// reads it (sock_def_readable at each XDP flush, in the sender's NAPI poll
+// on a veth: ~5% of the sending CPU's time at 750k pps on this kind of
+// VM, where the lock's interrupt restore is costly; without a waiter it
+// is a load and a compare). The thread blocked here is the idle path's.
+func (q *xdpQueue) waitRx() error {
+	for !q.waitReady(0) {
+		if _, err := unix.Poll(q.pfds[:], -1); err != nil && err != unix.EINTR {
+			return err
+		}
+	}
+	return nil
 }
 
 // waitReady is the polled mode's readiness check: true when the RX ring
@@ -1001,7 +1040,17 @@ func (x *xdpBackend) close() error {
 	err := x.release()
 	x.wg.Wait()
 	x.unmap()
+	x.closeWaker()
 	return err
+}
+
+// closeWaker closes the eventfd of polled mode, once no receive goroutine
+// polls it.
+func (x *xdpBackend) closeWaker() {
+	if x.closeFD >= 0 {
+		_ = unix.Close(x.closeFD)
+		x.closeFD = -1
+	}
 }
 
 // release detaches the program (frames go to the stack again), stops
@@ -1025,6 +1074,12 @@ func (x *xdpBackend) release() error {
 	}
 	x.fdsClosed = true
 	x.statsMu.Unlock()
+	if x.closeFD >= 0 {
+		// Wakes polled mode's receive goroutines (waitRx) before
+		// their sockets go; it stays readable until closeWaker.
+		one := uint64(1)
+		_, _ = unix.Write(x.closeFD, (*[8]byte)(unsafe.Pointer(&one))[:])
+	}
 	for _, q := range x.qs {
 		switch {
 		case q.file != nil:

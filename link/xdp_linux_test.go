@@ -406,8 +406,19 @@ func TestXDPFallback(t *testing.T) {
 // says xdp), closes every socket, stops the goroutines; Transmit after it
 // is a counted drop.
 func TestXDPTeardown(t *testing.T) {
-	for _, mode := range xdpModes {
-		t.Run(string(mode), func(t *testing.T) {
+	for _, tc := range []struct {
+		mode   XDPMode
+		polled bool
+	}{{XDPModeGeneric, false}, {XDPModeNative, false}, {XDPModeNative, true}} {
+		name := string(tc.mode)
+		if tc.polled {
+			// Polled mode's receive goroutines wait in a poll(2) of
+			// their own, beside an eventfd (waitRx): Close wakes
+			// them and closes it.
+			name += "/polled"
+		}
+		t.Run(name, func(t *testing.T) {
+			mode := tc.mode
 			ns := newNS(t)
 			ns.veth(t, "ny0", "ny1")
 			pool := testPool(t)
@@ -415,7 +426,7 @@ func TestXDPTeardown(t *testing.T) {
 			fds := fdCount(t)
 			var p *Port
 			if err := ns.do(func() (err error) {
-				p, err = Open(td.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: mode}, Options{Pool: pool})
+				p, err = Open(td.Device, Spec{Kind: KindXDP, Link: "ny0", XDPMode: mode}, Options{Pool: pool, Polled: tc.polled})
 				return err
 			}); err != nil {
 				t.Fatal(err)
