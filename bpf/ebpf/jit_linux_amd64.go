@@ -886,52 +886,73 @@ func (c *jitc) arrayLookup(pc int, m *Map, mi int) {
 	}
 }
 
-// runJIT is run for a program with machine code.
+// runJIT is run for a program with machine code. The machine code
+// cannot panic; the Go it hands instructions to (jitStep) has the
+// last-resort recover, so a run that takes no exit pays for none.
 func (s *state) runJIT(p *Program) (uint64, *bpf.Fault) {
-	s.prog = p
+	s.prog, s.jc = p, p.jit
 	s.regs[1] = mkptr(tagCtx, 0)
 	s.regs[10] = mkptr(tagStack, uint32(stackSize))
 	s.depth, s.tail, s.steps = 0, 0, 0
 	s.j.budget, s.j.depth = InsnLimit, 0
-	jc := p.jit
-	s.j.resume = jc.addr[0]
+	s.j.resume = p.jit.addr[0]
 	for {
-		code := jitcall(jc.entry, unsafe.Pointer(s))
-		runtime.KeepAlive(jc)
-		pc := int(s.j.exitPC)
+		// s.jc keeps the code mapped while it runs (its cleanup)
+		code := jitcall(s.jc.entry, unsafe.Pointer(s))
 		switch code {
 		case exitDone:
 			s.jitDone()
 			return s.regs[0], nil
 		case exitStep:
-			tail := s.tail
-			next, ret, end, f := s.step(pc)
-			if end {
-				s.jitDone()
+			if ret, f, end := s.jitStep(p); end {
 				return ret, f
 			}
-			if s.tail != tail { // a tail call: frame 0 of the target, even if it is p
-				s.j.depth = 0
-				p = s.prog
-				if p.jit == nil || p.wifi != s.wifi {
-					s.jitDone()
-					var pc int
-					return s.exec(p, &pc)
-				}
-				jc = p.jit
-			}
-			s.j.resume = jc.addr[next]
-		case exitDepth:
-			s.jitDone()
-			return 0, fault(pc, "call depth above 8")
-		case exitCallLimit:
-			s.jitDone()
-			return 0, fault(pc, "instruction limit (calls that do not end?)")
-		default:
-			s.jitDone()
-			return 0, fault(pc, "instruction limit (a loop that does not end?)")
+			continue
 		}
+		s.jitDone()
+		pc := int(s.j.exitPC)
+		if code == exitDepth {
+			return 0, fault(pc, "call depth above 8")
+		}
+		if code == exitCallLimit {
+			return 0, fault(pc, "instruction limit (calls that do not end?)")
+		}
+		return 0, fault(pc, "instruction limit (a loop that does not end?)")
 	}
+}
+
+// jitStep runs in Go the instruction at s.j.exitPC that the machine
+// code handed back, and sets where the machine code goes on (in the
+// target's code after a tail call, or the rest of the run in the
+// interpreter when the target has none); end: the run is over. A panic
+// would be a netyard bug: it is recovered, counted and a fault, as in
+// the interpreter's run.
+func (s *state) jitStep(entry *Program) (ret uint64, f *bpf.Fault, end bool) {
+	pc := int(s.j.exitPC)
+	defer func() {
+		if r := recover(); r != nil {
+			entry.recovered.Add(1)
+			ret, f, end = 0, &bpf.Fault{PC: pc, Reason: "internal error (recovered)"}, true
+		}
+	}()
+	tail := s.tail
+	next, ret, end, f := s.step(pc)
+	if end {
+		s.jitDone()
+		return ret, f, true
+	}
+	if s.tail != tail { // a tail call: frame 0 of the target, even if it is the same program
+		s.j.depth = 0
+		np := s.prog
+		if np.jit == nil || np.wifi != s.wifi {
+			s.jitDone()
+			ret, f = s.exec(np, &pc)
+			return ret, f, true
+		}
+		s.jc = np.jit
+	}
+	s.j.resume = s.jc.addr[next]
+	return 0, nil, false
 }
 
 // jitDone leaves what the interpreter would have counted.

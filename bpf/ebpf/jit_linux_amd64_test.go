@@ -624,3 +624,38 @@ func TestJITValueCacheCases(t *testing.T) {
 		t.Logf("%s: %s", name, sd.run(t, corpusData()[0], skbExtra{})[:60])
 	}
 }
+
+// TestJITRecoversGoPanic: a panic in the Go that runs an instruction for
+// the machine code (here forced: the program's decoded code is cut short
+// under its machine code, so the exit's instruction is out of range) is
+// recovered, counted and a fault naming the instruction, and the worker's
+// scratch works for the next run.
+func TestJITRecoversGoPanic(t *testing.T) {
+	raw := mustRaw(t, asm.Instructions{
+		asm.Mov.Imm(asm.R0, 1),
+		asm.Mov.Imm(asm.R0, 2),
+		asm.FnKtimeGetNs.Call(), // an exit to Go at insn 2
+		asm.Return(),
+	})
+	p, err := NewProgram("panic", raw, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.jit == nil {
+		t.Fatal("not compiled")
+	}
+	good, _ := NewProgram("good", raw, nil, 1)
+	env := &bpf.Env{Ifindex: 1, Scratch: NewScratch()}
+	p.code = p.code[:2]
+	_, err = p.Run(newBuf(t, corpusData()[0]), env)
+	var f *bpf.Fault
+	if !errors.As(err, &f) || f.PC != 2 || !strings.Contains(f.Reason, "internal error") {
+		t.Fatalf("err %v, want a recovered internal error at insn 2", err)
+	}
+	if _, _, rec := p.Stats(); rec != 1 {
+		t.Fatalf("recovered %d, want 1", rec)
+	}
+	if _, err := good.Run(newBuf(t, corpusData()[0]), env); err != nil {
+		t.Fatalf("the next run on the same scratch: %v", err)
+	}
+}

@@ -74,7 +74,8 @@ type state struct {
 
 	depth, tail, steps int // call depth, tail calls, instructions counted (exec)
 
-	j jitState // the machine code's part (jit.go)
+	j  jitState // the machine code's part (jit.go)
+	jc *jitCode // the machine code running (runJIT), kept mapped by this
 
 	runs  atomic.Uint64 // runs in this scratch (one writer: its holder)
 	inUse bool          // a worker's scratch (bpf.Env.Scratch) is running
@@ -165,7 +166,7 @@ func release(s *state) {
 		return
 	}
 	if s.busy.Load() == 2 {
-		s.buf, s.pkt, s.env, s.prog, s.valMem = nil, nil, nil, nil, nil
+		s.buf, s.pkt, s.env, s.prog, s.valMem, s.jc = nil, nil, nil, nil, nil, nil
 		s.busy.Store(0)
 		statePool.Put(s)
 		return
@@ -239,19 +240,16 @@ func (p *Program) runWith(b *pkt.Buffer, env *bpf.Env, x *skbExtra) (uint64, err
 // every access is checked before it is made, so it should never fire; it
 // is counted (Stats) when it does.
 func (s *state) run(p *Program) (ret uint64, f *bpf.Fault) {
+	if p.jit != nil {
+		return s.runJIT(p) // its recover is where Go runs for it (jitStep)
+	}
 	pc := 0
 	defer func() {
 		if r := recover(); r != nil {
 			p.recovered.Add(1)
-			if p.jit != nil {
-				pc = int(s.j.exitPC) // the instruction Go was running for the machine code
-			}
 			ret, f = 0, &bpf.Fault{PC: pc, Reason: "internal error (recovered)"}
 		}
 	}()
-	if p.jit != nil {
-		return s.runJIT(p)
-	}
 	s.depth, s.tail, s.steps = 0, 0, 0
 	return s.exec(p, &pc)
 }
