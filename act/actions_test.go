@@ -104,13 +104,13 @@ func TestMirred(t *testing.T) {
 		{"redirect drop hands over too", act.Mirred{C: act.Common{Control: act.Shot}, Dev: "eth1"}, 4, nil, act.Consumed, 1, 3, [3]int{1, 0, 0}},
 		{"redirect ingress", act.Mirred{C: act.Common{Control: act.Stolen}, Dev: "veth9", Ingress: true}, 2, nil, act.Consumed, 1, 1, [3]int{1, 0, 0}},
 		{"redirect loop", act.Mirred{C: act.Common{Control: act.Stolen}, Dev: "eth1"}, 0, nil, act.Consumed, 0, 0, [3]int{1, 0, 1}},
-		{"redirect backlog full", act.Mirred{C: act.Common{Control: act.Stolen}, Dev: "eth1"}, 4, errFull, act.Consumed, 0, 0, [3]int{1, 1, 0}},
+		{"redirect backlog full", act.Mirred{C: act.Common{Control: act.Stolen}, Dev: "eth1"}, 4, errFull, act.Consumed, 0, 0, [3]int{1, 0, 1}},
 		{"redirect pipe sends a copy", act.Mirred{C: act.Common{Control: act.Pipe}, Dev: "eth1"}, 4, nil, act.Pipe, 1, 3, [3]int{1, 0, 0}},
-		{"redirect pass copy fails", act.Mirred{C: act.Common{Control: act.OK}, Dev: "eth1"}, 4, errFull, act.Shot, 0, 0, [3]int{1, 1, 0}},
+		{"redirect pass copy fails", act.Mirred{C: act.Common{Control: act.OK}, Dev: "eth1"}, 4, errFull, act.Shot, 0, 0, [3]int{1, 0, 1}},
 		{"mirror", act.Mirred{C: act.Common{Control: act.Pipe}, Dev: "eth1", Mirror: true}, 4, nil, act.Pipe, 1, 3, [3]int{1, 0, 0}},
 		{"mirror pass", act.Mirred{C: act.Common{Control: act.OK}, Dev: "eth0", Mirror: true, Ingress: true}, 4, nil, act.OK, 1, 3, [3]int{1, 0, 0}},
 		{"mirror loop", act.Mirred{C: act.Common{Control: act.Pipe}, Dev: "eth1", Mirror: true}, 0, nil, act.Pipe, 0, 0, [3]int{1, 0, 1}},
-		{"mirror backlog full", act.Mirred{C: act.Common{Control: act.Pipe}, Dev: "eth1", Mirror: true}, 4, errFull, act.Pipe, 0, 0, [3]int{1, 1, 0}},
+		{"mirror backlog full", act.Mirred{C: act.Common{Control: act.Pipe}, Dev: "eth1", Mirror: true}, 4, errFull, act.Pipe, 0, 0, [3]int{1, 0, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,7 +31,10 @@ const repeatLimit = 32
 //     knows the chains, does the goto.
 //
 // After Consumed the packet is gone; Exec stops at once, as for any
-// verdict but Pipe.
+// verdict but Pipe. Redirect never leaves an action list: a bpf action
+// carries out its program's redirect itself (BPFRedirect), and no
+// configuration can make another action's verdict Redirect
+// (checkControl).
 func Exec(c *Ctx, p *pkt.Buffer, actions []Action) Verdict {
 	v := OK
 	skip := uint32(0)

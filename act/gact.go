@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"netyard/bpf"
 	"netyard/pkt"
 	"netyard/stats"
 )
@@ -132,32 +133,9 @@ func errKindChange(kind string, from Action) error {
 }
 
 // randBelow returns a number in [0, n) from the worker's seeded generator
-// (c.BPF.Rand, the state bpf_get_prandom_u32 and classic BPF's
-// SKF_AD_RANDOM draw from too; the engine seeds it per worker from its
-// HashSeed), so that replay and the lab repeat exactly. A splitmix64
-// step, as classic BPF's random load takes; the multiply-shift maps it
-// to [0, n) (Lemire's method, without the rejection: for n <= 10000 the
-// bias is below 2^-18). A Ctx without a generator (a Go program's own)
-// draws from a process-wide sequence.
+// (bpf.Rand32 on c.BPF.Rand), so that replay and the lab repeat exactly;
+// the multiply-shift maps it to [0, n) (Lemire's method, without the
+// rejection: for n <= 10000 the bias is below 2^-18).
 func (c *Ctx) randBelow(n uint32) uint32 {
-	var x uint64
-	if st := c.BPF.Rand; st != nil {
-		*st += splitmixGamma
-		x = mix64(*st)
-	} else {
-		x = mix64(fallbackRand.Add(splitmixGamma))
-	}
-	return uint32((x >> 32) * uint64(n) >> 32)
-}
-
-// splitmixGamma is splitmix64's increment (the golden ratio in 64 bits).
-const splitmixGamma = 0x9e3779b97f4a7c15
-
-var fallbackRand atomic.Uint64
-
-// mix64 is splitmix64's output function.
-func mix64(z uint64) uint64 {
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
+	return uint32(uint64(bpf.Rand32(c.BPF.Rand)) * uint64(n) >> 32)
 }

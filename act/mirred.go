@@ -1,7 +1,6 @@
 package act
 
 import (
-	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -130,13 +129,11 @@ func (m *mirred) Exec(c *Ctx, p *pkt.Buffer) Verdict {
 	return prm.spec.C.Control
 }
 
-func (m *mirred) count(w int, err error) {
-	if errors.Is(err, ErrLoop) {
-		m.cell.Overlimit(w)
-		return
-	}
-	m.cell.Drop(w)
-}
+// count counts a redirect or mirror that failed (the target device gone,
+// the packet's redirect TTL spent, a full backlog) as an overlimit, as
+// tcf_mirred_act does for each (tcf_action_inc_overlimit_qstats; a bpf
+// program's failed redirect too, BPFRedirect).
+func (m *mirred) count(w int, _ error) { m.cell.Overlimit(w) }
 
 func (m *mirred) Spec() Spec { s := m.p.Load().spec; return cloneSpec(&s) }
 

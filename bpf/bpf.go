@@ -140,3 +140,26 @@ var lastID atomic.Uint32
 // NewID returns a new program id, unique in the process: what tc prints
 // as "id N" and `bpf prog show` lists.
 func NewID() uint32 { return lastID.Add(1) }
+
+// Rand32 draws 32 random bits from st, the worker's seeded state
+// (Env.Rand: bpf_get_prandom_u32, classic BPF's SKF_AD_RANDOM and gact's
+// netrand all draw from it, so that replay and the lab, which fix the
+// engine's seed, repeat exactly): a splitmix64 step. A nil st (a caller
+// without a worker) draws from one process-wide sequence.
+func Rand32(st *uint64) uint32 {
+	var z uint64
+	if st != nil {
+		*st += splitmixGamma
+		z = *st
+	} else {
+		z = fallbackRand.Add(splitmixGamma)
+	}
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return uint32((z ^ z>>31) >> 32)
+}
+
+// splitmixGamma is splitmix64's increment (the golden ratio in 64 bits).
+const splitmixGamma = 0x9e3779b97f4a7c15
+
+var fallbackRand atomic.Uint64

@@ -228,9 +228,6 @@ func (b *Block) Classify(c *act.Ctx, p *pkt.Buffer) Result {
 		f.cell.UseN(c.Worker, pk, by, c.Now)
 		acts := f.actions()
 		v := act.Exec(c, p, acts)
-		if v == act.Redirect { // a bpf action carries out its own; nothing else returns it
-			v = act.BPFRedirect(c, p, f.cell)
-		}
 		if len(acts) > 0 {
 			fresh = false
 		}

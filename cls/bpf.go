@@ -174,9 +174,6 @@ func (g *group) classifyBpf(c *act.Ctx, p *pkt.Buffer) (act.Verdict, uint32, *fi
 		pk, by := p.WireLen()
 		f.cell.UseN(c.Worker, pk, by, c.Now)
 		v := act.Exec(c, p, f.actions())
-		if v == act.Redirect {
-			v = act.BPFRedirect(c, p, f.cell)
-		}
 		if v < 0 {
 			continue
 		}
@@ -199,9 +196,7 @@ const tcClassIDMask = 0xffff
 // program left in it (written, the low 16 bits of its write). So
 // "classid 1:0 da" with a program writing TC_H_MAKE(2<<16, 3) picks 1:3,
 // no classid picks 0:3, and a program that writes nothing (every classic
-// one) picks the filter's classid itself. (netyard's eBPF runtime starts
-// tc_classid at 0 rather than at the preset, bpf/ebpf's runWith: there an
-// eBPF program that writes nothing picks the major alone; docs/BPF.md.)
+// one) picks the filter's classid itself.
 func tcClassID(filter, written uint32) uint32 {
 	return filter&^tcClassIDMask | written&tcClassIDMask
 }

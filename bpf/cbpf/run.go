@@ -2,7 +2,6 @@ package cbpf
 
 import (
 	"encoding/binary"
-	"sync/atomic"
 
 	"netyard/bpf"
 	"netyard/pkt"
@@ -17,8 +16,6 @@ type Program struct {
 	ops   []op
 	sets  [][]uint32 // the constants of opJeqSet runs
 	info  bpf.Info
-	// rnd is SKF_AD_RANDOM's state when the caller's Env has none.
-	rnd atomic.Uint64
 }
 
 var _ bpf.Program = (*Program)(nil)
@@ -126,7 +123,6 @@ func Load(insns []Insn, name string) (*Program, error) {
 		raw = binary.LittleEndian.AppendUint32(raw, in.K)
 	}
 	p.info = bpf.Info{Kind: "classic", Name: name, Tag: bpf.Tag(raw), ID: bpf.NewID(), Insns: len(insns)}
-	p.rnd.Store(uint64(p.info.ID)*0x9e3779b97f4a7c15 | 1)
 	return p, nil
 }
 
@@ -810,7 +806,7 @@ func ancillary(ad, a, x uint32, data []byte, b *pkt.Buffer, env *bpf.Env, p *Pro
 	case ADAluXorX:
 		return a ^ x
 	case ADRandom:
-		return random(env, p)
+		return random(env)
 	case ADNlattr:
 		return nlattr(data, a, x, false)
 	case ADNlattrNest:
@@ -880,24 +876,12 @@ func ancillary(ad, a, x uint32, data []byte, b *pkt.Buffer, env *bpf.Env, p *Pro
 }
 
 // random is bpf_user_rnd_u32 on the Env's seeded state (the worker's), so
-// that replay and the lab repeat exactly; without one, on the program's.
-func random(env *bpf.Env, p *Program) uint32 {
-	if env != nil && env.Rand != nil {
-		return uint32(splitmix(env.Rand) >> 32)
+// that replay and the lab repeat exactly (bpf.Rand32).
+func random(env *bpf.Env) uint32 {
+	if env != nil {
+		return bpf.Rand32(env.Rand)
 	}
-	s := p.rnd.Add(0x9e3779b97f4a7c15)
-	return uint32(mix64(s) >> 32)
-}
-
-func splitmix(s *uint64) uint64 {
-	*s += 0x9e3779b97f4a7c15
-	return mix64(*s)
-}
-
-func mix64(z uint64) uint64 {
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
+	return bpf.Rand32(nil)
 }
 
 // payOffset is skb_get_poff (__skb_get_poff): the offset of the transport

@@ -204,7 +204,7 @@ func (s *state) call(id int32, r *[16]uint64, pc int) (uint64, *bpf.Fault) {
 	case helperKtimeGetNs:
 		return uint64(s.env.Now), nil
 	case helperPrandomU32:
-		return uint64(prandom(s.env.Rand)), nil
+		return uint64(bpf.Rand32(s.env.Rand)), nil
 	case helperSmpProcessorID:
 		return uint64(s.env.CPU), nil
 	case helperTracePrintk:
@@ -389,25 +389,6 @@ func (s *state) tailTarget(mv, idx uint64) *Program {
 	}
 	return m.progs[uint32(idx)].Load()
 }
-
-// prandom is a xorshift64* step on the worker's seeded state (the kernel
-// uses a per-CPU prandom state; netyard's is seeded so replays repeat).
-func prandom(st *uint64) uint32 {
-	if st == nil {
-		return uint32(fallbackRand.Add(0x9e3779b97f4a7c15) >> 32)
-	}
-	x := *st
-	if x == 0 {
-		x = 0x9e3779b97f4a7c15
-	}
-	x ^= x >> 12
-	x ^= x << 25
-	x ^= x >> 27
-	*st = x
-	return uint32((x * 0x2545f4914f6cdd1d) >> 32)
-}
-
-var fallbackRand atomic.Uint64
 
 // Checksum arithmetic of include/net/checksum.h, on values in the byte
 // order they have in memory (ones' complement sums do not care which).
