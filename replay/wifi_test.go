@@ -10,12 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
 	"netyard/internal/testutil"
 	"netyard/pkt"
+	"netyard/wifi/dot11/dot11test"
 )
 
 // scapyPython is a python3 that imports scapy (.ci/setup installs
@@ -54,38 +51,6 @@ func wifiCapture(t *testing.T, dir string) (string, []wifiExpect) {
 		t.Fatal(err)
 	}
 	return in, want
-}
-
-// readRadiotap reads a radiotap capture with gopacket: each record's
-// radiotap fields and its 802.11 bytes (after the header's length).
-// At most max records are read (-1: all).
-func readRadiotap(t *testing.T, path string, max int) (rts []*layers.RadioTap, frames [][]byte) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.LinkType() != layers.LinkTypeIEEE80211Radio {
-		t.Fatalf("%s: link type %v, want radiotap", path, r.LinkType())
-	}
-	for max < 0 || len(rts) < max {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		var rt layers.RadioTap
-		if err := rt.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
-			t.Fatalf("%s: record %d: gopacket: %v", path, len(rts)+1, err)
-		}
-		rts = append(rts, &rt)
-		frames = append(frames, data[rt.Length:])
-	}
-	return rts, frames
 }
 
 // tsharkFields runs tshark -T fields on path: one row per record.
@@ -163,7 +128,7 @@ func TestReplayWifiProbes(t *testing.T) {
 			if sum.Captured["wlan0"] != len(want) {
 				t.Errorf("captured %d frames, want the %d probe requests", sum.Captured["wlan0"], len(want))
 			}
-			rts, frames := readRadiotap(t, out, -1)
+			rts, frames := dot11test.ReadRadiotap(t, out)
 			if len(frames) != len(want) {
 				t.Fatalf("%d frames in the output, want %d", len(frames), len(want))
 			}
@@ -192,7 +157,7 @@ func TestReplayWifiProbes(t *testing.T) {
 			// were never injected), with its radiotap fields and
 			// bytes, read with gopacket as the input's (whose
 			// unreadable records come last).
-			monRT, monFrames := readRadiotap(t, mon, -1)
+			monRT, monFrames := dot11test.ReadRadiotap(t, mon)
 			if len(monFrames) != sum.Injected["wlan0"]-1 || sum.Monitored["wlan0"] != len(monFrames) {
 				t.Errorf("monitor: %d records (summary %d), want %d", len(monFrames), sum.Monitored["wlan0"], sum.Injected["wlan0"]-1)
 			}

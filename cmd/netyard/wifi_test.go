@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"netyard/wifi/dot11/dot11test"
 	"netyard/wifi/radiotap"
 )
 
@@ -173,31 +174,11 @@ func writeEthernet(t *testing.T, path string) {
 // checked by check with its radiotap layer and 802.11 bytes.
 func checkCapture(t *testing.T, path string, n int, check func(i int, rt *layers.RadioTap, frame []byte)) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
+	rts, frames := dot11test.ReadRadiotap(t, path)
+	for i := range rts {
+		check(i, rts[i], frames[i])
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.LinkType() != layers.LinkTypeIEEE80211Radio {
-		t.Fatalf("%s: link type %v", path, r.LinkType())
-	}
-	i := 0
-	for ; ; i++ {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		var rt layers.RadioTap
-		if err := rt.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
-			t.Fatalf("%s record %d: %v", path, i, err)
-		}
-		check(i, &rt, data[rt.Length:])
-	}
-	if i != n {
-		t.Errorf("%s: %d records, want %d", path, i, n)
+	if len(rts) != n {
+		t.Errorf("%s: %d records, want %d", path, len(rts), n)
 	}
 }

@@ -40,6 +40,39 @@ func Gopacket(tb testing.TB, frame []byte) *layers.Dot11 {
 	return d
 }
 
+// ReadRadiotap reads a radiotap capture (link type 127) with gopacket:
+// each record's radiotap layer and its 802.11 bytes (after the header's
+// length). It fails tb on another link type or a record gopacket cannot
+// decode.
+func ReadRadiotap(tb testing.TB, path string) (rts []*layers.RadioTap, frames [][]byte) {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if r.LinkType() != layers.LinkTypeIEEE80211Radio {
+		tb.Fatalf("%s: link type %v, want radiotap", path, r.LinkType())
+	}
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		var rt layers.RadioTap
+		if err := rt.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
+			tb.Fatalf("%s: record %d: gopacket: %v", path, len(rts)+1, err)
+		}
+		rts = append(rts, &rt)
+		frames = append(frames, data[rt.Length:])
+	}
+	return rts, frames
+}
+
 // WritePcap writes frames to path as a pcap of link type 105, one
 // millisecond apart.
 func WritePcap(tb testing.TB, path string, frames [][]byte) {
