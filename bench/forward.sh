@@ -28,9 +28,15 @@
 # them at once (PACKET_OTHERHOST) after counting them: what B costs is the
 # same for every way and small.
 #
-# Per point: gen offers RATE for DURATION seconds; `netyard gen
-# --count-rx veth-b` counts what B received over the middle DURATION-2
-# seconds (the kernel's counters), and gen reports what it sent (offered).
+# Per point: gen offers RATE for DURATION seconds. Offered and delivered
+# are veth-a's TX and veth-b's RX counters, read together at the start and
+# the end of the middle DURATION-2 seconds by a reader in a session of its
+# own at the NICE priority (one in the script's session waited behind the
+# generator and the daemon when both CPUs were busy, and its window
+# stretched past the generator's end: diluted rates); `netyard gen
+# --count-rx veth-b` counts the same window independently, as a
+# cross-check, and a window that ends late (near or past the generator's
+# end) is said.
 # The loss is 1 - delivered/offered; "in M" is what went into ma and did
 # not come out of mb over the whole point. netyard's drops are `dev show`'s
 # RX/TX dropped, which already include its kernel ring, device ring and
@@ -322,6 +328,22 @@ drops() {
 	fi
 }
 
+# sample.sh SA SB WINDOW DAEMON: the time it started (with the generator),
+# then a point's reads, 1 s after that and WINDOW s later, each a line
+# "cpus pcpu snap".
+{
+	declare -p FWD_CPU GEN_CPU
+	declare -f cpus pcpu snap
+	cat <<-'EOF'
+	daemon=$4
+	date +%s%N
+	sleep 1
+	echo "$(cpus) $(pcpu) $(snap "$1" "$2")"
+	sleep "$3"
+	echo "$(cpus) $(pcpu) $(snap "$1" "$2")"
+	EOF
+} >"$tmp/sample.sh"
+
 dstmac=02:00:00:00:99:02 # not veth-b's: B drops the frames on arrival
 flows=1
 [ "$QUEUES" = 1 ] || flows=64
@@ -334,7 +356,7 @@ flows=1
 # the tick-sampled busy fields give it.
 point() {
 	local rate=$1 dur=${2:-$DURATION} mi0 mo0 mi1 mo1 d0 d1 q0 q1 b0 b1 p0 p1 sent rx t0 t1 a0 a1 r0 r1 \
-		qt0 qb0 qi0 qgb0 qgi0 qt1 qb1 qi1 qgb1 qgi1 ct0 fb0 fi0 gb0 gi0 ct1 fb1 fi1 gb1 gi1
+		qt0 qb0 qi0 qgb0 qgi0 qt1 qb1 qi1 qgb1 qgi1 ct0 fb0 fi0 gb0 gi0 ct1 fb1 fi1 gb1 gi1 ts
 	local window=$((dur - 2))
 	d0=$(drops)
 	# A quiet window first: FWD_CPU's load from others (and the idle
@@ -352,10 +374,16 @@ point() {
 	local sa=$!
 	ip netns exec "$B" sleep $((dur + 5)) &
 	local sb=$!
-	sleep 1
-	read -r ct0 fb0 fi0 gb0 gi0 < <(cpus); p0=$(pcpu); read -r t0 a0 r0 < <(snap "$sa" "$sb")
-	sleep "$window"
-	read -r ct1 fb1 fi1 gb1 gi1 < <(cpus); p1=$(pcpu); read -r t1 a1 r1 < <(snap "$sa" "$sb")
+	# The window's reads (sample.sh) run in a session of their own at the
+	# daemon's and the generator's priority: from the script's session
+	# they waited for CPU behind both when both CPUs were busy, hundreds
+	# of ms and more, so the window stretched past the generator's end
+	# and diluted the rates (the afpacket way "offered" 145k at 500k
+	# asked while gen --count-rx saw 447k arrive at B).
+	own bash "$tmp/sample.sh" "$sa" "$sb" "$window" "$daemon" >"$tmp/sample.out" 2>&1 &
+	local s=$!
+	wait "$s" || { echo "forward: the window's reads failed:" >&2; cat "$tmp/sample.out" >&2; exit 1; }
+	{ read -r ts; read -r ct0 fb0 fi0 gb0 gi0 p0 t0 a0 r0; read -r ct1 fb1 fi1 gb1 gi1 p1 t1 a1 r1; } <"$tmp/sample.out"
 	kill "$sa" "$sb" 2>/dev/null || true
 	wait "$sa" "$sb" 2>/dev/null || true
 	wait "$g" || { echo "forward: gen failed:" >&2; cat "$tmp/gen.out" >&2; exit 1; }
@@ -370,6 +398,10 @@ point() {
 	rx=$(awk -v b=$((r1 - r0)) -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", b / ns * 1e9 }')
 	awk -v rx="$rx" '{ for (i = 1; i < NF; i++) if ($(i+1) == "pps;" && (rx > 1.1 * $i + 100 || rx < 0.9 * $i - 100)) {
 		printf "forward: gen --count-rx counted %d pps, the counters %d pps\n", $i, rx > "/dev/stderr" } }' "$tmp/rx.out"
+	# A window that ended late (within 0.2 s of the generator's end, or
+	# after it) is said, not used silently.
+	awk -v e=$((t1 - ts)) -v d="$dur" 'BEGIN { if (e > (d - 0.2) * 1e9)
+		printf "forward: the window ended %.2f s after the generator started, which ran %d s: its reads came late; this point is not reliable\n", e / 1e9, d > "/dev/stderr" }'
 	# Busy shares over the window and the quiet window: 1 - idle / wall.
 	awk -v off="$sent" -v rx="$rx" -v l=$(((mi1 - mi0) - (mo1 - mo0))) -v d=$((d1 - d0)) \
 		-v cw=$((ct1 - ct0)) -v fi=$((fi1 - fi0)) -v gi=$((gi1 - gi0)) -v fb=$((fb1 - fb0)) \
