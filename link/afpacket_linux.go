@@ -121,9 +121,11 @@ type afpacket struct {
 	gsoLog sync.Once
 	// shed is the load-shedding XDP program (shed_linux.go), nil when
 	// there is none; shedHigh and shedLow are the rings' watermarks in
-	// unread blocks.
+	// unread blocks; levels are the queues' drop levels (the port's is
+	// the highest).
 	shed              *shedder
 	shedHigh, shedLow int
+	levels            []atomic.Uint32
 
 	mu      sync.Mutex // started, closed
 	started bool
@@ -164,10 +166,10 @@ type afQueue struct {
 	off     int
 	left    int
 	blkNow  int64
-	// shedding says this queue has asked the port's XDP program to
-	// drop (its ring reached shedHigh unread blocks); owned by the
+	// shedLevel is this queue's drop level (shedLevel: RED's ramp on
+	// its ring's unread blocks); owned by the
 	// reader.
-	shedding bool
+	shedLevel uint32
 	// head is next, published for the receive goroutine's readiness
 	// check (ready).
 	head   atomic.Int32
@@ -282,6 +284,7 @@ func (a *afpacket) openShed(s Spec) error {
 	}
 	a.shed = sh
 	a.shedHigh, a.shedLow = shedWatermarks(a.qs[0].blocks)
+	a.levels = make([]atomic.Uint32, len(a.qs))
 	return nil
 }
 
@@ -292,28 +295,47 @@ func (a *afpacket) shedMode() string {
 	return string(a.shed.mode)
 }
 
-// admit updates the queue's vote in the shedding program after a read of
-// its ring: on when shedHigh blocks are unread, off again at shedLow. The
-// kernel retires blocks in ring order, so block next+k is the user's only
-// if every block before it is: two loads decide. The caller holds rxMu.
+// admit updates the queue's drop level after a read of its ring (RED's
+// ramp on the unread blocks, shed_linux.go), and the port's, the highest
+// of its queues'. The kernel retires blocks in ring order, so the unread
+// blocks are a run from q.next: one load says whether the run reaches
+// shedLow, a binary search how long it is. The caller holds rxMu.
 func (q *afQueue) admit() {
 	a := q.a
-	k := a.shedLow
-	if !q.shedding {
-		k = a.shedHigh
+	unread := a.shedLow // at most
+	if q.userBlock(a.shedLow) {
+		lo, hi := a.shedLow, q.blocks // block next+lo is the user's; next+hi is the kernel's, or past the ring
+		for hi-lo > 1 {
+			if mid := (lo + hi) / 2; q.userBlock(mid) {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		unread = hi
 	}
+	level := shedLevel(unread, a.shedLow, a.shedHigh)
+	if level == q.shedLevel {
+		return
+	}
+	q.shedLevel = level
+	a.levels[q.index].Store(level)
+	var port uint32
+	for i := range a.levels {
+		port = max(port, a.levels[i].Load())
+	}
+	a.shed.set(port)
+	if port != 0 {
+		a.shed.want()
+	}
+}
+
+// userBlock reports whether the ring's block k places after q.next is
+// retired to the user.
+func (q *afQueue) userBlock(k int) bool {
 	blk := (q.next + k) % q.blocks
 	h := (*unix.TpacketHdrV1)(unsafe.Pointer(&q.rx[blk*q.blkSize+blockHdrOff]))
-	full := atomic.LoadUint32(&h.Block_status)&unix.TP_STATUS_USER != 0
-	if full != q.shedding {
-		q.shedding = full
-		if full {
-			a.shed.set(1)
-			a.shed.want()
-		} else {
-			a.shed.set(-1)
-		}
-	}
+	return atomic.LoadUint32(&h.Block_status)&unix.TP_STATUS_USER != 0
 }
 
 // open sets up queue q: socket, options, rings, mapping, bind, fanout.

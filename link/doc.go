@@ -185,12 +185,14 @@
 // and as much again for a frame the full ring then drops: an overloaded
 // netyard delivered 0.35 of its capacity at 3x. An afpacket port
 // therefore has an XDP program (assembled with cilium/ebpf, like the xdp
-// backend's) that drops every frame while a one-element array map says
-// so; netyard maps that array (BPF_F_MMAPABLE) and the reader of each
-// queue's ring votes in it: for shedding when the ring holds all but two
-// of its blocks unread, against when it is back to half (hysteresis: the
-// worker always has work, and the frames the kernel still hands over are
-// frames it will forward). Native XDP runs in the driver's NAPI poll,
+// backend's) that drops a share of the frames that a one-element array
+// map gives (a drop level, against bpf_get_prandom_u32); netyard maps
+// that array (BPF_F_MMAPABLE) and the reader of each queue's ring sets
+// it after each read: RED's ramp on the ring's unread blocks, nothing
+// dropped up to three quarters of the ring, every frame from all but two
+// blocks, so that the admitted rate settles where the worker keeps up
+// (the frames the kernel still hands over are frames it will forward).
+// Native XDP runs in the driver's NAPI poll,
 // for a veth on the sender's CPU, before RPS: a shed frame costs
 // netyard's CPU nothing. Generic XDP (drivers without the hook) runs
 // after RPS and saves the taps and the ring only.

@@ -25,18 +25,25 @@ package link
 // only the taps and the ring.
 //
 // The control: the program reads one u32 in a one-element array map that
-// netyard has mapped into its memory (BPF_F_MMAPABLE), the number of the
-// port's queues that are shedding: non-zero drops. A queue starts shedding
-// when its ring holds shedHigh of its blocks unread, and stops when it is
-// back to shedLow (hysteresis): the ring never runs dry while shedding
-// (the worker always has shedLow blocks of work when it lets frames in
-// again), and the kernel's work on netyard's CPU is only for frames that
-// will be forwarded. The check is made where the ring is read (pull), two
-// atomic loads per batch; a transition is one atomic add on the shared
-// page, no system call. A queue whose ring is below shedHigh never sheds,
-// so what the ring absorbed before (a worker descheduled for a while) it
-// still absorbs: shedding starts only a couple of blocks before the
-// kernel would drop at the full ring anyway.
+// netyard has mapped into its memory (BPF_F_MMAPABLE), the drop level: the
+// share of frames to drop, in 65536ths (shedAll drops every frame, 0
+// none), the highest of the port's queues' levels. A queue's level rises
+// linearly with the unread blocks of its ring, from 0 at shedLow to all at
+// shedHigh: RED's ramp (Floyd and Jacobson, 1993) on the ring's occupancy,
+// so that the admitted rate settles where netyard's CPU keeps up, the ring
+// part full. An earlier on/off control (shed everything from shedHigh
+// blocks until the ring was back to half) alternated between draining the
+// ring and admitting everything: in the admitting half the kernel's work
+// for every offered frame was back on netyard's CPU (the livelock the
+// program is there to prevent) until the ring was full again, and at 3x
+// its capacity the afpacket way delivered 0.83 of it (bench/forward.sh,
+// docs/PERFORMANCE.md). The level is computed where the ring is read
+// (pull): one atomic load per batch while the ring is below shedLow, a
+// binary search over the blocks (the kernel retires them in ring order)
+// above it; a change is one atomic store to the shared page, no system
+// call. A ring below shedLow (three quarters full) sheds nothing, so
+// what the ring absorbed before (a worker descheduled for a while) it
+// still absorbs.
 //
 // The program is attached only while it is needed: when a queue starts
 // shedding, the port's shed goroutine attaches it (native, else generic),
@@ -114,12 +121,30 @@ type shedder struct {
 }
 
 // shedWatermarks returns a ring's shedding thresholds in unread blocks:
-// start at all but two (two blocks of room, ~2000 small frames, for what
-// is in flight when the flag goes up: the RPS backlog holds 1000), stop
-// at half (the worker has half a ring of work when frames come in
-// again, many times the block retire timeout).
+// the ramp starts at three quarters (below it nothing is dropped: the
+// ring absorbs what it absorbed before, a worker descheduled for a
+// while) and drops every frame at all but two blocks (two blocks of room,
+// ~400 small frames, for what is in flight when the level goes up).
 func shedWatermarks(blocks int) (high, low int) {
-	return max(blocks-2, 2), max(blocks/2, 1)
+	high = max(blocks-2, 2)
+	return high, min(max(blocks*3/4, 1), high-1)
+}
+
+// shedAll is the drop level at which the program drops every frame: the
+// program drops a frame when the top 16 bits of bpf_get_prandom_u32 are
+// below the level.
+const shedAll = 1 << 16
+
+// shedLevel is RED's ramp: the drop level for a ring with unread blocks
+// unread, 0 up to low, shedAll from high.
+func shedLevel(unread, low, high int) uint32 {
+	switch {
+	case unread <= low:
+		return 0
+	case unread >= high:
+		return shedAll
+	}
+	return uint32(shedAll * (unread - low) / (high - low))
 }
 
 // openShedder loads the program and maps, and attaches the program to
@@ -297,9 +322,13 @@ func (s *shedder) isAttached() bool {
 // shedProgram is the admission program:
 //
 //	r1 = &ctl[0]                  // direct value access, no helper call
-//	r1 = *(u32 *)r1
-//	if r1 == 0 goto pass
-//	*(u32 *)(r10 - 4) = 0
+//	r6 = *(u32 *)r1               // the drop level
+//	if r6 == 0 goto pass
+//	if r6 >= shedAll goto count
+//	r0 = bpf_get_prandom_u32()
+//	r0 >>= 16
+//	if r0 >= r6 goto pass
+//	count: *(u32 *)(r10 - 4) = 0
 //	r0 = bpf_map_lookup_elem(&drops, r10 - 4)   // this CPU's counter
 //	if r0 == 0 goto drop
 //	*(u64 *)r0 += 1               // per CPU: no other writer
@@ -308,9 +337,13 @@ func (s *shedder) isAttached() bool {
 func shedProgram(ctlFD, dropsFD int) asm.Instructions {
 	return asm.Instructions{
 		asm.LoadMapValue(asm.R1, ctlFD, 0),
-		asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
-		asm.JEq.Imm(asm.R1, 0, "pass"),
-		asm.StoreImm(asm.R10, -4, 0, asm.Word),
+		asm.LoadMem(asm.R6, asm.R1, 0, asm.Word),
+		asm.JEq.Imm(asm.R6, 0, "pass"),
+		asm.JGE.Imm(asm.R6, shedAll, "count"),
+		asm.FnGetPrandomU32.Call(),
+		asm.RSh.Imm(asm.R0, 16),
+		asm.JGE.Reg(asm.R0, asm.R6, "pass"),
+		asm.StoreImm(asm.R10, -4, 0, asm.Word).WithSymbol("count"),
 		asm.Mov.Reg(asm.R2, asm.R10),
 		asm.Add.Imm(asm.R2, -4),
 		asm.LoadMapPtr(asm.R1, dropsFD),
@@ -326,8 +359,8 @@ func shedProgram(ctlFD, dropsFD int) asm.Instructions {
 	}
 }
 
-// set adds d (+1 or -1) to the number of shedding queues.
-func (s *shedder) set(d int32) { atomic.AddUint32(s.flag, uint32(d)) }
+// set publishes the drop level the program reads.
+func (s *shedder) set(level uint32) { atomic.StoreUint32(s.flag, level) }
 
 // dropped is the program's drop count, summed over the CPUs.
 func (s *shedder) dropped() uint64 {

@@ -22,8 +22,9 @@ import (
 )
 
 // TestShedProgram runs the admission program in the kernel
-// (BPF_PROG_TEST_RUN) with the flag off and on: it passes, then drops and
-// counts each drop once.
+// (BPF_PROG_TEST_RUN) at drop levels 0, all and half: it passes every
+// frame, drops every frame, drops about half of them (the kernel's
+// bpf_get_prandom_u32 decides), and counts each drop once.
 func TestShedProgram(t *testing.T) {
 	needRoot(t)
 	ns := newNS(t)
@@ -38,32 +39,63 @@ func TestShedProgram(t *testing.T) {
 	defer s.unmap()
 	defer s.close()
 	frame := udpFrame(1, 1)
+	const runs = 4000
 	for _, tc := range []struct {
-		votes   int32
-		verdict uint32
-		drops   uint64
+		level    uint32
+		min, max uint64 // drops of runs
 	}{
-		{0, xdpPass, 0},
-		{1, xdpDrop, 1},
-		{1, xdpDrop, 3}, // two queues shedding: still one drop a frame
-		{-2, xdpPass, 3},
+		{0, 0, 0},
+		{shedAll, runs, runs},
+		{shedAll + 5, runs, runs}, // above all is all
+		{shedAll / 2, runs * 4 / 10, runs * 6 / 10},
+		{1, 0, 2}, // 1 in 65536
+		{0, 0, 0},
 	} {
-		s.set(tc.votes)
-		ret, err := s.prog.Run(&ebpf.RunOptions{Data: frame})
-		if err != nil {
-			t.Fatalf("BPF_PROG_TEST_RUN: %v", err)
-		}
-		if ret != tc.verdict {
-			t.Errorf("flag %d: verdict %d, want %d", *s.flag, ret, tc.verdict)
-		}
-		if tc.votes == 1 && *s.flag == 2 {
-			// The second drop of this step: count it too.
-			if ret, _ := s.prog.Run(&ebpf.RunOptions{Data: frame}); ret != xdpDrop {
-				t.Errorf("flag 2: verdict %d, want %d", ret, xdpDrop)
+		s.set(tc.level)
+		before := s.dropped()
+		var drops uint64
+		for range runs {
+			ret, err := s.prog.Run(&ebpf.RunOptions{Data: frame})
+			if err != nil {
+				t.Fatalf("BPF_PROG_TEST_RUN: %v", err)
+			}
+			switch ret {
+			case xdpDrop:
+				drops++
+			case xdpPass:
+			default:
+				t.Fatalf("level %d: verdict %d", tc.level, ret)
 			}
 		}
-		if n := s.dropped(); n != tc.drops {
-			t.Errorf("flag %d: %d drops counted, want %d", *s.flag, n, tc.drops)
+		if drops < tc.min || drops > tc.max {
+			t.Errorf("level %d: %d of %d frames dropped, want %d..%d", tc.level, drops, runs, tc.min, tc.max)
+		}
+		if n := s.dropped() - before; n != drops {
+			t.Errorf("level %d: %d drops counted, %d seen", tc.level, n, drops)
+		}
+	}
+}
+
+// TestShedLevel checks RED's ramp and the watermarks for every ring size
+// the backend makes (rxGeometry: 16 blocks and up).
+func TestShedLevel(t *testing.T) {
+	for _, blocks := range []int{16, 17, 32, 64, 128} {
+		high, low := shedWatermarks(blocks)
+		if !(0 < low && low < high && high < blocks) {
+			t.Fatalf("%d blocks: watermarks low %d, high %d", blocks, low, high)
+		}
+		prev := uint32(0)
+		for u := 0; u <= blocks; u++ {
+			l := shedLevel(u, low, high)
+			switch {
+			case u <= low && l != 0:
+				t.Errorf("%d blocks, %d unread (low %d): level %d, want 0", blocks, u, low, l)
+			case u >= high && l != shedAll:
+				t.Errorf("%d blocks, %d unread (high %d): level %d, want all", blocks, u, high, l)
+			case l < prev:
+				t.Errorf("%d blocks, %d unread: level %d below the previous %d", blocks, u, l, prev)
+			}
+			prev = l
 		}
 	}
 }
@@ -400,5 +432,46 @@ func TestShedUnavailable(t *testing.T) {
 		Options{Pool: pool, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if p.Shed() != "" || logs.String() != "" {
 		t.Errorf("shed off: shed %q, log %q: want neither", p.Shed(), logs.String())
+	}
+}
+
+// TestAdmitCountsUnreadBlocks: a queue's level is RED's ramp on the length
+// of the run of blocks retired to the user from its next block, wherever
+// the run starts and ends in the ring, and the port's level is the highest
+// queue's.
+func TestAdmitCountsUnreadBlocks(t *testing.T) {
+	const blocks, blkSize = 64, 64
+	var flag uint32
+	a := &afpacket{shed: &shedder{flag: &flag, kick: make(chan struct{}, 1)}, levels: make([]atomic.Uint32, 2)}
+	a.shedHigh, a.shedLow = shedWatermarks(blocks)
+	q := &afQueue{a: a, rx: make([]byte, blocks*blkSize), blocks: blocks, blkSize: blkSize}
+	status := func(k int) *uint32 {
+		h := (*unix.TpacketHdrV1)(unsafe.Pointer(&q.rx[k*blkSize+blockHdrOff]))
+		return &h.Block_status
+	}
+	for _, next := range []int{0, 5, blocks - 1} {
+		for unread := 0; unread <= blocks; unread++ {
+			for k := range blocks {
+				*status(k) = unix.TP_STATUS_KERNEL
+			}
+			for k := range unread {
+				*status((next + k) % blocks) = unix.TP_STATUS_USER
+			}
+			q.next = next
+			q.admit()
+			if want := shedLevel(unread, a.shedLow, a.shedHigh); q.shedLevel != want || flag != want {
+				t.Errorf("next %d, %d unread: queue level %d, port level %d, want %d", next, unread, q.shedLevel, flag, want)
+			}
+		}
+	}
+	// A second queue at a lower level does not lower the port's.
+	a.levels[1].Store(shedAll)
+	q.next = 0
+	for k := range blocks {
+		*status(k) = unix.TP_STATUS_KERNEL
+	}
+	q.admit()
+	if flag != shedAll {
+		t.Errorf("port level %d with queue 1 at all, want %d", flag, shedAll)
 	}
 }
