@@ -141,33 +141,15 @@ hz=$(getconf CLK_TCK)
 A=nyfA$$ M=nyfM$$ B=nyfB$$
 tmp=$(mktemp -d)
 daemon=
-# stop PID: SIGTERM, and SIGKILL if it has not ended within 5 s.
-stop() {
-	kill "$1" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
 cleanup() {
 	[ -z "$daemon" ] || stop "$daemon"
-	for n in $A $M $B; do
-		pids=$(ip netns pids "$n" 2>/dev/null || true)
-		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
-		ip netns del "$n" 2>/dev/null || true
-	done
+	netns_del $A $M $B
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-bin=${NETYARD:-}
-if [ -z "$bin" ]; then
-	bin=$tmp/netyard
-	CGO_ENABLED=0 go build -o "$bin" ./cmd/netyard
-fi
+bin=$(netyard_bin "$tmp")
 
 mask=$(printf '%x' $((1 << FWD_CPU)))
 setup() {
@@ -216,23 +198,8 @@ mirred_off() {
 	ip netns exec "$M" tc qdisc del dev mb clsact
 }
 
-bridge_on() {
-	ip -n "$M" link add br0 type bridge
-	# Forwarding from the first frame: no STP listening/learning delay.
-	ip -n "$M" link set dev br0 type bridge stp_state 0 forward_delay 0
-	ip -n "$M" link set dev ma master br0
-	ip -n "$M" link set dev mb master br0
-	ip -n "$M" link set dev br0 up
-}
+bridge_on() { bridge_add "$M" ma mb; }
 bridge_off() { ip -n "$M" link del br0; }
-
-# own CMD...: CMD in a session of its own whose autogroup has nice NICE
-# (see NICE above), in a background job only: it execs. setsid does not
-# fork there (a background job of a script is no process group leader),
-# so $! is CMD's PID.
-own() {
-	exec setsid sh -c 'echo "$0" 2>/dev/null >/proc/self/autogroup || :; exec "$@"' "$NICE" "$@"
-}
 
 sock=$tmp/ctl.sock
 nytc() { NETYARD_SOCKET=$sock timeout 10 "$bin" tc "$@"; }

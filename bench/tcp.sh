@@ -66,39 +66,16 @@ done
 A=nytA$$ M=nytM$$ B=nytB$$
 tmp=$(mktemp -d)
 daemon= server=
-stop() {
-	kill "$1" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
 cleanup() {
 	[ -z "$daemon" ] || stop "$daemon"
 	[ -z "$server" ] || stop "$server"
-	for n in $A $M $B; do
-		pids=$(ip netns pids "$n" 2>/dev/null || true)
-		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
-		ip netns del "$n" 2>/dev/null || true
-	done
+	netns_del $A $M $B
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-bin=${NETYARD:-}
-if [ -z "$bin" ]; then
-	bin=$tmp/netyard
-	CGO_ENABLED=0 go build -o "$bin" ./cmd/netyard
-fi
-
-# own CMD...: CMD in a session of its own whose autogroup has nice NICE
-# (bench/forward.sh says why), in a background job only: it execs.
-own() {
-	exec setsid sh -c 'echo "$0" 2>/dev/null >/proc/self/autogroup || :; exec "$@"' "$NICE" "$@"
-}
+bin=$(netyard_bin "$tmp")
 
 mask=$(printf '%x' $((1 << FWD_CPU)))
 for n in $A $M $B; do
@@ -117,13 +94,7 @@ done
 ip netns exec "$M" sh -c "for f in /sys/class/net/ma/queues/rx-*/rps_cpus /sys/class/net/mb/queues/rx-*/rps_cpus; do echo $mask >\$f; done"
 ip netns exec "$B" sh -c "for f in /sys/class/net/veth-b/queues/rx-*/rps_cpus; do echo $mask >\$f; done"
 
-bridge_on() {
-	ip -n "$M" link add br0 type bridge
-	ip -n "$M" link set dev br0 type bridge stp_state 0 forward_delay 0
-	ip -n "$M" link set dev ma master br0
-	ip -n "$M" link set dev mb master br0
-	ip -n "$M" link set dev br0 up
-}
+bridge_on() { bridge_add "$M" ma mb; }
 bridge_off() { ip -n "$M" link del br0; }
 mirred_on() {
 	ip netns exec "$M" tc qdisc add dev ma clsact
