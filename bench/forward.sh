@@ -454,6 +454,11 @@ capacity() {
 }
 declare -A cap
 for way in $ways; do cap[$way]=$(capacity "$way"); done
+# bestpoint WAY: the sweep's line whose delivered rate is nearest the
+# way's capacity.
+bestpoint() {
+	awk -v c="${cap[$1]}" '{ d = $3 - c; if (d < 0) d = -d; if (NR == 1 || d < bd) { bd = d; line = $0 } } END { print line }' "$tmp/sweep.$1"
+}
 
 # Overload: each way at 3x its capacity, ways alternating.
 for round in $(seq "$ROUNDS"); do
@@ -519,12 +524,14 @@ for way in $ways; do
 	printf ' (ticks %s; background load %s%%)' "$(median 10 <"$tmp/cpu.$way")" "$bg"
 	echo
 	# The sweep's best point: FWD_CPU's share net of its background, and
-	# what a whole FWD_CPU would forward at that cost.
-	sort -k3,3g "$tmp/sweep.$way" | tail -1 | awk '{ b = ($9 - $8) / 100; if (b <= 0) b = 0.001
+	# what a whole FWD_CPU would forward at that cost. The point is the
+	# one whose delivered rate is the capacity (the median round's best),
+	# not the highest of all rounds, which is the likeliest outlier.
+	bestpoint "$way" | awk '{ b = ($9 - $8) / 100; if (b <= 0) b = 0.001
 		if ($8 > 50) printf "  %-9s at its best point (%d pps delivered) FWD_CPU was %.0f%% busy with others before: no figure\n", "", $3, $8
 		else printf "  %-9s at its best point (%d pps delivered) FWD_CPU %.0f%% busy (%.0f%% of it others), %.0f ns/pkt: %.0f pps on a whole FWD_CPU\n",
 			"", $3, $9, $8, b / $3 * 1e9, $3 / b }'
-	sort -k3,3g "$tmp/sweep.$way" | tail -1 | awk '{ b = ($9 - $8) / 100; if (b <= 0) b = 0.001; print $3 / b }' >"$tmp/fullcpu.$way"
+	bestpoint "$way" | awk '{ b = ($9 - $8) / 100; if (b <= 0) b = 0.001; print $3 / b }' >"$tmp/fullcpu.$way"
 done
 if [[ " $ways " == *" mirred "* ]]; then
 	for way in $ways; do
