@@ -122,10 +122,14 @@ type afpacket struct {
 	// shed is the load-shedding XDP program (shed_linux.go), nil when
 	// there is none; shedHigh and shedLow are the rings' watermarks in
 	// unread blocks; levels are the queues' drop levels (the port's is
-	// the highest).
+	// the highest), levelMu makes a queue's store and the port's
+	// maximum one step, so that two queues lowering their levels at
+	// once cannot leave a stale maximum published (which no read would
+	// correct: a port dropping everything receives nothing).
 	shed              *shedder
 	shedHigh, shedLow int
 	levels            []atomic.Uint32
+	levelMu           sync.Mutex
 
 	mu      sync.Mutex // started, closed
 	started bool
@@ -319,12 +323,14 @@ func (q *afQueue) admit() {
 		return
 	}
 	q.shedLevel = level
+	a.levelMu.Lock() // only at a change of level
 	a.levels[q.index].Store(level)
 	var port uint32
 	for i := range a.levels {
 		port = max(port, a.levels[i].Load())
 	}
 	a.shed.set(port)
+	a.levelMu.Unlock()
 	if port != 0 {
 		a.shed.want()
 	}

@@ -1,9 +1,9 @@
 package link
 
 // Load shedding for the AF_PACKET backend (issue 16): an XDP program on
-// the attached interface that drops every frame while netyard's receive
-// ring is nearly full, so that an overloaded netyard does not pay the
-// kernel for frames it cannot forward.
+// the attached interface that drops a share of the frames, rising with
+// the unread part of netyard's receive ring, so that an overloaded
+// netyard does not pay the kernel for frames it cannot forward.
 //
 //	sender's CPU: veth NAPI (native XDP) --> shed? --yes--> XDP_DROP (counted per CPU)
 //	                                           |no
@@ -81,9 +81,10 @@ const (
 	xdpDrop = 1
 )
 
-// shedHold is how long no queue must have shed before the program is
-// detached: long enough that a sustained overload, which sheds in bursts
-// (the ring fills, drains to shedLow, fills again), keeps it attached.
+// shedHold is how long the drop level must have been 0 before the program
+// is detached: long enough that a sustained overload, whose level may
+// touch 0 now and then (the ring drained below shedLow for a moment),
+// keeps it attached.
 const shedHold = 2 * time.Second
 
 // shedTick is how often the shed goroutine looks at the flag while the
@@ -92,7 +93,7 @@ const shedTick = 100 * time.Millisecond
 
 // shedder is a port's admission program, its maps and its attachment.
 type shedder struct {
-	ctl     *ebpf.Map // array, 1 x u32, mmapable: queues shedding
+	ctl     *ebpf.Map // array, 1 x u32, mmapable: the drop level, in 65536ths
 	drops   *ebpf.Map // per-CPU array, 1 x u64: frames dropped
 	prog    *ebpf.Program
 	ifindex int
@@ -124,7 +125,8 @@ type shedder struct {
 // the ramp starts at three quarters (below it nothing is dropped: the
 // ring absorbs what it absorbed before, a worker descheduled for a
 // while) and drops every frame at all but two blocks (two blocks of room,
-// ~400 small frames, for what is in flight when the level goes up).
+// ~400 small frames with 32 KiB blocks, for what is in flight when the
+// level goes up).
 func shedWatermarks(blocks int) (high, low int) {
 	high = max(blocks-2, 2)
 	return high, min(max(blocks*3/4, 1), high-1)
@@ -277,8 +279,8 @@ func (s *shedder) routineShed(wg *sync.WaitGroup, done <-chan struct{}, log *slo
 				case <-time.After(s.hold):
 				}
 				s.attached.Store(false)
-				// The queues asked once, when they began to shed; if
-				// they still shed, try again (at most once a hold).
+				// The queues ask only while attached is false; if the
+				// level is still up, try again (at most once a hold).
 				if atomic.LoadUint32(s.flag) != 0 {
 					s.want()
 				}
@@ -302,9 +304,9 @@ func (s *shedder) routineShed(wg *sync.WaitGroup, done <-chan struct{}, log *slo
 			}
 			s.mu.Unlock()
 			s.attached.Store(false)
-			// A queue that started shedding between the last look
-			// and the detach finds attached false at its next vote
-			// only if it votes again: look once more.
+			// A queue that raised its level between the last look
+			// and the detach finds attached false only at its next
+			// change of level: look once more.
 			if atomic.LoadUint32(s.flag) != 0 {
 				s.want()
 			}
@@ -388,7 +390,7 @@ func (s *shedder) count() uint64 {
 // close detaches the program (frames pass again at once) and frees the
 // maps, keeping the drop count. The shed goroutine may still run: it
 // attaches nothing after this. The flag stays mapped (the readers may
-// still vote) until unmap.
+// still set levels) until unmap.
 func (s *shedder) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -412,7 +414,7 @@ func (s *shedder) close() {
 	}
 }
 
-// unmap releases the flag's mapping, once no reader can vote: after the
+// unmap releases the flag's mapping, once no reader can set it: after the
 // port's rings are unmapped.
 func (s *shedder) unmap() {
 	s.mu.Lock()

@@ -464,7 +464,8 @@ func TestAdmitCountsUnreadBlocks(t *testing.T) {
 			}
 		}
 	}
-	// A second queue at a lower level does not lower the port's.
+	// This queue falling to 0 does not lower the port's level while
+	// queue 1 is at all.
 	a.levels[1].Store(shedAll)
 	q.next = 0
 	for k := range blocks {
