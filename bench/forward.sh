@@ -42,9 +42,13 @@
 # RX/TX dropped, which already include its kernel ring, device ring and
 # backlog drops: each drop is counted once.
 #
-# Rounds: ROUNDS (3) rounds; in each, every way in turn runs the whole
-# sweep (ways alternate, so drift in the shared machine's load lands on
-# all of them alike); figures are medians over the rounds. Then an
+# Rounds: ROUNDS (3) rounds; in each, every rate is measured on every way
+# in turn (each point on a way set up afresh: a daemon started for it),
+# so that the points compared are seconds apart and drift in the shared
+# machine's speed lands on all ways alike (with whole sweeps in turn,
+# half a minute apart, the generator's own rate moved between one way's
+# sweep and the next: 634k pps offered at one way's top point, 705k at
+# the next way's); figures are medians over the rounds. Then an
 # overload phase: each way at 3x its capacity (the median over the rounds
 # of its best delivered rate), ROUNDS times, ways alternating.
 #
@@ -264,7 +268,7 @@ inout() {
 # and awk, two processes, a loaded CPU put up to half a second between
 # the time and the read (a mirred point "delivered" 1.19M pps).
 snap() {
-	local t=${EPOCHREALTIME/./} l a= b=
+	local t=${EPOCHREALTIME//[!0-9]/} l a= b=
 	local -a f
 	while read -r l; do
 		[ "${l%%:*}" = veth-a ] && { f=(${l#*:}); a=${f[9]}; }
@@ -284,7 +288,7 @@ snap() {
 # figure is printed beside them.
 # Builtins only, as snap.
 cpus() {
-	local t=${EPOCHREALTIME/./} c u n y i w q sq st fb fi gb gi
+	local t=${EPOCHREALTIME//[!0-9]/} c u n y i w q sq st fb fi gb gi
 	while read -r c u n y i w q sq st _; do
 		case $c in
 		"cpu$FWD_CPU") fb=$((u + n + y + q + sq + st)) fi=$((i + w)) ;;
@@ -320,7 +324,7 @@ drops() {
 	declare -f cpus pcpu snap
 	cat <<-'EOF'
 	daemon=$4
-	echo "${EPOCHREALTIME/./}000"
+	echo "${EPOCHREALTIME//[!0-9]/}000"
 	sleep 1
 	echo "$(cpus) $(pcpu) $(snap "$1" "$2")"
 	sleep "$3"
@@ -364,10 +368,13 @@ point() {
 	# of ms and more, so the window stretched past the generator's end
 	# and diluted the rates (the afpacket way "offered" 145k at 500k
 	# asked while gen --count-rx saw 447k arrive at B).
-	own bash "$tmp/sample.sh" "$sa" "$sb" "$window" "$daemon" >"$tmp/sample.out" 2>&1 &
-	local s=$!
-	wait "$s" || { echo "forward: the window's reads failed:" >&2; cat "$tmp/sample.out" >&2; exit 1; }
+	own bash "$tmp/sample.sh" "$sa" "$sb" "$window" "$daemon" >"$tmp/sample.out" 2>"$tmp/sample.err" &
+	local s=$! v
+	wait "$s" || { echo "forward: the window's reads failed:" >&2; cat "$tmp/sample.err" >&2; exit 1; }
 	{ read -r ts; read -r ct0 fb0 fi0 gb0 gi0 p0 t0 a0 r0; read -r ct1 fb1 fi1 gb1 gi1 p1 t1 a1 r1; } <"$tmp/sample.out"
+	for v in ts ct0 fb0 fi0 gb0 gi0 p0 t0 a0 r0 ct1 fb1 fi1 gb1 gi1 p1 t1 a1 r1; do
+		[[ ${!v} =~ ^[0-9]+$ ]] || { echo "forward: the window's reads are incomplete ($v is '${!v}'):" >&2; cat "$tmp/sample.out" "$tmp/sample.err" >&2; exit 1; }
+	done
 	kill "$sa" "$sb" 2>/dev/null || true
 	wait "$sa" "$sb" 2>/dev/null || true
 	wait "$g" || { echo "forward: gen failed:" >&2; cat "$tmp/gen.out" >&2; exit 1; }
@@ -430,19 +437,23 @@ done
 
 echo "forward: 60-byte frames (64 on the wire), A -> M -> B; gen on CPU $GEN_CPU, M on CPU $FWD_CPU (RPS=$RPS, daemon nice $NICE, SLOW_RULES=$SLOW_RULES, QUEUES=$QUEUES); $ROUNDS rounds, ${DURATION} s a point, counted over ${window} s; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
 for round in $(seq "$ROUNDS"); do
-	for way in $ways; do
-		"${way}_on"
-		for rate in $RATES; do
+	for rate in $RATES; do
+		for way in $ways; do
+			"${way}_on"
+			# Let a new daemon settle (an xdp device's UMEM is
+			# zeroed and pinned after the daemon answers) before the
+			# point's quiet window measures the CPU's background.
+			sleep 1
 			echo "$rate $(point "$rate")" >>"$tmp/sweep.$way"
+			if [ -n "$daemon" ]; then
+				nytc -s dev show >"$tmp/devs.$way"
+				# Which of RX dropped were backlog drops (redirects
+				# into the device that found its backlog full): the
+				# rest are the backend's and the kernel ring's.
+				nytc -s qdisc show | awk '$1 == "qdisc" { dev = $5 } $1 == "loop_drops" { print "dev " dev ": backlog drops " $4 }' >>"$tmp/devs.$way"
+			fi
+			"${way}_off"
 		done
-		if [ -n "$daemon" ]; then
-			nytc -s dev show >"$tmp/devs.$way"
-			# Which of RX dropped were backlog drops (redirects into
-			# the device that found its backlog full): the rest are
-			# the backend's and the kernel ring's.
-			nytc -s qdisc show | awk '$1 == "qdisc" { dev = $5 } $1 == "loop_drops" { print "dev " dev ": backlog drops " $4 }' >>"$tmp/devs.$way"
-		fi
-		"${way}_off"
 	done
 	echo "  round $round of $ROUNDS done" >&2
 done
@@ -531,21 +542,22 @@ for way in $ways; do
 		if ($8 > 50) printf "  %-9s at its best point (%d pps delivered) FWD_CPU was %.0f%% busy with others before: no figure\n", "", $3, $8
 		else printf "  %-9s at its best point (%d pps delivered) FWD_CPU %.0f%% busy (%.0f%% of it others), %.0f ns/pkt: %.0f pps on a whole FWD_CPU\n",
 			"", $3, $9, $8, b / $3 * 1e9, $3 / b }'
-	bestpoint "$way" | awk '{ b = ($9 - $8) / 100; if (b <= 0) b = 0.001; print $3 / b }' >"$tmp/fullcpu.$way"
+	# (0: no figure, the CPU was busy with others before the point)
+	bestpoint "$way" | awk '{ b = ($9 - $8) / 100; if (b <= 0) b = 0.001; print ($8 > 50) ? 0 : $3 / b }' >"$tmp/fullcpu.$way"
 done
 if [[ " $ways " == *" mirred "* ]]; then
 	for way in $ways; do
 		case $way in netyard*|xdp*) ;; *) continue ;; esac
 		echo "ratio $way/mirred: capacity $(ratio "${cap[$way]}" "${cap[mirred]}"), CPU per packet at 100k pps $(ratio \
 			"$(median 5 <"$tmp/cpu.$way")" "$(median 5 <"$tmp/cpu.mirred")"), rate on a whole FWD_CPU $(ratio \
-			"$(cat "$tmp/fullcpu.$way")" "$(cat "$tmp/fullcpu.mirred")")"
+			"$(cat "$tmp/fullcpu.$way")" "$(cat "$tmp/fullcpu.mirred")" | sed 's/^0\.00$\|^inf$/no figure/')"
 	done
 fi
 [ -z "${cap[netyard2]:-}" ] || [ -z "${cap[netyard]:-}" ] || echo "ratio netyard2/netyard capacity: $(ratio "${cap[netyard2]}" "${cap[netyard]}")"
 [ -z "${cap[xdp2]:-}" ] || [ -z "${cap[xdp]:-}" ] || echo "ratio xdp2/xdp capacity: $(ratio "${cap[xdp2]}" "${cap[xdp]}")"
 for way in $ways; do
 	[ -s "$tmp/devs.$way" ] || continue
-	echo "$way, netyard's own counters after the last round's sweep (dev show: RX dropped includes its kernel ring's, device ring's and backlogs' drops):"
+	echo "$way, netyard's own counters after the sweep's last point (dev show: RX dropped includes its kernel ring's, device ring's and backlogs' drops):"
 	sed 's/^/  /' "$tmp/devs.$way"
 done
 if [ "$fail" = 1 ]; then

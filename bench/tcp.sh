@@ -20,9 +20,12 @@
 # there, and RPS steers the receive processing of ma, mb and veth-b there
 # (as bench/forward.sh does), so the kernel's ways forward there too and
 # not in the softirq of the sender's CPU. iperf3's client and server run
-# on CPU GEN_CPU. Per run: Mbit/s received (iperf3's end.sum_received)
-# and the sender's retransmissions; per way the median over ROUNDS, and
-# its ratio to the bridge's median.
+# on CPU GEN_CPU. Per run: Mbit/s received (iperf3's end.sum_received),
+# the sender's retransmissions and, for netyard's afpacket way, the frames
+# its load shedding dropped (netyard_device_backend_drops_total{where=
+# "shed"}: while the XDP program is attached the sender has no software
+# GSO); per way the median over ROUNDS, and its ratio to the bridge's
+# median.
 #
 # Needs root, iproute2 and iperf3 (apt-get install -y iperf3). Traffic
 # stays inside the namespaces, which are named after this shell's PID and
@@ -119,7 +122,7 @@ daemon_on() {
 	filter add dev b ingress matchall action mirred egress redirect dev a
 	EOF
 	rm -f "$sock"
-	own ip netns exec "$M" nice -n "$NICE" taskset -c "$FWD_CPU" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" >"$tmp/daemon.log" 2>&1 &
+	own ip netns exec "$M" nice -n "$NICE" taskset -c "$FWD_CPU" "$bin" daemon --socket "$sock" -c "$tmp/rules.tc" --metrics 127.0.0.1:9465 >"$tmp/daemon.log" 2>&1 &
 	daemon=$!
 	for _ in $(seq 50); do
 		[ -S "$sock" ] && NETYARD_SOCKET=$sock timeout 10 "$bin" tc dev show >/dev/null 2>&1 && return 0
@@ -146,9 +149,11 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 
-# run: one iperf3 client run; prints "Mbit/s retransmits".
+# run: one iperf3 client run, in a session of its own like the server's;
+# prints "Mbit/s retransmits".
 run() {
-	ip netns exec "$A" nice -n "$NICE" taskset -c "$GEN_CPU" iperf3 -c 10.98.0.2 -t "$DURATION" -J >"$tmp/client.json" 2>&1 || {
+	own ip netns exec "$A" nice -n "$NICE" taskset -c "$GEN_CPU" iperf3 -c 10.98.0.2 -t "$DURATION" -J >"$tmp/client.json" 2>&1 &
+	wait $! || {
 		echo "tcp: iperf3 failed:" >&2
 		head -c 2000 "$tmp/client.json" >&2
 		exit 1
@@ -157,15 +162,23 @@ run() {
 e = json.load(open(sys.argv[1]))["end"]
 print("%.0f %d" % (e["sum_received"]["bits_per_second"] / 1e6, e["sum_sent"].get("retransmits", 0)))' "$tmp/client.json"
 }
+# shed: the frames netyard's afpacket ports shed in the run (while their
+# XDP program is attached, A's veth has no software GSO: veth_xdp_set),
+# from the daemon's metrics; "-" for the kernel's ways.
+shed() {
+	[ -n "$daemon" ] || { echo -; return; }
+	ip netns exec "$M" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9465 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' |
+		awk '/^netyard_device_backend_drops_total/ && /where="shed"/ { s += $2 } END { printf "%d\n", s }'
+}
 
 echo "tcp: one iperf3 stream A -> M -> B, default offloads, ${DURATION} s a run, $ROUNDS rounds, ways alternating; M on CPU $FWD_CPU, iperf3 on CPU $GEN_CPU; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
 for round in $(seq "$ROUNDS"); do
 	for way in $WAYS; do
 		"${way}_on"
-		r=$(run)
+		r="$(run) $(shed)"
 		"${way}_off"
 		echo "$r" >>"$tmp/runs.$way"
-		printf '  round %d %-9s %6s Mbit/s  %s retransmits\n' "$round" "$way" $r
+		printf '  round %d %-9s %6s Mbit/s  %s retransmits  %s frames shed\n' "$round" "$way" $r
 	done
 done
 
@@ -177,5 +190,5 @@ for way in $WAYS; do
 	m=$(awk '{ print $1 }' "$tmp/runs.$way" | median)
 	rel=-
 	[ -z "$base" ] || rel=$(ratio "$m" "$base")
-	printf '%-9s %10.0f %12s (%s)\n' "$way" "$m" "$rel" "$(awk '{ printf "%s%s Mbit/s %s rtx", (NR > 1 ? ", " : ""), $1, $2 }' "$tmp/runs.$way")"
+	printf '%-9s %10.0f %12s (%s)\n' "$way" "$m" "$rel" "$(awk '{ printf "%s%s Mbit/s %s rtx %s shed", (NR > 1 ? ", " : ""), $1, $2, $3 }' "$tmp/runs.$way")"
 done
