@@ -35,9 +35,10 @@ package link
 // blocks until the ring was back to half) alternated between draining the
 // ring and admitting everything: in the admitting half the kernel's work
 // for every offered frame was back on netyard's CPU (the livelock the
-// program is there to prevent) until the ring was full again, and at 3x
-// its capacity the afpacket way delivered 0.83 of it (bench/forward.sh,
-// docs/PERFORMANCE.md). The level is computed where the ring is read
+// program is there to prevent) until the ring was full again: in
+// TestShedOverload the kernel still dropped 11-13 thousand frames at the
+// full ring, 1-6 thousand with the ramp (docs/PERFORMANCE.md). The level
+// is computed where the ring is read
 // (pull): one atomic load per batch while the ring is below shedLow, a
 // binary search over the blocks (the kernel retires them in ring order)
 // above it; a change is one atomic store to the shared page, no system
