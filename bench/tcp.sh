@@ -175,7 +175,8 @@ echo "tcp: one iperf3 stream A -> M -> B, default offloads, ${DURATION} s a run,
 for round in $(seq "$ROUNDS"); do
 	for way in $WAYS; do
 		"${way}_on"
-		r="$(run) $(shed)"
+		r=$(run) # its own line: a failed run stops the script (set -e)
+		r="$r $(shed)"
 		"${way}_off"
 		echo "$r" >>"$tmp/runs.$way"
 		printf '  round %d %-9s %6s Mbit/s  %s retransmits  %s frames shed\n' "$round" "$way" $r
