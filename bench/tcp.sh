@@ -164,9 +164,10 @@ print("%.0f %d" % (e["sum_received"]["bits_per_second"] / 1e6, e["sum_sent"].get
 }
 # shed: the frames netyard's afpacket ports shed in the run (while their
 # XDP program is attached, A's veth has no software GSO: veth_xdp_set),
-# from the daemon's metrics; "-" for the kernel's ways.
+# from the daemon's metrics; "-" for the other ways (the xdp backend does
+# not shed).
 shed() {
-	[ -n "$daemon" ] || { echo -; return; }
+	[ "$1" = afpacket ] || { echo -; return; }
 	ip netns exec "$M" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9465 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' |
 		awk '/^netyard_device_backend_drops_total/ && /where="shed"/ { s += $2 } END { printf "%d\n", s }'
 }
@@ -176,7 +177,7 @@ for round in $(seq "$ROUNDS"); do
 	for way in $WAYS; do
 		"${way}_on"
 		r=$(run) # its own line: a failed run stops the script (set -e)
-		r="$r $(shed)"
+		r="$r $(shed "$way")"
 		"${way}_off"
 		echo "$r" >>"$tmp/runs.$way"
 		printf '  round %d %-9s %6s Mbit/s  %s retransmits  %s frames shed\n' "$round" "$way" $r
